@@ -1,0 +1,1 @@
+"""Adapters: one real implementation per core port, plus fakes for unit tests and demo fallbacks."""

@@ -1,0 +1,157 @@
+"""The Central API v1 over httpx. Translates HTTP failures into the core's error tree."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import httpx
+
+from ..core.clock import CentralClock
+from ..core.errors import AuthenticationFailed, CentralRejected, CentralUnavailable, MalformedResponse
+from ..core.models import (
+    CallSignal,
+    CallTicket,
+    Enrollment,
+    Heartbeat,
+    RemoteConfig,
+    Schedule,
+    SessionDescription,
+)
+from ..core.wire import (
+    parse_call_signal,
+    parse_call_ticket,
+    parse_enrollment,
+    parse_remote_config,
+    parse_schedule,
+)
+
+log = logging.getLogger(__name__)
+
+API = "/api/v1"
+MAX_RESPONSE = 2 * 1024 * 1024
+
+
+def _rejection(response: httpx.Response) -> CentralRejected:
+    code, message = "http_error", response.reason_phrase
+    try:
+        error = response.json().get("error", {})
+        code = str(error.get("code", code))[:64]
+        message = str(error.get("message", message))[:300]
+    except (ValueError, AttributeError):
+        pass
+    if response.status_code in (401, 403):
+        return AuthenticationFailed(response.status_code, code, message)
+    return CentralRejected(response.status_code, code, message)
+
+
+class HttpCentral:
+    def __init__(
+        self,
+        base_url: str,
+        device_token: str,
+        clock: CentralClock | None = None,
+        *,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._clock = clock
+        self._timeout = timeout_s
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"User-Agent": "kiosk-client"} | ({"Authorization": f"Bearer {device_token}"} if device_token else {}),
+            timeout=timeout_s,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _request(
+        self, method: str, path: str, *, timeout_s: float | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        sent = self._clock.local_now() if self._clock else None
+        try:
+            response = await self._client.request(
+                method, API + path, timeout=timeout_s or self._timeout, **kwargs
+            )
+        except httpx.TimeoutException as exc:
+            raise CentralUnavailable(
+                f"{method} {path}: the central did not answer in time ({type(exc).__name__})"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise CentralUnavailable(f"{method} {path}: cannot reach the central ({exc})") from None
+        if self._clock is not None and sent is not None:
+            self._clock.observe(response.headers.get("Date"), sent, self._clock.local_now())
+        if response.status_code >= 500:
+            raise CentralUnavailable(f"{method} {path}: the central failed ({response.status_code})")
+        if response.status_code >= 400:
+            raise _rejection(response)
+        if len(response.content) > MAX_RESPONSE:
+            raise MalformedResponse(f"{method} {path}: response larger than {MAX_RESPONSE} bytes")
+        return response
+
+    @staticmethod
+    def _json(response: httpx.Response) -> object:
+        try:
+            return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            raise MalformedResponse(f"{response.request.url.path}: the response is not JSON") from None
+
+    async def fetch_schedule(self, etag: str | None) -> Schedule | None:
+        headers = {"If-None-Match": etag} if etag else {}
+        response = await self._request("GET", "/kiosk/schedule", headers=headers)
+        if response.status_code == 304:
+            return None
+        return parse_schedule(self._json(response), response.headers.get("ETag"))
+
+    async def fetch_config(self) -> RemoteConfig:
+        return parse_remote_config(self._json(await self._request("GET", "/kiosk/config")))
+
+    async def post_offer(self, appointment_id: str, offer: SessionDescription) -> CallTicket:
+        response = await self._request(
+            "PUT", f"/appointments/{appointment_id}/offer", json={"type": offer.type, "sdp": offer.sdp}
+        )
+        return parse_call_ticket(self._json(response))
+
+    async def wait_call(self, appointment_id: str, after_version: int, wait_s: float) -> CallSignal | None:
+        response = await self._request(
+            "GET",
+            f"/appointments/{appointment_id}/call",
+            params={"after": after_version, "wait": wait_s},
+            timeout_s=wait_s + 10,
+        )
+        if response.status_code == 204:
+            return None
+        return parse_call_signal(self._json(response))
+
+    async def hang_up(self, appointment_id: str, call_id: str, reason: str) -> None:
+        await self._request(
+            "POST", f"/appointments/{appointment_id}/hangup", json={"call_id": call_id, "reason": reason}
+        )
+
+    async def send_heartbeat(self, heartbeat: Heartbeat) -> None:
+        await self._request(
+            "POST",
+            "/kiosk/heartbeat",
+            json={
+                "state": heartbeat.state,
+                "appointment_id": heartbeat.appointment_id,
+                "devices": heartbeat.devices,
+                "software_version": heartbeat.software_version,
+            },
+        )
+
+
+async def enroll(
+    base_url: str, code: str, *, transport: httpx.AsyncBaseTransport | None = None
+) -> Enrollment:
+    """Trade a one-time enrolment code for a device token."""
+    central = HttpCentral(base_url, "", transport=transport)
+    try:
+        response = await central._request("POST", "/enrollment", json={"code": code.strip()})
+        return parse_enrollment(HttpCentral._json(response))
+    finally:
+        await central.aclose()

@@ -1,0 +1,72 @@
+"""The last good schedule and remote config on disk, written atomically."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import MalformedResponse
+from ..core.models import RemoteConfig, Schedule
+from ..core.wire import parse_remote_config, parse_schedule, remote_config_to_document, schedule_to_document
+
+log = logging.getLogger(__name__)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class FileCache:
+    def __init__(self, folder: Path) -> None:
+        self._schedule = folder / "schedule.json"
+        self._config = folder / "remote-config.json"
+
+    def _read(self, path: Path) -> Any:
+        try:
+            return json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.error("ignoring unreadable cache file %s: %s", path, exc)
+            return None
+
+    def load_schedule(self) -> Schedule | None:
+        document = self._read(self._schedule)
+        if document is None:
+            return None
+        try:
+            return parse_schedule(document.get("schedule"), document.get("etag"))
+        except (MalformedResponse, AttributeError) as exc:
+            log.error("ignoring the cached schedule: %s", exc)
+            return None
+
+    def save_schedule(self, schedule: Schedule) -> None:
+        document = {"etag": schedule.etag, "schedule": schedule_to_document(schedule)}
+        write_atomically(self._schedule, json.dumps(document).encode())
+
+    def load_remote_config(self) -> RemoteConfig | None:
+        document = self._read(self._config)
+        if document is None:
+            return None
+        try:
+            return parse_remote_config(document)
+        except MalformedResponse as exc:
+            log.error("ignoring the cached remote config: %s", exc)
+            return None
+
+    def save_remote_config(self, config: RemoteConfig) -> None:
+        write_atomically(self._config, json.dumps(remote_config_to_document(config)).encode())

@@ -1,0 +1,183 @@
+"""aiortc media tracks: paced video from a frame source, a test tone, a mutable microphone, and the
+readers that consume (and count) what the other side sends."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import av
+import numpy as np
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+log = logging.getLogger(__name__)
+
+VIDEO_CLOCK_RATE = 90_000
+VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+AUDIO_RATE = 48_000
+AUDIO_SAMPLES = 960  # 20 ms
+
+
+class FrameSource(Protocol):
+    """Gives the newest BGR image (height × width × 3, uint8) to send."""
+
+    def latest(self) -> np.ndarray[Any, np.dtype[np.uint8]]: ...
+
+
+class PacedVideoTrack(MediaStreamTrack):
+    """Sends the source's newest image at a fixed frame rate; a blank image while disabled."""
+
+    kind = "video"
+
+    def __init__(
+        self,
+        source: FrameSource,
+        fps: int,
+        disabled_image: np.ndarray[Any, np.dtype[np.uint8]] | None = None,
+        on_frame: Callable[[np.ndarray[Any, np.dtype[np.uint8]]], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._source = source
+        self._period = 1.0 / fps
+        self._disabled_image = disabled_image
+        self._on_frame = on_frame
+        self._start: float | None = None
+        self._count = 0
+        self.enabled = True
+        self.frames_sent = 0
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._count += 1
+            delay = self._start + self._count * self._period - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        image = self._source.latest()
+        if not self.enabled:
+            image = self._disabled_image if self._disabled_image is not None else np.zeros_like(image)
+        if self._on_frame is not None:
+            self._on_frame(image)
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        frame.pts = int(self._count * self._period * VIDEO_CLOCK_RATE)
+        frame.time_base = VIDEO_TIME_BASE
+        self.frames_sent += 1
+        return frame
+
+
+class ToneTrack(MediaStreamTrack):
+    """A sine tone (the clerk bot's voice), 48 kHz mono, 20 ms frames, paced in real time."""
+
+    kind = "audio"
+
+    def __init__(self, frequency: float = 440.0, level: float = 0.2) -> None:
+        super().__init__()
+        self._frequency = frequency
+        self._level = level
+        self._start: float | None = None
+        self._samples = 0
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            delay = self._start + self._samples / AUDIO_RATE - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        t = (np.arange(AUDIO_SAMPLES) + self._samples) / AUDIO_RATE
+        pcm = (np.sin(2 * math.pi * self._frequency * t) * self._level * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = self._samples
+        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+        self._samples += AUDIO_SAMPLES
+        return frame
+
+
+class SilenceTrack(ToneTrack):
+    """Silence at the same format, when there is no microphone."""
+
+    def __init__(self) -> None:
+        super().__init__(level=0.0)
+
+
+class MutableAudioTrack(MediaStreamTrack):
+    """Forwards a source audio track; sends silence of the same shape while muted."""
+
+    kind = "audio"
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self._source = source
+        self.enabled = True
+
+    async def recv(self) -> av.AudioFrame:
+        frame = await self._source.recv()
+        assert isinstance(frame, av.AudioFrame)
+        if not self.enabled:
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
+        return frame
+
+    def stop(self) -> None:
+        self._source.stop()
+        super().stop()
+
+
+class TrackReader:
+    """Reads every frame of a received track (aiortc needs that, or memory grows), counts them and
+    hands each to an optional callback."""
+
+    def __init__(self, track: MediaStreamTrack, on_frame: Callable[[Any], None] | None = None) -> None:
+        self.track = track
+        self.frames = 0
+        self.first_at: float | None = None
+        self.on_first: Callable[[], None] | None = None
+        self._on_frame = on_frame
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                frame = await self.track.recv()
+            except MediaStreamError:
+                return
+            self.frames += 1
+            if self.first_at is None:
+                self.first_at = time.time()
+                if self.on_first is not None:
+                    self.on_first()
+            if self._on_frame is not None:
+                try:
+                    self._on_frame(frame)
+                except Exception:
+                    log.exception("a frame callback failed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+def audio_level(frame: av.AudioFrame) -> float:
+    """RMS level of a frame, 0.0 (silence) to 1.0 (full scale)."""
+    samples = frame.to_ndarray().astype(np.float32)
+    if samples.size == 0:
+        return 0.0
+    if frame.format.name.startswith("s16"):
+        samples /= 32768.0
+    return float(np.sqrt(np.mean(samples * samples)))

@@ -1,0 +1,241 @@
+"""The call over aiortc: the kiosk is the offerer; camera, microphone and speaker are its media."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaPlayer, MediaRecorder, MediaRelay
+
+from ..core.errors import CallError
+from ..core.models import IceServer, RgbImage, SessionDescription
+from ..core.ports import (
+    CallConnected,
+    CallConnectionLost,
+    CallEvent,
+    CallStats,
+    RemoteMediaStarted,
+    VideoSink,
+)
+from ..core.settings import AudioSettings, CameraSettings
+from .camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
+from .media_tracks import MutableAudioTrack, PacedVideoTrack, SilenceTrack, TrackReader
+
+log = logging.getLogger(__name__)
+
+SELF_VIEW_FPS = 15.0
+
+
+def rtc_configuration(ice_servers: tuple[IceServer, ...]) -> RTCConfiguration:
+    # An explicit (possibly empty) list: aiortc would otherwise use a public STUN server.
+    return RTCConfiguration(
+        iceServers=[
+            RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential) for s in ice_servers
+        ]
+    )
+
+
+def to_rgb_image(frame: av.VideoFrame) -> RgbImage:
+    array = frame.to_ndarray(format="rgb24")
+    return RgbImage(array.shape[1], array.shape[0], array.tobytes())
+
+
+class AiortcCall:
+    def __init__(
+        self,
+        ice_servers: tuple[IceServer, ...],
+        on_event: Callable[[CallEvent], None],
+        camera: CameraSettings,
+        audio: AudioSettings,
+        sink: VideoSink | None,
+        health: dict[str, str],
+    ) -> None:
+        self._pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self._on_event = on_event
+        self._camera_settings = camera
+        self._audio_settings = audio
+        self._sink = sink
+        self._health = health
+        self._closed = False
+        self._connected_at: float | None = None
+        self._camera: OpenCvCamera | None = None
+        self._video: PacedVideoTrack | None = None
+        self._mic_player: MediaPlayer | None = None
+        self._mic: MutableAudioTrack | None = None
+        self._speaker: MediaRecorder | None = None
+        self._relay = MediaRelay()
+        self._readers: dict[str, TrackReader] = {}
+        self._mic_enabled = True
+        self._camera_enabled = True
+        self._last_self_view = 0.0
+        self._pc.on("track", self._on_track)
+        self._pc.on("connectionstatechange", self._on_connection_state)
+
+    # -- media
+
+    def _on_local_frame(self, image: np.ndarray[Any, np.dtype[np.uint8]]) -> None:
+        if self._sink is None:
+            return
+        now = time.monotonic()
+        if now - self._last_self_view < 1.0 / SELF_VIEW_FPS:
+            return
+        self._last_self_view = now
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        self._sink.local_frame(RgbImage(rgb.shape[1], rgb.shape[0], rgb.tobytes()))
+
+    async def _open_devices(self) -> None:
+        cam = self._camera_settings
+        source: OpenCvCamera | PlaceholderSource
+        if cam.device is None:
+            source = PlaceholderSource(cam.width, cam.height)
+            self._health["camera"] = "disabled"
+        else:
+            self._camera = OpenCvCamera(cam.device, cam.width, cam.height, cam.fps)
+            self._camera.start()
+            source = self._camera
+        off = load_card("camera-off.png", cam.width, cam.height)
+        self._video = PacedVideoTrack(source, cam.fps, disabled_image=off, on_frame=self._on_local_frame)
+        self._video.enabled = self._camera_enabled
+
+        microphone = self._audio_settings.microphone
+        mic_source: Any = None
+        if microphone is not None:
+            try:
+                self._mic_player = await asyncio.to_thread(
+                    MediaPlayer, microphone, format="alsa", options={"channels": "1", "sample_rate": "48000"}
+                )
+                mic_source = self._mic_player.audio
+                self._health["microphone"] = "ok"
+            except (av.FFmpegError, OSError) as exc:
+                log.warning("microphone %r unavailable, sending silence: %s", microphone, exc)
+                self._health["microphone"] = "missing"
+        else:
+            self._health["microphone"] = "disabled"
+        self._mic = MutableAudioTrack(mic_source if mic_source is not None else SilenceTrack())
+        self._mic.enabled = self._mic_enabled
+
+    def _on_track(self, track: Any) -> None:
+        if track.kind == "video":
+            sink = self._sink
+            reader = TrackReader(track, (lambda f: sink.remote_frame(to_rgb_image(f))) if sink else None)
+        else:
+            source = track
+            if self._speaker is None and self._audio_settings.speaker is not None:
+                self._speaker = self._start_speaker(self._relay.subscribe(track))
+                if self._speaker is not None:
+                    source = self._relay.subscribe(track)
+            reader = TrackReader(source)
+        kind = str(track.kind)
+        reader.on_first = lambda: self._on_event(RemoteMediaStarted(kind))
+        self._readers[kind] = reader
+        reader.start()
+
+    def _start_speaker(self, track: Any) -> MediaRecorder | None:
+        device = self._audio_settings.speaker
+        try:
+            recorder = MediaRecorder(device, format="alsa")
+            recorder.addTrack(track)
+            asyncio.get_running_loop().create_task(recorder.start())
+            self._health["speaker"] = "ok"
+            return recorder
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            log.warning("speaker %r unavailable: %s", device, exc)
+            self._health["speaker"] = "missing"
+            return None
+
+    def _on_connection_state(self) -> None:
+        state = self._pc.connectionState
+        log.debug("connection state: %s", state)
+        if state == "connected" and self._connected_at is None:
+            self._connected_at = time.time()
+            self._on_event(CallConnected())
+        elif state in ("failed", "closed") and not self._closed:
+            self._on_event(CallConnectionLost(state))
+
+    # -- the Call port
+
+    async def create_offer(self) -> SessionDescription:
+        try:
+            await self._open_devices()
+            assert self._mic is not None and self._video is not None
+            self._pc.addTrack(self._mic)
+            self._pc.addTrack(self._video)
+            await self._pc.setLocalDescription(await self._pc.createOffer())
+        except (ValueError, OSError, av.FFmpegError) as exc:
+            raise CallError(f"could not prepare the offer: {exc}") from exc
+        return SessionDescription(self._pc.localDescription.sdp, "offer")
+
+    async def accept_answer(self, answer: SessionDescription) -> None:
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+        except (ValueError, OSError) as exc:
+            raise CallError(f"the clerk's answer was refused: {exc}") from exc
+
+    def set_microphone_enabled(self, enabled: bool) -> None:
+        self._mic_enabled = enabled
+        if self._mic is not None:
+            self._mic.enabled = enabled
+
+    def set_camera_enabled(self, enabled: bool) -> None:
+        self._camera_enabled = enabled
+        if self._video is not None:
+            self._video.enabled = enabled
+
+    def stats(self) -> CallStats:
+        video, audio = self._readers.get("video"), self._readers.get("audio")
+        return CallStats(
+            remote_video_frames=video.frames if video else 0,
+            remote_audio_frames=audio.frames if audio else 0,
+            first_remote_video_at=video.first_at if video else None,
+            first_remote_audio_at=audio.first_at if audio else None,
+            local_video_frames_sent=self._video.frames_sent if self._video else 0,
+            connected_at=self._connected_at,
+        )
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for reader in self._readers.values():
+            await reader.stop()
+        if self._speaker is not None:
+            with contextlib.suppress(Exception):
+                await self._speaker.stop()
+        await self._pc.close()
+        if self._mic is not None:
+            self._mic.stop()
+        if self._camera is not None:
+            await asyncio.to_thread(self._camera.stop)
+
+
+class AiortcCallFactory:
+    def __init__(self, camera: CameraSettings, audio: AudioSettings, sink: VideoSink | None = None) -> None:
+        self._camera = camera
+        self._audio = audio
+        self._sink = sink
+        self._health: dict[str, str] = {
+            "camera": "disabled" if camera.device is None else "unknown",
+            "microphone": "disabled" if audio.microphone is None else "unknown",
+            "speaker": "disabled" if audio.speaker is None else "unknown",
+        }
+
+    async def probe(self) -> dict[str, str]:
+        """Check the camera once at start-up so the animateur hears about a missing one before a call."""
+        self._health["camera"] = await asyncio.to_thread(probe_camera, self._camera.device)
+        return dict(self._health)
+
+    def new_call(
+        self, ice_servers: tuple[IceServer, ...], on_event: Callable[[CallEvent], None]
+    ) -> AiortcCall:
+        return AiortcCall(ice_servers, on_event, self._camera, self._audio, self._sink, self._health)
+
+    def device_health(self) -> dict[str, str]:
+        return dict(self._health)

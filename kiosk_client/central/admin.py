@@ -1,0 +1,73 @@
+"""A small admin client for the reference central (demo, tests, benchmarks, IT staff scripts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Clerk:
+    clerk_id: str
+    token: str
+    display_name: str
+
+
+class CentralAdmin:
+    def __init__(self, url: str, admin_token: str) -> None:
+        self._client = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=10
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _post(self, path: str, data: dict[str, Any] | None = None) -> Any:
+        response = self._client.post(path, json=data or {})
+        response.raise_for_status()
+        return response.json()
+
+    def create_kiosk(self, name: str, site_name: str) -> str:
+        return str(self._post("/api/v1/admin/kiosks", {"name": name, "site_name": site_name})["kiosk_id"])
+
+    def enrollment_code(self, kiosk_id: str) -> str:
+        return str(self._post(f"/api/v1/admin/kiosks/{kiosk_id}/enrollment-codes")["code"])
+
+    def create_clerk(self, display_name: str, service: str) -> Clerk:
+        data = self._post("/api/v1/admin/clerks", {"display_name": display_name, "service": service})
+        return Clerk(data["clerk_id"], data["token"], display_name)
+
+    def create_appointment(
+        self,
+        kiosk_id: str,
+        clerk: Clerk,
+        service: str,
+        start: datetime,
+        duration: timedelta = timedelta(minutes=20),
+        allowed_origins: list[str] | None = None,
+        start_url: str | None = None,
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._post(
+            "/api/v1/admin/appointments",
+            {
+                "kiosk_id": kiosk_id,
+                "clerk_id": clerk.clerk_id,
+                "service": service,
+                "start": start.isoformat(),
+                "end": (start + duration).isoformat(),
+                "allowed_origins": allowed_origins or [],
+                "start_url": start_url,
+            },
+        )
+        return result
+
+    def configure(self, **config: Any) -> None:
+        self._client.put("/api/v1/admin/config", json=config).raise_for_status()
+
+    def kiosks(self) -> list[dict[str, Any]]:
+        response = self._client.get("/api/v1/admin/kiosks")
+        response.raise_for_status()
+        return list(response.json()["kiosks"])

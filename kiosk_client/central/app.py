@@ -1,0 +1,482 @@
+"""The Central API v1 over aiohttp (see docs/central-api.yaml), plus the clerk console's static files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from .store import CallRow, Store, utcnow
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY = 512 * 1024
+MAX_WAIT_S = 30.0
+DEFAULT_CONFIG: dict[str, Any] = {
+    "ice_servers": [],
+    "poll_interval_seconds": 15,
+    "join_before_seconds": 90,
+    "no_show_after_seconds": 900,
+}
+
+STORE = web.AppKey("store", Store)
+ADMIN_TOKEN = web.AppKey("admin_token", str)
+WATCHERS = web.AppKey("watchers", dict)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response(error_body(exc.code, exc.message), status=exc.status)
+    except web.HTTPRequestEntityTooLarge:
+        return web.json_response(error_body("too_large", "request body too large"), status=413)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+        return web.json_response(error_body(code, exc.reason), status=exc.status)
+
+
+# --------------------------------------------------------------------------- input helpers
+
+
+async def body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    return data
+
+
+def text(data: dict[str, Any], key: str, max_len: int = 500, optional: bool = False) -> Any:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise ApiError(
+            400, "invalid_field", f"{key}: expected a non-empty string of at most {max_len} characters"
+        )
+    return value
+
+
+def moment(data: dict[str, Any], key: str) -> datetime:
+    raw = text(data, key, 64)
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_field", f"{key}: expected an ISO 8601 date-time") from None
+    if value.tzinfo is None:
+        raise ApiError(400, "invalid_field", f"{key}: the date-time needs a time zone")
+    return value
+
+
+def bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") or len(header) > 600:
+        raise ApiError(401, "unauthorized", "missing or malformed bearer token")
+    return header[7:]
+
+
+def device(request: web.Request) -> Any:
+    kiosk = request.app[STORE].kiosk_by_token(bearer(request))
+    if kiosk is None:
+        raise ApiError(401, "unauthorized", "unknown device token")
+    return kiosk
+
+
+def clerk(request: web.Request) -> Any:
+    row = request.app[STORE].clerk_by_token(bearer(request))
+    if row is None:
+        raise ApiError(401, "unauthorized", "unknown clerk token")
+    return row
+
+
+def admin(request: web.Request) -> None:
+    if bearer(request) != request.app[ADMIN_TOKEN]:
+        raise ApiError(401, "unauthorized", "admin token required")
+
+
+def appointment_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "service": row["service"],
+        "clerk_name": row["clerk_name"],
+        "start": row["start"],
+        "end": row["end"],
+        "allowed_origins": json.loads(row["allowed_origins"]),
+        "start_url": row["start_url"],
+    }
+
+
+def window() -> tuple[datetime, datetime]:
+    now = utcnow()
+    return now - timedelta(hours=1), now + timedelta(days=2)
+
+
+# --------------------------------------------------------------------------- signalling helpers
+
+
+def watcher(app: web.Application, appointment_id: str) -> asyncio.Condition:
+    conds: dict[str, asyncio.Condition] = app[WATCHERS]
+    if appointment_id not in conds:
+        conds[appointment_id] = asyncio.Condition()
+    return conds[appointment_id]
+
+
+async def notify(app: web.Application, appointment_id: str) -> None:
+    cond = watcher(app, appointment_id)
+    async with cond:
+        cond.notify_all()
+
+
+def appointment_for(request: web.Request, *, as_kiosk: Any = None, as_clerk: Any = None) -> Any:
+    row = request.app[STORE].appointment(request.match_info["appointment_id"])
+    if row is None or (as_kiosk is not None and row["kiosk_id"] != as_kiosk["id"]):
+        raise ApiError(404, "not_found", "no such appointment for this kiosk")
+    if as_clerk is not None and row["clerk_id"] != as_clerk["id"]:
+        raise ApiError(404, "not_found", "no such appointment for this clerk")
+    return row
+
+
+def either_party(request: web.Request) -> tuple[str, Any]:
+    token = bearer(request)
+    store = request.app[STORE]
+    if (kiosk := store.kiosk_by_token(token)) is not None:
+        return "kiosk", appointment_for(request, as_kiosk=kiosk)
+    if (clerk_row := store.clerk_by_token(token)) is not None:
+        return "clerk", appointment_for(request, as_clerk=clerk_row)
+    raise ApiError(401, "unauthorized", "unknown token")
+
+
+def session_description(data: dict[str, Any], kind: str) -> str:
+    if data.get("type") != kind:
+        raise ApiError(400, "invalid_field", f"type: expected {kind!r}")
+    sdp = text(data, "sdp", 200_000)
+    if not sdp.startswith("v=0"):
+        raise ApiError(400, "invalid_field", "sdp: not a session description")
+    return str(sdp)
+
+
+# --------------------------------------------------------------------------- kiosk endpoints
+
+
+async def enroll(request: web.Request) -> web.Response:
+    data = await body(request)
+    code = text(data, "code", 64)
+    result = request.app[STORE].redeem_enrollment_code(code)
+    if result is None:
+        raise ApiError(401, "invalid_code", "unknown, used or expired enrolment code")
+    kiosk_id, token = result
+    log.info("kiosk %s enrolled", kiosk_id)
+    return web.json_response({"kiosk_id": kiosk_id, "device_token": token}, status=201)
+
+
+async def schedule(request: web.Request) -> web.Response:
+    kiosk = device(request)
+    since, until = window()
+    document = {
+        "kiosk": {"id": kiosk["id"], "name": kiosk["name"], "site_name": kiosk["site_name"]},
+        "appointments": [
+            appointment_json(r) for r in request.app[STORE].appointments_for_kiosk(kiosk["id"], since, until)
+        ],
+    }
+    payload = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        return web.Response(status=304, headers={"ETag": etag})
+    return web.Response(
+        body=payload, content_type="application/json", headers={"ETag": etag, "Cache-Control": "no-cache"}
+    )
+
+
+async def kiosk_config(request: web.Request) -> web.Response:
+    device(request)
+    config = dict(DEFAULT_CONFIG)
+    config.update(request.app[STORE].get_setting("kiosk_config") or {})
+    return web.json_response(config)
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    kiosk = device(request)
+    data = await body(request)
+    devices = data.get("devices") or {}
+    if not isinstance(devices, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in devices.items()
+    ):
+        raise ApiError(400, "invalid_field", "devices: expected an object of strings")
+    request.app[STORE].record_heartbeat(
+        kiosk["id"],
+        text(data, "state", 40),
+        text(data, "appointment_id", 128, optional=True),
+        devices,
+        text(data, "software_version", 40, optional=True) or "",
+    )
+    return web.Response(status=204)
+
+
+async def post_offer(request: web.Request) -> web.Response:
+    kiosk = device(request)
+    row = appointment_for(request, as_kiosk=kiosk)
+    sdp = session_description(await body(request), "offer")
+    call = request.app[STORE].post_offer(row["id"], sdp)
+    await notify(request.app, row["id"])
+    return web.json_response({"call_id": call.call_id, "version": call.version}, status=201)
+
+
+async def post_answer(request: web.Request) -> web.Response:
+    row = appointment_for(request, as_clerk=clerk(request))
+    data = await body(request)
+    sdp = session_description(data, "answer")
+    store = request.app[STORE]
+    current = store.call(row["id"])
+    if current.call_id is None or data.get("call_id") != current.call_id:
+        raise ApiError(409, "stale_call", "this answer is for a call that is no longer current")
+    if current.ended:
+        raise ApiError(409, "call_ended", "the call has ended")
+    if current.answer is not None:
+        raise ApiError(409, "already_answered", "the call was already answered")
+    call = store.post_answer(row["id"], sdp)
+    await notify(request.app, row["id"])
+    return web.json_response({"version": call.version})
+
+
+async def hang_up(request: web.Request) -> web.Response:
+    party, row = either_party(request)
+    data = await body(request)
+    reason = text(data, "reason", 64, optional=True) or "hung_up"
+    store = request.app[STORE]
+    current = store.call(row["id"])
+    if current.call_id is None or data.get("call_id") != current.call_id:
+        raise ApiError(409, "stale_call", "this hang-up is for a call that is no longer current")
+    if current.ended:
+        return web.json_response({"version": current.version})
+    call = store.hang_up(row["id"], party, reason)
+    await notify(request.app, row["id"])
+    return web.json_response({"version": call.version})
+
+
+async def call_state(request: web.Request) -> web.Response:
+    _, row = either_party(request)
+    try:
+        after = int(request.query.get("after", "0"))
+        wait = min(MAX_WAIT_S, max(0.0, float(request.query.get("wait", "0"))))
+    except ValueError:
+        raise ApiError(400, "invalid_query", "after: integer, wait: seconds") from None
+    store = request.app[STORE]
+    cond = watcher(request.app, row["id"])
+    current: CallRow = store.call(row["id"])
+    if current.version <= after and wait > 0:
+        async with cond:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    cond.wait_for(lambda: store.call(row["id"]).version > after), timeout=wait
+                )
+        current = store.call(row["id"])
+    if current.version <= after:
+        return web.Response(status=204)
+    return web.json_response(current.to_json())
+
+
+# --------------------------------------------------------------------------- clerk endpoints
+
+
+async def clerk_appointments(request: web.Request) -> web.Response:
+    me = clerk(request)
+    store = request.app[STORE]
+    since, until = window()
+    items = []
+    for r in store.appointments_for_clerk(me["id"], since, until):
+        call = store.call(r["id"])
+        items.append(
+            {
+                "id": r["id"],
+                "service": r["service"],
+                "start": r["start"],
+                "end": r["end"],
+                "kiosk_name": r["kiosk_name"],
+                "site_name": r["site_name"],
+                "call": {"version": call.version, "has_offer": call.offer is not None, "ended": call.ended},
+            }
+        )
+    return web.json_response(
+        {"clerk": {"id": me["id"], "display_name": me["display_name"]}, "appointments": items}
+    )
+
+
+# --------------------------------------------------------------------------- admin endpoints (reference central only)
+
+
+async def admin_create_kiosk(request: web.Request) -> web.Response:
+    admin(request)
+    data = await body(request)
+    kiosk_id = request.app[STORE].create_kiosk(text(data, "name", 200), text(data, "site_name", 200))
+    return web.json_response({"kiosk_id": kiosk_id}, status=201)
+
+
+async def admin_list_kiosks(request: web.Request) -> web.Response:
+    admin(request)
+    rows = request.app[STORE].kiosks()
+    return web.json_response(
+        {
+            "kiosks": [
+                {
+                    "id": r["id"],
+                    "name": r["name"],
+                    "site_name": r["site_name"],
+                    "enrolled": r["token_hash"] is not None,
+                    "last_seen": r["last_seen"],
+                    "state": r["last_state"],
+                    "appointment_id": r["last_appointment"],
+                    "devices": json.loads(r["last_devices"]) if r["last_devices"] else {},
+                    "software_version": r["software_version"],
+                }
+                for r in rows
+            ]
+        }
+    )
+
+
+async def admin_enrollment_code(request: web.Request) -> web.Response:
+    admin(request)
+    store = request.app[STORE]
+    kiosk_id = request.match_info["kiosk_id"]
+    if store.kiosk(kiosk_id) is None:
+        raise ApiError(404, "not_found", "no such kiosk")
+    code, expires = store.create_enrollment_code(kiosk_id, timedelta(hours=24))
+    return web.json_response({"code": code, "expires_at": expires.isoformat()}, status=201)
+
+
+async def admin_create_clerk(request: web.Request) -> web.Response:
+    admin(request)
+    data = await body(request)
+    clerk_id, token = request.app[STORE].create_clerk(
+        text(data, "display_name", 200), text(data, "service", 200)
+    )
+    return web.json_response({"clerk_id": clerk_id, "token": token}, status=201)
+
+
+def origin(value: Any) -> str:
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+    ):
+        raise ApiError(400, "invalid_field", f"allowed_origins: {value!r} is not an http(s) origin")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def admin_create_appointment(request: web.Request) -> web.Response:
+    admin(request)
+    data = await body(request)
+    store = request.app[STORE]
+    kiosk_id, clerk_id = text(data, "kiosk_id", 64), text(data, "clerk_id", 64)
+    if store.kiosk(kiosk_id) is None or store.clerk(clerk_id) is None:
+        raise ApiError(404, "not_found", "no such kiosk or clerk")
+    start, end = moment(data, "start"), moment(data, "end")
+    if end <= start:
+        raise ApiError(400, "invalid_field", "end: must be after start")
+    origins = data.get("allowed_origins") or []
+    if not isinstance(origins, list):
+        raise ApiError(400, "invalid_field", "allowed_origins: expected an array")
+    start_url = text(data, "start_url", 2048, optional=True)
+    appointment_id = store.create_appointment(
+        kiosk_id,
+        clerk_id,
+        text(data, "service", 200),
+        start.astimezone(UTC),
+        end.astimezone(UTC),
+        [origin(o) for o in origins],
+        start_url,
+    )
+    return web.json_response(appointment_json(store.appointment(appointment_id)), status=201)
+
+
+async def admin_put_config(request: web.Request) -> web.Response:
+    admin(request)
+    data = await body(request)
+    allowed = set(DEFAULT_CONFIG)
+    unknown = set(data) - allowed
+    if unknown:
+        raise ApiError(400, "invalid_field", f"unknown keys: {', '.join(sorted(unknown))}")
+    for key in allowed - {"ice_servers"}:
+        if key in data and (
+            isinstance(data[key], bool) or not isinstance(data[key], int | float) or data[key] < 0
+        ):
+            raise ApiError(400, "invalid_field", f"{key}: expected a number of seconds")
+    if "ice_servers" in data and not isinstance(data["ice_servers"], list):
+        raise ApiError(400, "invalid_field", "ice_servers: expected an array")
+    config = request.app[STORE].get_setting("kiosk_config") or {}
+    config.update(data)
+    request.app[STORE].put_setting("kiosk_config", config)
+    return web.json_response(config)
+
+
+# --------------------------------------------------------------------------- clerk console
+
+
+async def clerk_console(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "clerk.html", headers={"Cache-Control": "no-cache"})
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "api": "v1"})
+
+
+def create_app(store: Store, admin_token: str) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
+    app[STORE] = store
+    app[ADMIN_TOKEN] = admin_token
+    app[WATCHERS] = {}
+    v1 = "/api/v1"
+    app.router.add_get(f"{v1}/health", health)
+    app.router.add_post(f"{v1}/enrollment", enroll)
+    app.router.add_get(f"{v1}/kiosk/schedule", schedule)
+    app.router.add_get(f"{v1}/kiosk/config", kiosk_config)
+    app.router.add_post(f"{v1}/kiosk/heartbeat", heartbeat)
+    app.router.add_put(f"{v1}/appointments/{{appointment_id}}/offer", post_offer)
+    app.router.add_put(f"{v1}/appointments/{{appointment_id}}/answer", post_answer)
+    app.router.add_post(f"{v1}/appointments/{{appointment_id}}/hangup", hang_up)
+    app.router.add_get(f"{v1}/appointments/{{appointment_id}}/call", call_state)
+    app.router.add_get(f"{v1}/clerk/appointments", clerk_appointments)
+    app.router.add_post(f"{v1}/admin/kiosks", admin_create_kiosk)
+    app.router.add_get(f"{v1}/admin/kiosks", admin_list_kiosks)
+    app.router.add_post(f"{v1}/admin/kiosks/{{kiosk_id}}/enrollment-codes", admin_enrollment_code)
+    app.router.add_post(f"{v1}/admin/clerks", admin_create_clerk)
+    app.router.add_post(f"{v1}/admin/appointments", admin_create_appointment)
+    app.router.add_put(f"{v1}/admin/config", admin_put_config)
+    app.router.add_get("/clerk", clerk_console)
+    app.router.add_static("/clerk/static", STATIC)
+    app.router.add_get("/api/v1/openapi.yaml", openapi_document)
+    return app
+
+
+async def openapi_document(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(Path(__file__).parent / "openapi.yaml")

@@ -1,0 +1,83 @@
+"""Running the reference central: in the foreground (CLI), or on its own thread (tests, demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .app import create_app
+from .store import Store
+
+
+class CentralServer:
+    """The reference central on the current event loop."""
+
+    def __init__(
+        self, db_path: Path | str, host: str = "127.0.0.1", port: int = 0, admin_token: str | None = None
+    ) -> None:
+        self.store = Store(db_path)
+        self.admin_token = admin_token or secrets.token_urlsafe(24)
+        self.host, self.port = host, port
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def configure(self, config: dict[str, Any]) -> None:
+        current = self.store.get_setting("kiosk_config") or {}
+        current.update(config)
+        self.store.put_setting("kiosk_config", current)
+
+    async def start(self) -> str:
+        self._runner = web.AppRunner(
+            create_app(self.store, self.admin_token), access_log=None, shutdown_timeout=1.0
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        self.url = f"http://{self.host}:{self.port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.store.close()
+
+
+class CentralThread:
+    """The reference central on a thread of its own, so a test or the demo can use it from any loop."""
+
+    def __init__(self, db_path: Path | str, admin_token: str | None = None) -> None:
+        self.server = CentralServer(db_path, admin_token=admin_token)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="reference-central", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def admin_token(self) -> str:
+        return self.server.admin_token
+
+    def start(self) -> str:
+        self._thread.start()
+        return asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    def __enter__(self) -> CentralThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

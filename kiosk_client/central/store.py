@@ -1,0 +1,259 @@
+"""SQLite persistence for the reference central. Tokens are stored as SHA-256 hashes only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kiosks (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, site_name TEXT NOT NULL, token_hash TEXT UNIQUE,
+    last_seen TEXT, last_state TEXT, last_appointment TEXT, last_devices TEXT, software_version TEXT
+);
+CREATE TABLE IF NOT EXISTS enrollment_codes (
+    code_hash TEXT PRIMARY KEY, kiosk_id TEXT NOT NULL REFERENCES kiosks(id), expires_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS clerks (
+    id TEXT PRIMARY KEY, display_name TEXT NOT NULL, service TEXT NOT NULL, token_hash TEXT UNIQUE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS appointments (
+    id TEXT PRIMARY KEY, kiosk_id TEXT NOT NULL REFERENCES kiosks(id), clerk_id TEXT NOT NULL REFERENCES clerks(id),
+    service TEXT NOT NULL, start TEXT NOT NULL, end TEXT NOT NULL, allowed_origins TEXT NOT NULL, start_url TEXT
+);
+CREATE TABLE IF NOT EXISTS calls (
+    appointment_id TEXT PRIMARY KEY REFERENCES appointments(id), version INTEGER NOT NULL, call_id TEXT,
+    offer TEXT, answer TEXT, ended INTEGER NOT NULL DEFAULT 0, ended_by TEXT, reason TEXT, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CallRow:
+    appointment_id: str
+    version: int
+    call_id: str | None
+    offer: str | None
+    answer: str | None
+    ended: bool
+    ended_by: str | None
+    reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "call_id": self.call_id,
+            "has_offer": self.offer is not None,
+            "offer": {"type": "offer", "sdp": self.offer} if self.offer is not None else None,
+            "has_answer": self.answer is not None,
+            "answer": {"type": "answer", "sdp": self.answer} if self.answer is not None else None,
+            "ended": self.ended,
+            "ended_by": self.ended_by,
+            "reason": self.reason,
+        }
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._db.execute(sql, args).fetchone()
+            return row
+
+    def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._db.execute(sql, args).fetchall())
+
+    def _exec(self, sql: str, *args: Any) -> None:
+        with self._lock:
+            self._db.execute(sql, args)
+
+    # --- settings (the kiosk config served to every kiosk)
+    def get_setting(self, key: str) -> Any:
+        row = self._one("SELECT value FROM settings WHERE key=?", key)
+        return json.loads(row["value"]) if row else None
+
+    def put_setting(self, key: str, value: Any) -> None:
+        self._exec("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", key, json.dumps(value))
+
+    # --- kiosks and enrolment
+    def create_kiosk(self, name: str, site_name: str) -> str:
+        kiosk_id = new_id("kiosk")
+        self._exec("INSERT INTO kiosks(id, name, site_name) VALUES (?, ?, ?)", kiosk_id, name, site_name)
+        return kiosk_id
+
+    def kiosk(self, kiosk_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM kiosks WHERE id=?", kiosk_id)
+
+    def kiosks(self) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM kiosks ORDER BY name")
+
+    def create_enrollment_code(self, kiosk_id: str, valid_for: timedelta) -> tuple[str, datetime]:
+        # Short, unambiguous, typed by IT staff on the kiosk: 4 groups of 4 from a no-lookalike alphabet.
+        alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+        code = "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
+        expires = utcnow() + valid_for
+        self._exec(
+            "INSERT INTO enrollment_codes VALUES (?, ?, ?)", token_hash(code), kiosk_id, expires.isoformat()
+        )
+        return code, expires
+
+    def redeem_enrollment_code(self, code: str) -> tuple[str, str] | None:
+        """One-time: the code is deleted; the kiosk gets a new device token (any older one stops working)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT kiosk_id, expires_at FROM enrollment_codes WHERE code_hash=?",
+                (token_hash(code.upper()),),
+            ).fetchone()
+            if row is None:
+                return None
+            self._db.execute("DELETE FROM enrollment_codes WHERE code_hash=?", (token_hash(code.upper()),))
+            if datetime.fromisoformat(row["expires_at"]) < utcnow():
+                return None
+            token = secrets.token_urlsafe(32)
+            self._db.execute(
+                "UPDATE kiosks SET token_hash=? WHERE id=?", (token_hash(token), row["kiosk_id"])
+            )
+            return row["kiosk_id"], token
+
+    def kiosk_by_token(self, token: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM kiosks WHERE token_hash=?", token_hash(token))
+
+    def record_heartbeat(
+        self, kiosk_id: str, state: str, appointment_id: str | None, devices: dict[str, str], version: str
+    ) -> None:
+        self._exec(
+            "UPDATE kiosks SET last_seen=?, last_state=?, last_appointment=?, last_devices=?, software_version=? WHERE id=?",
+            utcnow().isoformat(), state, appointment_id, json.dumps(devices), version, kiosk_id,
+        )  # fmt: skip
+
+    # --- clerks
+    def create_clerk(self, display_name: str, service: str) -> tuple[str, str]:
+        clerk_id, token = new_id("clerk"), secrets.token_urlsafe(32)
+        self._exec(
+            "INSERT INTO clerks VALUES (?, ?, ?, ?)", clerk_id, display_name, service, token_hash(token)
+        )
+        return clerk_id, token
+
+    def clerk(self, clerk_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM clerks WHERE id=?", clerk_id)
+
+    def clerk_by_token(self, token: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM clerks WHERE token_hash=?", token_hash(token))
+
+    # --- appointments
+    def create_appointment(
+        self,
+        kiosk_id: str,
+        clerk_id: str,
+        service: str,
+        start: datetime,
+        end: datetime,
+        origins: list[str],
+        start_url: str | None,
+    ) -> str:
+        appointment_id = new_id("appt")
+        self._exec(
+            "INSERT INTO appointments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            appointment_id, kiosk_id, clerk_id, service, start.isoformat(), end.isoformat(), json.dumps(origins), start_url,
+        )  # fmt: skip
+        return appointment_id
+
+    def appointment(self, appointment_id: str) -> sqlite3.Row | None:
+        return self._one(
+            "SELECT a.*, c.display_name AS clerk_name, k.name AS kiosk_name, k.site_name AS site_name "
+            "FROM appointments a JOIN clerks c ON c.id=a.clerk_id JOIN kiosks k ON k.id=a.kiosk_id WHERE a.id=?",
+            appointment_id,
+        )
+
+    def appointments_for_kiosk(self, kiosk_id: str, since: datetime, until: datetime) -> list[sqlite3.Row]:
+        return [
+            r
+            for r in self._all(
+                "SELECT a.*, c.display_name AS clerk_name FROM appointments a JOIN clerks c ON c.id=a.clerk_id "
+                "WHERE a.kiosk_id=? ORDER BY a.start, a.id",
+                kiosk_id,
+            )
+            if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
+        ]
+
+    def appointments_for_clerk(self, clerk_id: str, since: datetime, until: datetime) -> list[sqlite3.Row]:
+        return [
+            r
+            for r in self._all(
+                "SELECT a.*, k.name AS kiosk_name, k.site_name AS site_name FROM appointments a "
+                "JOIN kiosks k ON k.id=a.kiosk_id WHERE a.clerk_id=? ORDER BY a.start, a.id",
+                clerk_id,
+            )
+            if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
+        ]
+
+    # --- calls (signalling state, one per appointment; every change bumps the version)
+    def call(self, appointment_id: str) -> CallRow:
+        row = self._one("SELECT * FROM calls WHERE appointment_id=?", appointment_id)
+        if row is None:
+            return CallRow(appointment_id, 0, None, None, None, False, None, None)
+        return CallRow(
+            appointment_id,
+            row["version"],
+            row["call_id"],
+            row["offer"],
+            row["answer"],
+            bool(row["ended"]),
+            row["ended_by"],
+            row["reason"],
+        )
+
+    def _write_call(self, c: CallRow) -> None:
+        self._exec(
+            "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            c.appointment_id, c.version, c.call_id, c.offer, c.answer, int(c.ended), c.ended_by, c.reason, utcnow().isoformat(),
+        )  # fmt: skip
+
+    def post_offer(self, appointment_id: str, sdp: str) -> CallRow:
+        old = self.call(appointment_id)
+        new = CallRow(appointment_id, old.version + 1, new_id("call"), sdp, None, False, None, None)
+        self._write_call(new)
+        return new
+
+    def post_answer(self, appointment_id: str, sdp: str) -> CallRow:
+        old = self.call(appointment_id)
+        new = CallRow(appointment_id, old.version + 1, old.call_id, old.offer, sdp, False, None, None)
+        self._write_call(new)
+        return new
+
+    def hang_up(self, appointment_id: str, by: str, reason: str) -> CallRow:
+        old = self.call(appointment_id)
+        new = CallRow(appointment_id, old.version + 1, old.call_id, old.offer, old.answer, True, by, reason)
+        self._write_call(new)
+        return new

@@ -1,0 +1,483 @@
+"""The kiosk engine: polls the schedule, runs the session state machine and the call's signalling.
+
+It lives on the engine's asyncio loop (its own thread when there is a UI) and talks to the outside
+only through ports. The UI sees it through the events it publishes and drives it with the public
+coroutines (citizen_hang_up, set_microphone, set_camera).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+from functools import partial
+from typing import Literal
+
+from .backoff import Backoff
+from .clock import CentralClock
+from .errors import AuthenticationFailed, CallError, CentralError, CentralUnavailable, MalformedResponse
+from .events import KioskEvent, KioskSnapshot, Notice, SessionFinished, SessionRecord, StateChanged
+from .models import Appointment, CallTicket, Heartbeat, RemoteConfig, Schedule
+from .ports import (
+    Call,
+    CallConnected,
+    CallConnectionLost,
+    CallEvent,
+    CallFactory,
+    CallStats,
+    CentralPort,
+    LocalCache,
+    RemoteMediaStarted,
+)
+from .session import (
+    IDLE,
+    EndReason,
+    Phase,
+    Session,
+    Timing,
+    advance,
+    call_dropped,
+    clerk_answered,
+    hung_up,
+    upcoming_today,
+)
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (Phase.WAITING_FOR_CLERK, Phase.IN_CALL)
+LONG_POLL_S = 20.0
+CONFIG_REFRESH_S = 600.0
+HEARTBEAT_S = 30.0
+
+
+class KioskEngine:
+    def __init__(
+        self,
+        central: CentralPort,
+        calls: CallFactory,
+        cache: LocalCache,
+        clock: CentralClock,
+        publish: Callable[[KioskEvent], None],
+        *,
+        software_version: str = "",
+        local_timing: Timing | None = None,
+        tick_s: float = 0.2,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._central = central
+        self._calls = calls
+        self._cache = cache
+        self._clock = clock
+        self._publish = publish
+        self._version = software_version
+        self._local_timing = local_timing or Timing()
+        self._tick_s = tick_s
+        self._rng = rng or random.Random()
+
+        self._schedule: Schedule | None = None
+        self._config = RemoteConfig()
+        self._config_fetched_at: float | None = None
+        self._session: Session = IDLE
+        self._done: set[str] = set()
+        self._central_ok = False
+        self._notices: set[Notice] = set()
+        self._mic_on = True
+        self._cam_on = True
+        self._media_flowing = False
+        self._last_snapshot: KioskSnapshot | None = None
+
+        self._call: Call | None = None
+        self._call_task: asyncio.Task[None] | None = None
+        self._call_ticket: CallTicket | None = None
+        self._lost: asyncio.Event | None = None
+        self._offer_posted_at: float | None = None
+        self._answer_at: float | None = None
+        self._stats = CallStats()
+
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake_poll = asyncio.Event()
+        self._heartbeat_due = asyncio.Event()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    @property
+    def timing(self) -> Timing:
+        return replace(
+            self._local_timing,
+            join_before=timedelta(seconds=self._config.join_before_s),
+            no_show_after=timedelta(seconds=self._config.no_show_after_s),
+        )
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        self._schedule = self._safe_load(self._cache.load_schedule)
+        cached_config = self._safe_load(self._cache.load_remote_config)
+        if cached_config is not None:
+            self._config = cached_config
+        self._publish_state()
+        loops = [self._poll_loop(), self._tick_loop(), self._heartbeat_loop()]
+        try:
+            async with asyncio.TaskGroup() as group:
+                for loop in loops:
+                    group.create_task(loop)
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        if self._call_task is not None:
+            self._call_task.cancel()
+        if self._call is not None:
+            with contextlib.suppress(Exception):
+                await self._call.close()
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self._central.aclose()
+
+    @staticmethod
+    def _safe_load[T](load: Callable[[], T | None]) -> T | None:
+        try:
+            return load()
+        except Exception:
+            log.exception("the local cache could not be read; starting without it")
+            return None
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def wrapper() -> None:
+            await coro
+
+        task = asyncio.get_running_loop().create_task(wrapper())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ----------------------------------------------------------------- commands from the UI
+
+    async def citizen_hang_up(self) -> None:
+        self._set_session(hung_up(self._session, by_clerk=False, now=self._clock.now()))
+
+    async def set_microphone(self, on: bool) -> None:
+        self._mic_on = on
+        if self._call is not None:
+            self._call.set_microphone_enabled(on)
+        self._publish_state()
+
+    async def set_camera(self, on: bool) -> None:
+        self._cam_on = on
+        if self._call is not None:
+            self._call.set_camera_enabled(on)
+        self._publish_state()
+
+    async def refresh_now(self) -> None:
+        self._wake_poll.set()
+
+    # ----------------------------------------------------------------- schedule polling
+
+    async def _poll_loop(self) -> None:
+        backoff = Backoff(base_s=2.0, cap_s=120.0, rng=self._rng)
+        while True:
+            delay = self._config.poll_interval_s
+            try:
+                now_m = time.monotonic()
+                if self._config_fetched_at is None or now_m - self._config_fetched_at > CONFIG_REFRESH_S:
+                    self._config = await self._central.fetch_config()
+                    self._config_fetched_at = now_m
+                    self._cache.save_remote_config(self._config)
+                schedule = await self._central.fetch_schedule(self._schedule.etag if self._schedule else None)
+                if schedule is not None:
+                    self._accept_schedule(schedule)
+                self._central_ok = True
+                self._notices -= {Notice.CENTRAL_UNREACHABLE, Notice.NOT_ENROLLED, Notice.SCHEDULE_UNREADABLE}
+                backoff.reset()
+            except AuthenticationFailed as exc:
+                log.error("the central refused this kiosk's token: %s", exc)
+                self._central_ok = False
+                self._notices.add(Notice.NOT_ENROLLED)
+                delay = backoff.next_delay()
+            except MalformedResponse as exc:
+                log.error(
+                    "the central sent an unreadable schedule or config; keeping the last good one: %s", exc
+                )
+                self._notices.add(Notice.SCHEDULE_UNREADABLE)
+                delay = backoff.next_delay()
+            except CentralError as exc:
+                log.warning("central unreachable, keeping the last good schedule: %s", exc)
+                self._central_ok = False
+                self._notices.add(Notice.CENTRAL_UNREACHABLE)
+                delay = backoff.next_delay()
+            except OSError:
+                log.exception("the local cache could not be written")
+            self._publish_state()
+            self._wake_poll.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_poll.wait(), timeout=delay)
+
+    def _accept_schedule(self, schedule: Schedule) -> None:
+        for ident, reason in schedule.rejected:
+            log.error("appointment %s set aside: %s", ident, reason)
+        if schedule.rejected:
+            self._notices.add(Notice.APPOINTMENTS_SKIPPED)
+        else:
+            self._notices.discard(Notice.APPOINTMENTS_SKIPPED)
+        self._schedule = schedule
+        self._cache.save_schedule(schedule)
+        self._step()
+
+    # ----------------------------------------------------------------- the clock tick
+
+    async def _tick_loop(self) -> None:
+        while True:
+            self._step()
+            await asyncio.sleep(self._tick_s)
+
+    def _step(self) -> None:
+        self._set_session(
+            advance(self._session, self._clock.now(), self._schedule, frozenset(self._done), self.timing)
+        )
+        self._publish_state()
+
+    # ----------------------------------------------------------------- session effects
+
+    def _set_session(self, new: Session) -> None:
+        old = self._session
+        if new == old:
+            return
+        self._session = new
+        log.info(
+            "session: %s → %s (%s)", old.phase, new.phase, new.appointment.id if new.appointment else "-"
+        )
+        if new.phase is Phase.WAITING_FOR_CLERK and old.phase not in ACTIVE:
+            assert new.appointment is not None
+            self._start_call(new.appointment)
+        elif new.phase is Phase.ENDED and old.phase in ACTIVE:
+            self._finish_call(new)
+        elif new.phase is Phase.IDLE and old.phase is Phase.ENDED:
+            self._forget_session()
+        self._heartbeat_due.set()
+        self._publish_state()
+
+    def _start_call(self, appointment: Appointment) -> None:
+        self._offer_posted_at = None
+        self._answer_at = None
+        self._stats = CallStats()
+        self._call_task = asyncio.get_running_loop().create_task(self._call_loop(appointment))
+
+    def _finish_call(self, ended: Session) -> None:
+        assert ended.appointment is not None and ended.end_reason is not None
+        self._done.add(ended.appointment.id)
+        call, ticket, task = self._call, self._call_ticket, self._call_task
+        if call is not None:
+            self._stats = call.stats()
+        self._call = None
+        self._call_ticket = None
+        self._call_task = None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        self._spawn(self._tear_down(ended.appointment.id, call, ticket, ended.end_reason))
+        self._publish(SessionFinished(self._record(ended)))
+
+    def _record(self, ended: Session) -> SessionRecord:
+        assert ended.appointment is not None and ended.end_reason is not None
+        s = self._stats
+        return SessionRecord(
+            appointment_id=ended.appointment.id,
+            scheduled_start=ended.appointment.start,
+            offer_posted_at=self._offer_posted_at,
+            answer_received_at=self._answer_at,
+            first_remote_video_at=s.first_remote_video_at,
+            first_remote_audio_at=s.first_remote_audio_at,
+            remote_video_frames=s.remote_video_frames,
+            remote_audio_frames=s.remote_audio_frames,
+            local_video_frames_sent=s.local_video_frames_sent,
+            end_reason=ended.end_reason,
+            ended_at=time.time(),
+        )
+
+    async def _tear_down(
+        self, appointment_id: str, call: Call | None, ticket: CallTicket | None, reason: EndReason
+    ) -> None:
+        if call is not None:
+            try:
+                await call.close()
+            except Exception:
+                log.exception("closing the call failed")
+        if ticket is None or reason is EndReason.CLERK_HUNG_UP:
+            return
+        # Tell the clerk's side; a few tries, then give up (the central also expires calls).
+        for attempt in range(3):
+            try:
+                await self._central.hang_up(appointment_id, ticket.call_id, reason.value)
+                return
+            except CentralError as exc:
+                log.warning("could not tell the central about the hang-up (try %d): %s", attempt + 1, exc)
+                await asyncio.sleep(1.0 + attempt)
+
+    def _forget_session(self) -> None:
+        """Back to a clean idle screen: nothing of this citizen's session stays in the engine."""
+        self._mic_on = True
+        self._cam_on = True
+        self._media_flowing = False
+        self._offer_posted_at = None
+        self._answer_at = None
+        self._stats = CallStats()
+        self._notices -= {Notice.CALL_SETUP_FAILING}
+
+    # ----------------------------------------------------------------- the call and its signalling
+
+    def _on_call_event(self, event: CallEvent) -> None:
+        match event:
+            case CallConnected():
+                log.info("call connected")
+            case RemoteMediaStarted(kind=kind):
+                log.info("remote %s is flowing", kind)
+                self._media_flowing = True
+                self._publish_state()
+            case CallConnectionLost(detail=detail):
+                log.warning("call connection lost: %s", detail)
+                if self._lost is not None:
+                    self._lost.set()
+
+    async def _call_loop(self, appointment: Appointment) -> None:
+        backoff = Backoff(base_s=1.0, cap_s=20.0, rng=self._rng)
+        while True:
+            lost = asyncio.Event()
+            self._lost = lost
+            call = self._calls.new_call(self._config.ice_servers, self._on_call_event)
+            self._call = call
+            call.set_microphone_enabled(self._mic_on)
+            call.set_camera_enabled(self._cam_on)
+            outcome: Literal["ended", "retry"] = "retry"
+            try:
+                offer = await call.create_offer()
+                ticket = await self._retrying(partial(self._central.post_offer, appointment.id, offer))
+                self._call_ticket = ticket
+                if self._offer_posted_at is None:
+                    self._offer_posted_at = time.time()
+                log.info("offer posted for %s (call %s)", appointment.id, ticket.call_id)
+                outcome = await self._follow_signal(appointment, call, ticket, lost)
+                self._notices.discard(Notice.CALL_SETUP_FAILING)
+            except CallError as exc:
+                log.error("call setup failed: %s", exc)
+                self._notices.add(Notice.CALL_SETUP_FAILING)
+                self._publish_state()
+            if outcome == "ended":
+                return
+            self._stats = call.stats()
+            self._media_flowing = False
+            self._call = None
+            with contextlib.suppress(Exception):
+                await call.close()
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _retrying[T](self, request: Callable[[], Awaitable[T]]) -> T:
+        backoff = Backoff(base_s=1.0, cap_s=15.0, rng=self._rng)
+        while True:
+            try:
+                return await request()
+            except (CentralUnavailable, MalformedResponse) as exc:
+                log.warning("signalling request failed, retrying: %s", exc)
+                await asyncio.sleep(backoff.next_delay())
+
+    async def _follow_signal(
+        self, appointment: Appointment, call: Call, ticket: CallTicket, lost: asyncio.Event
+    ) -> Literal["ended", "retry"]:
+        version = ticket.version
+        answered = False
+        backoff = Backoff(base_s=1.0, cap_s=15.0, rng=self._rng)
+        lost_wait = asyncio.ensure_future(lost.wait())
+        try:
+            while True:
+                poll = asyncio.ensure_future(self._central.wait_call(appointment.id, version, LONG_POLL_S))
+                await asyncio.wait({poll, lost_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if lost_wait.done():
+                    poll.cancel()
+                    self._set_session(call_dropped(self._session, self._clock.now()))
+                    return "retry" if self._session.phase is Phase.WAITING_FOR_CLERK else "ended"
+                try:
+                    signal = poll.result()
+                except AuthenticationFailed:
+                    raise
+                except CentralError as exc:
+                    log.warning("waiting for the clerk: central error, retrying: %s", exc)
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                backoff.reset()
+                if signal is None:
+                    continue
+                version = signal.version
+                if signal.call_id != ticket.call_id:
+                    log.warning(
+                        "the central holds another call (%s) for this appointment; offering again",
+                        signal.call_id,
+                    )
+                    return "retry"
+                if signal.ended:
+                    by_clerk = signal.ended_by != "kiosk"
+                    self._set_session(hung_up(self._session, by_clerk=by_clerk, now=self._clock.now()))
+                    return "ended"
+                if signal.answer is not None and not answered:
+                    await call.accept_answer(signal.answer)
+                    answered = True
+                    self._answer_at = time.time()
+                    self._set_session(clerk_answered(self._session))
+        finally:
+            lost_wait.cancel()
+
+    # ----------------------------------------------------------------- heartbeat and state publication
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                await self._central.send_heartbeat(
+                    Heartbeat(
+                        state=self._session.phase.value,
+                        appointment_id=self._session.appointment.id if self._session.appointment else None,
+                        devices=self._calls.device_health(),
+                        software_version=self._version,
+                    )
+                )
+            except CentralError as exc:
+                log.debug("heartbeat not delivered: %s", exc)
+            health = self._calls.device_health()
+            self._set_notice(Notice.CAMERA_MISSING, health.get("camera", "ok") != "ok")
+            self._set_notice(Notice.MICROPHONE_MISSING, health.get("microphone", "ok") != "ok")
+            self._publish_state()
+            self._heartbeat_due.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._heartbeat_due.wait(), timeout=HEARTBEAT_S)
+
+    def _set_notice(self, notice: Notice, on: bool) -> None:
+        if on:
+            self._notices.add(notice)
+        else:
+            self._notices.discard(notice)
+
+    def snapshot(self) -> KioskSnapshot:
+        schedule = self._schedule
+        return KioskSnapshot(
+            site_name=schedule.site_name if schedule else "",
+            kiosk_name=schedule.kiosk_name if schedule else "",
+            session=self._session,
+            today=upcoming_today(schedule, self._clock.now(), frozenset(self._done)),
+            central_reachable=self._central_ok,
+            schedule_known=schedule is not None,
+            notices=frozenset(self._notices),
+            microphone_on=self._mic_on,
+            camera_on=self._cam_on,
+            media_flowing=self._media_flowing,
+            clock_offset_s=self._clock.offset.total_seconds(),
+        )
+
+    def _publish_state(self) -> None:
+        snapshot = self.snapshot()
+        if snapshot != self._last_snapshot:
+            self._last_snapshot = snapshot
+            self._publish(StateChanged(snapshot))

@@ -1,0 +1,55 @@
+"""The project's error tree. Adapters translate library exceptions into these."""
+
+from __future__ import annotations
+
+
+class KioskError(Exception):
+    """Base of every error the kiosk raises on purpose."""
+
+
+class ConfigError(KioskError):
+    """A configuration file is unreadable or holds a wrong value; says which file, key and what was expected."""
+
+    def __init__(self, file: str, key: str | None, problem: str) -> None:
+        self.file = file
+        self.key = key
+        self.problem = problem
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {problem}")
+
+
+class CentralError(KioskError):
+    """Any failure talking to the central."""
+
+
+class CentralUnavailable(CentralError):
+    """The central could not be reached, timed out, or answered with a server error (5xx)."""
+
+
+class CentralRejected(CentralError):
+    """The central refused the request (4xx other than authentication)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(f"central refused the request ({status} {code}): {message}")
+
+
+class AuthenticationFailed(CentralRejected):
+    """The device token (or enrolment code) was refused: the kiosk must be enrolled again."""
+
+
+class MalformedResponse(CentralError):
+    """The central answered something that does not follow the Central API."""
+
+
+class CallError(KioskError):
+    """The WebRTC call could not be set up or broke."""
+
+
+class DeviceUnavailable(KioskError):
+    """A device (camera, microphone, speaker, scanner) is missing or failed."""
+
+
+class SecretStoreError(KioskError):
+    """The OS keyring is missing, unsafe (plaintext) or refused access."""

@@ -1,0 +1,67 @@
+"""What the engine tells the UI (and the demo, the benchmarks). Immutable, named in the past tense."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from .models import Appointment
+from .session import EndReason, Session
+
+
+class Notice(StrEnum):
+    """Things an animateur should know; the UI words them."""
+
+    CENTRAL_UNREACHABLE = "central_unreachable"
+    NOT_ENROLLED = "not_enrolled"
+    SCHEDULE_UNREADABLE = "schedule_unreadable"
+    APPOINTMENTS_SKIPPED = "appointments_skipped"
+    CAMERA_MISSING = "camera_missing"
+    MICROPHONE_MISSING = "microphone_missing"
+    CALL_SETUP_FAILING = "call_setup_failing"
+
+
+@dataclass(frozen=True, slots=True)
+class KioskSnapshot:
+    site_name: str
+    kiosk_name: str
+    session: Session
+    today: tuple[Appointment, ...]
+    central_reachable: bool
+    schedule_known: bool
+    notices: frozenset[Notice]
+    microphone_on: bool
+    camera_on: bool
+    media_flowing: bool
+    clock_offset_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    snapshot: KioskSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """Timings of one session, for reports and benchmarks. Holds nothing about the citizen."""
+
+    appointment_id: str
+    scheduled_start: datetime
+    offer_posted_at: float | None
+    answer_received_at: float | None
+    first_remote_video_at: float | None
+    first_remote_audio_at: float | None
+    remote_video_frames: int
+    remote_audio_frames: int
+    local_video_frames_sent: int
+    end_reason: EndReason
+    ended_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFinished:
+    record: SessionRecord
+
+
+KioskEvent = StateChanged | SessionFinished

@@ -1,0 +1,106 @@
+"""The ports the engine needs; adapters implement them (real ones and fakes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from .models import (
+    CallSignal,
+    CallTicket,
+    Heartbeat,
+    IceServer,
+    RemoteConfig,
+    RgbImage,
+    Schedule,
+    SessionDescription,
+)
+
+
+class CentralPort(Protocol):
+    async def fetch_schedule(self, etag: str | None) -> Schedule | None:
+        """The schedule, or None when it did not change since `etag` (HTTP 304)."""
+
+    async def fetch_config(self) -> RemoteConfig: ...
+
+    async def post_offer(self, appointment_id: str, offer: SessionDescription) -> CallTicket: ...
+
+    async def wait_call(self, appointment_id: str, after_version: int, wait_s: float) -> CallSignal | None:
+        """Long-poll the call's signalling state; None when nothing changed within `wait_s`."""
+
+    async def hang_up(self, appointment_id: str, call_id: str, reason: str) -> None: ...
+
+    async def send_heartbeat(self, heartbeat: Heartbeat) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallStats:
+    remote_video_frames: int = 0
+    remote_audio_frames: int = 0
+    first_remote_video_at: float | None = None  # wall-clock seconds (time.time())
+    first_remote_audio_at: float | None = None
+    local_video_frames_sent: int = 0
+    connected_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallConnected:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteMediaStarted:
+    kind: str  # "video" or "audio"
+
+
+@dataclass(frozen=True, slots=True)
+class CallConnectionLost:
+    detail: str
+
+
+CallEvent = CallConnected | RemoteMediaStarted | CallConnectionLost
+
+
+class Call(Protocol):
+    async def create_offer(self) -> SessionDescription:
+        """Gather candidates and return a complete offer (no trickle ICE)."""
+
+    async def accept_answer(self, answer: SessionDescription) -> None: ...
+
+    def set_microphone_enabled(self, enabled: bool) -> None: ...
+
+    def set_camera_enabled(self, enabled: bool) -> None: ...
+
+    def stats(self) -> CallStats: ...
+
+    async def close(self) -> None: ...
+
+
+class CallFactory(Protocol):
+    def new_call(self, ice_servers: tuple[IceServer, ...], on_event: Callable[[CallEvent], None]) -> Call: ...
+
+    def device_health(self) -> dict[str, str]:
+        """Device name → "ok", "missing" or a short reason; reported in heartbeats."""
+
+
+class VideoSink(Protocol):
+    """Where decoded frames go to be drawn (the UI); called from the engine's thread."""
+
+    def remote_frame(self, image: RgbImage) -> None: ...
+
+    def local_frame(self, image: RgbImage) -> None: ...
+
+
+class LocalCache(Protocol):
+    """What survives a restart: the last good schedule and remote config (nothing about citizens)."""
+
+    def load_schedule(self) -> Schedule | None: ...
+
+    def save_schedule(self, schedule: Schedule) -> None: ...
+
+    def load_remote_config(self) -> RemoteConfig | None: ...
+
+    def save_remote_config(self, config: RemoteConfig) -> None: ...

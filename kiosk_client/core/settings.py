@@ -1,0 +1,135 @@
+"""The kiosk's local configuration file (TOML). Secrets never live here: they are in the OS keyring."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+LANGUAGES = ("fr", "en")
+DEFAULT_KEYRING_BACKEND = "keyring.backends.SecretService.Keyring"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSettings:
+    device: int | str | None = 0  # index, device path, or None for no camera
+    width: int = 640
+    height: int = 480
+    fps: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class AudioSettings:
+    microphone: str | None = "default"  # ALSA device (PulseAudio/PipeWire's echo-cancelled source by default)
+    speaker: str | None = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    central_url: str
+    data_dir: Path
+    language: str = "fr"
+    fullscreen: bool = True
+    keyring_backend: str = DEFAULT_KEYRING_BACKEND
+    camera: CameraSettings = field(default_factory=CameraSettings)
+    audio: AudioSettings = field(default_factory=AudioSettings)
+
+
+class _Section:
+    def __init__(self, file: str, name: str, data: object) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(file, name, "expected a table")
+        self.file, self.name, self.data = file, name, data
+
+    def key(self, key: str) -> str:
+        return f"{self.name}.{key}" if self.name else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], expected: str, default: Any) -> Any:
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) and kind is not bool:
+            raise ConfigError(self.file, self.key(key), f"expected {expected}, got {value!r}")
+        if not isinstance(value, kind):
+            raise ConfigError(self.file, self.key(key), f"expected {expected}, got {value!r}")
+        return value
+
+    def positive_int(self, key: str, default: int, maximum: int) -> int:
+        value = self.get(key, int, f"an integer from 1 to {maximum}", default)
+        if not 1 <= value <= maximum:
+            raise ConfigError(
+                self.file, self.key(key), f"expected an integer from 1 to {maximum}, got {value!r}"
+            )
+        return int(value)
+
+    def device(self, key: str, default: str | None) -> str | None:
+        value = self.get(key, str, 'a device name, or "none"', default)
+        return None if value in (None, "none", "") else str(value)
+
+
+def parse_settings(text: str, file: str) -> Settings:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, None, f"not valid TOML ({exc})") from None
+    top = _Section(file, "", raw)
+    central = _Section(file, "central", raw.get("central", {}))
+    kiosk = _Section(file, "kiosk", raw.get("kiosk", {}))
+    camera = _Section(file, "camera", raw.get("camera", {}))
+    audio = _Section(file, "audio", raw.get("audio", {}))
+    secrets = _Section(file, "secrets", raw.get("secrets", {}))
+    del top
+
+    url = central.get("url", str, "an http(s) URL", None)
+    if url is None:
+        raise ConfigError(file, "central.url", "missing; expected the central's http(s) URL")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(file, "central.url", f"expected an http(s) URL, got {url!r}")
+
+    language = kiosk.get("language", str, f"one of {', '.join(LANGUAGES)}", "fr")
+    if language not in LANGUAGES:
+        raise ConfigError(file, "kiosk.language", f"expected one of {', '.join(LANGUAGES)}, got {language!r}")
+
+    cam_device: int | str | None
+    raw_device = camera.data.get("device", 0)
+    if isinstance(raw_device, bool) or not isinstance(raw_device, int | str):
+        raise ConfigError(
+            file, "camera.device", f'expected a camera index, a device path or "none", got {raw_device!r}'
+        )
+    if isinstance(raw_device, int) and raw_device < 0:
+        raise ConfigError(file, "camera.device", f"expected a camera index of 0 or more, got {raw_device!r}")
+    cam_device = None if raw_device in ("none", "") else raw_device
+
+    return Settings(
+        central_url=url.rstrip("/"),
+        data_dir=Path(kiosk.get("data_dir", str, "a folder path", "/var/lib/kiosk-client")),
+        language=language,
+        fullscreen=kiosk.get("fullscreen", bool, "true or false", True),
+        keyring_backend=secrets.get(
+            "keyring_backend", str, "a keyring backend class path", DEFAULT_KEYRING_BACKEND
+        ),
+        camera=CameraSettings(
+            device=cam_device,
+            width=camera.positive_int("width", 640, 3840),
+            height=camera.positive_int("height", 480, 2160),
+            fps=camera.positive_int("fps", 20, 60),
+        ),
+        audio=AudioSettings(
+            microphone=audio.device("microphone", "default"), speaker=audio.device("speaker", "default")
+        ),
+    )
+
+
+def load_settings(path: Path) -> Settings:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, f"cannot be read ({exc})") from None
+    return parse_settings(text, str(path))

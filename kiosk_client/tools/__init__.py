@@ -1,0 +1,1 @@
+"""Tools around the kiosk: the clerk bot (tests, benchmarks, demo) and the benchmarks."""

@@ -1,0 +1,224 @@
+"""A headless clerk: answers the kiosk's offers through the clerk side of the Central API, sends a
+test pattern and a tone, and records what it receives. For tests, benchmarks and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from ..adapters.media_tracks import PacedVideoTrack, ToneTrack, TrackReader, audio_level
+from ..adapters.rtc_aiortc import rtc_configuration
+
+log = logging.getLogger(__name__)
+
+
+class TestPattern:
+    """Colour bars with a moving stripe and a clock, so frozen video is obvious."""
+
+    def __init__(self, width: int = 640, height: int = 480, label: str = "CLERK BOT") -> None:
+        colours = [
+            (192, 192, 192),
+            (0, 192, 192),
+            (192, 192, 0),
+            (0, 192, 0),
+            (192, 0, 192),
+            (0, 0, 192),
+            (192, 0, 0),
+        ]
+        self._base = np.zeros((height, width, 3), dtype=np.uint8)
+        bar = width // len(colours)
+        for i, colour in enumerate(colours):
+            self._base[:, i * bar : (i + 1) * bar] = colour
+        cv2.putText(self._base, label, (20, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (255, 255, 255), 3)
+        self._start = time.monotonic()
+
+    def latest(self) -> np.ndarray[Any, np.dtype[np.uint8]]:
+        image = self._base.copy()
+        t = time.monotonic() - self._start
+        x = int((math.sin(t * 2) + 1) / 2 * (image.shape[1] - 40))
+        image[:, x : x + 40] = 255
+        cv2.putText(
+            image, f"{t:8.2f}", (20, image.shape[0] - 30), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 3
+        )
+        return image
+
+
+@dataclass
+class BotCallReport:
+    appointment_id: str
+    call_id: str
+    scheduled_start: str
+    answered_at: float | None = None
+    first_video_at: float | None = None
+    first_audio_at: float | None = None
+    video_frames: int = 0
+    audio_frames: int = 0
+    audio_level_max: float = 0.0
+    ended_by: str | None = None
+    ended_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ClerkBot:
+    def __init__(
+        self,
+        central_url: str,
+        clerk_token: str,
+        *,
+        hold_s: float = 5.0,
+        answer_at_start: bool = True,
+        fps: int = 20,
+    ) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=central_url.rstrip("/") + "/api/v1",
+            headers={"Authorization": f"Bearer {clerk_token}"},
+            timeout=40,
+        )
+        self._hold_s = hold_s
+        self._answer_at_start = answer_at_start
+        self._fps = fps
+        self.reports: list[BotCallReport] = []
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def appointments(self) -> list[dict[str, Any]]:
+        response = await self._client.get("/clerk/appointments")
+        response.raise_for_status()
+        return list(response.json()["appointments"])
+
+    async def _wait_call(self, appointment_id: str, after: int) -> dict[str, Any] | None:
+        response = await self._client.get(
+            f"/appointments/{appointment_id}/call", params={"after": after, "wait": 25}
+        )
+        response.raise_for_status()
+        return None if response.status_code == 204 else dict(response.json())
+
+    async def serve_appointment(self, appointment_id: str, start: datetime) -> BotCallReport:
+        """Answer this appointment's call (at its start time unless told otherwise), hold it for
+        `hold_s` after media flows both ways, then hang up. Returns what was measured."""
+        version = 0
+        while True:
+            state = await self._wait_call(appointment_id, version)
+            if state is None:
+                continue
+            version = state["version"]
+            if state["has_offer"] and not state["ended"] and not state["has_answer"]:
+                break
+        if self._answer_at_start:
+            delay = (start - datetime.now(UTC)).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                # The kiosk may have offered again while we waited: answer the newest offer.
+                newer = await self._client.get(f"/appointments/{appointment_id}/call", params={"after": 0})
+                state = newer.json()
+                version = state["version"]
+        report = BotCallReport(appointment_id, state["call_id"], start.isoformat())
+        self.reports.append(report)
+        pc = RTCPeerConnection(rtc_configuration(()))
+        readers: dict[str, TrackReader] = {}
+
+        def on_audio(frame: Any) -> None:
+            report.audio_level_max = max(report.audio_level_max, audio_level(frame))
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            reader = TrackReader(track, on_audio if track.kind == "audio" else None)
+            readers[track.kind] = reader
+            reader.start()
+
+        pc.addTrack(ToneTrack(523.25))
+        pc.addTrack(PacedVideoTrack(TestPattern(), self._fps))
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=state["offer"]["sdp"], type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+            response = await self._client.put(
+                f"/appointments/{appointment_id}/answer",
+                json={"type": "answer", "sdp": pc.localDescription.sdp, "call_id": state["call_id"]},
+            )
+            response.raise_for_status()
+            report.answered_at = time.time()
+            version = response.json()["version"]
+            ended = await self._hold(appointment_id, version, readers, report)
+            if not ended:
+                await self._client.post(
+                    f"/appointments/{appointment_id}/hangup",
+                    json={"call_id": state["call_id"], "reason": "done"},
+                )
+                report.ended_by = "clerk"
+            report.ended_at = time.time()
+        finally:
+            self._collect(readers, report)
+            for reader in readers.values():
+                await reader.stop()
+            await pc.close()
+        return report
+
+    def _collect(self, readers: dict[str, TrackReader], report: BotCallReport) -> None:
+        if (video := readers.get("video")) is not None:
+            report.video_frames, report.first_video_at = video.frames, video.first_at
+        if (audio := readers.get("audio")) is not None:
+            report.audio_frames, report.first_audio_at = audio.frames, audio.first_at
+
+    async def _hold(
+        self, appointment_id: str, version: int, readers: dict[str, TrackReader], report: BotCallReport
+    ) -> bool:
+        """Keep the call until `hold_s` after the first video frame; True if the kiosk ended it first."""
+        deadline: float | None = None
+        while True:
+            video = readers.get("video")
+            if deadline is None and video is not None and video.first_at is not None:
+                deadline = time.monotonic() + self._hold_s
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            wait = 0.2
+            response = await self._client.get(
+                f"/appointments/{appointment_id}/call", params={"after": version, "wait": wait}
+            )
+            if response.status_code == 200:
+                state = response.json()
+                version = state["version"]
+                if state["ended"]:
+                    report.ended_by = state["ended_by"]
+                    return True
+                if state["call_id"] != report.call_id:
+                    report.ended_by = "kiosk_reoffered"
+                    return True
+
+    async def serve_next(self, count: int = 1) -> list[BotCallReport]:
+        """Serve the next `count` appointments of this clerk, in order of start."""
+        reports: list[BotCallReport] = []
+        served: set[str] = set()
+        while len(reports) < count:
+            pending = [a for a in await self.appointments() if a["id"] not in served]
+            if not pending:
+                await asyncio.sleep(0.5)
+                continue
+            appointment = min(pending, key=lambda a: a["start"])
+            served.add(appointment["id"])
+            reports.append(
+                await self.serve_appointment(appointment["id"], datetime.fromisoformat(appointment["start"]))
+            )
+        return reports
+
+
+async def run_bot(central_url: str, token: str, count: int, hold_s: float) -> list[BotCallReport]:
+    bot = ClerkBot(central_url, token, hold_s=hold_s)
+    try:
+        return await bot.serve_next(count)
+    finally:
+        with contextlib.suppress(Exception):
+            await bot.aclose()
