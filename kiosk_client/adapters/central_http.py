@@ -60,7 +60,8 @@ class HttpCentral:
         self._timeout = timeout_s
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
-            headers={"User-Agent": "kiosk-client"} | ({"Authorization": f"Bearer {device_token}"} if device_token else {}),
+            headers={"User-Agent": "kiosk-client"}
+            | ({"Authorization": f"Bearer {device_token}"} if device_token else {}),
             timeout=timeout_s,
             transport=transport,
             follow_redirects=False,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import av
@@ -32,6 +34,15 @@ from .media_tracks import MutableAudioTrack, PacedVideoTrack, SilenceTrack, Trac
 log = logging.getLogger(__name__)
 
 SELF_VIEW_FPS = 15.0
+SYSTEM_ALSA_CONFIG = Path("/usr/share/alsa/alsa.conf")
+
+
+def use_system_alsa_config() -> None:
+    """PyAV's wheels bundle an alsa-lib that looks for its configuration under its build prefix, so
+    even 'default' (PulseAudio/PipeWire, with echo cancellation) is unknown. Point it at the system's."""
+    if "ALSA_CONFIG_PATH" not in os.environ and SYSTEM_ALSA_CONFIG.exists():
+        os.environ["ALSA_CONFIG_PATH"] = str(SYSTEM_ALSA_CONFIG)
+        os.environ.setdefault("ALSA_CONFIG_DIR", str(SYSTEM_ALSA_CONFIG.parent))
 
 
 def rtc_configuration(ice_servers: tuple[IceServer, ...]) -> RTCConfiguration:
@@ -71,6 +82,7 @@ class AiortcCall:
         self._mic_player: MediaPlayer | None = None
         self._mic: MutableAudioTrack | None = None
         self._speaker: MediaRecorder | None = None
+        self._speaker_task: asyncio.Task[None] | None = None
         self._relay = MediaRelay()
         self._readers: dict[str, TrackReader] = {}
         self._mic_enabled = True
@@ -129,9 +141,10 @@ class AiortcCall:
         else:
             source = track
             if self._speaker is None and self._audio_settings.speaker is not None:
-                self._speaker = self._start_speaker(self._relay.subscribe(track))
+                # Unbuffered: if the speaker stalls or fails, frames are dropped instead of piling up.
+                self._speaker = self._start_speaker(self._relay.subscribe(track, buffered=False))
                 if self._speaker is not None:
-                    source = self._relay.subscribe(track)
+                    source = self._relay.subscribe(track, buffered=False)
             reader = TrackReader(source)
         kind = str(track.kind)
         reader.on_first = lambda: self._on_event(RemoteMediaStarted(kind))
@@ -143,13 +156,21 @@ class AiortcCall:
         try:
             recorder = MediaRecorder(device, format="alsa")
             recorder.addTrack(track)
-            asyncio.get_running_loop().create_task(recorder.start())
-            self._health["speaker"] = "ok"
-            return recorder
         except (av.FFmpegError, OSError, ValueError) as exc:
             log.warning("speaker %r unavailable: %s", device, exc)
             self._health["speaker"] = "missing"
             return None
+
+        async def start() -> None:
+            try:
+                await recorder.start()
+                self._health["speaker"] = "ok"
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                log.warning("speaker %r unavailable: %s", device, exc)
+                self._health["speaker"] = "missing"
+
+        self._speaker_task = asyncio.get_running_loop().create_task(start())
+        return recorder
 
     def _on_connection_state(self) -> None:
         state = self._pc.connectionState
@@ -218,6 +239,7 @@ class AiortcCall:
 
 class AiortcCallFactory:
     def __init__(self, camera: CameraSettings, audio: AudioSettings, sink: VideoSink | None = None) -> None:
+        use_system_alsa_config()
         self._camera = camera
         self._audio = audio
         self._sink = sink

@@ -434,6 +434,10 @@ class KioskEngine:
     # ----------------------------------------------------------------- heartbeat and state publication
 
     async def _heartbeat_loop(self) -> None:
+        try:
+            await self._calls.probe()
+        except Exception:
+            log.exception("probing the devices failed")
         while True:
             try:
                 await self._central.send_heartbeat(

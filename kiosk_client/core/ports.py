@@ -82,6 +82,9 @@ class Call(Protocol):
 class CallFactory(Protocol):
     def new_call(self, ice_servers: tuple[IceServer, ...], on_event: Callable[[CallEvent], None]) -> Call: ...
 
+    async def probe(self) -> dict[str, str]:
+        """Check the devices once (at start-up), so a missing one is known before a call."""
+
     def device_health(self) -> dict[str, str]:
         """Device name → "ok", "missing" or a short reason; reported in heartbeats."""
 

@@ -1,0 +1,41 @@
+"""The composition root of the real kiosk: settings → adapters → engine."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from . import __version__
+from .adapters.central_http import HttpCentral
+from .adapters.local_cache import FileCache
+from .adapters.rtc_aiortc import AiortcCallFactory
+from .core.clock import CentralClock, SystemClock
+from .core.engine import KioskEngine
+from .core.events import KioskEvent
+from .core.ports import VideoSink
+from .core.session import Timing
+from .core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_engine(
+    settings: Settings,
+    device_token: str,
+    publish: Callable[[KioskEvent], None],
+    sink: VideoSink | None,
+    *,
+    ended_screen: timedelta | None = None,
+) -> KioskEngine:
+    clock = CentralClock(SystemClock())
+    timing = Timing() if ended_screen is None else Timing(ended_screen=ended_screen)
+    return KioskEngine(
+        HttpCentral(settings.central_url, device_token, clock),
+        AiortcCallFactory(settings.camera, settings.audio, sink),
+        FileCache(settings.data_dir / "cache"),
+        clock,
+        publish,
+        software_version=__version__,
+        local_timing=timing,
+    )

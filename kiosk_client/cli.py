@@ -1,0 +1,202 @@
+"""Command line: run, enroll, demo, central, clerk-bot, bench, selftest."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .core.errors import ConfigError, KioskError
+
+log = logging.getLogger("kiosk_client")
+
+DEFAULT_CONFIG = Path(os.environ.get("KIOSK_CONFIG", "/etc/kiosk-client/kiosk.toml"))
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("aioice", "aiortc", "httpx", "httpcore", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .adapters.secrets_keyring import KeyringSecrets
+    from .app import build_engine
+    from .core.settings import load_settings
+    from .ui.app import run_kiosk_app
+
+    settings = load_settings(args.config)
+    token = KeyringSecrets(settings.keyring_backend).device_token()
+    if not token:
+        print(
+            f"this kiosk is not enrolled: run `kiosk-client enroll --config {args.config} --code CODE`",
+            file=sys.stderr,
+        )
+        return 3
+    return run_kiosk_app(
+        lambda publish, sink: build_engine(settings, token, publish, sink),
+        language=settings.language,
+        fullscreen=settings.fullscreen and not args.windowed,
+    )
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from .adapters.central_http import enroll
+    from .adapters.secrets_keyring import KeyringSecrets
+    from .core.settings import load_settings
+
+    settings = load_settings(args.config)
+    secrets = KeyringSecrets(settings.keyring_backend)  # refuse an unsafe keyring before using the code
+    enrollment = asyncio.run(enroll(settings.central_url, args.code))
+    secrets.store_device_token(enrollment.device_token)
+    print(f"enrolled as {enrollment.kiosk_id}; the device token is in the keyring")
+    return 0
+
+
+def cmd_central(args: argparse.Namespace) -> int:
+    from .central.server import CentralServer
+
+    async def serve() -> None:
+        server = CentralServer(
+            args.db, args.host, args.port, args.admin_token or os.environ.get("KIOSK_CENTRAL_ADMIN_TOKEN")
+        )
+        url = await server.start()
+        if args.announce:
+            print(json.dumps({"url": url, "admin_token": server.admin_token}), flush=True)
+        else:
+            print(
+                f"reference central on {url} (clerk console: {url}/clerk); admin token: {server.admin_token}",
+                flush=True,
+            )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+    return 0
+
+
+def cmd_clerk_bot(args: argparse.Namespace) -> int:
+    from .tools.clerk_bot import run_bot
+
+    reports = asyncio.run(run_bot(args.central, args.token, args.count, args.hold))
+    document = {"calls": [r.to_json() for r in reports]}
+    if args.report:
+        Path(args.report).write_text(json.dumps(document, indent=2))
+    else:
+        print(json.dumps(document, indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .tools.demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .tools.bench_join import bench_join
+
+    if args.what == "join":
+        result = bench_join(appointments=args.appointments)
+        print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+        return 0
+    return 2
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from .tools.selftest import run_selftest
+
+    results = run_selftest(args.config if args.config.exists() else None)
+    print(json.dumps(results, indent=2))
+    return 0 if all(r["ok"] for r in results["checks"]) else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kiosk-client", description="Kiosk client for public-service visitor centres."
+    )
+    p.add_argument("--version", action="version", version=__version__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the kiosk (full screen)")
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    run.add_argument("--windowed", action="store_true", help="a window instead of full screen (for testing)")
+    run.set_defaults(func=cmd_run)
+
+    en = sub.add_parser(
+        "enroll", help="trade a one-time enrolment code for a device token (kept in the keyring)"
+    )
+    en.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    en.add_argument("--code", required=True)
+    en.set_defaults(func=cmd_enroll)
+
+    c = sub.add_parser("central", help="run the reference central (API v1 + clerk console)")
+    c.add_argument("--db", type=Path, default=Path("central.db"))
+    c.add_argument("--host", default="127.0.0.1")
+    c.add_argument("--port", type=int, default=8800)
+    c.add_argument("--admin-token")
+    c.add_argument(
+        "--announce", action="store_true", help="print one JSON line {url, admin_token} when ready"
+    )
+    c.set_defaults(func=cmd_central)
+
+    b = sub.add_parser("clerk-bot", help="a headless clerk that answers calls (tests, benchmarks, demo)")
+    b.add_argument("--central", required=True)
+    b.add_argument("--token", required=True)
+    b.add_argument("--count", type=int, default=1)
+    b.add_argument("--hold", type=float, default=5.0, help="seconds to stay in the call once video flows")
+    b.add_argument("--report", type=Path)
+    b.set_defaults(func=cmd_clerk_bot)
+
+    d = sub.add_parser("demo", help="the reference central and the kiosk on loopback")
+    d.add_argument("--clerk-bot", action="store_true", help="let the bot play the clerk")
+    d.add_argument("--exit-after-session", action="store_true")
+    d.add_argument("--report", type=Path, help="write a JSON report of the session")
+    d.add_argument(
+        "--lead-seconds", type=float, default=20.0, help="the appointment starts this long after launch"
+    )
+    d.add_argument("--hold-seconds", type=float, default=8.0, help="how long the bot stays in the call")
+    d.add_argument("--language", choices=["fr", "en"], default="fr")
+    d.add_argument("--camera", default="auto", help='"auto", "none", an index or a device path')
+    d.add_argument("--microphone", default=None, help="ALSA device (default: none in the demo)")
+    d.add_argument("--speaker", default=None, help="ALSA device (default: none in the demo)")
+    d.add_argument("--fullscreen", action="store_true")
+    d.add_argument("--timeout", type=float, default=None, help="quit after this many seconds")
+    d.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="benchmarks that print JSON")
+    bench.add_argument("what", choices=["join"])
+    bench.add_argument("--appointments", type=int, default=10)
+    bench.add_argument("--json", action="store_true", help="one JSON object on one line")
+    bench.set_defaults(func=cmd_bench)
+
+    st = sub.add_parser("selftest", help="check this machine: Python/Qt, camera, keyring, config")
+    st.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    st.set_defaults(func=cmd_selftest)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KioskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

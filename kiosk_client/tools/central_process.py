@@ -1,0 +1,83 @@
+"""The reference central in a child process (demo, benchmarks): isolated from the kiosk's process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+class CentralProcess:
+    def __init__(self, db_path: Path) -> None:
+        self._db = db_path
+        self._process: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.admin_token = ""
+
+    def start(self) -> CentralProcess:
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kiosk_client",
+                "central",
+                "--db",
+                str(self._db),
+                "--port",
+                "0",
+                "--announce",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the reference central did not start (exit {self._process.wait(5)})")
+        announced = json.loads(line)
+        self.url, self.admin_token = announced["url"], announced["admin_token"]
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def __enter__(self) -> CentralProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class BotProcess:
+    """The clerk bot in a child process; its report is read from a JSON file when it exits."""
+
+    def __init__(self, central_url: str, clerk_token: str, count: int, hold_s: float, report: Path) -> None:
+        self.report_path = report
+        self._process = subprocess.Popen(
+            [
+                sys.executable, "-m", "kiosk_client", "clerk-bot", "--central", central_url, "--token", clerk_token,
+                "--count", str(count), "--hold", str(hold_s), "--report", str(report),
+            ]
+        )  # fmt: skip
+
+    def wait(self, timeout: float) -> list[dict[str, object]]:
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if not self.report_path.exists():
+            return []
+        return list(json.loads(self.report_path.read_text())["calls"])
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(5)

@@ -1,0 +1,62 @@
+"""`kiosk-client selftest`: what an IT technician checks on a new terminal."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import KioskError
+
+
+def qt_void_call_check() -> dict[str, Any]:
+    """PySide6 6.12 on Python 3.11 aborts after a few thousand void calls: try it in a child process."""
+    code = (
+        "import os; os.environ.setdefault('QT_QPA_PLATFORM','offscreen');"
+        "from PySide6.QtCore import QObject, QTimer; from PySide6.QtWidgets import QApplication;"
+        "app=QApplication([]); o=QObject()\n"
+        "for i in range(20000): o.setObjectName(f'n{i}')\n"
+        "print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    return {
+        "name": "qt_void_calls",
+        "ok": result.returncode == 0 and "ok" in result.stdout,
+        "detail": result.stderr[-300:],
+    }
+
+
+def run_selftest(config: Path | None) -> dict[str, Any]:
+    import PySide6
+
+    from ..adapters.camera_opencv import probe_camera
+
+    checks: list[dict[str, Any]] = [
+        {"name": "python", "ok": sys.version_info >= (3, 12), "detail": platform.python_version()},
+        {"name": "pyside6", "ok": True, "detail": PySide6.__version__},
+        qt_void_call_check(),
+    ]
+    if config is not None:
+        from ..adapters.secrets_keyring import KeyringSecrets
+        from ..core.settings import load_settings
+
+        try:
+            settings = load_settings(config)
+            checks.append({"name": "config", "ok": True, "detail": str(config)})
+            checks.append(
+                {
+                    "name": "camera",
+                    "ok": probe_camera(settings.camera.device) in ("ok", "disabled"),
+                    "detail": str(settings.camera.device),
+                }
+            )
+            try:
+                KeyringSecrets(settings.keyring_backend)
+                checks.append({"name": "keyring", "ok": True, "detail": settings.keyring_backend})
+            except KioskError as exc:
+                checks.append({"name": "keyring", "ok": False, "detail": str(exc)})
+        except KioskError as exc:
+            checks.append({"name": "config", "ok": False, "detail": str(exc)})
+    return {"checks": checks}

@@ -1,0 +1,77 @@
+"""Starting the Qt application around an engine: the loop thread, the bridge, the window."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from ..core.engine import KioskEngine
+from ..core.events import KioskEvent, SessionRecord
+from ..core.ports import VideoSink
+from ..runtime import LoopThread
+from .bridge import BridgeVideoSink, EngineBridge
+from .main_window import KioskWindow
+
+log = logging.getLogger(__name__)
+
+EngineMaker = Callable[[Callable[[KioskEvent], None], VideoSink], KioskEngine]
+
+
+def prepare_qt_environment() -> None:
+    """Offscreen when there is no display; QtWebEngine's sandbox cannot run as root (containers, CI)."""
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "QTWEBENGINE_DISABLE_SANDBOX" not in os.environ:
+        log.warning("running as root: QtWebEngine's sandbox is disabled (use a dedicated user in production)")
+        os.environ["QTWEBENGINE_DISABLE_SANDBOX"] = "1"
+
+
+def run_kiosk_app(
+    make_engine: EngineMaker,
+    *,
+    language: str,
+    fullscreen: bool,
+    exit_after_session: bool = False,
+    on_session_finished: Callable[[SessionRecord], None] | None = None,
+    max_seconds: float | None = None,
+) -> int:
+    prepare_qt_environment()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    loop = LoopThread()
+    loop.start()
+    bridge = EngineBridge(loop)
+    engine = make_engine(bridge.publish, BridgeVideoSink(bridge))
+    window = KioskWindow(bridge, engine, language)
+    if fullscreen:
+        window.enter_kiosk_mode()
+    else:
+        window.resize(1280, 800)
+        window.show()
+
+    def finished(record: SessionRecord) -> None:
+        if on_session_finished is not None:
+            on_session_finished(record)
+        if exit_after_session:
+            QTimer.singleShot(500, app.quit)
+
+    bridge.session_finished.connect(finished)
+    if max_seconds is not None:
+        QTimer.singleShot(int(max_seconds * 1000), app.quit)
+    run = loop.submit(engine.run())
+
+    def engine_stopped(future: object) -> None:
+        if not run.cancelled() and run.exception() is not None:
+            log.error("engine stopped: %r", run.exception())
+
+    run.add_done_callback(engine_stopped)
+    try:
+        return app.exec()
+    finally:
+        loop.stop()
+        window.close()

@@ -1,0 +1,84 @@
+"""The one bridge between Qt (main thread) and the engine (its asyncio thread).
+
+Engine → UI: events and frames become Qt signals, queued onto the main thread.
+UI → engine: coroutines submitted to the engine's loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from ..core.events import KioskEvent, SessionFinished, StateChanged
+from ..core.models import RgbImage
+from ..runtime import LoopThread
+
+log = logging.getLogger(__name__)
+
+
+class EngineBridge(QObject):
+    state_changed = Signal(object)  # KioskSnapshot
+    session_finished = Signal(object)  # SessionRecord
+    remote_frame = Signal()
+    local_frame = Signal()
+
+    def __init__(self, loop: LoopThread) -> None:
+        super().__init__()
+        self._loop = loop
+        self._frames_lock = threading.Lock()
+        self._latest: dict[str, RgbImage | None] = {"remote": None, "local": None}
+
+    # --- engine side (called on the engine's thread)
+
+    def publish(self, event: KioskEvent) -> None:
+        if isinstance(event, StateChanged):
+            self.state_changed.emit(event.snapshot)
+        elif isinstance(event, SessionFinished):
+            self.session_finished.emit(event.record)
+
+    def _offer_frame(self, slot: str, image: RgbImage, signal: Any) -> None:
+        # Keep only the newest frame: if the UI is behind, older frames are dropped, never queued.
+        with self._frames_lock:
+            pending = self._latest[slot] is not None
+            self._latest[slot] = image
+        if not pending:
+            signal.emit()
+
+    def remote_frame_arrived(self, image: RgbImage) -> None:
+        self._offer_frame("remote", image, self.remote_frame)
+
+    def local_frame_arrived(self, image: RgbImage) -> None:
+        self._offer_frame("local", image, self.local_frame)
+
+    # --- UI side (main thread)
+
+    def take_frame(self, slot: str) -> RgbImage | None:
+        with self._frames_lock:
+            image, self._latest[slot] = self._latest[slot], None
+        return image
+
+    def submit(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        future = self._loop.submit(make())
+
+        def report(f: Any) -> None:
+            if not f.cancelled() and f.exception() is not None:
+                log.error("engine command failed: %s", f.exception())
+
+        future.add_done_callback(report)
+
+
+class BridgeVideoSink:
+    """The core's VideoSink port, delivering into the bridge."""
+
+    def __init__(self, bridge: EngineBridge) -> None:
+        self._bridge = bridge
+
+    def remote_frame(self, image: RgbImage) -> None:
+        self._bridge.remote_frame_arrived(image)
+
+    def local_frame(self, image: RgbImage) -> None:
+        self._bridge.local_frame_arrived(image)

@@ -1,0 +1,127 @@
+"""The kiosk's single full-screen window: one screen per session phase, plus a discreet notice bar
+for the animateur."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.engine import KioskEngine
+from ..core.events import KioskSnapshot
+from ..core.session import Phase
+from .bridge import EngineBridge
+from .i18n import Translator
+from .screens import EndedScreen, IdleScreen, InCallScreen, WaitingScreen, button, label
+from .theme import STYLESHEET
+from .video_view import to_qimage
+
+
+class KioskWindow(QMainWindow):
+    def __init__(self, bridge: EngineBridge, engine: KioskEngine, language: str = "fr") -> None:
+        super().__init__()
+        self.setWindowTitle("Kiosk")
+        self.setStyleSheet(STYLESHEET)
+        self._bridge = bridge
+        self._engine = engine
+        self.t = Translator(language)
+        self.snapshot: KioskSnapshot | None = None
+
+        self.idle = IdleScreen()
+        self.waiting = WaitingScreen()
+        self.call = InCallScreen()
+        self.ended = EndedScreen()
+        self.stack = QStackedWidget()
+        for screen in (self.idle, self.waiting, self.call, self.ended):
+            self.stack.addWidget(screen)
+        self.language = button("languageButton", "language")
+        self.language.clicked.connect(self.switch_language)
+        self.notices: QLabel = label("notices")
+        self.notices.hide()
+
+        top = QHBoxLayout()
+        top.addStretch(1)
+        top.addWidget(self.language)
+        root = QWidget()
+        layout = QVBoxLayout(root)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(top)
+        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.notices)
+        self.setCentralWidget(root)
+
+        bridge.state_changed.connect(self.show_state)
+        bridge.remote_frame.connect(self._show_remote_frame)
+        bridge.local_frame.connect(self._show_local_frame)
+        self.call.hang_up_confirmed.connect(lambda: bridge.submit(engine.citizen_hang_up))
+        self.call.microphone_toggled.connect(lambda on: bridge.submit(lambda: engine.set_microphone(on)))
+        self.call.camera_toggled.connect(lambda on: bridge.submit(lambda: engine.set_camera(on)))
+
+        # Clock and countdown move every second even when the engine has nothing new to say.
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(self._refresh)
+        self._ticker.start()
+        self._refresh()
+
+    def switch_language(self) -> None:
+        self.t = Translator(self.t.other_language())
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self.snapshot is not None:
+            self.show_state(self.snapshot)
+        self.language.setText(self.t("language.switch"))
+
+    def show_state(self, snapshot: KioskSnapshot) -> None:
+        previous = self.snapshot.session.phase if self.snapshot else None
+        self.snapshot = snapshot
+        phase = snapshot.session.phase
+        screen: IdleScreen | WaitingScreen | InCallScreen | EndedScreen
+        if phase is Phase.IDLE:
+            screen = self.idle
+        elif phase in (Phase.UPCOMING, Phase.WAITING_FOR_CLERK):
+            screen = self.waiting
+        elif phase is Phase.IN_CALL:
+            screen = self.call
+        else:
+            screen = self.ended
+        if phase is not previous and phase in (Phase.IDLE, Phase.ENDED, Phase.UPCOMING):
+            self.call.reset()  # no image of the last citizen (or clerk) survives the session
+        screen.show_state(snapshot, self.t)
+        self.stack.setCurrentWidget(screen)
+        self.language.setVisible(phase is not Phase.IN_CALL)
+        self.language.setText(self.t("language.switch"))
+        texts = [self.t(f"notice.{n.value}") for n in sorted(snapshot.notices)]
+        self.notices.setText("   •   ".join(texts))
+        self.notices.setVisible(bool(texts))
+
+    def _show_remote_frame(self) -> None:
+        image = self._bridge.take_frame("remote")
+        if image is not None and self.snapshot is not None and self.snapshot.session.phase is Phase.IN_CALL:
+            self.call.remote.show_image(to_qimage(image))
+
+    def _show_local_frame(self) -> None:
+        image = self._bridge.take_frame("local")
+        if image is not None and self.snapshot is not None and self.snapshot.session.phase is Phase.IN_CALL:
+            self.call.local.show_image(to_qimage(image))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._ticker.stop()
+        super().closeEvent(event)
+
+    def keyPressEvent(self, event: object) -> None:
+        # A kiosk ignores keyboard shortcuts (no Alt+F4 / Escape exits); the window manager is locked down too.
+        return
+
+    def enter_kiosk_mode(self) -> None:
+        self.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
+        self.showFullScreen()

@@ -1,0 +1,239 @@
+"""The kiosk's screens. Each one renders a snapshot; none keeps state of its own beyond widgets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ..core.events import KioskSnapshot
+from ..core.session import EndReason, Phase
+from .i18n import Translator
+from .video_view import VideoView
+
+
+def label(name: str, text: str = "", wrap: bool = True) -> QLabel:
+    widget = QLabel(text)
+    widget.setObjectName(name)
+    widget.setWordWrap(wrap)
+    return widget
+
+
+def button(name: str, style: str = "") -> QPushButton:
+    widget = QPushButton()
+    widget.setObjectName(style or name)
+    widget.setProperty("role", name)
+    widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    return widget
+
+
+def central_now(snapshot: KioskSnapshot | None) -> datetime:
+    offset = snapshot.clock_offset_s if snapshot else 0.0
+    return datetime.now(UTC) + timedelta(seconds=offset)
+
+
+class IdleScreen(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.site = label("title")
+        self.clock = label("clock")
+        self.date = label("subtitle")
+        self.heading = label("subtitle")
+        self.lines = QVBoxLayout()
+        self.help = label("hint")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(60, 40, 60, 40)
+        top = QHBoxLayout()
+        top.addWidget(self.site, 1)
+        top.addWidget(self.clock, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(top)
+        layout.addWidget(self.date)
+        layout.addSpacing(30)
+        layout.addWidget(self.heading)
+        layout.addLayout(self.lines)
+        layout.addStretch(1)
+        layout.addWidget(self.help)
+
+    def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
+        now = central_now(snapshot)
+        self.site.setText(snapshot.site_name or t("idle.welcome"))
+        self.clock.setText(t.time(now))
+        self.date.setText(t.date(now))
+        self.heading.setText(t("idle.today"))
+        self.help.setText(t("idle.help"))
+        while self.lines.count():
+            item = self.lines.takeAt(0)
+            if item is not None and (widget := item.widget()) is not None:
+                widget.deleteLater()
+        if not snapshot.schedule_known:
+            self.lines.addWidget(label("appointmentLine", t("idle.schedule_unknown")))
+        elif not snapshot.today:
+            self.lines.addWidget(label("appointmentLine", t("idle.none_today")))
+        for appointment in snapshot.today[:8]:
+            self.lines.addWidget(
+                label(
+                    "appointmentLine",
+                    t("appointment.line", time=t.time(appointment.start), service=appointment.service),
+                )
+            )
+
+
+class WaitingScreen(QWidget):
+    """Both 'upcoming' (countdown) and 'waiting for the clerk' (calm reassurance)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.title = label("title")
+        self.who = label("subtitle")
+        self.when = label("subtitle")
+        self.countdown = label("countdown")
+        self.hint = label("hint")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(60, 60, 60, 60)
+        for widget in (self.title, self.who, self.when, self.countdown, self.hint):
+            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignHCenter)
+            widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.insertStretch(0, 1)
+        layout.addStretch(1)
+
+    def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
+        session = snapshot.session
+        appointment = session.appointment
+        if appointment is None:
+            return
+        self.who.setText(t("upcoming.with", service=appointment.service, clerk=appointment.clerk_name))
+        self.when.setText(t("upcoming.at", time=t.time(appointment.start)))
+        remaining = (appointment.start - central_now(snapshot)).total_seconds()
+        if session.phase is Phase.UPCOMING:
+            self.title.setText(t("upcoming.title"))
+            self.hint.setText(t("upcoming.hint"))
+        else:
+            self.title.setText(t("waiting.title"))
+            if session.reconnecting:
+                self.hint.setText(t("waiting.reconnecting"))
+            elif session.clerk_late:
+                self.hint.setText(t("waiting.late"))
+            else:
+                self.hint.setText(t("waiting.hint"))
+        show_countdown = remaining > 0 and not session.reconnecting
+        self.countdown.setVisible(show_countdown)
+        if show_countdown:
+            self.countdown.setText(t("upcoming.countdown", countdown=t.duration(remaining)))
+
+
+class InCallScreen(QWidget):
+    hang_up_confirmed = Signal()
+    microphone_toggled = Signal(bool)
+    camera_toggled = Signal(bool)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.remote = VideoView()
+        self.remote.setObjectName("remoteVideo")
+        self.local = VideoView()
+        self.local.setObjectName("selfView")
+        self.local.setFixedSize(320, 240)
+        self.title = label("callTitle")
+        self.connecting = label("hint")
+        self.muted_badge = label("badge")
+        self.mute = button("muteButton")
+        self.camera = button("cameraButton")
+        self.hang_up = button("hangUpButton", "danger")
+        self.confirm = QFrame()
+        self.confirm.setObjectName("confirm")
+        self.confirm_question = label("subtitle")
+        self.confirm_yes = button("confirmHangUpButton", "danger")
+        self.confirm_no = button("cancelHangUpButton", "primary")
+        confirm_layout = QVBoxLayout(self.confirm)
+        confirm_layout.setContentsMargins(40, 30, 40, 30)
+        confirm_layout.addWidget(self.confirm_question)
+        row = QHBoxLayout()
+        row.addWidget(self.confirm_no)
+        row.addWidget(self.confirm_yes)
+        confirm_layout.addLayout(row)
+        self.confirm.hide()
+
+        side = QVBoxLayout()
+        side.addWidget(self.local)
+        side.addWidget(self.muted_badge)
+        side.addStretch(1)
+        side.addWidget(self.mute)
+        side.addWidget(self.camera)
+        side.addSpacing(20)
+        side.addWidget(self.hang_up)
+        main = QVBoxLayout()
+        main.addWidget(self.title)
+        main.addWidget(self.remote, 1)
+        main.addWidget(self.connecting)
+        main.addWidget(self.confirm)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(20, 20, 20, 20)
+        layout.addLayout(main, 1)
+        layout.addLayout(side)
+
+        self._mic_on = True
+        self._cam_on = True
+        self.hang_up.clicked.connect(self._ask_confirmation)
+        self.confirm_no.clicked.connect(self.confirm.hide)
+        self.confirm_yes.clicked.connect(self._confirmed)
+        self.mute.clicked.connect(lambda: self.microphone_toggled.emit(not self._mic_on))
+        self.camera.clicked.connect(lambda: self.camera_toggled.emit(not self._cam_on))
+
+    def _ask_confirmation(self) -> None:
+        self.confirm.show()
+
+    def _confirmed(self) -> None:
+        self.confirm.hide()
+        self.hang_up_confirmed.emit()
+
+    def reset(self) -> None:
+        self.remote.clear()
+        self.local.clear()
+        self.confirm.hide()
+
+    def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
+        appointment = snapshot.session.appointment
+        if appointment is not None:
+            self.title.setText(t("call.with", clerk=appointment.clerk_name, service=appointment.service))
+        self._mic_on, self._cam_on = snapshot.microphone_on, snapshot.camera_on
+        self.local.caption = t("call.self_view")
+        self.connecting.setText(t("call.connecting"))
+        self.connecting.setVisible(not snapshot.media_flowing)
+        self.muted_badge.setText(t("call.muted_badge"))
+        self.muted_badge.setVisible(not snapshot.microphone_on)
+        self.mute.setText(t("call.mute") if snapshot.microphone_on else t("call.unmute"))
+        self.camera.setText(t("call.camera_off") if snapshot.camera_on else t("call.camera_on"))
+        self.hang_up.setText(t("call.hang_up"))
+        self.confirm_question.setText(t("call.confirm_question"))
+        self.confirm_yes.setText(t("call.confirm_yes"))
+        self.confirm_no.setText(t("call.confirm_no"))
+
+
+class EndedScreen(QWidget):
+    MESSAGES: ClassVar[dict[EndReason, str]] = {
+        EndReason.CLERK_NO_SHOW: "ended.clerk_no_show",
+        EndReason.CALL_FAILED: "ended.call_failed",
+        EndReason.CANCELLED: "ended.cancelled",
+        EndReason.APPOINTMENT_OVER: "ended.appointment_over",
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.title = label("title")
+        self.message = label("subtitle")
+        self.forget = label("hint")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(60, 60, 60, 60)
+        layout.addStretch(1)
+        for widget in (self.title, self.message, self.forget):
+            widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            layout.addWidget(widget)
+        layout.addStretch(1)
+
+    def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
+        reason = snapshot.session.end_reason
+        self.title.setText(t("ended.title"))
+        self.message.setText(t(self.MESSAGES.get(reason, "ended.thanks")) if reason else t("ended.thanks"))
+        self.forget.setText(t("ended.forget"))

@@ -1,0 +1,32 @@
+"""All styles in one place: large type, high contrast, calm colours (the French state's blue)."""
+
+from __future__ import annotations
+
+BLUE = "#000091"
+INK = "#161616"
+PAPER = "#f6f6f6"
+RED = "#c9191e"
+GREY = "#3a3a3a"
+
+STYLESHEET = f"""
+QWidget {{ background: {PAPER}; color: {INK}; font-family: "DejaVu Sans", sans-serif; font-size: 26px; }}
+QLabel#title {{ font-size: 52px; font-weight: bold; color: {BLUE}; }}
+QLabel#subtitle {{ font-size: 36px; }}
+QLabel#clock {{ font-size: 40px; font-weight: bold; }}
+QLabel#countdown {{ font-size: 64px; font-weight: bold; color: {BLUE}; }}
+QLabel#hint {{ font-size: 30px; color: {GREY}; }}
+QLabel#appointmentLine {{ font-size: 32px; padding: 6px 0; }}
+QLabel#notices {{ font-size: 20px; color: {PAPER}; background: {GREY}; padding: 6px 14px; }}
+QLabel#badge {{ font-size: 24px; color: white; background: {RED}; padding: 6px 12px; border-radius: 6px; }}
+QLabel#callTitle {{ font-size: 30px; font-weight: bold; color: white; background: {BLUE}; padding: 8px 16px; }}
+QPushButton {{
+    font-size: 30px; min-height: 88px; min-width: 240px; padding: 8px 24px;
+    border-radius: 12px; border: 3px solid {BLUE}; background: white; color: {BLUE};
+}}
+QPushButton:pressed {{ background: #dcdcff; }}
+QPushButton#danger {{ background: {RED}; border-color: {RED}; color: white; }}
+QPushButton#primary {{ background: {BLUE}; color: white; }}
+QPushButton#language {{ font-size: 22px; min-height: 56px; min-width: 160px; }}
+QFrame#confirm {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
+VideoView {{ background: #101010; }}
+"""
