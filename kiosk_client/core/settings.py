@@ -40,10 +40,14 @@ class Settings:
 
 
 class _Section:
-    def __init__(self, file: str, name: str, data: object) -> None:
+    def __init__(self, file: str, name: str, data: object, known: tuple[str, ...]) -> None:
         if not isinstance(data, dict):
             raise ConfigError(file, name, "expected a table")
         self.file, self.name, self.data = file, name, data
+        # A typo in a kiosk's config must not be silently ignored.
+        for key in data:
+            if key not in known:
+                raise ConfigError(file, self.key(key), f"unknown key; expected one of {', '.join(known)}")
 
     def key(self, key: str) -> str:
         return f"{self.name}.{key}" if self.name else key
@@ -76,13 +80,12 @@ def parse_settings(text: str, file: str) -> Settings:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, None, f"not valid TOML ({exc})") from None
-    top = _Section(file, "", raw)
-    central = _Section(file, "central", raw.get("central", {}))
-    kiosk = _Section(file, "kiosk", raw.get("kiosk", {}))
-    camera = _Section(file, "camera", raw.get("camera", {}))
-    audio = _Section(file, "audio", raw.get("audio", {}))
-    secrets = _Section(file, "secrets", raw.get("secrets", {}))
-    del top
+    _Section(file, "", raw, ("central", "kiosk", "camera", "audio", "secrets"))
+    central = _Section(file, "central", raw.get("central", {}), ("url",))
+    kiosk = _Section(file, "kiosk", raw.get("kiosk", {}), ("language", "data_dir", "fullscreen"))
+    camera = _Section(file, "camera", raw.get("camera", {}), ("device", "width", "height", "fps"))
+    audio = _Section(file, "audio", raw.get("audio", {}), ("microphone", "speaker"))
+    secrets = _Section(file, "secrets", raw.get("secrets", {}), ("keyring_backend",))
 
     url = central.get("url", str, "an http(s) URL", None)
     if url is None:

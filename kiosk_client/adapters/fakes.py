@@ -1,0 +1,172 @@
+"""Fakes of the core's ports, for unit tests of the engine. Not used by the real kiosk."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import replace
+
+from ..core.errors import CentralError
+from ..core.models import (
+    CallSignal,
+    CallTicket,
+    Heartbeat,
+    IceServer,
+    RemoteConfig,
+    Schedule,
+    SessionDescription,
+)
+from ..core.ports import CallConnected, CallConnectionLost, CallEvent, CallStats, RemoteMediaStarted
+
+
+class FakeCentral:
+    """An in-memory central. Set `failure` to make every call raise it; drive the clerk's side with
+    `answer()` and `clerk_hang_up()`."""
+
+    def __init__(self, schedule: Schedule | None = None, config: RemoteConfig | None = None) -> None:
+        self.schedule = schedule
+        self.config = config or RemoteConfig(poll_interval_s=0.05, join_before_s=1.0)
+        self.failure: CentralError | None = None
+        self.schedule_requests = 0
+        self.requests = 0
+        self.offers: list[tuple[str, CallTicket]] = []
+        self.hang_ups: list[tuple[str, str, str]] = []
+        self.heartbeats: list[Heartbeat] = []
+        self._ids = itertools.count(1)
+        self._signals: dict[str, CallSignal] = {}
+        self._changed = asyncio.Event()
+
+    def _check(self) -> None:
+        self.requests += 1
+        if self.failure is not None:
+            raise self.failure
+
+    async def fetch_schedule(self, etag: str | None) -> Schedule | None:
+        self.schedule_requests += 1
+        self._check()
+        if self.schedule is None or (etag is not None and etag == self.schedule.etag):
+            return None
+        return self.schedule
+
+    async def fetch_config(self) -> RemoteConfig:
+        self._check()
+        return self.config
+
+    async def post_offer(self, appointment_id: str, offer: SessionDescription) -> CallTicket:
+        self._check()
+        previous = self._signals.get(appointment_id)
+        version = (previous.version if previous else 0) + 1
+        ticket = CallTicket(f"call-{next(self._ids)}", version)
+        self._signals[appointment_id] = CallSignal(version, ticket.call_id)
+        self.offers.append((appointment_id, ticket))
+        self._notify()
+        return ticket
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _update(self, appointment_id: str, **changes: object) -> None:
+        old = self._signals[appointment_id]
+        self._signals[appointment_id] = replace(old, version=old.version + 1, **changes)  # type: ignore[arg-type]
+        self._notify()
+
+    def answer(self, appointment_id: str) -> None:
+        self._update(appointment_id, answer=SessionDescription("v=0 fake answer", "answer"))
+
+    def clerk_hang_up(self, appointment_id: str) -> None:
+        self._update(appointment_id, ended=True, ended_by="clerk", reason="done")
+
+    async def wait_call(self, appointment_id: str, after_version: int, wait_s: float) -> CallSignal | None:
+        self._check()
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            signal = self._signals.get(appointment_id)
+            if signal is not None and signal.version > after_version:
+                return signal
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return None
+
+    async def hang_up(self, appointment_id: str, call_id: str, reason: str) -> None:
+        self._check()
+        self.hang_ups.append((appointment_id, call_id, reason))
+
+    async def send_heartbeat(self, heartbeat: Heartbeat) -> None:
+        self._check()
+        self.heartbeats.append(heartbeat)
+
+    async def aclose(self) -> None:
+        pass
+
+
+class FakeCall:
+    def __init__(self, on_event: Callable[[CallEvent], None]) -> None:
+        self.on_event = on_event
+        self.answer: SessionDescription | None = None
+        self.closed = False
+        self.microphone = True
+        self.camera = True
+
+    async def create_offer(self) -> SessionDescription:
+        return SessionDescription("v=0 fake offer", "offer")
+
+    async def accept_answer(self, answer: SessionDescription) -> None:
+        self.answer = answer
+        self.on_event(CallConnected())
+        self.on_event(RemoteMediaStarted("video"))
+
+    def set_microphone_enabled(self, enabled: bool) -> None:
+        self.microphone = enabled
+
+    def set_camera_enabled(self, enabled: bool) -> None:
+        self.camera = enabled
+
+    def stats(self) -> CallStats:
+        return CallStats(remote_video_frames=1 if self.answer else 0)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def drop(self) -> None:
+        self.on_event(CallConnectionLost("failed"))
+
+
+class FakeCallFactory:
+    def __init__(self) -> None:
+        self.calls: list[FakeCall] = []
+        self.health = {"camera": "ok", "microphone": "ok", "speaker": "ok"}
+
+    def new_call(self, ice_servers: tuple[IceServer, ...], on_event: Callable[[CallEvent], None]) -> FakeCall:
+        call = FakeCall(on_event)
+        self.calls.append(call)
+        return call
+
+    async def probe(self) -> dict[str, str]:
+        return dict(self.health)
+
+    def device_health(self) -> dict[str, str]:
+        return dict(self.health)
+
+
+class MemoryCache:
+    def __init__(self) -> None:
+        self.schedule: Schedule | None = None
+        self.config: RemoteConfig | None = None
+
+    def load_schedule(self) -> Schedule | None:
+        return self.schedule
+
+    def save_schedule(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+
+    def load_remote_config(self) -> RemoteConfig | None:
+        return self.config
+
+    def save_remote_config(self, config: RemoteConfig) -> None:
+        self.config = config

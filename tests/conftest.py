@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import os
+
+# Qt offscreen for every test (CI has no display); QtWebEngine's sandbox cannot run as root.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if hasattr(os, "geteuid") and os.geteuid() == 0:
+    os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from kiosk_client.central.admin import CentralAdmin, Clerk
+from kiosk_client.central.server import CentralThread
+
+
+@pytest.fixture
+def central(tmp_path: Path) -> Iterator[CentralThread]:
+    """The reference central on loopback, on a thread of its own."""
+    with CentralThread(tmp_path / "central.db") as server:
+        yield server
+
+
+@pytest.fixture
+def admin(central: CentralThread) -> Iterator[CentralAdmin]:
+    client = CentralAdmin(central.url, central.admin_token)
+    yield client
+    client.close()
+
+
+@dataclass
+class Site:
+    url: str
+    kiosk_id: str
+    enrollment_code: str
+    clerk: Clerk
+    admin: CentralAdmin
+
+    def appointment_in(self, seconds: float, minutes: float = 20, service: str = "CAF") -> dict[str, object]:
+        start = datetime.now(UTC) + timedelta(seconds=seconds)
+        return self.admin.create_appointment(
+            self.kiosk_id, self.clerk, service, start, timedelta(minutes=minutes)
+        )
+
+
+@pytest.fixture
+def site(central: CentralThread, admin: CentralAdmin) -> Site:
+    """A kiosk (not yet enrolled: it has a code) and a clerk on the reference central."""
+    admin.configure(join_before_seconds=2, poll_interval_seconds=1, no_show_after_seconds=60)
+    kiosk_id = admin.create_kiosk("Borne 1", "France Services de Test")
+    return Site(
+        central.url, kiosk_id, admin.enrollment_code(kiosk_id), admin.create_clerk("Mme Martin", "CAF"), admin
+    )

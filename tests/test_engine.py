@@ -1,0 +1,235 @@
+"""The engine against fake ports: timing, signalling, faults and the reset between citizens."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral, MemoryCache
+from kiosk_client.core.clock import CentralClock, SystemClock
+from kiosk_client.core.engine import KioskEngine
+from kiosk_client.core.errors import AuthenticationFailed, CentralUnavailable, MalformedResponse
+from kiosk_client.core.events import KioskEvent, KioskSnapshot, Notice, SessionFinished, StateChanged
+from kiosk_client.core.models import Appointment, RemoteConfig, Schedule
+from kiosk_client.core.session import EndReason, Phase, Timing
+
+FAST = RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=0.6)
+TIMING = Timing(ended_screen=timedelta(seconds=0.3))
+
+
+def schedule_with(start_in_s: float, ident: str = "a1", minutes: float = 10) -> Schedule:
+    start = datetime.now(UTC) + timedelta(seconds=start_in_s)
+    appointment = Appointment(ident, "CAF", "Mme Martin", start, start + timedelta(minutes=minutes))
+    return Schedule("Borne 1", "France Services", (appointment,), etag=f'"{ident}"')
+
+
+@dataclass
+class Harness:
+    central: FakeCentral
+    calls: FakeCallFactory
+    cache: MemoryCache
+    engine: KioskEngine
+    events: list[KioskEvent] = field(default_factory=list)
+
+    @property
+    def snapshot(self) -> KioskSnapshot:
+        return self.engine.snapshot()
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s; session is {self.engine.session}")
+            await asyncio.sleep(0.01)
+
+    def phases(self) -> list[Phase]:
+        seen: list[Phase] = []
+        for e in self.events:
+            if isinstance(e, StateChanged) and (not seen or seen[-1] is not e.snapshot.session.phase):
+                seen.append(e.snapshot.session.phase)
+        return seen
+
+    def finished(self) -> list[SessionFinished]:
+        return [e for e in self.events if isinstance(e, SessionFinished)]
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Callable[..., Harness]]:
+    tasks: list[asyncio.Task[None]] = []
+
+    def start(central: FakeCentral, cache: MemoryCache | None = None) -> Harness:
+        calls = FakeCallFactory()
+        cache = cache or MemoryCache()
+        h = Harness(central, calls, cache, None)  # type: ignore[arg-type]
+        h.engine = KioskEngine(
+            central,
+            calls,
+            cache,
+            CentralClock(SystemClock()),
+            h.events.append,
+            local_timing=TIMING,
+            tick_s=0.01,
+            rng=random.Random(7),
+        )
+        tasks.append(asyncio.create_task(h.engine.run()))
+        return h
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_joins_by_itself_and_the_clerk_ends_the_call(harness: Callable[..., Harness]) -> None:
+    central = FakeCentral(schedule_with(0.8), FAST)
+    h = harness(central)
+    await h.until(lambda: h.snapshot.session.phase is Phase.UPCOMING)
+    assert not central.offers  # not before the join window
+    await h.until(lambda: bool(central.offers))
+    assert h.engine.session.phase is Phase.WAITING_FOR_CLERK
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    await h.until(lambda: h.snapshot.media_flowing)
+    central.clerk_hang_up("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.ENDED)
+    assert h.engine.session.end_reason is EndReason.CLERK_HUNG_UP
+    await h.until(lambda: h.engine.session.phase is Phase.IDLE)
+    assert h.phases()[:5] == [Phase.IDLE, Phase.UPCOMING, Phase.WAITING_FOR_CLERK, Phase.IN_CALL, Phase.ENDED]
+    assert h.calls.calls[0].closed
+    assert central.hang_ups == []  # the clerk hung up: nothing to tell them
+    [finished] = h.finished()
+    assert finished.record.end_reason is EndReason.CLERK_HUNG_UP and finished.record.remote_video_frames == 1
+    assert (
+        not h.snapshot.media_flowing and h.snapshot.today == ()
+    )  # the done appointment is gone from the list
+
+
+async def test_citizen_hang_up_tells_the_clerk(harness: Callable[..., Harness]) -> None:
+    central = FakeCentral(schedule_with(0.0), FAST)
+    h = harness(central)
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    await h.engine.citizen_hang_up()
+    assert h.engine.session.end_reason is EndReason.CITIZEN_HUNG_UP
+    await h.until(lambda: bool(central.hang_ups))
+    assert central.hang_ups == [("a1", central.offers[0][1].call_id, "citizen_hung_up")]
+
+
+async def test_clerk_late_then_no_show(harness: Callable[..., Harness]) -> None:
+    central = FakeCentral(schedule_with(0.2), FAST)
+    h = harness(central)
+    await h.until(lambda: h.snapshot.session.clerk_late)
+    assert h.snapshot.session.phase is Phase.WAITING_FOR_CLERK
+    await h.until(lambda: h.engine.session.phase is Phase.ENDED)
+    assert h.engine.session.end_reason is EndReason.CLERK_NO_SHOW
+    await h.until(lambda: bool(central.hang_ups))
+    assert central.hang_ups[0][2] == "clerk_no_show"
+    assert h.calls.calls[0].closed
+
+
+async def test_restart_while_offline_uses_the_saved_schedule(harness: Callable[..., Harness]) -> None:
+    cache = MemoryCache()
+    cache.schedule = schedule_with(3600)
+    cache.config = FAST
+    central = FakeCentral(None, FAST)
+    central.failure = CentralUnavailable("connection refused")
+    h = harness(central, cache)
+    await h.until(lambda: Notice.CENTRAL_UNREACHABLE in h.snapshot.notices)
+    assert h.snapshot.schedule_known and [a.id for a in h.snapshot.today] == ["a1"]
+    assert not h.snapshot.central_reachable
+    central.failure = None
+    central.schedule = schedule_with(3600, "a2")
+    await h.engine.refresh_now()
+    await h.until(lambda: h.snapshot.central_reachable, timeout=10)
+    await h.until(lambda: [a.id for a in h.snapshot.today] == ["a2"])
+    assert Notice.CENTRAL_UNREACHABLE not in h.snapshot.notices
+    assert cache.schedule is not None and cache.schedule.appointments[0].id == "a2"
+
+
+async def test_failures_back_off_instead_of_hammering(harness: Callable[..., Harness]) -> None:
+    central = FakeCentral(None, FAST)
+    central.failure = CentralUnavailable("503")
+    h = harness(central)
+    await asyncio.sleep(2.0)
+    # With a 0.05 s poll interval a naive loop would make ~40 requests; backoff keeps it to a few.
+    assert 1 <= central.requests - len(central.heartbeats) <= 6
+    assert h.engine.session.phase is Phase.IDLE
+
+
+@pytest.mark.parametrize(
+    ("failure", "notice"),
+    [
+        (AuthenticationFailed(401, "unauthorized", "unknown device token"), Notice.NOT_ENROLLED),
+        (MalformedResponse("$.kiosk: missing"), Notice.SCHEDULE_UNREADABLE),
+    ],
+)
+async def test_faults_become_notices_and_the_last_schedule_stays(
+    harness: Callable[..., Harness], failure: Exception, notice: Notice
+) -> None:
+    cache = MemoryCache()
+    cache.schedule = schedule_with(3600)
+    central = FakeCentral(None, FAST)
+    central.failure = failure  # type: ignore[assignment]
+    h = harness(central, cache)
+    await h.until(lambda: notice in h.snapshot.notices)
+    assert [a.id for a in h.snapshot.today] == ["a1"]
+
+
+async def test_a_dropped_connection_offers_again(harness: Callable[..., Harness]) -> None:
+    central = FakeCentral(schedule_with(0.0), FAST)
+    h = harness(central)
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    h.calls.calls[0].drop()
+    await h.until(lambda: h.engine.session.reconnecting)
+    await h.until(lambda: len(central.offers) == 2, timeout=10)
+    assert h.calls.calls[0].closed and len(h.calls.calls) == 2
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    assert h.calls.calls[1].answer is not None
+
+
+async def test_mute_and_camera_apply_to_the_call_and_reset_for_the_next_citizen(
+    harness: Callable[..., Harness],
+) -> None:
+    central = FakeCentral(schedule_with(0.0), FAST)
+    h = harness(central)
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    await h.engine.set_microphone(False)
+    await h.engine.set_camera(False)
+    call = h.calls.calls[0]
+    assert not call.microphone and not call.camera
+    assert not h.snapshot.microphone_on and not h.snapshot.camera_on
+    central.clerk_hang_up("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IDLE)
+    assert h.snapshot.microphone_on and h.snapshot.camera_on
+
+
+async def test_heartbeats_report_state_and_devices(harness: Callable[..., Harness]) -> None:
+    central = FakeCentral(schedule_with(0.0), FAST)
+    h = harness(central)
+    h.calls.health["camera"] = "missing"
+    await h.until(lambda: any(hb.state == "waiting_for_clerk" for hb in central.heartbeats))
+    beat = next(hb for hb in central.heartbeats if hb.state == "waiting_for_clerk")
+    assert beat.appointment_id == "a1" and beat.devices["camera"] == "missing"
+    await h.until(lambda: Notice.CAMERA_MISSING in h.snapshot.notices)
+
+
+async def test_skipped_appointments_are_reported(harness: Callable[..., Harness]) -> None:
+    schedule = schedule_with(3600)
+    central = FakeCentral(
+        Schedule(schedule.kiosk_name, schedule.site_name, schedule.appointments, '"x"', (("#1", "bad"),)),
+        FAST,
+    )
+    h = harness(central)
+    await h.until(lambda: Notice.APPOINTMENTS_SKIPPED in h.snapshot.notices)
+    assert [a.id for a in h.snapshot.today] == ["a1"]

@@ -1,0 +1,71 @@
+"""The local config file: every error names the file, the key and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk_client.core.errors import ConfigError
+from kiosk_client.core.settings import load_settings, parse_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_the_shipped_example_config_is_valid() -> None:
+    settings = load_settings(REPO / "config" / "kiosk.example.toml")
+    assert settings.central_url.startswith("https://")
+    assert settings.language == "fr"
+
+
+def test_defaults() -> None:
+    settings = parse_settings('[central]\nurl = "https://central.example.org/"\n', "k.toml")
+    assert settings.central_url == "https://central.example.org"
+    assert settings.camera.device == 0 and settings.audio.microphone == "default"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("[kiosk]\nlanguage='fr'\n", "central.url", "missing"),
+        ("[central]\nurl='ftp://x'\n", "central.url", "expected an http(s) URL"),
+        ("[central]\nurl='https://x'\n[kiosk]\nlanguage='de'\n", "kiosk.language", "expected one of fr, en"),
+        (
+            "[central]\nurl='https://x'\n[kiosk]\nfullscreen='yes'\n",
+            "kiosk.fullscreen",
+            "expected true or false",
+        ),
+        ("[central]\nurl='https://x'\n[camera]\nfps=0\n", "camera.fps", "expected an integer from 1 to 60"),
+        ("[central]\nurl='https://x'\n[camera]\nwidth=true\n", "camera.width", "expected an integer"),
+        ("[central]\nurl='https://x'\n[camera]\ndevice=-1\n", "camera.device", "index of 0 or more"),
+        ("[central]\nurl='https://x'\n[audio]\nmicrophone=3\n", "audio.microphone", 'or "none"'),
+        ("camera = 3\n[central]\nurl='https://x'\n", "camera", "expected a table"),
+        (
+            "[central]\nurl='https://x'\n[kiosk]\nfulscreen=true\n",
+            "kiosk.fulscreen",
+            "unknown key; expected one of",
+        ),
+        ("[centrale]\nurl='https://x'\n", "centrale", "unknown key"),
+    ],
+)
+def test_errors_name_file_key_and_expectation(text: str, key: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_settings(text, "/etc/kiosk-client/kiosk.toml")
+    assert info.value.file == "/etc/kiosk-client/kiosk.toml"
+    assert info.value.key == key
+    assert expected in str(info.value)
+    assert str(info.value).startswith(f"/etc/kiosk-client/kiosk.toml: {key}: ")
+
+
+def test_not_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        parse_settings("[central\nurl=", "bad.toml")
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_camera_and_audio_can_be_switched_off() -> None:
+    settings = parse_settings(
+        "[central]\nurl='https://x'\n[camera]\ndevice='none'\n[audio]\nmicrophone='none'\n", "k"
+    )
+    assert settings.camera.device is None and settings.audio.microphone is None
