@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 ACTIVE = (Phase.WAITING_FOR_CLERK, Phase.IN_CALL)
 LONG_POLL_S = 20.0
+HANG_UP_GRACE_S = 2.5
 CONFIG_REFRESH_S = 600.0
 HEARTBEAT_S = 30.0
 
@@ -108,6 +109,10 @@ class KioskEngine:
     @property
     def session(self) -> Session:
         return self._session
+
+    def call_stats(self) -> CallStats:
+        """The current call's media counters (or the last call's, once it ended)."""
+        return self._call.stats() if self._call is not None else self._stats
 
     @property
     def timing(self) -> Timing:
@@ -398,7 +403,16 @@ class KioskEngine:
                 poll = asyncio.ensure_future(self._central.wait_call(appointment.id, version, LONG_POLL_S))
                 await asyncio.wait({poll, lost_wait}, return_when=asyncio.FIRST_COMPLETED)
                 if lost_wait.done():
+                    # A hang-up often closes the peer connection a moment before the signal arrives:
+                    # give signalling a short grace period to explain the loss before reconnecting.
+                    await asyncio.wait({poll}, timeout=HANG_UP_GRACE_S)
+                    explained = poll.done() and not poll.cancelled() and poll.exception() is None
+                    signal = poll.result() if explained else None
                     poll.cancel()
+                    if signal is not None and signal.ended and signal.call_id == ticket.call_id:
+                        by_clerk = signal.ended_by != "kiosk"
+                        self._set_session(hung_up(self._session, by_clerk=by_clerk, now=self._clock.now()))
+                        return "ended"
                     self._set_session(call_dropped(self._session, self._clock.now()))
                     return "retry" if self._session.phase is Phase.WAITING_FOR_CLERK else "ended"
                 try:

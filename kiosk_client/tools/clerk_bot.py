@@ -23,7 +23,7 @@ from ..adapters.rtc_aiortc import rtc_configuration
 log = logging.getLogger(__name__)
 
 
-class TestPattern:
+class ColourBars:
     """Colour bars with a moving stripe and a clock, so frozen video is obvious."""
 
     def __init__(self, width: int = 640, height: int = 480, label: str = "CLERK BOT") -> None:
@@ -141,7 +141,7 @@ class ClerkBot:
             reader.start()
 
         pc.addTrack(ToneTrack(523.25))
-        pc.addTrack(PacedVideoTrack(TestPattern(), self._fps))
+        pc.addTrack(PacedVideoTrack(ColourBars(), self._fps))
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=state["offer"]["sdp"], type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())

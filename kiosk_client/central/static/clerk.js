@@ -166,9 +166,11 @@ $("hangup").addEventListener("click", async () => {
   const appointment = state.appointment;
   if (!appointment || !state.callId) { endCall("Entretien terminé."); return; }
   const callId = state.callId;
-  endCall("Entretien terminé.");
+  // Signal first, then close: the kiosk must learn it is a hang-up, not a dropped connection.
+  let confirmed = true;
   try { await api("POST", `/appointments/${appointment.id}/hangup`, { call_id: callId, reason: "clerk_hung_up" }); }
-  catch (error) { setStatus(`Raccroché, mais le serveur n'a pas confirmé : ${error.message}`); }
+  catch (error) { confirmed = false; }
+  endCall(confirmed ? "Entretien terminé." : "Entretien terminé (le serveur n'a pas confirmé).");
 });
 
 $("mute").addEventListener("click", () => {

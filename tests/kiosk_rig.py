@@ -1,0 +1,61 @@
+"""Helpers to run the real kiosk engine (aiortc, httpx) against the reference central in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from kiosk_client.adapters.central_http import enroll
+from kiosk_client.app import build_engine
+from kiosk_client.core.engine import KioskEngine
+from kiosk_client.core.events import KioskEvent, SessionFinished, SessionRecord
+from kiosk_client.core.ports import VideoSink
+from kiosk_client.core.settings import AudioSettings, CameraSettings, Settings
+
+
+def kiosk_settings(url: str, data_dir: Path) -> Settings:
+    # No camera or sound card on CI machines: the labelled placeholder and silence are sent.
+    return Settings(
+        central_url=url,
+        data_dir=data_dir,
+        fullscreen=False,
+        camera=CameraSettings(device=None),
+        audio=AudioSettings(microphone=None, speaker=None),
+    )
+
+
+def enrolled_token(url: str, code: str) -> str:
+    # On a thread of its own: the caller may already run an event loop (pytest-asyncio, Playwright).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(enroll(url, code)).device_token).result(timeout=30)
+
+
+class Recorder:
+    """Collects the engine's events; thread-safe so Qt and browser tests can wait on it."""
+
+    def __init__(self) -> None:
+        self.events: list[KioskEvent] = []
+        self.finished = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, event: KioskEvent) -> None:
+        with self._lock:
+            self.events.append(event)
+        if isinstance(event, SessionFinished):
+            self.finished.set()
+
+    def records(self) -> list[SessionRecord]:
+        with self._lock:
+            return [e.record for e in self.events if isinstance(e, SessionFinished)]
+
+
+def make_engine(
+    url: str, token: str, data_dir: Path, publish: Callable[[KioskEvent], None], sink: VideoSink | None = None
+) -> KioskEngine:
+    return build_engine(
+        kiosk_settings(url, data_dir), token, publish, sink, ended_screen=timedelta(seconds=1)
+    )

@@ -1,0 +1,85 @@
+"""End to end in a real browser: the clerk console (headless Debian Chromium, driven by Playwright)
+joins the kiosk's appointment; both sides receive video; the clerk hangs up."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from kiosk_client.core.session import EndReason, Phase
+from kiosk_client.runtime import LoopThread
+
+from .conftest import Site
+from .kiosk_rig import Recorder, enrolled_token, make_engine
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Installed by scripts/bootstrap.sh (Debian's chromium); a missing browser must fail, not skip.
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run scripts/bootstrap.sh as root"
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+def wait_until(predicate: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_the_clerk_console_joins_and_both_sides_receive_video(
+    browser: Browser, site: Site, tmp_path: Path
+) -> None:
+    token = enrolled_token(site.url, site.enrollment_code)
+    appointment = site.appointment_in(1)
+    loop = LoopThread()
+    loop.start()
+    recorder = Recorder()
+    engine = make_engine(site.url, token, tmp_path, recorder)
+    loop.submit(engine.run())
+    page = browser.new_page()
+    try:
+        page.goto(f"{site.url}/clerk#token={site.clerk.token}")
+        assert "#token" not in page.url  # the token leaves the address bar
+        item = page.locator(f'li[data-appointment="{appointment["id"]}"]')
+        item.locator(".state", has_text="en ligne").wait_for(timeout=20_000)  # the kiosk has offered
+        item.get_by_role("button", name="Rejoindre").click()
+        page.wait_for_function(
+            "async () => (await window.clerkStats()).framesDecoded > 10", timeout=20_000, polling=200
+        )
+        wait_until(
+            lambda: engine.session.phase is Phase.IN_CALL and engine.call_stats().remote_video_frames > 10, 15
+        )
+        page.get_by_role("button", name="Raccrocher").click()
+        recorder.finished.wait(10)
+        [record] = recorder.records()
+        assert record.end_reason is EndReason.CLERK_HUNG_UP
+        assert record.remote_video_frames > 10  # the browser's fake camera reached the kiosk
+        page.locator("#call-status", has_text="Entretien terminé").wait_for(timeout=5_000)
+    finally:
+        page.close()
+        loop.stop()
