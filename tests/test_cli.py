@@ -1,0 +1,83 @@
+"""The commands a newcomer and an IT technician run: demo (with its report), bench join, config errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPORT_KEYS = {
+    "appointment_id",
+    "scheduled_start",
+    "kiosk_joined_at",
+    "clerk_answered_at",
+    "kiosk_first_video_at",
+    "kiosk_first_audio_at",
+    "clerk_first_video_at",
+    "clerk_first_audio_at",
+    "kiosk_join_delay_ms",
+    "clerk_join_delay_ms",
+    "kiosk_frames_received",
+    "clerk_frames_received",
+    "kiosk_audio_frames_received",
+    "clerk_audio_frames_received",
+    "end_reason",
+    "media_both_ways",
+}
+
+
+def kiosk_client(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk_client", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_demo_with_the_clerk_bot_writes_a_report_with_media_both_ways(tmp_path: Path) -> None:
+    report_file = tmp_path / "r.json"
+    result = kiosk_client(
+        "demo", "--clerk-bot", "--exit-after-session", "--report", str(report_file),
+        "--lead-seconds", "4", "--hold-seconds", "3", "--camera", "none", "--timeout", "90",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "/clerk#token=" in result.stdout
+    report = json.loads(report_file.read_text())
+    assert set(report) == REPORT_KEYS  # the README documents exactly these
+    assert report["media_both_ways"] is True
+    assert report["kiosk_frames_received"] > 20 and report["clerk_frames_received"] > 20
+    assert report["kiosk_audio_frames_received"] > 50 and report["clerk_audio_frames_received"] > 50
+    assert report["end_reason"] == "clerk_hung_up"
+    assert report["kiosk_joined_at"] < report["scheduled_start"] <= report["clerk_answered_at"]
+
+
+def test_bench_join_prints_one_json_object() -> None:
+    result = kiosk_client("bench", "join", "--appointments", "2", "--json", timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1
+    figures = json.loads(lines[0])
+    assert figures["appointments"] == 2 and figures["measured"] == 2
+    assert 0 < figures["p50_ms"] <= figures["p95_ms"] < 10_000
+
+
+def test_a_broken_config_file_names_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "kiosk.toml"
+    config.write_text("[central]\nurl = 'https://central.example.org'\n[camera]\nfps = 'fast'\n")
+    result = kiosk_client("run", "--config", str(config), timeout=30)
+    assert result.returncode == 2
+    assert f"{config}: camera.fps: expected an integer from 1 to 60, got 'fast'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_refuses_an_unsafe_keyring(tmp_path: Path) -> None:
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        "[central]\nurl = 'https://central.example.org'\n[secrets]\nkeyring_backend = 'keyrings.alt.file.PlaintextKeyring'\n"
+    )
+    result = kiosk_client("run", "--config", str(config), timeout=30)
+    assert result.returncode == 1
+    assert "not safe for device secrets" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,129 @@
+"""The kiosk's screens render each state in plain French (English on request), with every string
+in both catalogues."""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral, MemoryCache
+from kiosk_client.core.clock import CentralClock, SystemClock
+from kiosk_client.core.engine import KioskEngine
+from kiosk_client.core.events import KioskSnapshot, Notice
+from kiosk_client.core.models import Appointment
+from kiosk_client.core.session import EndReason, Phase, Session
+from kiosk_client.runtime import LoopThread
+from kiosk_client.ui.bridge import EngineBridge
+from kiosk_client.ui.i18n import CATALOGUE, Translator
+from kiosk_client.ui.main_window import KioskWindow
+
+NOW = datetime.now(UTC)
+APPOINTMENT = Appointment("a1", "CAF", "Mme Martin", NOW + timedelta(minutes=5), NOW + timedelta(minutes=35))
+
+
+def snapshot(session: Session, **changes: object) -> KioskSnapshot:
+    values: dict[str, object] = {
+        "site_name": "France Services de Saint-Amand",
+        "kiosk_name": "Borne 1",
+        "session": session,
+        "today": (APPOINTMENT,),
+        "central_reachable": True,
+        "schedule_known": True,
+        "notices": frozenset(),
+        "microphone_on": True,
+        "camera_on": True,
+        "media_flowing": False,
+        "clock_offset_s": 0.0,
+    }
+    values.update(changes)
+    return KioskSnapshot(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def window(qtbot: QtBot) -> KioskWindow:
+    loop = LoopThread()
+    engine = KioskEngine(
+        FakeCentral(), FakeCallFactory(), MemoryCache(), CentralClock(SystemClock()), lambda e: None
+    )
+    w = KioskWindow(EngineBridge(loop), engine, "fr")
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    return w
+
+
+def test_every_string_exists_in_both_languages_with_the_same_placeholders() -> None:
+    assert CATALOGUE["fr"].keys() == CATALOGUE["en"].keys()
+    for key, french in CATALOGUE["fr"].items():
+        fields = {f for _, f, _, _ in string.Formatter().parse(french) if f}
+        assert fields == {f for _, f, _, _ in string.Formatter().parse(CATALOGUE["en"][key]) if f}, key
+    for notice in Notice:
+        assert f"notice.{notice.value}" in CATALOGUE["fr"]
+
+
+def test_idle_lists_todays_appointments_in_french(window: KioskWindow) -> None:
+    window.show_state(snapshot(Session()))
+    assert window.stack.currentWidget() is window.idle
+    assert window.idle.site.text() == "France Services de Saint-Amand"
+    assert "Rendez-vous du jour" in window.idle.heading.text()
+    assert "CAF" in window.idle.lines.itemAt(0).widget().text()  # type: ignore[union-attr]
+    assert window.language.text() == "English"
+
+
+def test_english_on_request(window: KioskWindow) -> None:
+    window.show_state(snapshot(Session()))
+    window.language.click()
+    assert window.idle.heading.text() == "Today's appointments"
+    assert window.language.text() == "Français"
+
+
+def test_waiting_screens(window: KioskWindow) -> None:
+    window.show_state(snapshot(Session(Phase.UPCOMING, APPOINTMENT)))
+    assert window.stack.currentWidget() is window.waiting
+    assert window.waiting.title.text() == "Votre rendez-vous approche"
+    assert window.waiting.countdown.text().startswith("Début dans 4 min")
+    late = Session(Phase.WAITING_FOR_CLERK, APPOINTMENT, clerk_late=True)
+    window.show_state(snapshot(late))
+    assert window.waiting.hint.text() == "Votre conseiller arrive dans un instant."
+
+
+def test_no_show_tells_the_citizen_what_to_do(window: KioskWindow) -> None:
+    window.show_state(
+        snapshot(Session(Phase.ENDED, APPOINTMENT, end_reason=EndReason.CLERK_NO_SHOW, ended_at=NOW))
+    )
+    assert window.stack.currentWidget() is window.ended
+    assert "Adressez-vous à l'animateur" in window.ended.message.text()
+
+
+def test_notices_for_the_animateur(window: KioskWindow) -> None:
+    window.show_state(
+        snapshot(Session(), notices=frozenset({Notice.CENTRAL_UNREACHABLE, Notice.CAMERA_MISSING}))
+    )
+    assert window.notices.isVisible()
+    assert "Serveur injoignable" in window.notices.text() and "Caméra absente" in window.notices.text()
+    window.show_state(snapshot(Session()))
+    assert not window.notices.isVisible()
+
+
+def test_in_call_controls_and_muted_badge(window: KioskWindow) -> None:
+    in_call = Session(Phase.IN_CALL, APPOINTMENT)
+    window.show_state(snapshot(in_call, media_flowing=True, microphone_on=False))
+    assert window.call.title.text() == "Mme Martin — CAF"
+    assert window.call.mute.text() == "Rallumer le micro" and window.call.muted_badge.isVisible()
+    assert not window.call.connecting.isVisible()
+    confirmed: list[bool] = []
+    window.call.hang_up_confirmed.connect(lambda: confirmed.append(True))
+    window.call.hang_up.click()
+    assert confirmed == [] and window.call.confirm.isVisible()
+    window.call.confirm_yes.click()
+    assert confirmed == [True]
+
+
+def test_translator_formats() -> None:
+    t = Translator("fr")
+    assert t.duration(75) == "1 min 15 s" and t.duration(9) == "9 s"
+    with pytest.raises(ValueError):
+        Translator("de")

@@ -1,0 +1,54 @@
+"""Camera fallbacks and media tracks: a missing camera never crashes, it sends a labelled placeholder."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from kiosk_client.adapters.camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
+from kiosk_client.adapters.media_tracks import MutableAudioTrack, PacedVideoTrack, ToneTrack, audio_level
+
+
+def test_the_placeholder_is_the_labelled_card() -> None:
+    image = PlaceholderSource(640, 480).latest()
+    assert image.shape == (480, 640, 3)
+    assert image.std() > 10  # text on a background, not a blank frame
+    assert (image == load_card("camera-unavailable.png", 640, 480)).all()
+
+
+def test_a_missing_camera_sends_the_placeholder_and_says_so() -> None:
+    camera = OpenCvCamera("/dev/video-does-not-exist", 640, 480, 20)
+    camera.start()
+    try:
+        deadline = time.monotonic() + 5
+        while camera.status == "starting" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert camera.status == "missing"
+        assert (camera.latest() == PlaceholderSource(640, 480).latest()).all()
+    finally:
+        camera.stop()
+    assert probe_camera("/dev/video-does-not-exist") == "missing"
+    assert probe_camera(None) == "disabled"
+
+
+async def test_video_is_paced_and_camera_off_sends_the_card() -> None:
+    source = PlaceholderSource(320, 240)
+    off = np.full((240, 320, 3), 7, dtype=np.uint8)
+    track = PacedVideoTrack(source, fps=20, disabled_image=off)
+    start = time.monotonic()
+    for _ in range(11):
+        frame = await track.recv()
+    assert 0.4 < time.monotonic() - start < 0.8  # 10 intervals at 20 fps
+    track.enabled = False
+    frame = await track.recv()
+    assert (frame.to_ndarray(format="bgr24") == 7).all()
+
+
+async def test_muting_sends_silence_of_the_same_shape() -> None:
+    mic = MutableAudioTrack(ToneTrack(440, level=0.5))
+    loud = await mic.recv()
+    mic.enabled = False
+    quiet = await mic.recv()
+    assert audio_level(loud) > 0.2 and audio_level(quiet) == 0.0
+    assert quiet.samples == loud.samples
