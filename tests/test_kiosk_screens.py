@@ -3,6 +3,7 @@ in both catalogues."""
 
 from __future__ import annotations
 
+import itertools
 import string
 from datetime import UTC, datetime, timedelta
 
@@ -88,6 +89,25 @@ def test_waiting_screens(window: KioskWindow) -> None:
     late = Session(Phase.WAITING_FOR_CLERK, APPOINTMENT, clerk_late=True)
     window.show_state(snapshot(late))
     assert window.waiting.hint.text() == "Votre conseiller arrive dans un instant."
+
+
+def test_waiting_screen_text_never_overlaps(window: KioskWindow, qtbot: QtBot) -> None:
+    window.show_state(snapshot(Session(Phase.UPCOMING, APPOINTMENT)))
+    qtbot.wait(50)
+    labels = [
+        w
+        for w in (
+            window.waiting.title,
+            window.waiting.who,
+            window.waiting.when,
+            window.waiting.countdown,
+            window.waiting.hint,
+        )
+    ]
+    for upper, lower in itertools.pairwise(labels):
+        assert upper.geometry().bottom() < lower.geometry().top()
+    for label in labels:
+        assert label.height() >= label.heightForWidth(label.width())  # no line is cut off
 
 
 def test_no_show_tells_the_citizen_what_to_do(window: KioskWindow) -> None:

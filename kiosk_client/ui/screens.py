@@ -92,8 +92,10 @@ class WaitingScreen(QWidget):
         self.hint = label("hint")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(60, 60, 60, 60)
+        layout.setSpacing(20)
         for widget in (self.title, self.who, self.when, self.countdown, self.hint):
-            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignHCenter)
+            # Full width, text centred: a centred word-wrapped label would be squeezed to its hint.
+            layout.addWidget(widget)
             widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.insertStretch(0, 1)
         layout.addStretch(1)
@@ -226,6 +228,7 @@ class EndedScreen(QWidget):
         self.forget = label("hint")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(60, 60, 60, 60)
+        layout.setSpacing(20)
         layout.addStretch(1)
         for widget in (self.title, self.message, self.forget):
             widget.setAlignment(Qt.AlignmentFlag.AlignCenter)

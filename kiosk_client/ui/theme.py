@@ -28,5 +28,6 @@ QPushButton#danger {{ background: {RED}; border-color: {RED}; color: white; }}
 QPushButton#primary {{ background: {BLUE}; color: white; }}
 QPushButton#language {{ font-size: 22px; min-height: 56px; min-width: 160px; }}
 QFrame#confirm {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
+QFrame#confirm QLabel {{ background: white; }}
 VideoView {{ background: #101010; }}
 """
