@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from .conftest import Site
 
 pytestmark = pytest.mark.e2e
 
@@ -81,3 +84,43 @@ def test_run_refuses_an_unsafe_keyring(tmp_path: Path) -> None:
     result = kiosk_client("run", "--config", str(config), timeout=30)
     assert result.returncode == 1
     assert "not safe for device secrets" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_enroll_stores_the_device_token_in_the_configured_keyring(site: Site, tmp_path: Path) -> None:
+    from kiosk_client.cli import main
+
+    from .test_secrets import InMemoryTestKeyring
+
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        f"[central]\nurl = '{site.url}'\n[secrets]\nkeyring_backend = 'tests.test_secrets.InMemoryTestKeyring'\n"
+    )
+    assert main(["enroll", "--config", str(config), "--code", site.enrollment_code]) == 0
+    token = InMemoryTestKeyring.store[("kiosk-client", "device-token")]
+    assert len(token) > 30
+    assert main(["enroll", "--config", str(config), "--code", site.enrollment_code]) == 1  # one-time code
+
+
+def test_selftest_reports_its_checks(tmp_path: Path) -> None:
+    result = kiosk_client("selftest", "--config", str(tmp_path / "absent.toml"), timeout=90)
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["python"]["ok"] and checks["qt_void_calls"]["ok"]
+    assert result.returncode == 0
+
+
+def test_ctrl_c_stops_the_demo_cleanly() -> None:
+    import signal
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kiosk_client", "demo", "--camera", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("Appointment"):
+            break
+    time.sleep(2)  # the window is up
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert "Traceback" not in stderr
+    assert process.returncode == 1  # no session took place: said plainly, not a crash
+    assert "no session took place" in stderr

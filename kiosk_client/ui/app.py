@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -61,6 +62,12 @@ def run_kiosk_app(
             QTimer.singleShot(500, app.quit)
 
     bridge.session_finished.connect(finished)
+    # Qt's loop does not let Python see Ctrl+C: quit on SIGINT/SIGTERM, and wake the interpreter often.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: app.quit())
+    wake = QTimer(app)
+    wake.start(250)
+    wake.timeout.connect(lambda: None)
     if max_seconds is not None:
         QTimer.singleShot(int(max_seconds * 1000), app.quit)
     run = loop.submit(engine.run())
