@@ -112,7 +112,10 @@ def test_ctrl_c_stops_the_demo_cleanly() -> None:
     import signal
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "kiosk_client", "demo", "--camera", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "kiosk_client", "demo", "--camera", "none"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None
     for line in process.stdout:

@@ -233,3 +233,45 @@ async def test_skipped_appointments_are_reported(harness: Callable[..., Harness]
     h = harness(central)
     await h.until(lambda: Notice.APPOINTMENTS_SKIPPED in h.snapshot.notices)
     assert [a.id for a in h.snapshot.today] == ["a1"]
+
+
+async def test_a_token_refused_when_offering_is_reported_and_retried(harness: Callable[..., Harness]) -> None:
+    cache = MemoryCache()
+    cache.schedule = schedule_with(0.0)  # known from the last run
+    cache.config = RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=60)
+    central = FakeCentral(cache.schedule, cache.config)
+    central.failure = AuthenticationFailed(401, "unauthorized", "token revoked")
+    h = harness(central, cache)
+    await h.until(lambda: Notice.NOT_ENROLLED in h.snapshot.notices)
+    await asyncio.sleep(0.5)
+    assert h.engine.session.phase is Phase.WAITING_FOR_CLERK and not central.offers  # waiting, not crashed
+    central.failure = None
+    await h.until(lambda: bool(central.offers), within=10)
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+
+
+async def test_a_bug_in_a_loop_does_not_freeze_the_kiosk(harness: Callable[..., Harness]) -> None:
+    central = FakeCentral(schedule_with(3600), FAST)
+    original = central.fetch_schedule
+    calls = {"n": 0}
+
+    async def buggy(etag: str | None) -> Schedule | None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyError("a bug")
+        return await original(etag)
+
+    central.fetch_schedule = buggy  # type: ignore[method-assign]
+    h = harness(central)
+    await h.until(lambda: [a.id for a in h.snapshot.today] == ["a1"], within=10)
+    assert calls["n"] >= 2
+
+
+async def test_the_centrals_poll_interval_applies_from_the_first_poll(
+    harness: Callable[..., Harness],
+) -> None:
+    central = FakeCentral(schedule_with(3600), RemoteConfig(poll_interval_s=0.05))
+    harness(central)
+    await asyncio.sleep(1.0)
+    assert central.schedule_requests >= 5  # not one poll then a 15 s default wait

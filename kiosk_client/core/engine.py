@@ -129,13 +129,23 @@ class KioskEngine:
         if cached_config is not None:
             self._config = cached_config
         self._publish_state()
-        loops = [self._poll_loop(), self._tick_loop(), self._heartbeat_loop()]
+        loops = [self._poll_loop, self._tick_loop, self._heartbeat_loop]
         try:
             async with asyncio.TaskGroup() as group:
                 for loop in loops:
-                    group.create_task(loop)
+                    group.create_task(self._supervised(loop))
         finally:
             await self._shutdown()
+
+    async def _supervised(self, loop: Callable[[], Awaitable[None]]) -> None:
+        """A kiosk must not freeze on a bug: log it, wait a little, start the loop again."""
+        backoff = Backoff(base_s=1.0, cap_s=30.0, rng=self._rng)
+        while True:
+            try:
+                await loop()
+            except Exception:
+                log.exception("%s failed; restarting it", loop.__name__)
+                await asyncio.sleep(backoff.next_delay())
 
     async def _shutdown(self) -> None:
         if self._call_task is not None:
@@ -189,7 +199,7 @@ class KioskEngine:
     async def _poll_loop(self) -> None:
         backoff = Backoff(base_s=2.0, cap_s=120.0, rng=self._rng)
         while True:
-            delay = self._config.poll_interval_s
+            delay: float | None = None  # None: the (possibly just fetched) config's interval
             try:
                 now_m = time.monotonic()
                 if self._config_fetched_at is None or now_m - self._config_fetched_at > CONFIG_REFRESH_S:
@@ -223,7 +233,7 @@ class KioskEngine:
             self._publish_state()
             self._wake_poll.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_poll.wait(), timeout=delay)
+                await asyncio.wait_for(self._wake_poll.wait(), timeout=delay or self._config.poll_interval_s)
 
     def _accept_schedule(self, schedule: Schedule) -> None:
         for ident, reason in schedule.rejected:
@@ -371,6 +381,17 @@ class KioskEngine:
                 self._notices.discard(Notice.CALL_SETUP_FAILING)
             except CallError as exc:
                 log.error("call setup failed: %s", exc)
+                self._notices.add(Notice.CALL_SETUP_FAILING)
+                self._publish_state()
+            except AuthenticationFailed as exc:
+                log.error("the central refused this kiosk's token during the call: %s", exc)
+                self._notices.add(Notice.NOT_ENROLLED)
+                self._publish_state()
+            except CentralError as exc:
+                log.warning("signalling failed, offering again: %s", exc)
+            except Exception:
+                # Whatever went wrong, the citizen is still waiting: start over with a new connection.
+                log.exception("the call failed unexpectedly; offering again")
                 self._notices.add(Notice.CALL_SETUP_FAILING)
                 self._publish_state()
             if outcome == "ended":
