@@ -91,6 +91,7 @@ def test_enroll_stores_the_device_token_in_the_configured_keyring(site: Site, tm
 
     from .test_secrets import InMemoryTestKeyring
 
+    InMemoryTestKeyring.store.clear()
     config = tmp_path / "kiosk.toml"
     config.write_text(
         f"[central]\nurl = '{site.url}'\n[secrets]\nkeyring_backend = 'tests.test_secrets.InMemoryTestKeyring'\n"

@@ -82,7 +82,9 @@ def test_english_on_request(window: KioskWindow) -> None:
 
 
 def test_waiting_screens(window: KioskWindow) -> None:
-    window.show_state(snapshot(Session(Phase.UPCOMING, APPOINTMENT)))
+    start = datetime.now(UTC) + timedelta(minutes=5)
+    soon = Appointment("a1", "CAF", "Mme Martin", start, start + timedelta(minutes=30))
+    window.show_state(snapshot(Session(Phase.UPCOMING, soon)))
     assert window.stack.currentWidget() is window.waiting
     assert window.waiting.title.text() == "Votre rendez-vous approche"
     assert window.waiting.countdown.text().startswith("Début dans 4 min")

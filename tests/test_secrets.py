@@ -26,6 +26,11 @@ class InMemoryTestKeyring(keyring.backend.KeyringBackend):
         self.store.pop((service, username), None)
 
 
+@pytest.fixture(autouse=True)
+def empty_test_keyring() -> None:
+    InMemoryTestKeyring.store.clear()
+
+
 class UnusableKeyring(InMemoryTestKeyring):
     # Like SecretService without a D-Bus session: keyring backends say so by raising from priority.
     @properties.classproperty
