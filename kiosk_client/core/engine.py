@@ -12,11 +12,11 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from .backoff import Backoff
 from .clock import CentralClock
@@ -166,11 +166,8 @@ class KioskEngine:
             log.exception("the local cache could not be read; starting without it")
             return None
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        async def wrapper() -> None:
-            await coro
-
-        task = asyncio.get_running_loop().create_task(wrapper())
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
