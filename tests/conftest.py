@@ -39,6 +39,7 @@ class Site:
     enrollment_code: str
     clerk: Clerk
     admin: CentralAdmin
+    admin_token: str
 
     def appointment_in(self, seconds: float, minutes: float = 20, service: str = "CAF") -> dict[str, object]:
         start = datetime.now(UTC) + timedelta(seconds=seconds)
@@ -52,6 +53,5 @@ def site(central: CentralThread, admin: CentralAdmin) -> Site:
     """A kiosk (not yet enrolled: it has a code) and a clerk on the reference central."""
     admin.configure(join_before_seconds=2, poll_interval_seconds=1, no_show_after_seconds=60)
     kiosk_id = admin.create_kiosk("Borne 1", "France Services de Test")
-    return Site(
-        central.url, kiosk_id, admin.enrollment_code(kiosk_id), admin.create_clerk("Mme Martin", "CAF"), admin
-    )
+    clerk = admin.create_clerk("Mme Martin", "CAF")
+    return Site(central.url, kiosk_id, admin.enrollment_code(kiosk_id), clerk, admin, central.admin_token)

@@ -76,3 +76,22 @@ def test_the_openapi_document_and_console_are_served(central: CentralThread) -> 
         console = client.get("/clerk")
         assert console.status_code == 200 and "Console conseiller" in console.text
         assert client.get("/clerk/static/clerk.js").status_code == 200
+
+
+def test_the_clerk_gets_the_same_ice_servers_as_the_kiosks(site: Site) -> None:
+    servers = [{"urls": ["turn:turn.example.org:443?transport=tcp"], "username": "u", "credential": "c"}]
+    site.admin.configure(ice_servers=servers)
+    with httpx.Client(base_url=site.url) as client:
+        response = client.get("/api/v1/clerk/config", headers={"Authorization": f"Bearer {site.clerk.token}"})
+        assert response.status_code == 200 and response.json() == {"ice_servers": servers}
+        assert client.get("/api/v1/clerk/config").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "servers",
+    ["turn:x", [{"urls": "turn:x"}], [{"urls": ["http://x"]}], [{"urls": ["turn:x"], "credential": 3}], [3]],
+)
+def test_bad_ice_servers_are_refused(site: Site, servers: object) -> None:
+    with httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {site.admin_token}"}) as client:
+        response = client.put("/api/v1/admin/config", json={"ice_servers": servers})
+        assert response.status_code == 400 and "ice_servers" in response.json()["error"]["message"]

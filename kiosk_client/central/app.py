@@ -329,6 +329,14 @@ async def clerk_appointments(request: web.Request) -> web.Response:
     )
 
 
+async def clerk_config(request: web.Request) -> web.Response:
+    clerk(request)
+    config = dict(DEFAULT_CONFIG)
+    config.update(request.app[STORE].get_setting("kiosk_config") or {})
+    # The clerk's browser needs the same STUN/TURN servers to reach kiosks behind NAT.
+    return web.json_response({"ice_servers": config["ice_servers"]})
+
+
 # --------------------------------------------------------------------------- admin endpoints (reference central only)
 
 
@@ -419,6 +427,27 @@ async def admin_create_appointment(request: web.Request) -> web.Response:
     return web.json_response(appointment_json(store.appointment(appointment_id)), status=201)
 
 
+def validate_ice_servers(servers: Any) -> None:
+    if not isinstance(servers, list):
+        raise ApiError(400, "invalid_field", "ice_servers: expected an array")
+    for i, server in enumerate(servers):
+        if not isinstance(server, dict):
+            raise ApiError(400, "invalid_field", f"ice_servers[{i}]: expected an object")
+        urls = server.get("urls")
+        schemes = ("stun:", "turn:", "turns:")
+        if (
+            not isinstance(urls, list)
+            or not urls
+            or not all(isinstance(u, str) and u.startswith(schemes) for u in urls)
+        ):
+            raise ApiError(
+                400, "invalid_field", f"ice_servers[{i}].urls: expected stun:, turn: or turns: URLs"
+            )
+        for key in ("username", "credential"):
+            if server.get(key) is not None and not isinstance(server[key], str):
+                raise ApiError(400, "invalid_field", f"ice_servers[{i}].{key}: expected a string")
+
+
 async def admin_put_config(request: web.Request) -> web.Response:
     admin(request)
     data = await body(request)
@@ -427,12 +456,11 @@ async def admin_put_config(request: web.Request) -> web.Response:
     if unknown:
         raise ApiError(400, "invalid_field", f"unknown keys: {', '.join(sorted(unknown))}")
     for key in allowed - {"ice_servers"}:
-        if key in data and (
-            isinstance(data[key], bool) or not isinstance(data[key], int | float) or data[key] < 0
-        ):
+        value = data.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ApiError(400, "invalid_field", f"{key}: expected a number of seconds")
-    if "ice_servers" in data and not isinstance(data["ice_servers"], list):
-        raise ApiError(400, "invalid_field", "ice_servers: expected an array")
+    if "ice_servers" in data:
+        validate_ice_servers(data["ice_servers"])
     config = request.app[STORE].get_setting("kiosk_config") or {}
     config.update(data)
     request.app[STORE].put_setting("kiosk_config", config)
@@ -466,6 +494,7 @@ def create_app(store: Store, admin_token: str) -> web.Application:
     app.router.add_post(f"{v1}/appointments/{{appointment_id}}/hangup", hang_up)
     app.router.add_get(f"{v1}/appointments/{{appointment_id}}/call", call_state)
     app.router.add_get(f"{v1}/clerk/appointments", clerk_appointments)
+    app.router.add_get(f"{v1}/clerk/config", clerk_config)
     app.router.add_post(f"{v1}/admin/kiosks", admin_create_kiosk)
     app.router.add_get(f"{v1}/admin/kiosks", admin_list_kiosks)
     app.router.add_post(f"{v1}/admin/kiosks/{{kiosk_id}}/enrollment-codes", admin_enrollment_code)

@@ -87,9 +87,18 @@ function iceGatheringComplete(pc) {
   });
 }
 
+async function iceServers() {
+  try {
+    const config = await api("GET", "/clerk/config");
+    return config.ice_servers.map((s) => ({ urls: s.urls, username: s.username || undefined, credential: s.credential || undefined }));
+  } catch (error) {
+    return [];  // loopback and LAN still work without STUN/TURN
+  }
+}
+
 async function answer(call) {
   if (state.pc) state.pc.close();
-  const pc = new RTCPeerConnection({ iceServers: [] });
+  const pc = new RTCPeerConnection({ iceServers: await iceServers() });
   state.pc = pc;
   state.callId = call.call_id;
   const media = await localMedia();
