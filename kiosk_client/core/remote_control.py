@@ -1,0 +1,202 @@
+"""Consented remote control of the form view, as a pure state machine.
+
+The clerk can only *ask*. The answer comes from the kiosk's screen (citizen_answer), never from the
+network; the citizen takes control back with one touch (citizen_takes_back), and control ends with
+the session. Inputs are refused unless control is granted. The audit trail counts what happened,
+never what was typed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from .control_protocol import (
+    ControlRelease,
+    ControlRequest,
+    InputMessage,
+    NavigateInput,
+    ProtocolViolation,
+    ack,
+    encode,
+    error,
+    parse_clerk_message,
+)
+from .navigation import NavigationPolicy
+
+
+class ControlState(StrEnum):
+    NONE = "none"
+    REQUESTED = "requested"
+    GRANTED = "granted"
+
+
+@dataclass(frozen=True, slots=True)
+class AskCitizen:
+    """Show the consent question; only a touch on the kiosk answers it."""
+
+    clerk_name: str
+    service: str
+
+
+@dataclass(frozen=True, slots=True)
+class ControlChanged:
+    """The UI shows or hides the consent question and the 'controlled by' banner."""
+
+    state: ControlState
+    clerk_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendToClerk:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyInput:
+    """An accepted input for the form view; the form view answers with input_applied / input_refused."""
+
+    message: InputMessage
+
+
+Effect = AskCitizen | ControlChanged | SendToClerk | ApplyInput
+
+
+def input_kind(message: InputMessage) -> str:
+    return type(message).__name__.removesuffix("Input").lower()
+
+
+@dataclass
+class AuditTrail:
+    appointment_id: str
+    clerk_name: str
+    events: list[tuple[str, str]] = field(default_factory=list)  # (ISO time, what)
+    inputs: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+    urls: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "appointment_id": self.appointment_id,
+            "clerk_name": self.clerk_name,
+            "events": [{"at": at, "event": what} for at, what in self.events],
+            "inputs": dict(self.inputs),
+            "refused": dict(self.refused),
+            "urls": list(self.urls),
+        }
+
+
+class RemoteControl:
+    def __init__(
+        self,
+        appointment_id: str,
+        clerk_name: str,
+        service: str,
+        policy: NavigationPolicy,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.state = ControlState.NONE
+        self.clerk_name = clerk_name
+        self.service = service
+        self.policy = policy
+        self._now = now
+        self.audit = AuditTrail(appointment_id, clerk_name)
+        self._page: dict[str, Any] = {"url": None, "title": None, "width": 0, "height": 0}
+        self._ended = False
+
+    # --- helpers
+
+    def _log(self, what: str) -> None:
+        self.audit.events.append((self._now().isoformat(), what))
+
+    def _state(self, event: str | None = None) -> SendToClerk:
+        return SendToClerk(
+            encode({"type": "state", "control": self.state.value, "event": event, **self._page})
+        )
+
+    def _refuse(self, code: str, message: str, seq: int | None, kind: str = "message") -> list[Effect]:
+        self.audit.refused[code] += 1
+        self._log(f"refused {kind}: {code}")
+        return [SendToClerk(error(code, message, seq))]
+
+    def _set(self, state: ControlState, event: str) -> list[Effect]:
+        self.state = state
+        self._log(event)
+        return [ControlChanged(state, self.clerk_name), self._state(event)]
+
+    # --- from the clerk (the network)
+
+    def receive(self, raw: str | bytes) -> list[Effect]:
+        if self._ended:
+            return []
+        try:
+            message = parse_clerk_message(raw)
+        except ProtocolViolation as exc:
+            return self._refuse(exc.code, exc.message, exc.seq)
+        if isinstance(message, ControlRequest):
+            if self.state is not ControlState.NONE:
+                return [SendToClerk(ack(message.seq)), self._state()]
+            effects = self._set(ControlState.REQUESTED, "control requested")
+            return [SendToClerk(ack(message.seq)), AskCitizen(self.clerk_name, self.service), *effects]
+        if isinstance(message, ControlRelease):
+            if self.state is ControlState.NONE:
+                return [SendToClerk(ack(message.seq))]
+            return [
+                SendToClerk(ack(message.seq)),
+                *self._set(ControlState.NONE, "control released by the clerk"),
+            ]
+        kind = input_kind(message)
+        if self.state is not ControlState.GRANTED:
+            return self._refuse("not_granted", "the citizen has not given you control", message.seq, kind)
+        if isinstance(message, NavigateInput):
+            verdict = self.policy.check(message.url)
+            if not verdict.allowed:
+                return self._refuse("not_allowed", verdict.reason, message.seq, kind)
+        return [ApplyInput(message)]
+
+    # --- from the kiosk's screen (the citizen or the animateur)
+
+    def citizen_answer(self, accept: bool) -> list[Effect]:
+        if self.state is not ControlState.REQUESTED:
+            return []
+        return self._set(
+            ControlState.GRANTED if accept else ControlState.NONE,
+            "control granted" if accept else "control refused",
+        )
+
+    def citizen_takes_back(self) -> list[Effect]:
+        if self.state is not ControlState.GRANTED:
+            return []
+        return self._set(ControlState.NONE, "control taken back by the citizen")
+
+    # --- from the form view
+
+    def input_applied(self, message: InputMessage) -> list[Effect]:
+        self.audit.inputs[input_kind(message)] += 1
+        return [SendToClerk(ack(message.seq))]
+
+    def input_refused(self, message: InputMessage, code: str, reason: str) -> list[Effect]:
+        return self._refuse(code, reason, message.seq, input_kind(message))
+
+    def page_changed(self, url: str, title: str, width: int, height: int) -> list[Effect]:
+        self._page = {"url": url, "title": title, "width": width, "height": height}
+        if url and (not self.audit.urls or self.audit.urls[-1] != url):
+            self.audit.urls.append(url)
+        return [self._state("page")]
+
+    def navigation_refused(self, url: str, reason: str) -> None:
+        """The form view refused a navigation started by the page itself (a link, a redirect, a pop-up)."""
+        self.audit.refused["navigation_blocked"] += 1
+        self._log(f"navigation blocked: {reason}")
+
+    def end(self) -> list[Effect]:
+        """Control ends with the session."""
+        if self._ended:
+            return []
+        effects = self._set(ControlState.NONE, "session ended") if self.state is not ControlState.NONE else []
+        self._ended = True
+        return effects
