@@ -7,11 +7,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 if hasattr(os, "geteuid") and os.geteuid() == 0:
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
 
+# QtWebEngine must be loaded before the QApplication exists (pytest-qt creates it lazily).
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import PySide6.QtWebEngineWidgets  # noqa: F401
 import pytest
 
 from kiosk_client.central.admin import CentralAdmin, Clerk

@@ -20,6 +20,7 @@ from .store import CallRow, Store, utcnow
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+DEMO_FORM = Path(__file__).parent / "demo_form"
 MAX_BODY = 512 * 1024
 MAX_WAIT_S = 30.0
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -474,6 +475,10 @@ async def clerk_console(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "clerk.html", headers={"Cache-Control": "no-cache"})
 
 
+async def demo_form(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(DEMO_FORM / "index.html", headers={"Cache-Control": "no-cache"})
+
+
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "api": "v1"})
 
@@ -503,6 +508,8 @@ def create_app(store: Store, admin_token: str) -> web.Application:
     app.router.add_put(f"{v1}/admin/config", admin_put_config)
     app.router.add_get("/clerk", clerk_console)
     app.router.add_static("/clerk/static", STATIC)
+    app.router.add_get("/demo-form/", demo_form)
+    app.router.add_static("/demo-form", DEMO_FORM)
     app.router.add_get("/api/v1/openapi.yaml", openapi_document)
     return app
 

@@ -1,0 +1,205 @@
+"""The embedded form view: the administration's web site, locked down.
+
+Each session gets a fresh off-the-record profile, destroyed at the end (clearing cookies is not
+enough: localStorage would survive). Navigation goes only to the session's allowed origins; pop-ups,
+downloads, printing, permissions (camera, location…), the context menu and devtools are refused, and
+each refusal is shown. The file chooser never opens the disk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
+from PySide6.QtWebEngineCore import (
+    QWebEngineDownloadRequest,
+    QWebEngineFileSystemAccessRequest,
+    QWebEnginePage,
+    QWebEnginePermission,
+    QWebEngineProfile,
+    QWebEngineSettings,
+)
+from PySide6.QtWebEngineWidgets import QWebEngineView
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from ..core.navigation import NavigationPolicy
+
+log = logging.getLogger(__name__)
+
+LOCKED_ATTRIBUTES = {
+    QWebEngineSettings.WebAttribute.JavascriptCanOpenWindows: False,
+    QWebEngineSettings.WebAttribute.JavascriptCanAccessClipboard: False,
+    QWebEngineSettings.WebAttribute.JavascriptCanPaste: False,
+    QWebEngineSettings.WebAttribute.LocalContentCanAccessFileUrls: False,
+    QWebEngineSettings.WebAttribute.LocalContentCanAccessRemoteUrls: False,
+    QWebEngineSettings.WebAttribute.NavigateOnDropEnabled: False,
+    QWebEngineSettings.WebAttribute.FullScreenSupportEnabled: False,
+    QWebEngineSettings.WebAttribute.PluginsEnabled: False,
+    QWebEngineSettings.WebAttribute.ScreenCaptureEnabled: False,
+    QWebEngineSettings.WebAttribute.AllowRunningInsecureContent: False,
+    QWebEngineSettings.WebAttribute.HyperlinkAuditingEnabled: False,
+    QWebEngineSettings.WebAttribute.WebRTCPublicInterfacesOnly: True,
+}
+
+
+class FormPage(QWebEnginePage):
+    refused = Signal(str, str)  # what, detail
+    alerted = Signal(str)
+
+    def __init__(
+        self,
+        profile: QWebEngineProfile,
+        policy: NavigationPolicy,
+        files: Callable[[], list[str]],
+        parent: QObject,
+    ) -> None:
+        super().__init__(profile, parent)
+        self.policy = policy
+        self._files = files
+        for attribute, on in LOCKED_ATTRIBUTES.items():
+            self.settings().setAttribute(attribute, on)
+        self.permissionRequested.connect(self._deny_permission)
+        self.fileSystemAccessRequested.connect(self._deny_file_system)
+        self.fullScreenRequested.connect(lambda request: request.reject())
+        self.registerProtocolHandlerRequested.connect(lambda request: request.reject())
+        self.printRequested.connect(lambda: self.refused.emit("print", ""))
+        self.printRequestedByFrame.connect(lambda frame: self.refused.emit("print", ""))
+
+    def _deny_file_system(self, request: QWebEngineFileSystemAccessRequest) -> None:
+        request.reject()
+        self.refused.emit("filesystem", "")
+
+    def _deny_permission(self, permission: QWebEnginePermission) -> None:
+        permission.deny()
+        self.refused.emit("permission", str(permission.permissionType().name))
+
+    def acceptNavigationRequest(
+        self, url: QUrl | str, type: QWebEnginePage.NavigationType, isMainFrame: bool
+    ) -> bool:
+        text = url.toString() if isinstance(url, QUrl) else str(url)
+        if not isMainFrame and text in ("about:blank", "about:srcdoc"):
+            return True  # empty frames that pages build themselves
+        verdict = self.policy.check(text)
+        if not verdict.allowed:
+            log.info("navigation refused: %s", verdict.reason)
+            self.refused.emit("navigation", verdict.reason)
+            return False
+        return True
+
+    def createWindow(self, type: QWebEnginePage.WebWindowType) -> QWebEnginePage:
+        self.refused.emit("popup", "")
+        return None  # type: ignore[return-value]  # no new window: Qt treats None as a refusal
+
+    def chooseFiles(
+        self,
+        mode: QWebEnginePage.FileSelectionMode,
+        oldFiles: Sequence[str],
+        acceptedMimeTypes: Sequence[str],
+    ) -> list[str]:
+        # Never the disk: only the session's own scanned documents (none until the documents feature).
+        files = self._files()
+        if not files:
+            self.refused.emit("file_chooser", "")
+        return files
+
+    def javaScriptAlert(self, securityOrigin: QUrl | str, msg: str) -> None:
+        # A modal box would freeze a remotely driven session (the clerk cannot see it): show it inline.
+        self.alerted.emit(msg[:300])
+
+    def javaScriptConsoleMessage(
+        self, level: QWebEnginePage.JavaScriptConsoleMessageLevel, message: str, line: int, source: str
+    ) -> None:
+        pass  # page logs are the site's business, and may hold citizens' data
+
+
+class FormView(QWidget):
+    """Holds at most one session's page at a time."""
+
+    refused = Signal(str, str)
+    page_changed = Signal(str, str)  # url, title
+
+    def __init__(self, files: Callable[[], list[str]] = lambda: []) -> None:
+        super().__init__()
+        self._files = files
+        self.view: QWebEngineView | None = None
+        self.page: FormPage | None = None
+        self.profile: QWebEngineProfile | None = None
+        self._retired: list[QWebEngineProfile] = []
+        self.notice = QLabel()
+        self.notice.setObjectName("badge")
+        self.notice.setWordWrap(True)
+        self.notice.hide()
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(self.notice.hide)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.addWidget(self.notice)
+        self.refused.connect(self._show_refusal)
+        self.refusal_text: Callable[[str, str], str] = lambda what, detail: what
+
+    def start_session(self, start_url: str, policy: NavigationPolicy) -> None:
+        self.end_session()
+        profile = QWebEngineProfile()  # no storage name: off the record, in memory only
+        assert profile.isOffTheRecord()
+        profile.downloadRequested.connect(self._refuse_download)
+        page = FormPage(profile, policy, self._files, self)
+        page.refused.connect(self.refused)
+        page.alerted.connect(lambda text: self._show_notice(text))
+        view = QWebEngineView(self)
+        view.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)  # no "Inspect", no "Save as"
+        view.setPage(page)
+        page.urlChanged.connect(lambda url: self.page_changed.emit(url.toString(), page.title()))
+        page.titleChanged.connect(lambda title: self.page_changed.emit(page.url().toString(), title))
+        self._layout.addWidget(view, 1)
+        self.view, self.page, self.profile = view, page, profile
+        view.load(QUrl(start_url))
+
+    def navigate(self, url: str) -> bool:
+        """Load a URL only if the policy allows it: `load()` runs javascript: URLs without asking
+        acceptNavigationRequest, so the check must come first."""
+        if self.page is None:
+            return False
+        verdict = self.page.policy.check(url)
+        if not verdict.allowed:
+            self.refused.emit("navigation", verdict.reason)
+            return False
+        self.page.load(QUrl(url))
+        return True
+
+    def end_session(self) -> None:
+        """Destroy the page, the view, then the profile: nothing of this session remains."""
+        view, page, profile = self.view, self.page, self.profile
+        self.view = self.page = self.profile = None
+        self.notice.hide()
+        if view is None or page is None or profile is None:
+            return
+        self._layout.removeWidget(view)
+        view.hide()
+        # A profile must outlive its pages: release it only once the page is gone.
+        self._retired.append(profile)
+        page.destroyed.connect(lambda: self._release(profile))
+        page.deleteLater()
+        view.deleteLater()
+
+    def _release(self, profile: QWebEngineProfile) -> None:
+        if profile in self._retired:
+            self._retired.remove(profile)
+            profile.deleteLater()
+
+    def sessions_released(self) -> bool:
+        """True once every ended session's page and profile are destroyed."""
+        return self.page is None and not self._retired
+
+    def _refuse_download(self, download: QWebEngineDownloadRequest) -> None:
+        download.cancel()
+        self.refused.emit("download", "")
+
+    def _show_refusal(self, what: str, detail: str) -> None:
+        self._show_notice(self.refusal_text(what, detail))
+
+    def _show_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.show()
+        self._notice_timer.start(5000)
