@@ -69,3 +69,16 @@ def test_camera_and_audio_can_be_switched_off() -> None:
         "[central]\nurl='https://x'\n[camera]\ndevice='none'\n[audio]\nmicrophone='none'\n", "k"
     )
     assert settings.camera.device is None and settings.audio.microphone is None
+
+
+def test_form_section() -> None:
+    settings = parse_settings(
+        "[central]\nurl='https://x'\n[form]\ndefault_origins=['https://www.service-public.fr']\ncitizen_only_selectors=['#fc-password']\n",
+        "k",
+    )
+    assert settings.form.default_origins == ("https://www.service-public.fr",)
+    assert settings.form.citizen_only_selectors == ("#fc-password",)
+    with pytest.raises(ConfigError, match="form.default_origins: expected a list of origins"):
+        parse_settings("[central]\nurl='https://x'\n[form]\ndefault_origins=['file:///etc']\n", "k")
+    with pytest.raises(ConfigError, match="form.citizen_only_selectors: expected a list of CSS selectors"):
+        parse_settings("[central]\nurl='https://x'\n[form]\ncitizen_only_selectors='#x'\n", "k")

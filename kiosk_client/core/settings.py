@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,14 @@ class AudioSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FormSettings:
+    # Origins every session's form view may visit, besides the appointment's own.
+    default_origins: tuple[str, ...] = ()
+    # Fields only the citizen may fill (password fields always are), e.g. a FranceConnect password.
+    citizen_only_selectors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     central_url: str
     data_dir: Path
@@ -37,6 +46,7 @@ class Settings:
     keyring_backend: str = DEFAULT_KEYRING_BACKEND
     camera: CameraSettings = field(default_factory=CameraSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
+    form: FormSettings = field(default_factory=FormSettings)
 
 
 class _Section:
@@ -70,9 +80,20 @@ class _Section:
             )
         return int(value)
 
+    def strings(self, key: str, check: Callable[[str], bool], expected: str) -> tuple[str, ...]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and check(v) for v in value):
+            raise ConfigError(self.file, self.key(key), f"expected a list of {expected}")
+        return tuple(value)
+
     def device(self, key: str, default: str | None) -> str | None:
         value = self.get(key, str, 'a device name, or "none"', default)
         return None if value in (None, "none", "") else str(value)
+
+
+def _is_origin(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path in ("", "/")
 
 
 def parse_settings(text: str, file: str) -> Settings:
@@ -80,7 +101,8 @@ def parse_settings(text: str, file: str) -> Settings:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, None, f"not valid TOML ({exc})") from None
-    _Section(file, "", raw, ("central", "kiosk", "camera", "audio", "secrets"))
+    _Section(file, "", raw, ("central", "kiosk", "camera", "audio", "secrets", "form"))
+    form = _Section(file, "form", raw.get("form", {}), ("default_origins", "citizen_only_selectors"))
     central = _Section(file, "central", raw.get("central", {}), ("url",))
     kiosk = _Section(file, "kiosk", raw.get("kiosk", {}), ("language", "data_dir", "fullscreen"))
     camera = _Section(file, "camera", raw.get("camera", {}), ("device", "width", "height", "fps"))
@@ -121,6 +143,14 @@ def parse_settings(text: str, file: str) -> Settings:
             width=camera.positive_int("width", 640, 3840),
             height=camera.positive_int("height", 480, 2160),
             fps=camera.positive_int("fps", 20, 60),
+        ),
+        form=FormSettings(
+            default_origins=form.strings(
+                "default_origins", _is_origin, "origins such as https://www.example.org"
+            ),
+            citizen_only_selectors=form.strings(
+                "citizen_only_selectors", lambda v: 0 < len(v) < 500, "CSS selectors"
+            ),
         ),
         audio=AudioSettings(
             microphone=audio.device("microphone", "default"), speaker=audio.device("speaker", "default")

@@ -8,24 +8,51 @@ each refusal is shown. The file chooser never opens the disk.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QObject, QPointF, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWebEngineCore import (
     QWebEngineDownloadRequest,
     QWebEngineFileSystemAccessRequest,
     QWebEnginePage,
     QWebEnginePermission,
     QWebEngineProfile,
+    QWebEngineScript,
     QWebEngineSettings,
 )
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from ..core.control_protocol import InputMessage, NavigateInput, PointerInput, TextInput
 from ..core.navigation import NavigationPolicy
+from .form_input import inject_key, inject_pointer, inject_text
 
 log = logging.getLogger(__name__)
+
+Done = Callable[[str | None, str], None]  # (refusal code or None, reason)
+
+# Runs in Chromium's isolated application world: the page's own scripts cannot see or patch it.
+# Answers whether the focused element (through shadow roots and same-origin frames) is citizen-only.
+FOCUS_GUARD = """(() => {
+  const selectors = %s;
+  let el = document.activeElement;
+  for (let depth = 0; el && depth < 10; depth++) {
+    if (el.shadowRoot && el.shadowRoot.activeElement) { el = el.shadowRoot.activeElement; continue; }
+    if (el.tagName === "IFRAME" || el.tagName === "FRAME") {
+      let inner;
+      try { inner = el.contentDocument && el.contentDocument.activeElement; } catch (e) { return "unknown"; }
+      if (!inner) return "unknown";
+      el = inner; continue;
+    }
+    break;
+  }
+  if (!el || !el.matches) return "ok";
+  try { return selectors.some((s) => el.matches(s)) ? "citizen_only" : "ok"; } catch (e) { return "citizen_only"; }
+})()"""
+ALWAYS_CITIZEN_ONLY = ("input[type=password]",)
 
 LOCKED_ATTRIBUTES = {
     QWebEngineSettings.WebAttribute.JavascriptCanOpenWindows: False,
@@ -118,10 +145,14 @@ class FormView(QWidget):
 
     refused = Signal(str, str)
     page_changed = Signal(str, str)  # url, title
+    clerk_pointer = Signal(QPointF)  # where the clerk's pointer is, in the view's pixels
 
-    def __init__(self, files: Callable[[], list[str]] = lambda: []) -> None:
+    def __init__(
+        self, files: Callable[[], list[str]] = lambda: [], citizen_only_selectors: Sequence[str] = ()
+    ) -> None:
         super().__init__()
         self._files = files
+        self._guard = FOCUS_GUARD % json.dumps([*ALWAYS_CITIZEN_ONLY, *citizen_only_selectors])
         self.view: QWebEngineView | None = None
         self.page: FormPage | None = None
         self.profile: QWebEngineProfile | None = None
@@ -168,6 +199,44 @@ class FormView(QWidget):
         self.page.load(QUrl(url))
         return True
 
+    def input_target(self) -> QWidget | None:
+        if self.view is None:
+            return None
+        return self.view.focusProxy() or self.view
+
+    def apply(self, message: InputMessage, done: Done) -> None:
+        """Deliver one accepted input to the page; `done` says whether it was applied or refused."""
+        target = self.input_target()
+        if target is None or self.page is None:
+            done("no_form", "the form view is not open")
+            return
+        if isinstance(message, PointerInput):
+            self.clerk_pointer.emit(inject_pointer(target, message))
+            done(None, "")
+        elif isinstance(message, NavigateInput):
+            ok = self.navigate(message.url)
+            done(None, "") if ok else done("not_allowed", "this site is not allowed for this appointment")
+        else:
+            page = self.page
+
+            def checked(result: object) -> None:
+                if page is not self.page:
+                    done("no_form", "the session ended")
+                elif result == "ok":
+                    if isinstance(message, TextInput):
+                        inject_text(target, message.text)
+                    else:
+                        inject_key(target, message)
+                    done(None, "")
+                elif result == "citizen_only":
+                    done("citizen_only_field", "only the citizen may fill this field")
+                else:
+                    done(
+                        "citizen_only_field", "this field cannot be checked, so only the citizen may fill it"
+                    )
+
+            page.runJavaScript(self._guard, QWebEngineScript.ScriptWorldId.ApplicationWorld, checked)
+
     def end_session(self) -> None:
         """Destroy the page, the view, then the profile: nothing of this session remains."""
         view, page, profile = self.view, self.page, self.profile
@@ -182,6 +251,10 @@ class FormView(QWidget):
         page.destroyed.connect(lambda: self._release(profile))
         page.deleteLater()
         view.deleteLater()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.end_session()
+        super().closeEvent(event)
 
     def _release(self, profile: QWebEngineProfile) -> None:
         if profile in self._retired:

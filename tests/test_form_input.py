@@ -1,0 +1,109 @@
+"""The clerk's inputs reach the form exactly (Unicode text as characters), and never a citizen-only field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from kiosk_client.core.control_protocol import KeyInput, NavigateInput, PointerInput, TextInput
+from kiosk_client.core.navigation import NavigationPolicy
+from kiosk_client.ui.form_view import FormView
+
+from .conftest import Site
+from .test_form_view import load, run_js
+
+TEXT = "Élodie Müller-Ñúñez, 12 rue de l'Église"
+
+
+def apply(qtbot: QtBot, view: FormView, message: Any) -> tuple[str | None, str]:
+    outcome: list[tuple[str | None, str]] = []
+    view.apply(message, lambda code, reason: outcome.append((code, reason)))
+    qtbot.waitUntil(lambda: bool(outcome), timeout=5000)
+    return outcome[0]
+
+
+@pytest.fixture
+def open_form(qtbot: QtBot, site: Site) -> Iterator[Callable[..., FormView]]:
+    views: list[FormView] = []
+
+    def make(selectors: tuple[str, ...] = ()) -> FormView:
+        view = FormView(citizen_only_selectors=selectors)
+        qtbot.addWidget(view)
+        view.resize(1280, 800)
+        view.show()
+        load(qtbot, view, f"{site.url}/demo-form/", NavigationPolicy([site.url]))
+        run_js(qtbot, view, "document.getElementById('login-button').click(); 1")  # to step 1
+        views.append(view)
+        return view
+
+    yield make
+    for view in views:  # a page must be gone before its profile, even when a test fails
+        view.end_session()
+        qtbot.waitUntil(view.sessions_released)
+
+
+def test_unicode_text_arrives_exactly(qtbot: QtBot, site: Site, open_form: Callable[..., FormView]) -> None:
+    view = open_form()
+    run_js(qtbot, view, "document.getElementById('nom').focus(); 1")
+    assert apply(qtbot, view, TextInput(1, TEXT)) == (None, "")
+    assert apply(qtbot, view, TextInput(2, ' 3 € @ "«»"')) == (None, "")
+    qtbot.waitUntil(
+        lambda: run_js(qtbot, view, "document.getElementById('nom').value") == TEXT + ' 3 € @ "«»"',
+        timeout=3000,
+    )
+    # Keys: Backspace edits, Tab moves to the next field.
+    assert apply(qtbot, view, KeyInput(3, "Backspace")) == (None, "")
+    assert apply(qtbot, view, KeyInput(4, "Tab")) == (None, "")
+    qtbot.waitUntil(lambda: run_js(qtbot, view, "document.activeElement.id") == "prenom", timeout=3000)
+    assert run_js(qtbot, view, "document.getElementById('nom').value") == TEXT + ' 3 € @ "«»'
+
+
+def test_a_click_focuses_the_field_under_the_pointer(
+    qtbot: QtBot, site: Site, open_form: Callable[..., FormView]
+) -> None:
+    view = open_form()
+    rect = run_js(
+        qtbot,
+        view,
+        "(() => { const r = document.getElementById('email').getBoundingClientRect(); return JSON.stringify([r.left + r.width / 2, r.top + r.height / 2, innerWidth, innerHeight]); })()",
+    )
+    x, y, width, height = json.loads(rect)
+    assert apply(qtbot, view, PointerInput(1, "click", x / width, y / height)) == (None, "")
+    qtbot.waitUntil(lambda: run_js(qtbot, view, "document.activeElement.id") == "email", timeout=3000)
+
+
+def test_citizen_only_fields_refuse_the_clerks_input(
+    qtbot: QtBot, site: Site, open_form: Callable[..., FormView]
+) -> None:
+    view = open_form(selectors=("#commune",))
+    run_js(
+        qtbot,
+        view,
+        "document.querySelectorAll('.step').forEach(s => s.hidden = false); document.getElementById('login-password').focus(); 1",
+    )
+    assert apply(qtbot, view, TextInput(1, "secret"))[0] == "citizen_only_field"
+    assert apply(qtbot, view, KeyInput(2, "Backspace"))[0] == "citizen_only_field"
+    run_js(qtbot, view, "document.getElementById('commune').focus(); 1")  # a selector from config
+    assert apply(qtbot, view, TextInput(3, "Auxerre"))[0] == "citizen_only_field"
+    qtbot.wait(200)
+    assert (
+        run_js(
+            qtbot,
+            view,
+            "document.getElementById('login-password').value + '|' + document.getElementById('commune').value",
+        )
+        == "|"
+    )
+
+
+def test_navigate_only_within_the_policy(
+    qtbot: QtBot, site: Site, open_form: Callable[..., FormView]
+) -> None:
+    view = open_form()
+    assert apply(qtbot, view, NavigateInput(1, "javascript:document.title='pwned'"))[0] == "not_allowed"
+    assert apply(qtbot, view, NavigateInput(2, f"{site.url}/demo-form/?etape=2")) == (None, "")
+    qtbot.waitUntil(lambda: view.page is not None and "etape=2" in view.page.url().toString(), timeout=5000)
