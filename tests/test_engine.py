@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral, MemoryCache
+from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral, FakeFormView, MemoryCache
 from kiosk_client.core.clock import CentralClock, SystemClock
 from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.errors import AuthenticationFailed, CentralUnavailable, MalformedResponse
@@ -62,7 +62,9 @@ class Harness:
 async def harness() -> AsyncIterator[Callable[..., Harness]]:
     tasks: list[asyncio.Task[None]] = []
 
-    def start(central: FakeCentral, cache: MemoryCache | None = None) -> Harness:
+    def start(
+        central: FakeCentral, cache: MemoryCache | None = None, form: FakeFormView | None = None
+    ) -> Harness:
         calls = FakeCallFactory()
         cache = cache or MemoryCache()
         h = Harness(central, calls, cache, None)  # type: ignore[arg-type]
@@ -75,6 +77,8 @@ async def harness() -> AsyncIterator[Callable[..., Harness]]:
             local_timing=TIMING,
             tick_s=0.01,
             rng=random.Random(7),
+            form=form,
+            default_origins=("https://www.service-public.fr",),
         )
         tasks.append(asyncio.create_task(h.engine.run()))
         return h
@@ -275,3 +279,54 @@ async def test_the_centrals_poll_interval_applies_from_the_first_poll(
     harness(central)
     await asyncio.sleep(1.0)
     assert central.schedule_requests >= 5  # not one poll then a 15 s default wait
+
+
+async def test_remote_control_through_the_engine(harness: Callable[..., Harness]) -> None:
+    import json
+
+    from kiosk_client.core.control_protocol import TextInput
+    from kiosk_client.core.ports import ControlMessageReceived
+
+    form = FakeFormView()
+    central = FakeCentral(
+        schedule_with(0.0), RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=60)
+    )
+    h = harness(central, None, form)
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    call = h.calls.calls[0]
+
+    def clerk_sends(seq: int, **fields: object) -> None:
+        call.on_event(ControlMessageReceived(json.dumps({"v": 1, "seq": seq, **fields})))
+
+    def replies() -> list[dict[str, object]]:
+        return [json.loads(t) for t in call.sent_control]
+
+    clerk_sends(1, type="text", text="avant")
+    await h.until(lambda: any(r.get("code") == "not_granted" for r in replies()))
+    clerk_sends(2, type="control.request")
+    await h.until(lambda: h.snapshot.control == "requested")
+    assert "https://www.service-public.fr" in h.snapshot.form_origins
+    await h.engine.answer_control(True)
+    assert h.snapshot.control == "granted"
+    clerk_sends(3, type="text", text="Élodie")
+    await h.until(lambda: {"v": 1, "type": "ack", "seq": 3} in replies())
+    assert form.applied == [TextInput(3, "Élodie")]
+    clerk_sends(4, type="navigate", url="https://evil.example/")
+    await h.until(lambda: any(r.get("seq") == 4 and r.get("code") == "not_allowed" for r in replies()))
+    form.refuse_with = "citizen_only_field"
+    clerk_sends(5, type="text", text="secret")
+    await h.until(lambda: any(r.get("seq") == 5 and r.get("code") == "citizen_only_field" for r in replies()))
+    form.refuse_with = None
+    await h.engine.take_back_control()
+    assert h.snapshot.control == "none"
+    clerk_sends(6, type="text", text="après")
+    await h.until(lambda: any(r.get("seq") == 6 and r.get("code") == "not_granted" for r in replies()))
+    assert len(form.applied) == 1
+    central.clerk_hang_up("a1")
+    await h.until(lambda: bool(h.finished()))
+    audit = h.finished()[0].record.control_audit
+    assert audit is not None and audit["inputs"] == {"text": 1}
+    assert audit["refused"] == {"not_granted": 2, "not_allowed": 1, "citizen_only_field": 1}
+    assert "Élodie" not in json.dumps(audit) and "secret" not in json.dumps(audit)

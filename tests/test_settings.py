@@ -78,7 +78,7 @@ def test_form_section() -> None:
     )
     assert settings.form.default_origins == ("https://www.service-public.fr",)
     assert settings.form.citizen_only_selectors == ("#fc-password",)
-    with pytest.raises(ConfigError, match="form.default_origins: expected a list of origins"):
+    with pytest.raises(ConfigError, match=r"form\.default_origins: expected a list of origins"):
         parse_settings("[central]\nurl='https://x'\n[form]\ndefault_origins=['file:///etc']\n", "k")
-    with pytest.raises(ConfigError, match="form.citizen_only_selectors: expected a list of CSS selectors"):
+    with pytest.raises(ConfigError, match=r"form\.citizen_only_selectors: expected a list of CSS selectors"):
         parse_settings("[central]\nurl='https://x'\n[form]\ncitizen_only_selectors='#x'\n", "k")

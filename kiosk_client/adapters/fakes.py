@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import replace
 
+from ..core.control_protocol import InputMessage
 from ..core.errors import CentralError
 from ..core.models import (
     CallSignal,
@@ -17,7 +18,14 @@ from ..core.models import (
     Schedule,
     SessionDescription,
 )
-from ..core.ports import CallConnected, CallConnectionLost, CallEvent, CallStats, RemoteMediaStarted
+from ..core.ports import (
+    CallConnected,
+    CallConnectionLost,
+    CallEvent,
+    CallStats,
+    InputOutcome,
+    RemoteMediaStarted,
+)
 
 
 class FakeCentral:
@@ -112,6 +120,7 @@ class FakeCall:
         self.closed = False
         self.microphone = True
         self.camera = True
+        self.sent_control: list[str] = []
 
     async def create_offer(self) -> SessionDescription:
         return SessionDescription("v=0 fake offer", "offer")
@@ -129,6 +138,9 @@ class FakeCall:
 
     def stats(self) -> CallStats:
         return CallStats(remote_video_frames=1 if self.answer else 0)
+
+    def send_control(self, text: str) -> None:
+        self.sent_control.append(text)
 
     async def close(self) -> None:
         self.closed = True
@@ -170,3 +182,17 @@ class MemoryCache:
 
     def save_remote_config(self, config: RemoteConfig) -> None:
         self.config = config
+
+
+class FakeFormView:
+    """Applies every input (or refuses with `refuse_with`), recording what it was given."""
+
+    def __init__(self) -> None:
+        self.applied: list[InputMessage] = []
+        self.refuse_with: str | None = None
+
+    async def apply(self, message: InputMessage) -> InputOutcome:
+        if self.refuse_with is not None:
+            return InputOutcome(self.refuse_with, "refused by the fake form view")
+        self.applied.append(message)
+        return InputOutcome(None)

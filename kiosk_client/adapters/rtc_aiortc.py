@@ -24,6 +24,8 @@ from ..core.ports import (
     CallConnectionLost,
     CallEvent,
     CallStats,
+    ControlChannelOpened,
+    ControlMessageReceived,
     RemoteMediaStarted,
     VideoSink,
 )
@@ -84,6 +86,7 @@ class AiortcCall:
         self._speaker: MediaRecorder | None = None
         self._speaker_task: asyncio.Task[None] | None = None
         self._relay = MediaRelay()
+        self._control: Any = None
         self._readers: dict[str, TrackReader] = {}
         self._mic_enabled = True
         self._camera_enabled = True
@@ -189,6 +192,10 @@ class AiortcCall:
             assert self._mic is not None and self._video is not None
             self._pc.addTrack(self._mic)
             self._pc.addTrack(self._video)
+            # Remote control: ordered and reliable, created by the kiosk so it is in the offer.
+            self._control = self._pc.createDataChannel("control", ordered=True)
+            self._control.on("open", lambda: self._on_event(ControlChannelOpened()))
+            self._control.on("message", lambda raw: self._on_event(ControlMessageReceived(raw)))
             await self._pc.setLocalDescription(await self._pc.createOffer())
         except (ValueError, OSError, av.FFmpegError) as exc:
             raise CallError(f"could not prepare the offer: {exc}") from exc
@@ -220,6 +227,10 @@ class AiortcCall:
             local_video_frames_sent=self._video.frames_sent if self._video else 0,
             connected_at=self._connected_at,
         )
+
+    def send_control(self, text: str) -> None:
+        if self._control is not None and self._control.readyState == "open":
+            self._control.send(text)
 
     async def close(self) -> None:
         if self._closed:

@@ -20,9 +20,12 @@ from typing import Any, Literal
 
 from .backoff import Backoff
 from .clock import CentralClock
+from .control_protocol import InputMessage
+from .control_protocol import error as control_error
 from .errors import AuthenticationFailed, CallError, CentralError, CentralUnavailable, MalformedResponse
 from .events import KioskEvent, KioskSnapshot, Notice, SessionFinished, SessionRecord, StateChanged
 from .models import Appointment, CallTicket, Heartbeat, RemoteConfig, Schedule
+from .navigation import NavigationPolicy
 from .ports import (
     Call,
     CallConnected,
@@ -31,8 +34,21 @@ from .ports import (
     CallFactory,
     CallStats,
     CentralPort,
+    ControlChannelOpened,
+    ControlMessageReceived,
+    FormViewPort,
+    InputOutcome,
     LocalCache,
     RemoteMediaStarted,
+)
+from .remote_control import (
+    ApplyInput,
+    AskCitizen,
+    ControlChanged,
+    ControlState,
+    Effect,
+    RemoteControl,
+    SendToClerk,
 )
 from .session import (
     IDLE,
@@ -48,6 +64,12 @@ from .session import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class _NoFormView:
+    async def apply(self, message: InputMessage) -> InputOutcome:
+        return InputOutcome("no_form", "this kiosk has no form view")
+
 
 ACTIVE = (Phase.WAITING_FOR_CLERK, Phase.IN_CALL)
 LONG_POLL_S = 20.0
@@ -69,6 +91,8 @@ class KioskEngine:
         local_timing: Timing | None = None,
         tick_s: float = 0.2,
         rng: random.Random | None = None,
+        form: FormViewPort | None = None,
+        default_origins: tuple[str, ...] = (),
     ) -> None:
         self._central = central
         self._calls = calls
@@ -99,6 +123,12 @@ class KioskEngine:
         self._offer_posted_at: float | None = None
         self._answer_at: float | None = None
         self._stats = CallStats()
+
+        self._form: FormViewPort = form or _NoFormView()
+        self._default_origins = default_origins
+        self._control: RemoteControl | None = None
+        self._inputs: asyncio.Queue[InputMessage] | None = None
+        self._input_worker: asyncio.Task[None] | None = None
 
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake_poll = asyncio.Event()
@@ -191,6 +221,87 @@ class KioskEngine:
     async def refresh_now(self) -> None:
         self._wake_poll.set()
 
+    async def answer_control(self, accept: bool) -> None:
+        """The citizen's (or animateur's) answer, from a touch on the kiosk: never from the network."""
+        if self._control is not None:
+            self._run(self._control.citizen_answer(accept))
+
+    async def take_back_control(self) -> None:
+        if self._control is not None:
+            self._run(self._control.citizen_takes_back())
+
+    async def form_page_changed(self, url: str, title: str, width: int, height: int) -> None:
+        if self._control is not None:
+            self._run(self._control.page_changed(url, title, width, height))
+
+    async def form_refused(self, what: str, detail: str) -> None:
+        if self._control is not None and what in ("navigation", "popup", "download"):
+            self._control.navigation_refused(what, detail)
+
+    # ----------------------------------------------------------------- remote control of the form view
+
+    def _start_control(self, appointment: Appointment) -> None:
+        if self._control is not None and self._control.audit.appointment_id == appointment.id:
+            return  # a reconnect within the same session keeps the citizen's consent state
+        policy = NavigationPolicy((*appointment.allowed_origins, *self._default_origins))
+        self._control = RemoteControl(
+            appointment.id, appointment.clerk_name, appointment.service, policy, self._clock.now
+        )
+        self._inputs = asyncio.Queue()
+        self._input_worker = asyncio.get_running_loop().create_task(
+            self._apply_inputs(self._control, self._inputs)
+        )
+
+    def _end_control(self) -> dict[str, object] | None:
+        control, self._control = self._control, None
+        if self._input_worker is not None:
+            self._input_worker.cancel()
+            self._input_worker = None
+        self._inputs = None
+        if control is None:
+            return None
+        self._run_with(control, control.end())
+        audit = control.audit.to_json()
+        log.info("remote-control audit: %s", audit)
+        return audit
+
+    def _run(self, effects: list[Effect]) -> None:
+        if self._control is not None:
+            self._run_with(self._control, effects)
+
+    def _run_with(self, control: RemoteControl, effects: list[Effect]) -> None:
+        changed = False
+        for effect in effects:
+            if isinstance(effect, SendToClerk):
+                if self._call is not None:
+                    self._call.send_control(effect.text)
+            elif isinstance(effect, ApplyInput):
+                if self._inputs is not None:
+                    self._inputs.put_nowait(effect.message)
+            elif isinstance(effect, AskCitizen | ControlChanged):
+                changed = True
+        if changed:
+            self._publish_state()
+
+    async def _apply_inputs(self, control: RemoteControl, inputs: asyncio.Queue[InputMessage]) -> None:
+        """One input at a time, in the order the clerk sent them."""
+        while True:
+            message = await inputs.get()
+            if control.state is not ControlState.GRANTED:
+                # Taken back while this input waited: it must not reach the page.
+                self._run_with(
+                    control, control.input_refused(message, "not_granted", "the citizen took control back")
+                )
+                continue
+            try:
+                outcome = await asyncio.wait_for(self._form.apply(message), 5.0)
+            except TimeoutError:
+                outcome = InputOutcome("timeout", "the form view did not respond")
+            if outcome.code is None:
+                self._run_with(control, control.input_applied(message))
+            else:
+                self._run_with(control, control.input_refused(message, outcome.code, outcome.reason))
+
     # ----------------------------------------------------------------- schedule polling
 
     async def _poll_loop(self) -> None:
@@ -271,6 +382,8 @@ class KioskEngine:
             self._start_call(new.appointment)
         elif new.phase is Phase.ENDED and old.phase in ACTIVE:
             self._finish_call(new)
+        if new.phase is Phase.IN_CALL and new.appointment is not None:
+            self._start_control(new.appointment)
         elif new.phase is Phase.IDLE and old.phase is Phase.ENDED:
             self._forget_session()
         self._heartbeat_due.set()
@@ -288,15 +401,16 @@ class KioskEngine:
         call, ticket, task = self._call, self._call_ticket, self._call_task
         if call is not None:
             self._stats = call.stats()
+        audit = self._end_control()  # before the call closes, so the clerk hears that control ended
         self._call = None
         self._call_ticket = None
         self._call_task = None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
         self._spawn(self._tear_down(ended.appointment.id, call, ticket, ended.end_reason))
-        self._publish(SessionFinished(self._record(ended)))
+        self._publish(SessionFinished(self._record(ended, audit)))
 
-    def _record(self, ended: Session) -> SessionRecord:
+    def _record(self, ended: Session, audit: dict[str, object] | None = None) -> SessionRecord:
         assert ended.appointment is not None and ended.end_reason is not None
         s = self._stats
         return SessionRecord(
@@ -311,6 +425,7 @@ class KioskEngine:
             local_video_frames_sent=s.local_video_frames_sent,
             end_reason=ended.end_reason,
             ended_at=time.time(),
+            control_audit=audit,
         )
 
     async def _tear_down(
@@ -356,6 +471,16 @@ class KioskEngine:
                 log.warning("call connection lost: %s", detail)
                 if self._lost is not None:
                     self._lost.set()
+            case ControlChannelOpened():
+                if self._control is not None and self._call is not None:
+                    self._call.send_control(self._control.state_message())
+            case ControlMessageReceived(raw=raw):
+                if self._control is not None:
+                    self._run(self._control.receive(raw))
+                elif self._call is not None:
+                    self._call.send_control(
+                        control_error("not_in_session", "no session is in progress", None)
+                    )
 
     async def _call_loop(self, appointment: Appointment) -> None:
         backoff = Backoff(base_s=1.0, cap_s=20.0, rng=self._rng)
@@ -510,6 +635,8 @@ class KioskEngine:
             camera_on=self._cam_on,
             media_flowing=self._media_flowing,
             clock_offset_s=self._clock.offset.total_seconds(),
+            control=self._control.state.value if self._control else ControlState.NONE.value,
+            form_origins=tuple(sorted(self._control.policy.origins)) if self._control else (),
         )
 
     def _publish_state(self) -> None:

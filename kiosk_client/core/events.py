@@ -35,6 +35,8 @@ class KioskSnapshot:
     camera_on: bool
     media_flowing: bool
     clock_offset_s: float
+    control: str = "none"  # remote control of the form view: none, requested, granted
+    form_origins: tuple[str, ...] = ()  # where the form view may go in this session
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class SessionRecord:
     local_video_frames_sent: int
     end_reason: EndReason
     ended_at: float
+    control_audit: dict[str, object] | None = None  # counts and URLs, never what was typed
 
 
 @dataclass(frozen=True, slots=True)

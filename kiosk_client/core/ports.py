@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from .control_protocol import InputMessage
 from .models import (
     CallSignal,
     CallTicket,
@@ -61,7 +62,19 @@ class CallConnectionLost:
     detail: str
 
 
-CallEvent = CallConnected | RemoteMediaStarted | CallConnectionLost
+@dataclass(frozen=True, slots=True)
+class ControlChannelOpened:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ControlMessageReceived:
+    raw: str | bytes
+
+
+CallEvent = (
+    CallConnected | RemoteMediaStarted | CallConnectionLost | ControlChannelOpened | ControlMessageReceived
+)
 
 
 class Call(Protocol):
@@ -75,6 +88,9 @@ class Call(Protocol):
     def set_camera_enabled(self, enabled: bool) -> None: ...
 
     def stats(self) -> CallStats: ...
+
+    def send_control(self, text: str) -> None:
+        """Send one message on the control data channel (dropped if it is not open)."""
 
     async def close(self) -> None: ...
 
@@ -107,3 +123,15 @@ class LocalCache(Protocol):
     def load_remote_config(self) -> RemoteConfig | None: ...
 
     def save_remote_config(self, config: RemoteConfig) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InputOutcome:
+    code: str | None  # None: applied; otherwise why it was refused
+    reason: str = ""
+
+
+class FormViewPort(Protocol):
+    """The form view, as the engine sees it: it applies the clerk's accepted inputs."""
+
+    async def apply(self, message: InputMessage) -> InputOutcome: ...

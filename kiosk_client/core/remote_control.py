@@ -113,6 +113,9 @@ class RemoteControl:
     def _log(self, what: str) -> None:
         self.audit.events.append((self._now().isoformat(), what))
 
+    def state_message(self) -> str:
+        return self._state().text
+
     def _state(self, event: str | None = None) -> SendToClerk:
         return SendToClerk(
             encode({"type": "state", "control": self.state.value, "event": event, **self._page})
