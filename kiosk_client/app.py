@@ -13,7 +13,7 @@ from .adapters.rtc_aiortc import AiortcCallFactory
 from .core.clock import CentralClock, SystemClock
 from .core.engine import KioskEngine
 from .core.events import KioskEvent
-from .core.ports import VideoSink
+from .core.ports import FormViewPort, VideoSink
 from .core.session import Timing
 from .core.settings import Settings
 
@@ -25,6 +25,7 @@ def build_engine(
     device_token: str,
     publish: Callable[[KioskEvent], None],
     sink: VideoSink | None,
+    form: FormViewPort | None = None,
     *,
     ended_screen: timedelta | None = None,
 ) -> KioskEngine:
@@ -38,4 +39,6 @@ def build_engine(
         publish,
         software_version=__version__,
         local_timing=timing,
+        form=form,
+        default_origins=settings.form.default_origins,
     )

@@ -9,7 +9,9 @@ import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .core.errors import ConfigError, KioskError
@@ -43,9 +45,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 3
     return run_kiosk_app(
-        lambda publish, sink: build_engine(settings, token, publish, sink),
+        lambda publish, sink, form: build_engine(settings, token, publish, sink, form),
         language=settings.language,
         fullscreen=settings.fullscreen and not args.windowed,
+        citizen_only_selectors=settings.form.citizen_only_selectors,
     )
 
 
@@ -66,6 +69,9 @@ def cmd_central(args: argparse.Namespace) -> int:
     from .central.server import CentralServer
 
     async def serve() -> None:
+        stop = asyncio.Event()
+        if args.announce:
+            stop_when_parent_leaves(stop)
         server = CentralServer(
             args.db, args.host, args.port, args.admin_token or os.environ.get("KIOSK_CENTRAL_ADMIN_TOKEN")
         )
@@ -78,7 +84,7 @@ def cmd_central(args: argparse.Namespace) -> int:
                 flush=True,
             )
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await server.stop()
 
@@ -90,13 +96,37 @@ def cmd_central(args: argparse.Namespace) -> int:
 def cmd_clerk_bot(args: argparse.Namespace) -> int:
     from .tools.clerk_bot import run_bot
 
-    reports = asyncio.run(run_bot(args.central, args.token, args.count, args.hold))
+    async def serve() -> list[Any]:
+        stop = asyncio.Event()
+        if args.child:
+            stop_when_parent_leaves(stop)
+        bot = asyncio.ensure_future(run_bot(args.central, args.token, args.count, args.hold))
+        await asyncio.wait({bot, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        if not bot.done():
+            bot.cancel()
+            return []
+        return bot.result()
+
+    reports = asyncio.run(serve())
     document = {"calls": [r.to_json() for r in reports]}
     if args.report:
         Path(args.report).write_text(json.dumps(document, indent=2))
     else:
         print(json.dumps(document, indent=2))
     return 0
+
+
+def stop_when_parent_leaves(stop: asyncio.Event) -> None:
+    """For child processes (demo, benchmarks): stop when the parent's pipe on stdin closes, so a
+    killed parent never leaves a central or a bot behind."""
+    loop = asyncio.get_running_loop()
+
+    def watch() -> None:
+        while sys.stdin.buffer.read(1024):
+            pass
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -159,6 +189,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--count", type=int, default=1)
     b.add_argument("--hold", type=float, default=5.0, help="seconds to stay in the call once video flows")
     b.add_argument("--report", type=Path)
+    b.add_argument("--child", action="store_true", help="stop when stdin closes (started by another process)")
     b.set_defaults(func=cmd_clerk_bot)
 
     d = sub.add_parser("demo", help="the reference central and the kiosk on loopback")

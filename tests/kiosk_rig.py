@@ -13,7 +13,7 @@ from kiosk_client.adapters.central_http import enroll
 from kiosk_client.app import build_engine
 from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.events import KioskEvent, SessionFinished, SessionRecord
-from kiosk_client.core.ports import VideoSink
+from kiosk_client.core.ports import FormViewPort, VideoSink
 from kiosk_client.core.settings import AudioSettings, CameraSettings, Settings
 
 
@@ -54,8 +54,13 @@ class Recorder:
 
 
 def make_engine(
-    url: str, token: str, data_dir: Path, publish: Callable[[KioskEvent], None], sink: VideoSink | None = None
+    url: str,
+    token: str,
+    data_dir: Path,
+    publish: Callable[[KioskEvent], None],
+    sink: VideoSink | None = None,
+    form: FormViewPort | None = None,
 ) -> KioskEngine:
     return build_engine(
-        kiosk_settings(url, data_dir), token, publish, sink, ended_screen=timedelta(seconds=1)
+        kiosk_settings(url, data_dir), token, publish, sink, form, ended_screen=timedelta(seconds=1)
     )

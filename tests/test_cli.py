@@ -118,13 +118,38 @@ def test_ctrl_c_stops_the_demo_cleanly() -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("Appointment"):
-            break
-    time.sleep(2)  # the window is up
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=20)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("Appointment"):
+                break
+        time.sleep(2)  # the window is up
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert "Traceback" not in stderr
     assert process.returncode == 1  # no session took place: said plainly, not a crash
     assert "no session took place" in stderr
+
+
+def test_a_killed_demo_leaves_no_central_behind(tmp_path: Path) -> None:
+    import psutil
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kiosk_client", "demo", "--camera", "none"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("Appointment"):
+                break
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert children, "the demo starts the reference central as a child process"
+    finally:
+        process.kill()  # no chance to clean up
+        process.wait()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []

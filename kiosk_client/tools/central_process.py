@@ -28,6 +28,7 @@ class CentralProcess:
                 "0",
                 "--announce",
             ],
+            stdin=subprocess.PIPE,  # the child stops when this pipe closes, even if we are killed
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -63,8 +64,9 @@ class BotProcess:
         self._process = subprocess.Popen(
             [
                 sys.executable, "-m", "kiosk_client", "clerk-bot", "--central", central_url, "--token", clerk_token,
-                "--count", str(count), "--hold", str(hold_s), "--report", str(report),
-            ]
+                "--count", str(count), "--hold", str(hold_s), "--report", str(report), "--child",
+            ],
+            stdin=subprocess.PIPE,
         )  # fmt: skip
 
     def wait(self, timeout: float) -> list[dict[str, object]]:

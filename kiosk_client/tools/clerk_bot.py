@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import time
@@ -91,6 +92,9 @@ class ClerkBot:
         self._answer_at_start = answer_at_start
         self._fps = fps
         self.reports: list[BotCallReport] = []
+        # The kiosk's remote-control channel, per appointment, and what came back on it.
+        self.control_channels: dict[str, Any] = {}
+        self.control_received: list[dict[str, Any]] = []
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -134,6 +138,12 @@ class ClerkBot:
         def on_audio(frame: Any) -> None:
             report.audio_level_max = max(report.audio_level_max, audio_level(frame))
 
+        @pc.on("datachannel")
+        def on_datachannel(channel: Any) -> None:
+            if channel.label == "control":
+                self.control_channels[appointment_id] = channel
+                channel.on("message", lambda raw: self.control_received.append(json.loads(raw)))
+
         @pc.on("track")
         def on_track(track: Any) -> None:
             reader = TrackReader(track, on_audio if track.kind == "audio" else None)
@@ -166,6 +176,10 @@ class ClerkBot:
                 await reader.stop()
             await pc.close()
         return report
+
+    async def send_control(self, appointment_id: str, **message: Any) -> None:
+        """Send one remote-control message as a clerk would (the bot adds "v")."""
+        self.control_channels[appointment_id].send(json.dumps({"v": 1, **message}))
 
     def _collect(self, readers: dict[str, TrackReader], report: BotCallReport) -> None:
         if (video := readers.get("video")) is not None:

@@ -86,7 +86,15 @@ def run_demo(args: argparse.Namespace) -> int:
         caf = admin.create_clerk("Mme Martin", "CAF")
         cpam = admin.create_clerk("M. Durand", "CPAM")
         start = datetime.now(UTC) + timedelta(seconds=args.lead_seconds)
-        appointment = admin.create_appointment(kiosk_id, caf, "CAF — allocations familiales", start)
+        # The demo form on the reference central stands in for the administration's site.
+        appointment = admin.create_appointment(
+            kiosk_id,
+            caf,
+            "CAF — allocations familiales",
+            start,
+            allowed_origins=[central.url],
+            start_url=f"{central.url}/demo-form/",
+        )
         admin.create_appointment(kiosk_id, cpam, "CPAM — assurance maladie", start + timedelta(hours=1))
         token = asyncio.run(enroll(central.url, admin.enrollment_code(kiosk_id))).device_token
         admin.close()
@@ -110,8 +118,8 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         records: list[SessionRecord] = []
 
-        def make_engine(publish: Any, sink: VideoSink) -> Any:
-            return build_engine(settings, token, publish, sink, ended_screen=timedelta(seconds=4))
+        def make_engine(publish: Any, sink: VideoSink, form: Any) -> Any:
+            return build_engine(settings, token, publish, sink, form, ended_screen=timedelta(seconds=4))
 
         try:
             run_kiosk_app(

@@ -13,20 +13,27 @@ from PySide6.QtWidgets import QApplication
 
 from ..core.engine import KioskEngine
 from ..core.events import KioskEvent, SessionRecord
-from ..core.ports import VideoSink
+from ..core.ports import FormViewPort, VideoSink
 from ..runtime import LoopThread
-from .bridge import BridgeVideoSink, EngineBridge
+from .bridge import BridgeFormView, BridgeVideoSink, EngineBridge
 from .main_window import KioskWindow
 
 log = logging.getLogger(__name__)
 
-EngineMaker = Callable[[Callable[[KioskEvent], None], VideoSink], KioskEngine]
+EngineMaker = Callable[[Callable[[KioskEvent], None], VideoSink, FormViewPort], KioskEngine]
 
 
 def prepare_qt_environment() -> None:
     """Offscreen when there is no display; QtWebEngine's sandbox cannot run as root (containers, CI)."""
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # No remote debugging of the form view, whatever the environment says.
+    os.environ.pop("QTWEBENGINE_REMOTE_DEBUGGING", None)
+    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
+    if "remote-debugging" in flags:
+        os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = " ".join(
+            f for f in flags.split() if "remote-debugging" not in f
+        )
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "QTWEBENGINE_DISABLE_SANDBOX" not in os.environ:
         log.warning("running as root: QtWebEngine's sandbox is disabled (use a dedicated user in production)")
         os.environ["QTWEBENGINE_DISABLE_SANDBOX"] = "1"
@@ -40,6 +47,7 @@ def run_kiosk_app(
     exit_after_session: bool = False,
     on_session_finished: Callable[[SessionRecord], None] | None = None,
     max_seconds: float | None = None,
+    citizen_only_selectors: tuple[str, ...] = (),
 ) -> int:
     prepare_qt_environment()
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -47,8 +55,8 @@ def run_kiosk_app(
     loop = LoopThread()
     loop.start()
     bridge = EngineBridge(loop)
-    engine = make_engine(bridge.publish, BridgeVideoSink(bridge))
-    window = KioskWindow(bridge, engine, language)
+    engine = make_engine(bridge.publish, BridgeVideoSink(bridge), BridgeFormView(bridge))
+    window = KioskWindow(bridge, engine, language, citizen_only_selectors)
     if fullscreen:
         window.enter_kiosk_mode()
     else:

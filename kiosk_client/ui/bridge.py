@@ -6,6 +6,7 @@ UI → engine: coroutines submitted to the engine's loop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable, Coroutine
@@ -13,8 +14,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from ..core.control_protocol import InputMessage
 from ..core.events import KioskEvent, SessionFinished, StateChanged
 from ..core.models import RgbImage
+from ..core.ports import InputOutcome
 from ..runtime import LoopThread
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,7 @@ class EngineBridge(QObject):
     session_finished = Signal(object)  # SessionRecord
     remote_frame = Signal()
     local_frame = Signal()
+    form_input = Signal(object, object)  # InputMessage, callback(code, reason) — applied on the Qt thread
 
     def __init__(self, loop: LoopThread) -> None:
         super().__init__()
@@ -82,3 +86,24 @@ class BridgeVideoSink:
 
     def local_frame(self, image: RgbImage) -> None:
         self._bridge.local_frame_arrived(image)
+
+
+class BridgeFormView:
+    """The core's FormViewPort: hands each input to the Qt thread and waits for the form view's answer."""
+
+    def __init__(self, bridge: EngineBridge) -> None:
+        self._bridge = bridge
+
+    async def apply(self, message: InputMessage) -> InputOutcome:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[InputOutcome] = loop.create_future()
+
+        def done(code: str | None, reason: str) -> None:  # called on the Qt thread
+            def resolve() -> None:
+                if not answer.done():
+                    answer.set_result(InputOutcome(code, reason))
+
+            loop.call_soon_threadsafe(resolve)
+
+        self._bridge.form_input.emit(message, done)
+        return await answer

@@ -223,6 +223,9 @@ class FormView(QWidget):
                 if page is not self.page:
                     done("no_form", "the session ended")
                 elif result == "ok":
+                    if self.view is not None and not self.view.hasFocus():
+                        # Keys and text go to the focused element of a focused page.
+                        self.view.setFocus(Qt.FocusReason.OtherFocusReason)
                     if isinstance(message, TextInput):
                         inject_text(target, message.text)
                     else:

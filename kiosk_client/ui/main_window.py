@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from ..core.engine import KioskEngine
 from ..core.events import KioskSnapshot
+from ..core.navigation import NavigationPolicy
 from ..core.session import Phase
 from .bridge import EngineBridge
 from .i18n import Translator
@@ -25,7 +26,13 @@ from .video_view import to_qimage
 
 
 class KioskWindow(QMainWindow):
-    def __init__(self, bridge: EngineBridge, engine: KioskEngine, language: str = "fr") -> None:
+    def __init__(
+        self,
+        bridge: EngineBridge,
+        engine: KioskEngine,
+        language: str = "fr",
+        citizen_only_selectors: tuple[str, ...] = (),
+    ) -> None:
         super().__init__()
         self.setWindowTitle("Kiosk")
         self.setStyleSheet(STYLESHEET)
@@ -36,7 +43,8 @@ class KioskWindow(QMainWindow):
 
         self.idle = IdleScreen()
         self.waiting = WaitingScreen()
-        self.call = InCallScreen()
+        self.call = InCallScreen(citizen_only_selectors)
+        self._form_session: str | None = None
         self.ended = EndedScreen()
         self.stack = QStackedWidget()
         for screen in (self.idle, self.waiting, self.call, self.ended):
@@ -64,6 +72,18 @@ class KioskWindow(QMainWindow):
         self.call.hang_up_confirmed.connect(lambda: bridge.submit(engine.citizen_hang_up))
         self.call.microphone_toggled.connect(lambda on: bridge.submit(lambda: engine.set_microphone(on)))
         self.call.camera_toggled.connect(lambda on: bridge.submit(lambda: engine.set_camera(on)))
+        self.call.control_answered.connect(
+            lambda accept: bridge.submit(lambda: engine.answer_control(accept))
+        )
+        self.call.control_taken_back.connect(lambda: bridge.submit(engine.take_back_control))
+        bridge.form_input.connect(self.call.form.apply)
+        form = self.call.form
+        form.page_changed.connect(
+            lambda url, title: bridge.submit(
+                lambda: engine.form_page_changed(url, title, form.width(), form.height())
+            )
+        )
+        form.refused.connect(lambda what, detail: bridge.submit(lambda: engine.form_refused(what, detail)))
 
         # Clock and countdown move every second even when the engine has nothing new to say.
         self._ticker = QTimer(self)
@@ -96,6 +116,7 @@ class KioskWindow(QMainWindow):
             screen = self.ended
         if phase is not previous and phase in (Phase.IDLE, Phase.ENDED, Phase.UPCOMING):
             self.call.reset()  # no image of the last citizen (or clerk) survives the session
+        self._follow_form_session(snapshot)
         screen.show_state(snapshot, self.t)
         self.stack.setCurrentWidget(screen)
         self.language.setVisible(phase is not Phase.IN_CALL)
@@ -103,6 +124,23 @@ class KioskWindow(QMainWindow):
         texts = [self.t(f"notice.{n.value}") for n in sorted(snapshot.notices)]
         self.notices.setText("   •   ".join(texts))
         self.notices.setVisible(bool(texts))
+
+    def _follow_form_session(self, snapshot: KioskSnapshot) -> None:
+        """The form lives as long as the appointment's session: a dropped call that reconnects keeps
+        the citizen's half-filled form; the end of the session destroys it with its profile."""
+        appointment = snapshot.session.appointment
+        phase = snapshot.session.phase
+        if (
+            phase is Phase.IN_CALL
+            and appointment is not None
+            and appointment.start_url
+            and self._form_session != appointment.id
+        ):
+            self.call.form.start_session(appointment.start_url, NavigationPolicy(snapshot.form_origins))
+            self._form_session = appointment.id
+        elif phase in (Phase.IDLE, Phase.ENDED, Phase.UPCOMING) and self._form_session is not None:
+            self.call.form.end_session()
+            self._form_session = None
 
     def _show_remote_frame(self) -> None:
         image = self._bridge.take_frame("remote")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..core.events import KioskSnapshot
 from ..core.session import EndReason, Phase
+from .form_view import FormView
 from .i18n import Translator
 from .video_view import VideoView
 
@@ -129,9 +131,48 @@ class InCallScreen(QWidget):
     hang_up_confirmed = Signal()
     microphone_toggled = Signal(bool)
     camera_toggled = Signal(bool)
+    control_answered = Signal(bool)  # the consent question, answered by a touch on this screen
+    control_taken_back = Signal()
 
-    def __init__(self) -> None:
+    def __init__(self, citizen_only_selectors: tuple[str, ...] = ()) -> None:
         super().__init__()
+        self.form = FormView(citizen_only_selectors=citizen_only_selectors)
+        self.form.setObjectName("formView")
+        self.pointer = PointerOverlay(self.form)
+        self.form.clerk_pointer.connect(self.pointer.move_to)
+        self.control_banner = QFrame()
+        self.control_banner.setObjectName("controlBanner")
+        self.control_text = label("bannerText")
+        self.take_back = button("takeBackButton", "primary")
+        banner_row = QHBoxLayout(self.control_banner)
+        banner_row.addWidget(self.control_text, 1)
+        banner_row.addWidget(self.take_back)
+        self.control_banner.hide()
+        self.consent = QFrame()
+        self.consent.setObjectName("confirm")
+        self.consent_question = label("subtitle")
+        self.consent_hint = label("hint")
+        self.consent_accept = button("acceptControlButton", "primary")
+        self.consent_refuse = button("refuseControlButton")
+        consent_layout = QVBoxLayout(self.consent)
+        consent_layout.setContentsMargins(40, 30, 40, 30)
+        consent_layout.addWidget(self.consent_question)
+        consent_layout.addWidget(self.consent_hint)
+        consent_row = QHBoxLayout()
+        consent_row.addWidget(self.consent_refuse)
+        consent_row.addWidget(self.consent_accept)
+        consent_layout.addLayout(consent_row)
+        self.consent.hide()
+        self.form_area = QWidget()
+        form_layout = QVBoxLayout(self.form_area)
+        form_layout.setContentsMargins(0, 0, 0, 0)
+        form_layout.addWidget(self.control_banner)
+        form_layout.addWidget(self.form, 1)
+        form_layout.addWidget(self.consent)
+        self.form_area.hide()
+        self.consent_accept.clicked.connect(lambda: self.control_answered.emit(True))
+        self.consent_refuse.clicked.connect(lambda: self.control_answered.emit(False))
+        self.take_back.clicked.connect(self.control_taken_back.emit)
         self.remote = VideoView()
         self.remote.setObjectName("remoteVideo")
         self.local = VideoView()
@@ -173,6 +214,7 @@ class InCallScreen(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(20, 20, 20, 20)
         layout.addLayout(main, 1)
+        layout.addWidget(self.form_area, 2)
         layout.addLayout(side)
 
         self._mic_on = True
@@ -194,6 +236,9 @@ class InCallScreen(QWidget):
         self.remote.clear()
         self.local.clear()
         self.confirm.hide()
+        self.consent.hide()
+        self.control_banner.hide()
+        self.pointer.hide()
 
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
         appointment = snapshot.session.appointment
@@ -211,6 +256,49 @@ class InCallScreen(QWidget):
         self.confirm_question.setText(t("call.confirm_question"))
         self.confirm_yes.setText(t("call.confirm_yes"))
         self.confirm_no.setText(t("call.confirm_no"))
+        self.form.refusal_text = lambda what, detail: t(f"form.refused.{what}")
+        self.form_area.setVisible(self.form.page is not None)
+        clerk = appointment.clerk_name if appointment else ""
+        service = appointment.service if appointment else ""
+        self.consent.setVisible(snapshot.control == "requested")
+        self.consent_question.setText(t("control.question", clerk=clerk, service=service))
+        self.consent_hint.setText(t("control.question_hint"))
+        self.consent_accept.setText(t("control.accept"))
+        self.consent_refuse.setText(t("control.refuse"))
+        granted = snapshot.control == "granted"
+        self.control_banner.setVisible(granted)
+        self.control_text.setText(t("control.banner", clerk=clerk))
+        self.take_back.setText(t("control.take_back"))
+        if not granted:
+            self.pointer.hide()
+
+
+class PointerOverlay(QWidget):
+    """The clerk's pointer drawn over the form view, so the citizen sees what is being done."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
+        self.position = QPointF()
+        self.hide()
+
+    def move_to(self, position: QPointF) -> None:
+        parent = self.parentWidget()
+        if parent is not None:
+            self.setGeometry(parent.rect())
+        self.position = position
+        self.show()
+        self.raise_()
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(QColor("#c9191e"), 4))
+        painter.setBrush(QColor(201, 25, 30, 70))
+        painter.drawEllipse(self.position, 18, 18)
+        painter.end()
 
 
 class EndedScreen(QWidget):

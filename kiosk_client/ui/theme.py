@@ -30,4 +30,6 @@ QPushButton#language {{ font-size: 22px; min-height: 56px; min-width: 160px; }}
 QFrame#confirm {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
 QFrame#confirm QLabel {{ background: white; }}
 VideoView {{ background: #101010; }}
+QFrame#controlBanner {{ background: {BLUE}; border-radius: 8px; }}
+QFrame#controlBanner QLabel {{ background: {BLUE}; color: white; font-size: 26px; font-weight: bold; padding: 4px 10px; }}
 """
