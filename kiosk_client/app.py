@@ -7,8 +7,10 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from . import __version__
+from .adapters.camera_opencv import load_card
 from .adapters.central_http import HttpCentral
 from .adapters.local_cache import FileCache
+from .adapters.media_tracks import LatestFrame
 from .adapters.rtc_aiortc import AiortcCallFactory
 from .core.clock import CentralClock, SystemClock
 from .core.engine import KioskEngine
@@ -26,6 +28,7 @@ def build_engine(
     publish: Callable[[KioskEvent], None],
     sink: VideoSink | None,
     form: FormViewPort | None = None,
+    form_frames: LatestFrame | None = None,
     *,
     ended_screen: timedelta | None = None,
 ) -> KioskEngine:
@@ -33,7 +36,7 @@ def build_engine(
     timing = Timing() if ended_screen is None else Timing(ended_screen=ended_screen)
     return KioskEngine(
         HttpCentral(settings.central_url, device_token, clock),
-        AiortcCallFactory(settings.camera, settings.audio, sink),
+        AiortcCallFactory(settings.camera, settings.audio, sink, form_frames),
         FileCache(settings.data_dir / "cache"),
         clock,
         publish,
@@ -42,3 +45,8 @@ def build_engine(
         form=form,
         default_origins=settings.form.default_origins,
     )
+
+
+def form_frames() -> LatestFrame:
+    """The slot the form view's grabs go through to the call; a labelled card while no form is shown."""
+    return LatestFrame(load_card("form-unavailable.png", 640, 400))

@@ -45,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 3
     return run_kiosk_app(
-        lambda publish, sink, form: build_engine(settings, token, publish, sink, form),
+        lambda publish, sink, form, frames: build_engine(settings, token, publish, sink, form, frames),
         language=settings.language,
         fullscreen=settings.fullscreen and not args.windowed,
         citizen_only_selectors=settings.form.citizen_only_selectors,

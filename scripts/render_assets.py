@@ -19,6 +19,7 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CARDS = {
     "camera-unavailable.png": ("Caméra indisponible", "Camera unavailable", "#000091"),
     "camera-off.png": ("Caméra coupée", "Camera turned off", "#3a3a3a"),
+    "form-unavailable.png": ("Formulaire non affiché", "Form not shown", "#3a3a3a"),
 }
 
 

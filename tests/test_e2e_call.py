@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
@@ -109,3 +110,24 @@ async def test_a_dropped_connection_is_rebuilt_and_the_call_resumes(site: Site, 
     [record] = recorder.records()
     assert record.end_reason is EndReason.CLERK_HUNG_UP
     assert report.video_frames > 5 and record.remote_video_frames > 5
+
+
+async def test_the_form_view_reaches_the_clerk_as_a_second_video_track(site: Site, tmp_path: Path) -> None:
+    from kiosk_client.app import form_frames
+
+    token = await asyncio.to_thread(enrolled_token, site.url, site.enrollment_code)
+    appointment = site.appointment_in(1)
+    recorder = Recorder()
+    frames = form_frames()
+    frames.set(np.full((800, 1280, 3), 200, dtype=np.uint8))  # what the form view's grabs would be
+    engine = make_engine(site.url, token, tmp_path, recorder, form_frames=frames)
+    run = asyncio.create_task(engine.run())
+    bot = ClerkBot(site.url, site.clerk.token, hold_s=1.5, answer_at_start=False)
+    try:
+        report = await asyncio.wait_for(bot.serve_appointment(str(appointment["id"]), datetime.now(UTC)), 30)
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        await bot.aclose()
+    assert report.video_frames > 10  # the camera (here its placeholder card)
+    assert report.form_frames > 10  # and, separately, the live form view

@@ -87,6 +87,8 @@ def test_citizen_only_fields_refuse_the_clerks_input(
     )
     assert apply(qtbot, view, TextInput(1, "secret"))[0] == "citizen_only_field"
     assert apply(qtbot, view, KeyInput(2, "Backspace"))[0] == "citizen_only_field"
+    run_js(qtbot, view, "document.getElementById('login-password').type = 'text'; 1")  # "show password"
+    assert apply(qtbot, view, TextInput(21, "still not"))[0] == "citizen_only_field"
     run_js(qtbot, view, "document.getElementById('commune').focus(); 1")  # a selector from config
     assert apply(qtbot, view, TextInput(3, "Auxerre"))[0] == "citizen_only_field"
     qtbot.wait(200)

@@ -7,6 +7,7 @@ import asyncio
 import fractions
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -28,6 +29,30 @@ class FrameSource(Protocol):
     """Gives the newest BGR image (height × width × 3, uint8) to send."""
 
     def latest(self) -> np.ndarray[Any, np.dtype[np.uint8]]: ...
+
+
+class LatestFrame:
+    """A one-slot mailbox between a producer thread (the Qt thread grabbing the form view) and a
+    video track: the track always sends the newest image, or the fallback when there is none."""
+
+    def __init__(self, fallback: np.ndarray[Any, np.dtype[np.uint8]]) -> None:
+        self._fallback = fallback
+        self._image: np.ndarray[Any, np.dtype[np.uint8]] | None = None
+        self._lock = threading.Lock()
+        self.updated_at = 0.0  # time.monotonic() of the newest image
+
+    def set(self, image: np.ndarray[Any, np.dtype[np.uint8]]) -> None:
+        with self._lock:
+            self._image = image
+            self.updated_at = time.monotonic()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._image = None
+
+    def latest(self) -> np.ndarray[Any, np.dtype[np.uint8]]:
+        with self._lock:
+            return self._image if self._image is not None else self._fallback
 
 
 class PacedVideoTrack(MediaStreamTrack):

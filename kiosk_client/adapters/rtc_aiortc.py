@@ -14,7 +14,7 @@ from typing import Any
 import av
 import cv2
 import numpy as np
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer, MediaRecorder, MediaRelay
 
 from ..core.errors import CallError
@@ -31,7 +31,7 @@ from ..core.ports import (
 )
 from ..core.settings import AudioSettings, CameraSettings
 from .camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
-from .media_tracks import MutableAudioTrack, PacedVideoTrack, SilenceTrack, TrackReader
+from .media_tracks import LatestFrame, MutableAudioTrack, PacedVideoTrack, SilenceTrack, TrackReader
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,12 @@ def use_system_alsa_config() -> None:
 
 def rtc_configuration(ice_servers: tuple[IceServer, ...]) -> RTCConfiguration:
     # An explicit (possibly empty) list: aiortc would otherwise use a public STUN server.
-    return RTCConfiguration(
-        iceServers=[
-            RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential) for s in ice_servers
-        ]
-    )
+    # MAX_BUNDLE: with aiortc's default (balanced) policy a second video track (the form view) stays
+    # on a transport that BUNDLE negotiation stops, and never sends a frame.
+    servers = [
+        RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential) for s in ice_servers
+    ]
+    return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 def to_rgb_image(frame: av.VideoFrame) -> RgbImage:
@@ -70,8 +71,12 @@ class AiortcCall:
         audio: AudioSettings,
         sink: VideoSink | None,
         health: dict[str, str],
+        form_frames: LatestFrame | None = None,
+        form_fps: int = 20,
     ) -> None:
         self._pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self._form_frames = form_frames
+        self._form_fps = form_fps
         self._on_event = on_event
         self._camera_settings = camera
         self._audio_settings = audio
@@ -192,6 +197,9 @@ class AiortcCall:
             assert self._mic is not None and self._video is not None
             self._pc.addTrack(self._mic)
             self._pc.addTrack(self._video)
+            if self._form_frames is not None:
+                # The live form view: always the offer's second video track.
+                self._pc.addTrack(PacedVideoTrack(self._form_frames, self._form_fps))
             # Remote control: ordered and reliable, created by the kiosk so it is in the offer.
             self._control = self._pc.createDataChannel("control", ordered=True)
             self._control.on("open", lambda: self._on_event(ControlChannelOpened()))
@@ -249,8 +257,15 @@ class AiortcCall:
 
 
 class AiortcCallFactory:
-    def __init__(self, camera: CameraSettings, audio: AudioSettings, sink: VideoSink | None = None) -> None:
+    def __init__(
+        self,
+        camera: CameraSettings,
+        audio: AudioSettings,
+        sink: VideoSink | None = None,
+        form_frames: LatestFrame | None = None,
+    ) -> None:
         use_system_alsa_config()
+        self._form_frames = form_frames
         self._camera = camera
         self._audio = audio
         self._sink = sink
@@ -268,7 +283,9 @@ class AiortcCallFactory:
     def new_call(
         self, ice_servers: tuple[IceServer, ...], on_event: Callable[[CallEvent], None]
     ) -> AiortcCall:
-        return AiortcCall(ice_servers, on_event, self._camera, self._audio, self._sink, self._health)
+        return AiortcCall(
+            ice_servers, on_event, self._camera, self._audio, self._sink, self._health, self._form_frames
+        )
 
     def device_health(self) -> dict[str, str]:
         return dict(self._health)

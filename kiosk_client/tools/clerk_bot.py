@@ -66,6 +66,8 @@ class BotCallReport:
     video_frames: int = 0
     audio_frames: int = 0
     audio_level_max: float = 0.0
+    form_frames: int = 0
+    first_form_at: float | None = None
     ended_by: str | None = None
     ended_at: float | None = None
 
@@ -146,8 +148,10 @@ class ClerkBot:
 
         @pc.on("track")
         def on_track(track: Any) -> None:
+            # Tracks arrive in the offer's order: audio, the camera, then the live form view.
+            key = track.kind if track.kind not in readers else "form"
             reader = TrackReader(track, on_audio if track.kind == "audio" else None)
-            readers[track.kind] = reader
+            readers[key] = reader
             reader.start()
 
         pc.addTrack(ToneTrack(523.25))
@@ -186,6 +190,8 @@ class ClerkBot:
             report.video_frames, report.first_video_at = video.frames, video.first_at
         if (audio := readers.get("audio")) is not None:
             report.audio_frames, report.first_audio_at = audio.frames, audio.first_at
+        if (form := readers.get("form")) is not None:
+            report.form_frames, report.first_form_at = form.frames, form.first_at
 
     async def _hold(
         self, appointment_id: str, version: int, readers: dict[str, TrackReader], report: BotCallReport

@@ -118,8 +118,10 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         records: list[SessionRecord] = []
 
-        def make_engine(publish: Any, sink: VideoSink, form: Any) -> Any:
-            return build_engine(settings, token, publish, sink, form, ended_screen=timedelta(seconds=4))
+        def make_engine(publish: Any, sink: VideoSink, form: Any, frames: Any) -> Any:
+            return build_engine(
+                settings, token, publish, sink, form, frames, ended_screen=timedelta(seconds=4)
+            )
 
         try:
             run_kiosk_app(

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from ..adapters.media_tracks import LatestFrame
+from ..app import form_frames
 from ..core.engine import KioskEngine
 from ..core.events import KioskEvent, SessionRecord
 from ..core.ports import FormViewPort, VideoSink
@@ -20,7 +22,7 @@ from .main_window import KioskWindow
 
 log = logging.getLogger(__name__)
 
-EngineMaker = Callable[[Callable[[KioskEvent], None], VideoSink, FormViewPort], KioskEngine]
+EngineMaker = Callable[[Callable[[KioskEvent], None], VideoSink, FormViewPort, LatestFrame], KioskEngine]
 
 
 def prepare_qt_environment() -> None:
@@ -55,8 +57,9 @@ def run_kiosk_app(
     loop = LoopThread()
     loop.start()
     bridge = EngineBridge(loop)
-    engine = make_engine(bridge.publish, BridgeVideoSink(bridge), BridgeFormView(bridge))
-    window = KioskWindow(bridge, engine, language, citizen_only_selectors)
+    frames = form_frames()
+    engine = make_engine(bridge.publish, BridgeVideoSink(bridge), BridgeFormView(bridge), frames)
+    window = KioskWindow(bridge, engine, language, citizen_only_selectors, frames)
     if fullscreen:
         window.enter_kiosk_mode()
     else:

@@ -34,10 +34,25 @@ log = logging.getLogger(__name__)
 
 Done = Callable[[str | None, str], None]  # (refusal code or None, reason)
 
-# Runs in Chromium's isolated application world: the page's own scripts cannot see or patch it.
+# Both scripts run in Chromium's isolated application world: the page's own scripts cannot see or
+# patch them. They share a memory of every element that was ever citizen-only on this page, so a
+# "show password" toggle (type=password → text) does not make a field fair game for the clerk.
+CITIZEN_ONLY_MEMORY = """
+  const remembered = (globalThis.__kioskCitizenOnly = globalThis.__kioskCitizenOnly || new Set());
+  for (const s of selectors) {
+    let list;
+    try { list = document.querySelectorAll(s); } catch (e) { continue; }
+    for (const el of list) remembered.add(el);
+  }
+  for (const el of remembered) if (!el.isConnected) remembered.delete(el);
+"""
 # Answers whether the focused element (through shadow roots and same-origin frames) is citizen-only.
-FOCUS_GUARD = """(() => {
+FOCUS_GUARD = (
+    """(() => {
   const selectors = %s;
+"""
+    + CITIZEN_ONLY_MEMORY
+    + """
   let el = document.activeElement;
   for (let depth = 0; el && depth < 10; depth++) {
     if (el.shadowRoot && el.shadowRoot.activeElement) { el = el.shadowRoot.activeElement; continue; }
@@ -50,8 +65,10 @@ FOCUS_GUARD = """(() => {
     break;
   }
   if (!el || !el.matches) return "ok";
+  if (remembered.has(el)) return "citizen_only";
   try { return selectors.some((s) => el.matches(s)) ? "citizen_only" : "ok"; } catch (e) { return "citizen_only"; }
 })()"""
+)
 ALWAYS_CITIZEN_ONLY = ("input[type=password]",)
 
 LOCKED_ATTRIBUTES = {

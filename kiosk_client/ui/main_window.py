@@ -19,6 +19,7 @@ from ..core.events import KioskSnapshot
 from ..core.navigation import NavigationPolicy
 from ..core.session import Phase
 from .bridge import EngineBridge
+from .form_stream import FormStreamer, FrameOutlet
 from .i18n import Translator
 from .screens import EndedScreen, IdleScreen, InCallScreen, WaitingScreen, button, label
 from .theme import STYLESHEET
@@ -32,6 +33,7 @@ class KioskWindow(QMainWindow):
         engine: KioskEngine,
         language: str = "fr",
         citizen_only_selectors: tuple[str, ...] = (),
+        form_outlet: FrameOutlet | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Kiosk")
@@ -45,6 +47,11 @@ class KioskWindow(QMainWindow):
         self.waiting = WaitingScreen()
         self.call = InCallScreen(citizen_only_selectors)
         self._form_session: str | None = None
+        self.streamer = (
+            FormStreamer(self.call.form, form_outlet, selectors=citizen_only_selectors)
+            if form_outlet
+            else None
+        )
         self.ended = EndedScreen()
         self.stack = QStackedWidget()
         for screen in (self.idle, self.waiting, self.call, self.ended):
@@ -154,6 +161,9 @@ class KioskWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._ticker.stop()
+        if self.streamer is not None:
+            self.streamer.stop()
+        self.call.form.end_session()
         super().closeEvent(event)
 
     def keyPressEvent(self, event: object) -> None:
