@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from kiosk_client.adapters.central_http import enroll
+from kiosk_client.adapters.media_tracks import LatestFrame
 from kiosk_client.app import build_engine
 from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.events import KioskEvent, SessionFinished, SessionRecord
@@ -60,7 +61,7 @@ def make_engine(
     publish: Callable[[KioskEvent], None],
     sink: VideoSink | None = None,
     form: FormViewPort | None = None,
+    form_frames: LatestFrame | None = None,
 ) -> KioskEngine:
-    return build_engine(
-        kiosk_settings(url, data_dir), token, publish, sink, form, ended_screen=timedelta(seconds=1)
-    )
+    settings = kiosk_settings(url, data_dir)
+    return build_engine(settings, token, publish, sink, form, form_frames, ended_screen=timedelta(seconds=1))
