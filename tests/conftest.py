@@ -8,6 +8,7 @@ if hasattr(os, "geteuid") and os.geteuid() == 0:
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
 
 # QtWebEngine must be loaded before the QApplication exists (pytest-qt creates it lazily).
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import PySide6.QtWebEngineWidgets  # noqa: F401
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from kiosk_client.central.admin import CentralAdmin, Clerk
 from kiosk_client.central.server import CentralThread
@@ -57,3 +59,27 @@ def site(central: CentralThread, admin: CentralAdmin) -> Site:
     kiosk_id = admin.create_kiosk("Borne 1", "France Services de Test")
     clerk = admin.create_clerk("Mme Martin", "CAF")
     return Site(central.url, kiosk_id, admin.enrollment_code(kiosk_id), clerk, admin, central.admin_token)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+
+
+@pytest.fixture(scope="module")  # not session: Playwright keeps an event loop running while open
+def browser() -> Iterator[Browser]:
+    # Installed by scripts/bootstrap.sh (Debian's chromium); a missing browser must fail, not skip.
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run scripts/bootstrap.sh as root"
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()

@@ -13,7 +13,10 @@ const token = (() => {
 })();
 
 const $ = (id) => document.getElementById(id);
-const state = { appointment: null, pc: null, callId: null, version: 0, local: null, muted: false, phase: "idle", joinedAt: null };
+const state = {
+  appointment: null, pc: null, callId: null, version: 0, local: null, muted: false, phase: "idle", joinedAt: null,
+  control: null, controlState: "none", seq: 0, received: [],
+};
 window.clerkConsole = state;  // inspected by the browser tests
 
 async function api(method, path, body) {
@@ -104,9 +107,17 @@ async function answer(call) {
   const media = await localMedia();
   for (const track of media.getTracks()) pc.addTrack(track, media);
   pc.addEventListener("track", (event) => {
-    const remote = $("remote");
-    if (!remote.srcObject) remote.srcObject = new MediaStream();
-    remote.srcObject.addTrack(event.track);
+    // The kiosk's offer carries: audio, its camera, then the live form view (second video track).
+    const videos = pc.getTransceivers().filter((t) => t.receiver.track.kind === "video");
+    const isForm = event.track.kind === "video" && videos.indexOf(event.transceiver) === 1;
+    const target = $(isForm ? "form-view" : "remote");
+    if (!target.srcObject) target.srcObject = new MediaStream();
+    target.srcObject.addTrack(event.track);
+  });
+  pc.addEventListener("datachannel", (event) => {
+    if (event.channel.label !== "control") return;
+    state.control = event.channel;
+    event.channel.addEventListener("message", (message) => onControlMessage(JSON.parse(message.data)));
   });
   pc.addEventListener("connectionstatechange", () => {
     if (pc.connectionState === "connected") { state.phase = "in_call"; setStatus("En communication."); }
@@ -161,6 +172,9 @@ async function joinAppointment(appointment) {
 }
 
 function endCall(message) {
+  showControl("none");
+  state.control = null;
+  $("form-view").srcObject = null;
   if (state.pc) state.pc.close();
   state.pc = null;
   state.appointment = null;
@@ -188,12 +202,121 @@ $("mute").addEventListener("click", () => {
   $("mute").textContent = state.muted ? "Rallumer mon micro" : "Couper mon micro";
 });
 
+// ---------------------------------------------------------------- remote control of the form view
+const ERRORS = {
+  not_granted: "L'usager ne vous a pas donné la main.",
+  not_allowed: "Ce site n'est pas autorisé pour ce rendez-vous.",
+  citizen_only_field: "Seul l'usager peut remplir ce champ.",
+};
+
+function sendControl(message) {
+  if (!state.control || state.control.readyState !== "open") return null;
+  state.seq += 1;
+  state.control.send(JSON.stringify({ v: 1, seq: state.seq, ...message }));
+  return state.seq;
+}
+
+function showControl(control) {
+  state.controlState = control;
+  const granted = control === "granted";
+  $("control-state").textContent = {
+    none: "L'usager a la main.",
+    requested: "Demande envoyée : l'usager répond sur la borne…",
+    granted: "Vous avez la main sur le formulaire.",
+  }[control] || control;
+  $("ask-control").hidden = control !== "none";
+  $("release-control").hidden = !granted;
+  for (const el of document.querySelectorAll("#address input, #address button, #type input, #type button")) el.disabled = !granted;
+}
+
+function onControlMessage(message) {
+  state.received.push(message);
+  if (message.type === "state") {
+    showControl(message.control);
+    if (message.url && document.activeElement !== $("address-input")) $("address-input").value = message.url;
+  } else if (message.type === "error") {
+    $("control-error").textContent = ERRORS[message.code] || message.message;
+  } else if (message.type === "ack") {
+    $("control-error").textContent = "";
+  }
+}
+
+$("ask-control").addEventListener("click", () => sendControl({ type: "control.request" }));
+$("release-control").addEventListener("click", () => sendControl({ type: "control.release" }));
+$("address").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sendControl({ type: "navigate", url: $("address-input").value.trim() });
+});
+$("type").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = $("type-input").value;
+  if (text) sendControl({ type: "text", text });
+  $("type-input").value = "";
+});
+for (const button of document.querySelectorAll("#type [data-key]")) {
+  button.addEventListener("click", () => sendControl({ type: "key", key: button.dataset.key }));
+}
+
+// Pointer: normalised to the picture inside the <video> (object-fit: contain leaves bars).
+function normalised(event) {
+  const video = $("form-view");
+  const box = video.getBoundingClientRect();
+  const vw = video.videoWidth, vh = video.videoHeight;
+  if (!vw || !vh) return null;
+  const scale = Math.min(box.width / vw, box.height / vh);
+  const left = box.left + (box.width - vw * scale) / 2, top = box.top + (box.height - vh * scale) / 2;
+  const x = (event.clientX - left) / (vw * scale), y = (event.clientY - top) / (vh * scale);
+  return x < 0 || x > 1 || y < 0 || y > 1 ? null : { x, y };
+}
+let lastMove = 0;
+const view = $("form-view");
+view.addEventListener("mousemove", (event) => {
+  const p = normalised(event);
+  if (p && state.controlState === "granted" && performance.now() - lastMove > 30) {
+    lastMove = performance.now();
+    sendControl({ type: "pointer", action: "move", ...p });
+  }
+});
+view.addEventListener("click", (event) => {
+  view.focus();
+  const p = normalised(event);
+  if (p) sendControl({ type: "pointer", action: "click", ...p });
+});
+view.addEventListener("dblclick", (event) => {
+  const p = normalised(event);
+  if (p) sendControl({ type: "pointer", action: "double_click", ...p });
+});
+view.addEventListener("wheel", (event) => {
+  const p = normalised(event);
+  if (p) { event.preventDefault(); sendControl({ type: "pointer", action: "wheel", ...p, dx: event.deltaX, dy: event.deltaY }); }
+}, { passive: false });
+// Keyboard capture on the form view: characters travel as text (whatever the clerk's layout), a few
+// editing keys as keys; shortcuts (Ctrl, Alt, Meta) are never sent.
+const KEYS = { Tab: "Tab", Enter: "Enter", Escape: "Escape", Backspace: "Backspace", Delete: "Delete", ArrowLeft: "ArrowLeft",
+  ArrowRight: "ArrowRight", ArrowUp: "ArrowUp", ArrowDown: "ArrowDown", Home: "Home", End: "End", PageUp: "PageUp", PageDown: "PageDown" };
+view.addEventListener("keydown", (event) => {
+  if (state.controlState !== "granted" || event.ctrlKey || event.altKey || event.metaKey) return;
+  if (KEYS[event.key]) {
+    event.preventDefault();
+    sendControl({ type: "key", key: KEYS[event.key], ...(event.shiftKey && event.key === "Tab" ? { modifiers: ["shift"] } : {}) });
+  } else if (event.key === " ") {
+    event.preventDefault();
+    sendControl({ type: "key", key: "Space" });
+  } else if (event.key.length === 1 || [...event.key].length === 1) {
+    event.preventDefault();
+    sendControl({ type: "text", text: event.key });
+  }
+});
+
 // For the browser tests and for support: what this console has received.
 window.clerkStats = async () => {
-  const result = { framesDecoded: 0, audioPackets: 0, phase: state.phase };
+  const result = { framesDecoded: 0, formFramesDecoded: 0, audioPackets: 0, phase: state.phase, control: state.controlState };
   if (!state.pc) return result;
   (await state.pc.getStats()).forEach((report) => {
-    if (report.type === "inbound-rtp" && report.kind === "video") result.framesDecoded += report.framesDecoded || 0;
+    if (report.type === "inbound-rtp" && report.kind === "video") {
+      if (report.mid === "2") result.formFramesDecoded += report.framesDecoded || 0;
+      else result.framesDecoded += report.framesDecoded || 0;
+    }
     if (report.type === "inbound-rtp" && report.kind === "audio") result.audioPackets += report.packetsReceived || 0;
   });
   return result;
