@@ -140,9 +140,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.what == "join":
         result = bench_join(appointments=args.appointments)
-        print(json.dumps(result) if args.json else json.dumps(result, indent=2))
-        return 0
-    return 2
+    else:
+        from .tools.bench_control import bench_control
+
+        result = bench_control(inputs=args.inputs)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
@@ -209,8 +212,9 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks that print JSON")
-    bench.add_argument("what", choices=["join"])
-    bench.add_argument("--appointments", type=int, default=10)
+    bench.add_argument("what", choices=["join", "control"])
+    bench.add_argument("--appointments", type=int, default=10, help="join: how many appointments")
+    bench.add_argument("--inputs", type=int, default=1000, help="control: how many clerk inputs")
     bench.add_argument("--json", action="store_true", help="one JSON object on one line")
     bench.set_defaults(func=cmd_bench)
 

@@ -153,3 +153,16 @@ def test_a_killed_demo_leaves_no_central_behind(tmp_path: Path) -> None:
         process.wait()
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []
+
+
+def test_bench_control_prints_the_documented_figures() -> None:
+    result = kiosk_client("bench", "control", "--inputs", "100", "--json", timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    figures = json.loads(lines[-1])
+    assert figures["input"]["count"] == 100 and figures["input"]["refused"] == 0
+    assert 0 < figures["input"]["p50_ms"] <= figures["input"]["p95_ms"]
+    stream = figures["stream"]
+    assert (stream["width"], stream["height"]) == (1280, 800)
+    assert stream["fps"] > 0 and stream["changes_seen"] > 0 and stream["p95_ms"] > 0
+    assert stream["cpu_percent"] > 0

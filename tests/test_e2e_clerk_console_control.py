@@ -84,7 +84,9 @@ def test_clerk_console_remote_control(qtbot: QtBot, browser: Browser, site: Site
 
         page.get_by_role("button", name="Demander à remplir le formulaire").click()
         qtbot.waitUntil(window.call.consent.isVisible, timeout=10_000)
-        assert console(page, "window.clerkConsole.controlState") == "requested"
+        qtbot.waitUntil(
+            lambda: console(page, "window.clerkConsole.controlState") == "requested", timeout=10_000
+        )
         window.call.consent_accept.click()  # the citizen's touch on the kiosk
         qtbot.waitUntil(
             lambda: console(page, "window.clerkConsole.controlState") == "granted", timeout=10_000

@@ -31,6 +31,16 @@ class FrameSource(Protocol):
     def latest(self) -> np.ndarray[Any, np.dtype[np.uint8]]: ...
 
 
+class ColourlessTrack:
+    """A plain grey frame source (for benchmark peers whose own picture does not matter)."""
+
+    def __init__(self, width: int = 320, height: int = 240) -> None:
+        self._image = np.full((height, width, 3), 128, dtype=np.uint8)
+
+    def latest(self) -> np.ndarray[Any, np.dtype[np.uint8]]:
+        return self._image
+
+
 class LatestFrame:
     """A one-slot mailbox between a producer thread (the Qt thread grabbing the form view) and a
     video track: the track always sends the newest image, or the fallback when there is none."""
@@ -40,11 +50,13 @@ class LatestFrame:
         self._image: np.ndarray[Any, np.dtype[np.uint8]] | None = None
         self._lock = threading.Lock()
         self.updated_at = 0.0  # time.monotonic() of the newest image
+        self.version = 0  # increases with every new image
 
     def set(self, image: np.ndarray[Any, np.dtype[np.uint8]]) -> None:
         with self._lock:
             self._image = image
             self.updated_at = time.monotonic()
+            self.version += 1
 
     def clear(self) -> None:
         with self._lock:
@@ -94,6 +106,48 @@ class PacedVideoTrack(MediaStreamTrack):
             self._on_frame(image)
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
         frame.pts = int(self._count * self._period * VIDEO_CLOCK_RATE)
+        frame.time_base = VIDEO_TIME_BASE
+        self.frames_sent += 1
+        return frame
+
+
+class PushedVideoTrack(MediaStreamTrack):
+    """Sends a new image as soon as it arrives (up to `max_fps`), and otherwise repeats the last one at
+    `fps` as a keepalive: a change reaches the clerk without waiting for a pacing tick, and an
+    unchanged form costs little encoding."""
+
+    kind = "video"
+    POLL_S = 0.004
+
+    def __init__(self, frames: LatestFrame, fps: int = 10, max_fps: int = 30) -> None:
+        super().__init__()
+        self._frames = frames
+        self._period = 1.0 / fps
+        self._min_interval = 1.0 / max_fps
+        self._start: float | None = None
+        self._last = 0.0
+        self._sent_version = -1
+        self.frames_sent = 0
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        else:
+            while True:
+                since = now - self._last
+                if (
+                    self._frames.version != self._sent_version and since >= self._min_interval
+                ) or since >= self._period:
+                    break
+                await asyncio.sleep(self.POLL_S)
+                now = time.monotonic()
+        self._last = now
+        self._sent_version = self._frames.version
+        frame = av.VideoFrame.from_ndarray(self._frames.latest(), format="bgr24")
+        frame.pts = int((now - self._start) * VIDEO_CLOCK_RATE)
         frame.time_base = VIDEO_TIME_BASE
         self.frames_sent += 1
         return frame

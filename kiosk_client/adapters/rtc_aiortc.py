@@ -31,7 +31,14 @@ from ..core.ports import (
 )
 from ..core.settings import AudioSettings, CameraSettings
 from .camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
-from .media_tracks import LatestFrame, MutableAudioTrack, PacedVideoTrack, SilenceTrack, TrackReader
+from .media_tracks import (
+    LatestFrame,
+    MutableAudioTrack,
+    PacedVideoTrack,
+    PushedVideoTrack,
+    SilenceTrack,
+    TrackReader,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +79,9 @@ class AiortcCall:
         sink: VideoSink | None,
         health: dict[str, str],
         form_frames: LatestFrame | None = None,
-        form_fps: int = 20,
     ) -> None:
         self._pc = RTCPeerConnection(rtc_configuration(ice_servers))
         self._form_frames = form_frames
-        self._form_fps = form_fps
         self._on_event = on_event
         self._camera_settings = camera
         self._audio_settings = audio
@@ -199,7 +204,7 @@ class AiortcCall:
             self._pc.addTrack(self._video)
             if self._form_frames is not None:
                 # The live form view: always the offer's second video track.
-                self._pc.addTrack(PacedVideoTrack(self._form_frames, self._form_fps))
+                self._pc.addTrack(PushedVideoTrack(self._form_frames))
             # Remote control: ordered and reliable, created by the kiosk so it is in the offer.
             self._control = self._pc.createDataChannel("control", ordered=True)
             self._control.on("open", lambda: self._on_event(ControlChannelOpened()))

@@ -51,7 +51,8 @@ class FormStreamer(QObject):
         self._script = MASKS % json.dumps([*ALWAYS_CITIZEN_ONLY, *selectors])
         self._masks: list[list[float]] = []
         self._previous_masks: list[list[float]] = []
-        self._masks_page: object = None  # the page the masks were measured on
+        self._masks_generation = -1  # the form view's document generation the masks were measured on
+        self._previous_frame: np.ndarray[Any, np.dtype[np.uint8]] | None = None
         self.frames = 0
         self.grab_ms = 0.0
         self._timer = QTimer(self)
@@ -67,10 +68,15 @@ class FormStreamer(QObject):
         page = self._form.page
         if page is None:
             return
+        generation = self._form.generation
 
         def measured(result: object) -> None:
-            if page is not self._form.page or not isinstance(result, str):
-                return
+            if (
+                page is not self._form.page
+                or generation != self._form.generation
+                or not isinstance(result, str)
+            ):
+                return  # measured on a document that is no longer shown
             try:
                 data = json.loads(result)
                 scale = float(data["dpr"])
@@ -78,7 +84,7 @@ class FormStreamer(QObject):
             except (ValueError, KeyError, TypeError):
                 return
             self._previous_masks, self._masks = self._masks, rects
-            self._masks_page = page
+            self._masks_generation = generation
 
         page.runJavaScript(self._script, QWebEngineScript.ScriptWorldId.ApplicationWorld, measured)
 
@@ -87,8 +93,8 @@ class FormStreamer(QObject):
         view, page = self._form.view, self._form.page
         if view is None or page is None or not view.isVisible():
             return None
-        if self._masks_page is not page:
-            return None  # never send a page before its citizen-only fields are known
+        if self._masks_generation != self._form.generation:
+            return None  # never send a document before its citizen-only fields are known
         started = time.perf_counter()
         image = view.grab().toImage().convertToFormat(QImage.Format.Format_BGR888)
         painter = QPainter(image)
@@ -117,7 +123,13 @@ class FormStreamer(QObject):
         self._measure_masks()
         frame = self.grab()
         if frame is None:
+            self._previous_frame = None
             self._outlet.clear()
             return
+        # Only changes are handed over: the track repeats the last image by itself, and sends a new
+        # one at once, so an unchanged page costs no encoding work and a change is not delayed.
+        if self._previous_frame is not None and np.array_equal(frame, self._previous_frame):
+            return
+        self._previous_frame = frame
         self._outlet.set(frame)
         self.frames += 1

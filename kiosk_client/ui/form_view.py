@@ -46,6 +46,36 @@ CITIZEN_ONLY_MEMORY = """
   }
   for (const el of remembered) if (!el.isConnected) remembered.delete(el);
 """
+# Installed at document creation: remembers each citizen-only field as the parser inserts it, and
+# any element whose type attribute *was* password, before the page's own scripts can change it.
+CITIZEN_ONLY_WATCH = (
+    """(() => {
+  const selectors = %s;
+"""
+    + CITIZEN_ONLY_MEMORY
+    + """
+  const check = (node) => {
+    if (node.nodeType !== 1) return;
+    for (const s of selectors) {
+      try {
+        if (node.matches(s)) remembered.add(node);
+        for (const el of node.querySelectorAll(s)) remembered.add(el);
+      } catch (e) { /* an invalid selector from config matches nothing */ }
+    }
+  };
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === "attributes") {
+        if (r.attributeName === "type" && String(r.oldValue).toLowerCase() === "password") remembered.add(r.target);
+        check(r.target);
+      } else {
+        r.addedNodes.forEach(check);
+      }
+    }
+  }).observe(document, {subtree: true, childList: true, attributes: true, attributeOldValue: true,
+                        attributeFilter: ["type", "id", "class", "name", "autocomplete"]});
+})()"""
+)
 # Answers whether the focused element (through shadow roots and same-origin frames) is citizen-only.
 FOCUS_GUARD = (
     """(() => {
@@ -169,11 +199,16 @@ class FormView(QWidget):
     ) -> None:
         super().__init__()
         self._files = files
-        self._guard = FOCUS_GUARD % json.dumps([*ALWAYS_CITIZEN_ONLY, *citizen_only_selectors])
+        selectors = json.dumps([*ALWAYS_CITIZEN_ONLY, *citizen_only_selectors])
+        self._guard = FOCUS_GUARD % selectors
+        self._watch = CITIZEN_ONLY_WATCH % selectors
         self.view: QWebEngineView | None = None
         self.page: FormPage | None = None
         self.profile: QWebEngineProfile | None = None
         self._retired: list[QWebEngineProfile] = []
+        # Increases whenever the page may show a different document: anything measured on the page
+        # (citizen-only fields to mask) is valid only for the generation it was measured in.
+        self.generation = 0
         self.notice = QLabel()
         self.notice.setObjectName("badge")
         self.notice.setWordWrap(True)
@@ -193,15 +228,25 @@ class FormView(QWidget):
         assert profile.isOffTheRecord()
         profile.downloadRequested.connect(self._refuse_download)
         page = FormPage(profile, policy, self._files, self)
+        watch = QWebEngineScript()
+        watch.setName("kiosk-citizen-only-watch")
+        watch.setSourceCode(self._watch)
+        watch.setWorldId(QWebEngineScript.ScriptWorldId.ApplicationWorld)
+        watch.setInjectionPoint(QWebEngineScript.InjectionPoint.DocumentCreation)
+        watch.setRunsOnSubFrames(True)
+        page.scripts().insert(watch)
         page.refused.connect(self.refused)
         page.alerted.connect(lambda text: self._show_notice(text))
         view = QWebEngineView(self)
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)  # no "Inspect", no "Save as"
         view.setPage(page)
+        page.loadStarted.connect(self._new_generation)
+        page.urlChanged.connect(self._new_generation)
         page.urlChanged.connect(lambda url: self.page_changed.emit(url.toString(), page.title()))
         page.titleChanged.connect(lambda title: self.page_changed.emit(page.url().toString(), title))
         self._layout.addWidget(view, 1)
         self.view, self.page, self.profile = view, page, profile
+        self._new_generation()
         view.load(QUrl(start_url))
 
     def navigate(self, url: str) -> bool:
@@ -215,6 +260,9 @@ class FormView(QWidget):
             return False
         self.page.load(QUrl(url))
         return True
+
+    def _new_generation(self, *_: object) -> None:
+        self.generation += 1
 
     def input_target(self) -> QWidget | None:
         if self.view is None:
