@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from kiosk_client.adapters.central_http import enroll
 from kiosk_client.adapters.media_tracks import LatestFrame
@@ -65,3 +66,12 @@ def make_engine(
 ) -> KioskEngine:
     settings = kiosk_settings(url, data_dir)
     return build_engine(settings, token, publish, sink, form, form_frames, ended_screen=timedelta(seconds=1))
+
+
+def form_field(qtbot: Any, form: Any, element_id: str) -> Any:
+    """The value of a field in the kiosk's form view (read as the page sees it)."""
+    assert form.page is not None
+    result: list[Any] = []
+    form.page.runJavaScript(f"String(document.getElementById('{element_id}').value)", 0, result.append)
+    qtbot.waitUntil(lambda: bool(result), timeout=5000)
+    return result[0]

@@ -20,20 +20,11 @@ from kiosk_client.ui.bridge import BridgeFormView, BridgeVideoSink, EngineBridge
 from kiosk_client.ui.main_window import KioskWindow
 
 from .conftest import Site
-from .kiosk_rig import Recorder, enrolled_token, make_engine
+from .kiosk_rig import Recorder, enrolled_token, form_field, make_engine
 
 pytestmark = pytest.mark.e2e
 
 TEXT = "Élodie Müller-Ñúñez, 12 rue de l'Église"
-
-
-def kiosk_field(qtbot: QtBot, window: KioskWindow, element_id: str) -> Any:
-    page = window.call.form.page
-    assert page is not None
-    result: list[Any] = []
-    page.runJavaScript(f"String(document.getElementById('{element_id}').value)", 0, result.append)
-    qtbot.waitUntil(lambda: bool(result), timeout=5000)
-    return result[0]
 
 
 def console(page: Page, script: str) -> Any:
@@ -78,7 +69,7 @@ def test_clerk_console_remote_control(qtbot: QtBot, browser: Browser, site: Site
             lambda: engine.session.phase is Phase.IN_CALL and window.call.form.page is not None,
             timeout=20_000,
         )
-        qtbot.waitUntil(lambda: kiosk_field(qtbot, window, "login-id") == "", timeout=10_000)
+        qtbot.waitUntil(lambda: form_field(qtbot, window.call.form, "login-id") == "", timeout=10_000)
         # The clerk sees the live form view (the second video track).
         qtbot.waitUntil(lambda: console(page, "window.clerkStats()")["formFramesDecoded"] > 5, timeout=15_000)
 
@@ -94,7 +85,7 @@ def test_clerk_console_remote_control(qtbot: QtBot, browser: Browser, site: Site
 
         page.locator("#type-input").fill(TEXT)
         page.get_by_role("button", name="Saisir").click()
-        qtbot.waitUntil(lambda: kiosk_field(qtbot, window, "login-id") == TEXT, timeout=10_000)
+        qtbot.waitUntil(lambda: form_field(qtbot, window.call.form, "login-id") == TEXT, timeout=10_000)
 
         window.call.take_back.click()  # one touch takes control back
         qtbot.waitUntil(lambda: console(page, "window.clerkConsole.controlState") == "none", timeout=10_000)
@@ -112,7 +103,7 @@ def test_clerk_console_remote_control(qtbot: QtBot, browser: Browser, site: Site
             timeout=10_000,
         )
         assert "ne vous a pas donné la main" in page.locator("#control-error").inner_text()
-        assert kiosk_field(qtbot, window, "login-id") == TEXT
+        assert form_field(qtbot, window.call.form, "login-id") == TEXT
     finally:
         page.close()
         loop.stop()

@@ -19,20 +19,11 @@ from kiosk_client.ui.bridge import BridgeFormView, BridgeVideoSink, EngineBridge
 from kiosk_client.ui.main_window import KioskWindow
 
 from .conftest import Site
-from .kiosk_rig import Recorder, enrolled_token, make_engine
+from .kiosk_rig import Recorder, enrolled_token, form_field, make_engine
 
 pytestmark = pytest.mark.e2e
 
 TEXT = "Élodie Müller-Ñúñez, 12 rue de l'Église"
-
-
-def field_value(qtbot: QtBot, window: KioskWindow, element_id: str) -> Any:
-    page = window.call.form.page
-    assert page is not None
-    result: list[Any] = []
-    page.runJavaScript(f"document.getElementById('{element_id}').value", 0, result.append)
-    qtbot.waitUntil(lambda: bool(result), timeout=5000)
-    return result[0]
 
 
 def test_consented_remote_control_of_the_form(qtbot: QtBot, site: Site, tmp_path: Path) -> None:
@@ -85,7 +76,9 @@ def test_consented_remote_control_of_the_form(qtbot: QtBot, site: Site, tmp_path
             timeout=10_000,
         )
         qtbot.waitUntil(
-            lambda: "login-id" in str(field_value(qtbot, window, "login-id") is not None and "login-id"),
+            lambda: (
+                "login-id" in str(form_field(qtbot, window.call.form, "login-id") is not None and "login-id")
+            ),
             timeout=10_000,
         )
         assert window.call.form_area.isVisible()
@@ -104,20 +97,20 @@ def test_consented_remote_control_of_the_form(qtbot: QtBot, site: Site, tmp_path
         send(seq=3, type="text", text=TEXT)  # the demo form focuses its first field
         qtbot.waitUntil(lambda: reply(3) is not None, timeout=5000)
         assert reply(3) == {"v": 1, "type": "ack", "seq": 3}
-        qtbot.waitUntil(lambda: field_value(qtbot, window, "login-id") == TEXT, timeout=5000)
+        qtbot.waitUntil(lambda: form_field(qtbot, window.call.form, "login-id") == TEXT, timeout=5000)
 
         send(seq=4, type="key", key="Tab")  # to the password field: the clerk may not type there
         send(seq=5, type="text", text="secret")
         qtbot.waitUntil(lambda: reply(5) is not None, timeout=5000)
         assert reply(5)["code"] == "citizen_only_field"  # type: ignore[index]
-        assert field_value(qtbot, window, "login-password") == ""
+        assert form_field(qtbot, window.call.form, "login-password") == ""
 
         window.call.take_back.click()  # one touch
         qtbot.waitUntil(lambda: states()[-1] == "none", timeout=5000)
         send(seq=6, type="text", text=" après")
         qtbot.waitUntil(lambda: reply(6) is not None, timeout=5000)
         assert reply(6)["code"] == "not_granted"  # type: ignore[index]
-        assert field_value(qtbot, window, "login-id") == TEXT
+        assert form_field(qtbot, window.call.form, "login-id") == TEXT
 
         bot_loop.submit(
             bot._client.post(
