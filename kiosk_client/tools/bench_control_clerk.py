@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import httpx
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
@@ -25,7 +26,12 @@ REGION = (slice(300, 400), slice(20, 120))
 
 
 async def run(
-    central: str, token: str, appointment_id: str, inputs: int, interval_s: float
+    central: str,
+    token: str,
+    appointment_id: str,
+    inputs: int,
+    interval_s: float,
+    save_frame: Path | None = None,
 ) -> dict[str, Any]:
     client = httpx.AsyncClient(
         base_url=central + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=40
@@ -45,8 +51,11 @@ async def run(
     control: dict[str, Any] = {}
     received: list[dict[str, Any]] = []
 
+    last: dict[str, Any] = {}
+
     def on_form_frame(frame: Any) -> None:
         image = frame.to_ndarray(format="bgr24")
+        last["image"] = image
         b, g, r = image[REGION].reshape(-1, 3).mean(axis=0)
         frames.append((time.time(), float(b), float(g), float(r)))
 
@@ -119,6 +128,8 @@ async def run(
     await pc.close()
     await client.aclose()
     errors = [m for m in received if m.get("type") == "error"]
+    if save_frame is not None and "image" in last:
+        cv2.imwrite(str(save_frame), last["image"])  # what the clerk saw last, to judge legibility
     return {
         "sent": sent,
         "frames": frames,
@@ -135,8 +146,11 @@ def main() -> None:
     parser.add_argument("--inputs", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=0.01)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--save-frame", type=Path, help="write the last form-view frame received (PNG)")
     args = parser.parse_args()
-    result = asyncio.run(run(args.central, args.token, args.appointment, args.inputs, args.interval))
+    result = asyncio.run(
+        run(args.central, args.token, args.appointment, args.inputs, args.interval, args.save_frame)
+    )
     args.out.write_text(json.dumps(result))
 
 
