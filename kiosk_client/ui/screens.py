@@ -143,7 +143,7 @@ class InCallScreen(QWidget):
         self.control_banner = QFrame()
         self.control_banner.setObjectName("controlBanner")
         self.control_text = label("bannerText")
-        self.take_back = button("takeBackButton", "primary")
+        self.take_back = button("takeBackButton")  # white on the blue banner: unmistakably a button
         banner_row = QHBoxLayout(self.control_banner)
         banner_row.addWidget(self.control_text, 1)
         banner_row.addWidget(self.take_back)
