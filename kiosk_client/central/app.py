@@ -216,11 +216,14 @@ async def schedule(request: web.Request) -> web.Response:
     )
 
 
+def served_config(store: Store) -> dict[str, Any]:
+    """The kiosk config as served: the defaults, overridden by what the admin set."""
+    return {**DEFAULT_CONFIG, **(store.get_setting("kiosk_config") or {})}
+
+
 async def kiosk_config(request: web.Request) -> web.Response:
     device(request)
-    config = dict(DEFAULT_CONFIG)
-    config.update(request.app[STORE].get_setting("kiosk_config") or {})
-    return web.json_response(config)
+    return web.json_response(served_config(request.app[STORE]))
 
 
 async def heartbeat(request: web.Request) -> web.Response:
@@ -332,10 +335,8 @@ async def clerk_appointments(request: web.Request) -> web.Response:
 
 async def clerk_config(request: web.Request) -> web.Response:
     clerk(request)
-    config = dict(DEFAULT_CONFIG)
-    config.update(request.app[STORE].get_setting("kiosk_config") or {})
     # The clerk's browser needs the same STUN/TURN servers to reach kiosks behind NAT.
-    return web.json_response({"ice_servers": config["ice_servers"]})
+    return web.json_response({"ice_servers": served_config(request.app[STORE])["ice_servers"]})
 
 
 # --------------------------------------------------------------------------- admin endpoints (reference central only)

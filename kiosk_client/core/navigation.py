@@ -25,6 +25,15 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{host}" if port in (None, default) else f"{parts.scheme}://{host}:{port}"
 
 
+def web_origin(value: str) -> str | None:
+    """The origin `value` names, if it is one (scheme, host, port — no path beyond "/")."""
+    try:
+        path = urlsplit(value).path
+    except ValueError:
+        return None
+    return origin_of(value) if path in ("", "/") else None
+
+
 class NavigationPolicy:
     def __init__(self, origins: tuple[str, ...] | list[str]) -> None:
         self.origins = frozenset(o for o in (origin_of(x) for x in origins) if o)

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .navigation import web_origin
 
 LANGUAGES = ("fr", "en")
 DEFAULT_KEYRING_BACKEND = "keyring.backends.SecretService.Keyring"
@@ -92,8 +93,7 @@ class _Section:
 
 
 def _is_origin(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path in ("", "/")
+    return web_origin(value) is not None
 
 
 def parse_settings(text: str, file: str) -> Settings:

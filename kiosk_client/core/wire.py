@@ -23,6 +23,7 @@ from .models import (
     Schedule,
     SessionDescription,
 )
+from .navigation import web_origin
 
 MAX_APPOINTMENTS = 500
 MAX_TEXT = 10_000
@@ -127,10 +128,10 @@ class Reader:
 
 
 def _web_origin(raw: str, path: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("https", "http") or not parts.hostname or parts.path not in ("", "/"):
+    origin = web_origin(raw)
+    if origin is None:
         raise MalformedResponse(f"{path}: expected a web origin like https://example.org, got {raw!r}")
-    return f"{parts.scheme}://{parts.netloc}"
+    return origin
 
 
 def parse_appointment(value: object, path: str) -> Appointment:

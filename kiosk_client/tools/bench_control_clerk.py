@@ -20,6 +20,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from ..adapters.media_tracks import ColourlessTrack, PacedVideoTrack, ToneTrack, TrackReader
 from ..adapters.rtc_aiortc import rtc_configuration
+from .clerk_bot import wait_for_offer
 
 # The demo form's page background, left of its centred column.
 REGION = (slice(300, 400), slice(20, 120))
@@ -36,15 +37,7 @@ async def run(
     client = httpx.AsyncClient(
         base_url=central + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=40
     )
-    state: dict[str, Any] = {}
-    version = 0
-    while not (state.get("has_offer") and not state.get("has_answer")):
-        response = await client.get(
-            f"/appointments/{appointment_id}/call", params={"after": version, "wait": 20}
-        )
-        if response.status_code == 200:
-            state = response.json()
-            version = state["version"]
+    state = await wait_for_offer(client, appointment_id)
     pc = RTCPeerConnection(rtc_configuration(()))
     frames: list[tuple[float, float, float, float]] = []
     videos: list[TrackReader] = []

@@ -75,6 +75,21 @@ class BotCallReport:
         return asdict(self)
 
 
+async def wait_for_offer(client: httpx.AsyncClient, appointment_id: str) -> dict[str, Any]:
+    """Long-poll the appointment's call until the kiosk has an offer waiting for an answer."""
+    version = 0
+    while True:
+        response = await client.get(
+            f"/appointments/{appointment_id}/call", params={"after": version, "wait": 20}
+        )
+        response.raise_for_status()
+        if response.status_code == 200:
+            state: dict[str, Any] = response.json()
+            version = state["version"]
+            if state["has_offer"] and not state["ended"] and not state["has_answer"]:
+                return state
+
+
 class ClerkBot:
     def __init__(
         self,
@@ -106,24 +121,10 @@ class ClerkBot:
         response.raise_for_status()
         return list(response.json()["appointments"])
 
-    async def _wait_call(self, appointment_id: str, after: int) -> dict[str, Any] | None:
-        response = await self._client.get(
-            f"/appointments/{appointment_id}/call", params={"after": after, "wait": 25}
-        )
-        response.raise_for_status()
-        return None if response.status_code == 204 else dict(response.json())
-
     async def serve_appointment(self, appointment_id: str, start: datetime) -> BotCallReport:
         """Answer this appointment's call (at its start time unless told otherwise), hold it for
         `hold_s` after media flows both ways, then hang up. Returns what was measured."""
-        version = 0
-        while True:
-            state = await self._wait_call(appointment_id, version)
-            if state is None:
-                continue
-            version = state["version"]
-            if state["has_offer"] and not state["ended"] and not state["has_answer"]:
-                break
+        state = await wait_for_offer(self._client, appointment_id)
         if self._answer_at_start:
             delay = (start - datetime.now(UTC)).total_seconds()
             if delay > 0:
@@ -131,7 +132,6 @@ class ClerkBot:
                 # The kiosk may have offered again while we waited: answer the newest offer.
                 newer = await self._client.get(f"/appointments/{appointment_id}/call", params={"after": 0})
                 state = newer.json()
-                version = state["version"]
         report = BotCallReport(appointment_id, state["call_id"], start.isoformat())
         self.reports.append(report)
         pc = RTCPeerConnection(rtc_configuration(()))
