@@ -7,7 +7,14 @@ import time
 import numpy as np
 
 from kiosk_client.adapters.camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
-from kiosk_client.adapters.media_tracks import MutableAudioTrack, PacedVideoTrack, ToneTrack, audio_level
+from kiosk_client.adapters.media_tracks import (
+    LatestFrame,
+    MutableAudioTrack,
+    PacedVideoTrack,
+    PushedVideoTrack,
+    ToneTrack,
+    audio_level,
+)
 
 
 def test_the_placeholder_is_the_labelled_card() -> None:
@@ -52,3 +59,30 @@ async def test_muting_sends_silence_of_the_same_shape() -> None:
     quiet = await mic.recv()
     assert audio_level(loud) > 0.2 and audio_level(quiet) == 0.0
     assert quiet.samples == loud.samples
+
+
+async def test_the_form_track_sends_a_change_at_once_and_repeats_at_the_keepalive_rate() -> None:
+    import asyncio
+    import threading
+
+    fallback = np.zeros((8, 8, 3), np.uint8)
+    frames = LatestFrame(fallback)
+    track = PushedVideoTrack(frames, fps=5, max_fps=30)
+    await track.recv()  # the first frame goes at once
+    started = time.monotonic()
+    await track.recv()  # nothing new: the keepalive, one period later
+    assert 0.18 <= time.monotonic() - started < 0.35
+
+    changed = np.full((8, 8, 3), 200, np.uint8)
+    await asyncio.sleep(0.05)
+    threading.Timer(0.01, frames.set, (changed,)).start()  # from another thread, as Qt does
+    started = time.monotonic()
+    frame = await track.recv()
+    assert time.monotonic() - started < 0.1  # not held until the keepalive
+    assert frame.to_ndarray(format="bgr24")[0, 0, 0] == 200
+
+    frames.set(fallback)  # a second change inside the minimum interval waits for it, no longer
+    started = time.monotonic()
+    await track.recv()
+    assert time.monotonic() - started < 1 / 30 + 0.03
+    track.stop()

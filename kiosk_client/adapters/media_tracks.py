@@ -4,6 +4,7 @@ readers that consume (and count) what the other side sends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import logging
 import math
@@ -51,12 +52,31 @@ class LatestFrame:
         self._lock = threading.Lock()
         self.updated_at = 0.0  # time.monotonic() of the newest image
         self.version = 0  # increases with every new image
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     def set(self, image: np.ndarray[Any, np.dtype[np.uint8]]) -> None:
         with self._lock:
             self._image = image
             self.updated_at = time.monotonic()
             self.version += 1
+            waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
+            loop.call_soon_threadsafe(_settle, future)
+
+    async def wait_newer(self, version: int) -> None:
+        """Returns once an image newer than `version` is in (bound it with asyncio.timeout)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if self.version != version:
+                return
+            self._waiters.append((loop, future))
+        try:
+            await future
+        finally:
+            with self._lock:
+                if (loop, future) in self._waiters:
+                    self._waiters.remove((loop, future))
 
     def clear(self) -> None:
         with self._lock:
@@ -65,6 +85,11 @@ class LatestFrame:
     def latest(self) -> np.ndarray[Any, np.dtype[np.uint8]]:
         with self._lock:
             return self._image if self._image is not None else self._fallback
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class PacedVideoTrack(MediaStreamTrack):
@@ -117,7 +142,6 @@ class PushedVideoTrack(MediaStreamTrack):
     unchanged form costs little encoding."""
 
     kind = "video"
-    POLL_S = 0.004
 
     def __init__(self, frames: LatestFrame, fps: int = 10, max_fps: int = 30) -> None:
         super().__init__()
@@ -138,11 +162,16 @@ class PushedVideoTrack(MediaStreamTrack):
         else:
             while True:
                 since = now - self._last
-                if (
-                    self._frames.version != self._sent_version and since >= self._min_interval
-                ) or since >= self._period:
-                    break
-                await asyncio.sleep(self.POLL_S)
+                if since >= self._period:
+                    break  # the keepalive
+                if self._frames.version != self._sent_version:
+                    if since >= self._min_interval:
+                        break
+                    await asyncio.sleep(self._min_interval - since)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._period - since):
+                            await self._frames.wait_newer(self._sent_version)
                 now = time.monotonic()
         self._last = now
         self._sent_version = self._frames.version

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,11 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from ..adapters.media_tracks import ColourlessTrack, PacedVideoTrack, ToneTrack, TrackReader
 from ..adapters.rtc_aiortc import rtc_configuration
+from . import browser_like_receiver
 from .clerk_bot import wait_for_offer
 
-# The demo form's page background, left of its centred column.
-REGION = (slice(300, 400), slice(20, 120))
+# The kiosk's marker square (control_bench.MARKER), inset by 10 px.
+REGION = (slice(310, 390), slice(30, 110))
 
 
 async def run(
@@ -47,10 +49,11 @@ async def run(
     last: dict[str, Any] = {}
 
     def on_form_frame(frame: Any) -> None:
+        received_at = time.time()  # before the conversion, which a browser would not do
         image = frame.to_ndarray(format="bgr24")
         last["image"] = image
         b, g, r = image[REGION].reshape(-1, 3).mean(axis=0)
-        frames.append((time.time(), float(b), float(g), float(r)))
+        frames.append((received_at, float(b), float(g), float(r)))
 
     @pc.on("track")
     def on_track(track: Any) -> None:
@@ -141,6 +144,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--save-frame", type=Path, help="write the last form-view frame received (PNG)")
     args = parser.parse_args()
+    sys.setswitchinterval(0.001)  # the decoder thread should not hold back the inputs' sending
+    browser_like_receiver.install()  # the clerk's console is a browser: frames end at the marker
     result = asyncio.run(
         run(args.central, args.token, args.appointment, args.inputs, args.interval, args.save_frame)
     )

@@ -39,6 +39,9 @@ def prepare_qt_environment() -> None:
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "QTWEBENGINE_DISABLE_SANDBOX" not in os.environ:
         log.warning("running as root: QtWebEngine's sandbox is disabled (use a dedicated user in production)")
         os.environ["QTWEBENGINE_DISABLE_SANDBOX"] = "1"
+    # The clerk's input crosses from the network thread to the Qt thread while the encoder's thread
+    # also wants the interpreter: a 1 ms switch interval (default 5 ms) keeps that hand-over short.
+    sys.setswitchinterval(0.001)
 
 
 def run_kiosk_app(
