@@ -53,3 +53,38 @@ class DeviceUnavailable(KioskError):
 
 class SecretStoreError(KioskError):
     """The OS keyring is missing, unsafe (plaintext) or refused access."""
+
+
+class ScannerError(DeviceUnavailable):
+    """A scan could not be done or was cut short. `pages_done` pages were delivered before it; they
+    are kept. `code` is stable (for the UI's wording and for logs)."""
+
+    code = "scanner_failed"
+
+    def __init__(self, message: str, pages_done: int = 0) -> None:
+        self.pages_done = pages_done
+        super().__init__(message)
+
+
+class NoScanner(ScannerError):
+    code = "no_scanner"
+
+
+class FeederEmpty(ScannerError):
+    code = "feeder_empty"
+
+
+class PaperJammed(ScannerError):
+    code = "paper_jammed"
+
+
+class ScannerDisconnected(ScannerError):
+    code = "scanner_disconnected"
+
+
+class ScannerNotResponding(ScannerError):
+    code = "scanner_not_responding"
+
+
+class SourceUnsupported(ScannerError):
+    code = "source_unsupported"
