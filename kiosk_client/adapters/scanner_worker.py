@@ -17,7 +17,7 @@ from typing import IO, Any, BinaryIO
 
 os.environ.setdefault("PYINSANE_SINGLE_THREAD", "1")
 
-log = logging.getLogger("kiosk_client.scanner_worker")
+log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 0.5
 SANE_TYPE_FIXED = 2
