@@ -66,3 +66,15 @@ def test_the_token_round_trips_through_the_chosen_backend() -> None:
     assert secrets.device_token() is None
     secrets.store_device_token("s3cret")
     assert secrets.device_token() == "s3cret"
+
+
+def test_the_outbox_key_is_made_once_kept_in_the_keyring_and_checked() -> None:
+    first = KeyringSecrets(f"{__name__}.InMemoryTestKeyring").outbox_key()
+    again = KeyringSecrets(f"{__name__}.InMemoryTestKeyring").outbox_key()
+    assert len(first) == 32 and first == again  # documents kept before a restart stay readable
+    InMemoryTestKeyring.store[("kiosk-client", "outbox-key")] = "not base64!"
+    with pytest.raises(SecretStoreError, match="not base64"):
+        KeyringSecrets(f"{__name__}.InMemoryTestKeyring").outbox_key()
+    InMemoryTestKeyring.store[("kiosk-client", "outbox-key")] = "c2hvcnQ="
+    with pytest.raises(SecretStoreError, match="not 32 bytes"):
+        KeyringSecrets(f"{__name__}.InMemoryTestKeyring").outbox_key()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import importlib
 import logging
+import secrets
 
 import keyring
 import keyring.backend
@@ -15,6 +18,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = "kiosk-client"
 DEVICE_TOKEN = "device-token"
+OUTBOX_KEY = "outbox-key"  # AES-256 key of the document outbox, base64
 # Backends that would store secrets in clear or not at all.
 REFUSED = ("plaintext", "keyrings.alt", "keyring.backends.fail", "keyring.backends.null", "chainer")
 
@@ -55,15 +59,36 @@ class KeyringSecrets:
         except keyring.errors.KeyringError as exc:
             raise SecretStoreError(f"the keyring refused to store the device token: {exc}") from None
 
+    def outbox_key(self) -> bytes:
+        """The outbox's key, made and stored on first use."""
+        try:
+            stored = self._backend.get_password(SERVICE, OUTBOX_KEY)
+            if stored is not None:
+                key = base64.b64decode(stored, validate=True)
+                if len(key) != 32:
+                    raise SecretStoreError("the outbox key in the keyring is not 32 bytes")
+                return key
+            key = secrets.token_bytes(32)
+            self._backend.set_password(SERVICE, OUTBOX_KEY, base64.b64encode(key).decode())
+            return key
+        except keyring.errors.KeyringError as exc:
+            raise SecretStoreError(f"the keyring refused the outbox key: {exc}") from None
+        except binascii.Error:
+            raise SecretStoreError("the outbox key in the keyring is not base64") from None
+
 
 class MemorySecrets:
     """Fake secret store for tests and the demo: the token lives only as long as the process."""
 
     def __init__(self, token: str | None = None) -> None:
         self._token = token
+        self._outbox_key = secrets.token_bytes(32)
 
     def device_token(self) -> str | None:
         return self._token
 
     def store_device_token(self, token: str) -> None:
         self._token = token
+
+    def outbox_key(self) -> bytes:
+        return self._outbox_key

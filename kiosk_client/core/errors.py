@@ -88,3 +88,15 @@ class ScannerNotResponding(ScannerError):
 
 class SourceUnsupported(ScannerError):
     code = "source_unsupported"
+
+
+class OutboxError(KioskError):
+    """The document outbox could not keep or give back a document."""
+
+
+class OutboxFull(OutboxError):
+    """Not enough disk space to keep the document safely: it was not kept (and not sent)."""
+
+
+class OutboxCorrupt(OutboxError):
+    """A stored document fails its authentication (tampered, truncated, or another key)."""
