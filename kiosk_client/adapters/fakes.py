@@ -196,3 +196,41 @@ class FakeFormView:
             return InputOutcome(self.refuse_with, "refused by the fake form view")
         self.applied.append(message)
         return InputOutcome(None)
+
+
+class FakeDocumentLink:
+    """A documents channel without a network: what the kiosk sends goes straight to `deliver`
+    (a clerk-side receiver), on the next loop turn, as a data channel would. `capacity` bytes of
+    chunks are delivered, then the link 'drops' (closes) — for resume tests."""
+
+    def __init__(self, deliver: Callable[[str | bytes], None], capacity: int | None = None) -> None:
+        self._deliver = deliver
+        self._open = True
+        self._capacity = capacity
+        self.chunk_bytes = 0
+
+    def is_open(self) -> bool:
+        return self._open
+
+    def close(self) -> None:
+        self._open = False
+
+    def send_text(self, text: str) -> None:
+        if self._open:
+            asyncio.get_running_loop().call_soon(self._deliver, text)
+
+    def send_bytes(self, data: bytes) -> None:
+        if not self._open:
+            raise ConnectionError("the fake documents link is closed")
+        if self._capacity is not None and self.chunk_bytes >= self._capacity:
+            self._open = False
+            raise ConnectionError("the fake documents link dropped")
+        self.chunk_bytes += len(data) - 40
+        asyncio.get_running_loop().call_soon(self._deliver, data)
+
+    def buffered_amount(self) -> int:
+        return 0
+
+    async def drained(self, low: int) -> None:
+        if not self._open:
+            raise ConnectionError("the fake documents link is closed")

@@ -26,6 +26,9 @@ from ..core.ports import (
     CallStats,
     ControlChannelOpened,
     ControlMessageReceived,
+    DocumentsChannelClosed,
+    DocumentsChannelOpened,
+    DocumentsMessageReceived,
     RemoteMediaStarted,
     VideoSink,
 )
@@ -209,6 +212,12 @@ class AiortcCall:
             self._control = self._pc.createDataChannel("control", ordered=True)
             self._control.on("open", lambda: self._on_event(ControlChannelOpened()))
             self._control.on("message", lambda raw: self._on_event(ControlMessageReceived(raw)))
+            # Documents: their own ordered, reliable channel, so a transfer never queues up input.
+            documents = self._pc.createDataChannel("documents", ordered=True)
+            link = AiortcDocumentLink(documents)
+            documents.on("open", lambda: self._on_event(DocumentsChannelOpened(link)))
+            documents.on("close", lambda: self._on_event(DocumentsChannelClosed()))
+            documents.on("message", lambda raw: self._on_event(DocumentsMessageReceived(raw)))
             await self._pc.setLocalDescription(await self._pc.createOffer())
         except (ValueError, OSError, av.FFmpegError) as exc:
             raise CallError(f"could not prepare the offer: {exc}") from exc
@@ -294,3 +303,39 @@ class AiortcCallFactory:
 
     def device_health(self) -> dict[str, str]:
         return dict(self._health)
+
+
+class AiortcDocumentLink:
+    """The documents channel as the core's DocumentLink: sending, and waiting for the SCTP buffer to
+    drain so chunks never pile up ahead of the call's other traffic."""
+
+    def __init__(self, channel: Any) -> None:
+        self._channel = channel
+        self._low = asyncio.Event()
+        channel.on("bufferedamountlow", self._low.set)
+        channel.on("close", self._low.set)
+
+    def is_open(self) -> bool:
+        return bool(self._channel.readyState == "open")
+
+    def send_text(self, text: str) -> None:
+        if self.is_open():
+            self._channel.send(text)
+
+    def send_bytes(self, data: bytes) -> None:
+        if not self.is_open():
+            raise ConnectionError("the documents channel is closed")
+        self._channel.send(data)
+
+    def buffered_amount(self) -> int:
+        return int(self._channel.bufferedAmount)
+
+    async def drained(self, low: int) -> None:
+        self._channel.bufferedAmountLowThreshold = low
+        while self.is_open() and self._channel.bufferedAmount > low:
+            self._low.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):  # a missed event costs a second, not the transfer
+                    await self._low.wait()
+        if not self.is_open():
+            raise ConnectionError("the documents channel closed")

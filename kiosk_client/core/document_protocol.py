@@ -89,7 +89,7 @@ class DocReject:
 ClerkDocMessage = DocRequest | DocAccept | DocProgress | DocReceipt | DocReject
 
 
-def _object(raw: str | bytes) -> dict[str, Any]:
+def parse_object(raw: str | bytes) -> dict[str, Any]:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise DocumentProtocolError("too_large", f"message over {MAX_MESSAGE_BYTES} bytes")
     try:
@@ -137,7 +137,7 @@ def _text(value: Any, limit: int, what: str) -> str:
 
 def parse_clerk_message(raw: str | bytes) -> ClerkDocMessage:
     """A message from the clerk on the documents channel; DocumentProtocolError otherwise."""
-    message = _object(raw)
+    message = parse_object(raw)
     kind = message["type"]
     if kind == "doc.request":
         _fields(message, "label")
@@ -162,7 +162,7 @@ def parse_clerk_message(raw: str | bytes) -> ClerkDocMessage:
 
 def parse_manifest(raw: str | bytes) -> Manifest:
     """A doc.offer from the kiosk, as the clerk's side checks it before accepting anything."""
-    message = _object(raw)
+    message = parse_object(raw)
     if message["type"] != "doc.offer":
         raise DocumentProtocolError("unknown_type", "expected doc.offer")
     _fields(message, "doc")

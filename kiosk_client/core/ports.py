@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .control_protocol import InputMessage
+from .document_transfer import DocumentLink
 from .models import (
     CallSignal,
     CallTicket,
@@ -72,8 +73,30 @@ class ControlMessageReceived:
     raw: str | bytes
 
 
+@dataclass(frozen=True, slots=True)
+class DocumentsChannelOpened:
+    link: DocumentLink
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentsChannelClosed:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentsMessageReceived:
+    raw: str | bytes
+
+
 CallEvent = (
-    CallConnected | RemoteMediaStarted | CallConnectionLost | ControlChannelOpened | ControlMessageReceived
+    CallConnected
+    | RemoteMediaStarted
+    | CallConnectionLost
+    | ControlChannelOpened
+    | ControlMessageReceived
+    | DocumentsChannelOpened
+    | DocumentsChannelClosed
+    | DocumentsMessageReceived
 )
 
 
