@@ -132,6 +132,12 @@ class EncryptedOutbox:
     def get(self, doc_id: str) -> tuple[StoredDocument, bytes]:
         return self._read(self._path(doc_id))
 
+    def read(self, doc_id: str) -> bytes:
+        return self.get(doc_id)[1]
+
+    def pending_manifests(self, appointment_id: str) -> list[Manifest]:
+        return [stored.manifest for stored in self.pending(appointment_id)]
+
     def pending(self, appointment_id: str | None = None) -> list[StoredDocument]:
         """Documents waiting, oldest first (those of one appointment if given); corrupt ones are
         reported in the log and left for the sweep."""

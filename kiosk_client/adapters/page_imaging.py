@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image, TiffImagePlugin
 
-from ..core.scanning import RawPage
+from ..core.scanning import ProcessedPage, RawPage
 
 log = logging.getLogger(__name__)
 
@@ -23,21 +22,6 @@ A4_MM = (210.0, 297.0)
 WORK_PX = 1000  # analysis runs on a copy about this tall
 JPEG_DPI = 150  # greyscale and colour pages are sent at this resolution (bilevel keeps the scan's)
 PREVIEW_PX = 1200  # the height of the picture the citizen checks on screen
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessedPage:
-    encoding: str  # "bilevel" (CCITT G4), "gray" (JPEG) or "colour" (JPEG)
-    width: int  # pixels of `data`
-    height: int
-    dpi: int
-    data: bytes  # the image stream as it goes into the PDF
-    preview: bytes  # a JPEG for the screen
-
-    def __repr__(self) -> str:
-        return (
-            f"ProcessedPage({self.encoding} {self.width}x{self.height} @ {self.dpi} dpi, {len(self.data)} B)"
-        )
 
 
 def to_array(page: RawPage) -> Array:
@@ -270,3 +254,15 @@ def process_image(image: Array, dpi: int, encoding: str | None = None) -> Proces
 def process_page(page: RawPage, encoding: str | None = None) -> ProcessedPage | None:
     """One scanned side, ready for the PDF; None when it is blank."""
     return process_image(to_array(page), page.dpi, encoding)
+
+
+class OpenCvPageProcessor:
+    """The page-processing port over this module and the PDF writer."""
+
+    def process(self, page: RawPage) -> ProcessedPage | None:
+        return process_page(page)
+
+    def assemble(self, pages: list[ProcessedPage], title: str) -> bytes:
+        from .pdf_writer import build_pdf
+
+        return build_pdf(pages, title)

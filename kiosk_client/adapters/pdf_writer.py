@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from .page_imaging import ProcessedPage
+from ..core.scanning import ProcessedPage
 
 A4_PT = (595.28, 841.89)
 MM_PER_INCH = 25.4

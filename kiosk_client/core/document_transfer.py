@@ -207,7 +207,9 @@ class DocumentTransfers:
                 continue
             try:
                 await self._send_one(transfer, link)
-            except (ConnectionError, LookupError) as exc:
+            except LookupError:
+                continue  # the clerk refused it (already marked): on to the next one
+            except ConnectionError as exc:
                 log.info("documents: %s paused (%s)", transfer.manifest.id, exc)
                 if self._link is link:
                     self._link = None  # wait for the next channel

@@ -52,6 +52,33 @@ class RawPage:
         return f"RawPage({self.width}x{self.height}x{self.channels} @ {self.dpi} dpi)"
 
 
+@dataclass(frozen=True, slots=True)
+class ProcessedPage:
+    """A page ready for the PDF: cropped, straightened, encoded."""
+
+    encoding: str  # "bilevel" (CCITT G4), "gray" (JPEG) or "colour" (JPEG)
+    width: int  # pixels of `data`
+    height: int
+    dpi: int
+    data: bytes  # the image stream as it goes into the PDF
+    preview: bytes  # a JPEG for the screen
+
+    def __repr__(self) -> str:
+        return (
+            f"ProcessedPage({self.encoding} {self.width}x{self.height} @ {self.dpi} dpi, {len(self.data)} B)"
+        )
+
+
+class PageProcessor(Protocol):
+    def process(self, page: RawPage) -> ProcessedPage | None:
+        """The page ready for the PDF, or None for a blank side. CPU-heavy: call it off the loop."""
+        ...
+
+    def assemble(self, pages: list[ProcessedPage], title: str) -> bytes:
+        """One PDF of the pages, in order."""
+        ...
+
+
 class PageSink(Protocol):
     def __call__(self, page: RawPage) -> None: ...
 
