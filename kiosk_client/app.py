@@ -11,8 +11,12 @@ from .adapters.camera_opencv import load_card
 from .adapters.central_http import HttpCentral
 from .adapters.local_cache import FileCache
 from .adapters.media_tracks import LatestFrame
+from .adapters.outbox import EncryptedOutbox
+from .adapters.page_imaging import OpenCvPageProcessor
 from .adapters.rtc_aiortc import AiortcCallFactory
+from .adapters.scanner_sane import SaneScanner
 from .core.clock import CentralClock, SystemClock
+from .core.document_desk import DocumentPorts
 from .core.engine import KioskEngine
 from .core.events import KioskEvent
 from .core.ports import FormViewPort, VideoSink
@@ -31,7 +35,9 @@ def build_engine(
     form_frames: LatestFrame | None = None,
     *,
     ended_screen: timedelta | None = None,
+    outbox_key: bytes | None = None,
 ) -> KioskEngine:
+    """`outbox_key` (from the keyring) enables the scanner and the document outbox."""
     clock = CentralClock(SystemClock())
     timing = Timing() if ended_screen is None else Timing(ended_screen=ended_screen)
     return KioskEngine(
@@ -44,6 +50,20 @@ def build_engine(
         local_timing=timing,
         form=form,
         default_origins=settings.form.default_origins,
+        documents=document_ports(settings, outbox_key) if outbox_key is not None else None,
+    )
+
+
+def document_ports(settings: Settings, outbox_key: bytes) -> DocumentPorts | None:
+    if not settings.scanner.enabled:
+        return None
+    return DocumentPorts(
+        scanner=SaneScanner(settings.scanner.device, stall_timeout_s=settings.scanner.stall_timeout_s),
+        processor=OpenCvPageProcessor(),
+        store=EncryptedOutbox(
+            settings.data_dir / "outbox", outbox_key, retention_s=settings.documents.retention_hours * 3600
+        ),
+        dpi=settings.scanner.dpi,
     )
 
 

@@ -37,7 +37,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .ui.app import run_kiosk_app
 
     settings = load_settings(args.config)
-    token = KeyringSecrets(settings.keyring_backend).device_token()
+    secrets = KeyringSecrets(settings.keyring_backend)
+    token = secrets.device_token()
     if not token:
         print(
             f"this kiosk is not enrolled: run `kiosk-client enroll --config {args.config} --code CODE`",
@@ -45,7 +46,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 3
     return run_kiosk_app(
-        lambda publish, sink, form, frames: build_engine(settings, token, publish, sink, form, frames),
+        lambda publish, sink, form, frames: build_engine(
+            settings,
+            token,
+            publish,
+            sink,
+            form,
+            frames,
+            outbox_key=secrets.outbox_key() if settings.scanner.enabled else None,
+        ),
         language=settings.language,
         fullscreen=settings.fullscreen and not args.windowed,
         citizen_only_selectors=settings.form.citizen_only_selectors,

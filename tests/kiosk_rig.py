@@ -63,9 +63,20 @@ def make_engine(
     sink: VideoSink | None = None,
     form: FormViewPort | None = None,
     form_frames: LatestFrame | None = None,
+    outbox_key: bytes | None = None,
 ) -> KioskEngine:
+    """With `outbox_key`, the kiosk scans (SANE_CONFIG_DIR picks the scanner) and sends documents."""
     settings = kiosk_settings(url, data_dir)
-    return build_engine(settings, token, publish, sink, form, form_frames, ended_screen=timedelta(seconds=1))
+    return build_engine(
+        settings,
+        token,
+        publish,
+        sink,
+        form,
+        form_frames,
+        ended_screen=timedelta(seconds=1),
+        outbox_key=outbox_key,
+    )
 
 
 def form_field(qtbot: Any, form: Any, element_id: str) -> Any:
@@ -75,3 +86,12 @@ def form_field(qtbot: Any, form: Any, element_id: str) -> Any:
     form.page.runJavaScript(f"String(document.getElementById('{element_id}').value)", 0, result.append)
     qtbot.waitUntil(lambda: bool(result), timeout=5000)
     return result[0]
+
+
+async def wait_for(predicate: Callable[[], object], seconds: float = 10.0) -> None:
+    """Polls `predicate` on the running loop until it holds; fails the test after `seconds`."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {seconds} s")
+        await asyncio.sleep(0.01)

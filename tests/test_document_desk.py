@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -18,15 +17,8 @@ from kiosk_client.core.document_transfer import TransferStatus
 from kiosk_client.core.scanning import ScanSource
 from kiosk_client.tools.document_receiver import DocumentReceiver
 
+from .kiosk_rig import wait_for as until
 from .sane_rig import sane_folder, sane_scanner
-
-
-async def until(condition: Callable[[], bool], within: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.01)
 
 
 class DeskRig:

@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
 
 from aiortc import RTCPeerConnection
 
@@ -16,6 +15,8 @@ from kiosk_client.adapters.rtc_aiortc import AiortcDocumentLink
 from kiosk_client.core.document_protocol import Manifest
 from kiosk_client.core.document_transfer import DocumentTransfers, Transfer, TransferStatus
 from kiosk_client.tools.document_receiver import DocumentReceiver
+
+from .kiosk_rig import wait_for as until
 
 
 class MemorySource:
@@ -61,14 +62,6 @@ class Rig:
 
     def status(self, manifest: Manifest) -> Transfer:
         return next(t for t in self.transfers.transfers if t.manifest.id == manifest.id)
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.005)
 
 
 async def test_a_document_is_sent_checked_and_forgotten_once_the_clerk_confirms() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,9 @@ from kiosk_client.core.session import EndReason, Phase
 from kiosk_client.tools.clerk_bot import ClerkBot, ColourBars
 
 from .conftest import Site
-from .kiosk_rig import Recorder, enrolled_token, make_engine
+from .kiosk_rig import Recorder, enrolled_token, make_engine, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-async def wait_for(predicate: Any, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_the_kiosk_joins_at_the_appointment_time_and_media_flows_both_ways(

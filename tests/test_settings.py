@@ -46,6 +46,14 @@ def test_defaults() -> None:
             "unknown key; expected one of",
         ),
         ("[centrale]\nurl='https://x'\n", "centrale", "unknown key"),
+        ("[central]\nurl='https://x'\n[scanner]\ndpi=50\n", "scanner.dpi", "expected 75 to 1200"),
+        ("[central]\nurl='https://x'\n[scanner]\nenabled='no'\n", "scanner.enabled", "true or false"),
+        ("[central]\nurl='https://x'\n[scanner]\nsource='adf'\n", "scanner.source", "unknown key"),
+        (
+            "[central]\nurl='https://x'\n[documents]\nretention_hours=0\n",
+            "documents.retention_hours",
+            "expected an integer from 1 to 720",
+        ),
     ],
 )
 def test_errors_name_file_key_and_expectation(text: str, key: str, expected: str) -> None:
@@ -82,3 +90,15 @@ def test_form_section() -> None:
         parse_settings("[central]\nurl='https://x'\n[form]\ndefault_origins=['file:///etc']\n", "k")
     with pytest.raises(ConfigError, match=r"form\.citizen_only_selectors: expected a list of CSS selectors"):
         parse_settings("[central]\nurl='https://x'\n[form]\ncitizen_only_selectors='#x'\n", "k")
+
+
+def test_scanner_and_documents_sections() -> None:
+    settings = parse_settings(
+        "[central]\nurl='https://x'\n[scanner]\ndevice='test:0'\ndpi=200\n[documents]\nretention_hours=48\n",
+        "k.toml",
+    )
+    assert settings.scanner.device == "test:0" and settings.scanner.dpi == 200 and settings.scanner.enabled
+    assert settings.documents.retention_hours == 48
+    defaults = parse_settings("[central]\nurl='https://x'\n", "k.toml")
+    assert defaults.scanner.device is None and defaults.scanner.dpi == 300
+    assert defaults.documents.retention_hours == 24

@@ -216,7 +216,7 @@ class AiortcCall:
             documents = self._pc.createDataChannel("documents", ordered=True)
             link = AiortcDocumentLink(documents)
             documents.on("open", lambda: self._on_event(DocumentsChannelOpened(link)))
-            documents.on("close", lambda: self._on_event(DocumentsChannelClosed()))
+            documents.on("close", lambda: self._on_event(DocumentsChannelClosed(link)))
             documents.on("message", lambda raw: self._on_event(DocumentsMessageReceived(raw)))
             await self._pc.setLocalDescription(await self._pc.createOffer())
         except (ValueError, OSError, av.FFmpegError) as exc:

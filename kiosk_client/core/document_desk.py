@@ -40,6 +40,16 @@ class DocumentStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentPorts:
+    """What a kiosk with a scanner gives the engine."""
+
+    scanner: ScannerPort
+    processor: PageProcessor
+    store: DocumentStore
+    dpi: int = 300
+
+
+@dataclass(frozen=True, slots=True)
 class PagePreview:
     number: int  # 1-based position
     preview: bytes  # JPEG
@@ -106,8 +116,8 @@ class DocumentDesk:
     def attach(self, link: DocumentLink) -> None:
         self._transfers.attach(link)
 
-    def detach(self) -> None:
-        self._transfers.detach()
+    def detach(self, link: DocumentLink | None = None) -> None:
+        self._transfers.detach(link)
 
     def on_message(self, raw: str | bytes) -> None:
         self._transfers.on_message(raw)

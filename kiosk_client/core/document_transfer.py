@@ -117,8 +117,11 @@ class DocumentTransfers:
             self._sender = asyncio.get_running_loop().create_task(self._send_all())
         self._wake.set()
 
-    def detach(self) -> None:
-        """The channel closed: sending stops; what is not confirmed waits for the next channel."""
+    def detach(self, link: DocumentLink | None = None) -> None:
+        """The channel closed (`link`, if given: a late close of an older call's channel is ignored):
+        sending stops; what is not confirmed waits for the next channel."""
+        if link is not None and link is not self._link:
+            return
         self._link = None
         for future in self._accepted.values():
             if not future.done():

@@ -22,8 +22,17 @@ from .backoff import Backoff
 from .clock import CentralClock
 from .control_protocol import InputMessage
 from .control_protocol import error as control_error
+from .document_desk import DocumentDesk, DocumentPorts
 from .errors import AuthenticationFailed, CallError, CentralError, CentralUnavailable, MalformedResponse
-from .events import KioskEvent, KioskSnapshot, Notice, SessionFinished, SessionRecord, StateChanged
+from .events import (
+    KioskEvent,
+    KioskSnapshot,
+    Notice,
+    SessionDocument,
+    SessionFinished,
+    SessionRecord,
+    StateChanged,
+)
 from .models import Appointment, CallTicket, Heartbeat, RemoteConfig, Schedule
 from .navigation import NavigationPolicy
 from .ports import (
@@ -36,6 +45,9 @@ from .ports import (
     CentralPort,
     ControlChannelOpened,
     ControlMessageReceived,
+    DocumentsChannelClosed,
+    DocumentsChannelOpened,
+    DocumentsMessageReceived,
     FormViewPort,
     InputOutcome,
     LocalCache,
@@ -50,6 +62,7 @@ from .remote_control import (
     RemoteControl,
     SendToClerk,
 )
+from .scanning import ScanSource
 from .session import (
     IDLE,
     EndReason,
@@ -93,6 +106,7 @@ class KioskEngine:
         rng: random.Random | None = None,
         form: FormViewPort | None = None,
         default_origins: tuple[str, ...] = (),
+        documents: DocumentPorts | None = None,
     ) -> None:
         self._central = central
         self._calls = calls
@@ -129,6 +143,9 @@ class KioskEngine:
         self._control: RemoteControl | None = None
         self._inputs: asyncio.Queue[InputMessage] | None = None
         self._input_worker: asyncio.Task[None] | None = None
+
+        self._document_ports = documents
+        self._desk: DocumentDesk | None = None
 
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake_poll = asyncio.Event()
@@ -237,6 +254,58 @@ class KioskEngine:
     async def form_refused(self, what: str, detail: str) -> None:
         if self._control is not None and what in ("navigation", "popup", "download"):
             self._control.navigation_refused(what, detail)
+
+    async def scan_document(self, source: str = "flatbed", colour: bool = True) -> bool:
+        """The citizen or the animateur starts a scan (pages are added to the session's desk)."""
+        if self._desk is None:
+            return False
+        try:
+            chosen = ScanSource(source)
+        except ValueError:
+            return False
+        return self._desk.scan(chosen, colour)
+
+    async def remove_page(self, number: int) -> None:
+        if self._desk is not None:
+            self._desk.remove_page(number)
+
+    async def clear_pages(self) -> None:
+        if self._desk is not None:
+            self._desk.clear_pages()
+
+    async def send_document(self, name: str | None = None) -> bool:
+        """The citizen touched "send to the clerk": one PDF of the pages, into the outbox, then out."""
+        if self._desk is None:
+            return False
+        return await self._desk.send(name) is not None
+
+    # ----------------------------------------------------------------- the session's papers
+
+    def _start_documents(self, appointment: Appointment) -> None:
+        ports = self._document_ports
+        if ports is None or self._desk is not None:
+            return
+        try:
+            self._desk = DocumentDesk(
+                appointment.id,
+                ports.scanner,
+                ports.processor,
+                ports.store,
+                lambda state: self._publish_state(),
+                lambda name, data: self._publish(SessionDocument(name, data)),
+                dpi=ports.dpi,
+            )
+        except Exception:
+            log.exception("the documents desk could not start; scanning is off for this session")
+            self._desk = None
+
+    def _end_documents(self) -> None:
+        desk, self._desk = self._desk, None
+        if desk is not None:
+            unconfirmed = desk.unconfirmed()
+            if unconfirmed:
+                log.warning("%d document(s) not confirmed by the clerk stay in the outbox", len(unconfirmed))
+            self._spawn(desk.close())
 
     # ----------------------------------------------------------------- remote control of the form view
 
@@ -390,6 +459,7 @@ class KioskEngine:
         self._publish_state()
 
     def _start_call(self, appointment: Appointment) -> None:
+        self._start_documents(appointment)
         self._offer_posted_at = None
         self._answer_at = None
         self._stats = CallStats()
@@ -402,6 +472,7 @@ class KioskEngine:
         if call is not None:
             self._stats = call.stats()
         audit = self._end_control()  # before the call closes, so the clerk hears that control ended
+        self._end_documents()
         self._call = None
         self._call_ticket = None
         self._call_task = None
@@ -469,8 +540,19 @@ class KioskEngine:
                 self._publish_state()
             case CallConnectionLost(detail=detail):
                 log.warning("call connection lost: %s", detail)
+                if self._desk is not None:
+                    self._desk.detach()
                 if self._lost is not None:
                     self._lost.set()
+            case DocumentsChannelOpened(link=link):
+                if self._desk is not None:
+                    self._desk.attach(link)
+            case DocumentsChannelClosed(link=link):
+                if self._desk is not None:
+                    self._desk.detach(link)
+            case DocumentsMessageReceived(raw=raw):
+                if self._desk is not None:
+                    self._desk.on_message(raw)
             case ControlChannelOpened():
                 if self._control is not None and self._call is not None:
                     self._call.send_control(self._control.state_message())
@@ -637,6 +719,7 @@ class KioskEngine:
             clock_offset_s=self._clock.offset.total_seconds(),
             control=self._control.state.value if self._control else ControlState.NONE.value,
             form_origins=tuple(sorted(self._control.policy.origins)) if self._control else (),
+            documents=self._desk.state if self._desk else None,
         )
 
     def _publish_state(self) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from .document_desk import DocumentsState
 from .models import Appointment
 from .session import EndReason, Session
 
@@ -37,6 +38,18 @@ class KioskSnapshot:
     clock_offset_s: float
     control: str = "none"  # remote control of the form view: none, requested, granted
     form_origins: tuple[str, ...] = ()  # where the form view may go in this session
+    documents: DocumentsState | None = None  # None: no scanning on this kiosk (or no session)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDocument:
+    """A document the citizen just sent, for the form view's file chooser (this session only)."""
+
+    name: str
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"SessionDocument({self.name!r}, {len(self.data)} bytes)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,4 +80,4 @@ class SessionFinished:
     record: SessionRecord
 
 
-KioskEvent = StateChanged | SessionFinished
+KioskEvent = StateChanged | SessionFinished | SessionDocument

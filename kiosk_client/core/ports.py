@@ -80,7 +80,7 @@ class DocumentsChannelOpened:
 
 @dataclass(frozen=True, slots=True)
 class DocumentsChannelClosed:
-    pass
+    link: DocumentLink
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,19 @@ class FormSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ScannerSettings:
+    enabled: bool = True
+    device: str | None = None  # e.g. "genesys:libusb:001:004"; None: the first one found
+    dpi: int = 300
+    stall_timeout_s: int = 30  # a scanner silent this long is considered hung
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentSettings:
+    retention_hours: int = 24  # a document the clerk never confirmed is destroyed after this
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     central_url: str
     data_dir: Path
@@ -48,6 +61,8 @@ class Settings:
     camera: CameraSettings = field(default_factory=CameraSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
     form: FormSettings = field(default_factory=FormSettings)
+    scanner: ScannerSettings = field(default_factory=ScannerSettings)
+    documents: DocumentSettings = field(default_factory=DocumentSettings)
 
 
 class _Section:
@@ -101,7 +116,13 @@ def parse_settings(text: str, file: str) -> Settings:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, None, f"not valid TOML ({exc})") from None
-    _Section(file, "", raw, ("central", "kiosk", "camera", "audio", "secrets", "form"))
+    _Section(
+        file, "", raw, ("central", "kiosk", "camera", "audio", "secrets", "form", "scanner", "documents")
+    )
+    scanner = _Section(
+        file, "scanner", raw.get("scanner", {}), ("enabled", "device", "dpi", "stall_timeout_s")
+    )
+    documents = _Section(file, "documents", raw.get("documents", {}), ("retention_hours",))
     form = _Section(file, "form", raw.get("form", {}), ("default_origins", "citizen_only_selectors"))
     central = _Section(file, "central", raw.get("central", {}), ("url",))
     kiosk = _Section(file, "kiosk", raw.get("kiosk", {}), ("language", "data_dir", "fullscreen"))
@@ -155,7 +176,21 @@ def parse_settings(text: str, file: str) -> Settings:
         audio=AudioSettings(
             microphone=audio.device("microphone", "default"), speaker=audio.device("speaker", "default")
         ),
+        scanner=ScannerSettings(
+            enabled=scanner.get("enabled", bool, "true or false", True),
+            device=scanner.device("device", None),
+            dpi=_dpi(scanner),
+            stall_timeout_s=scanner.positive_int("stall_timeout_s", 30, 600),
+        ),
+        documents=DocumentSettings(retention_hours=documents.positive_int("retention_hours", 24, 24 * 30)),
     )
+
+
+def _dpi(section: _Section) -> int:
+    dpi = section.positive_int("dpi", 300, 1200)
+    if dpi < 75:
+        raise ConfigError(section.file, section.key("dpi"), f"expected 75 to 1200, got {dpi}")
+    return dpi
 
 
 def load_settings(path: Path) -> Settings:

@@ -9,7 +9,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from ..adapters.media_tracks import PacedVideoTrack, ToneTrack, TrackReader, audio_level
 from ..adapters.rtc_aiortc import rtc_configuration
+from ..core.document_protocol import Manifest
+from .document_receiver import DocumentReceiver
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class BotCallReport:
     first_form_at: float | None = None
     ended_by: str | None = None
     ended_at: float | None = None
+    documents: list[dict[str, Any]] = field(default_factory=list)  # manifests received and checked
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,6 +115,10 @@ class ClerkBot:
         # The kiosk's remote-control channel, per appointment, and what came back on it.
         self.control_channels: dict[str, Any] = {}
         self.control_received: list[dict[str, Any]] = []
+        # Documents: one receiver per appointment, kept across a dropped call so transfers resume.
+        self.receivers: dict[str, DocumentReceiver] = {}
+        self.documents: list[tuple[Manifest, bytes]] = []
+        self.document_channels: dict[str, Any] = {}
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -145,6 +152,11 @@ class ClerkBot:
             if channel.label == "control":
                 self.control_channels[appointment_id] = channel
                 channel.on("message", lambda raw: self.control_received.append(json.loads(raw)))
+            elif channel.label == "documents":
+                receiver = self.receiver(appointment_id)
+                receiver.send_text = channel.send
+                self.document_channels[appointment_id] = channel
+                channel.on("message", receiver.on_message)
 
         @pc.on("track")
         def on_track(track: Any) -> None:
@@ -181,11 +193,29 @@ class ClerkBot:
             await pc.close()
         return report
 
+    def receiver(self, appointment_id: str) -> DocumentReceiver:
+        if appointment_id not in self.receivers:
+            self.receivers[appointment_id] = DocumentReceiver(
+                lambda text: None, lambda manifest, data: self.documents.append((manifest, data))
+            )
+        return self.receivers[appointment_id]
+
+    def request_document(self, appointment_id: str, label: str) -> None:
+        """Ask the citizen for a paper, as the clerk console's button does."""
+        self.receiver(appointment_id).request(label)
+
     async def send_control(self, appointment_id: str, **message: Any) -> None:
         """Send one remote-control message as a clerk would (the bot adds "v")."""
         self.control_channels[appointment_id].send(json.dumps({"v": 1, **message}))
 
     def _collect(self, readers: dict[str, TrackReader], report: BotCallReport) -> None:
+        receiver = self.receivers.get(report.appointment_id)
+        if receiver is not None:
+            report.documents = [
+                {"name": m.name, "size": m.size, "pages": m.pages, "sha256": m.sha256}
+                for m, _ in self.documents
+                if m.id in receiver.received
+            ]
         if (video := readers.get("video")) is not None:
             report.video_frames, report.first_video_at = video.frames, video.first_at
         if (audio := readers.get("audio")) is not None:
