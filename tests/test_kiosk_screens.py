@@ -8,6 +8,7 @@ import string
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
 from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral, MemoryCache
@@ -149,3 +150,63 @@ def test_translator_formats() -> None:
     assert t.duration(75) == "1 min 15 s" and t.duration(9) == "9 s"
     with pytest.raises(ValueError):
         Translator("de")
+
+
+def jpeg_preview() -> bytes:
+    import cv2
+    import numpy as np
+
+    ok, encoded = cv2.imencode(".jpg", np.full((400, 283, 3), 240, np.uint8))
+    assert ok
+    return encoded.tobytes()
+
+
+def test_every_scan_error_and_transfer_status_has_words() -> None:
+    from kiosk_client.adapters.scanner_sane import ERRORS
+    from kiosk_client.core.document_transfer import TransferStatus
+
+    codes = set(ERRORS) | {"scanner_failed", "scanner_not_responding", "cover_open", "scanner_busy"}
+    codes |= {"processing_failed", "too_many_pages", "outbox_full", "outbox_failed"}
+    for code in codes:
+        assert f"documents.error.{code}" in CATALOGUE["fr"], code
+    for status in TransferStatus:
+        assert f"documents.transfer.{status.value}" in CATALOGUE["fr"], status
+
+
+def test_documents_panel_shows_the_request_the_pages_and_the_receipt(window: KioskWindow) -> None:
+    from kiosk_client.core.document_desk import DocumentsState, PagePreview
+    from kiosk_client.core.document_protocol import Manifest
+    from kiosk_client.core.document_transfer import Transfer, TransferStatus
+
+    in_call = Session(Phase.IN_CALL, APPOINTMENT)
+    window.show_state(snapshot(in_call, media_flowing=True))
+    assert not window.call.documents_button.isVisible()  # no scanner on this kiosk: no button
+    window.show_state(snapshot(in_call, media_flowing=True, documents=DocumentsState()))
+    panel = window.call.documents
+    assert window.call.documents_button.isVisible() and not panel.isVisible()
+    window.show_state(
+        snapshot(in_call, media_flowing=True, documents=DocumentsState(requested="justificatif de domicile"))
+    )
+    assert panel.isVisible()  # the clerk's request opens it
+    assert panel.heading.text() == "Votre conseiller vous demande : justificatif de domicile"
+    pages = (PagePreview(1, jpeg_preview(), "bilevel"), PagePreview(2, jpeg_preview(), "gray"))
+    manifest = Manifest("0" * 32, "Justificatif.pdf", "application/pdf", 1000, 2, "a" * 64)
+    state = DocumentsState(
+        pages=pages,
+        scan_error="paper_jammed",
+        transfers=(Transfer(manifest, TransferStatus.RECEIVED, sent=1000, confirmed=1000),),
+    )
+    window.show_state(snapshot(in_call, media_flowing=True, documents=state))
+    assert "Une feuille est coincée" in panel.status.text()
+    assert panel.transfers.text() == "Justificatif : document reçu par votre conseiller ✓"
+    removed: list[int] = []
+    sent: list[bool] = []
+    panel.page_removed.connect(removed.append)
+    panel.send_requested.connect(lambda: sent.append(True))
+    tiles = panel.pages.widget().findChildren(QPushButton)
+    assert [b.text() for b in tiles] == ["Retirer", "Retirer"]
+    tiles[1].click()
+    panel.send.click()
+    assert removed == [2] and sent == [True]
+    window.show_state(snapshot(Session(Phase.ENDED, APPOINTMENT, end_reason=EndReason.CLERK_HUNG_UP)))
+    assert not panel.isVisible() and panel.pages.widget().findChildren(QPushButton) == []

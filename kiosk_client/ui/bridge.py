@@ -65,7 +65,7 @@ class EngineBridge(QObject):
             image, self._latest[slot] = self._latest[slot], None
         return image
 
-    def submit(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    def submit(self, make: Callable[[], Coroutine[Any, Any, object]]) -> None:
         future = self._loop.submit(make())
 
         def report(f: Any) -> None:

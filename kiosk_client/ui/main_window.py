@@ -21,9 +21,10 @@ from ..core.session import Phase
 from .bridge import EngineBridge
 from .form_stream import FormStreamer, FrameOutlet
 from .i18n import Translator
-from .screens import EndedScreen, IdleScreen, InCallScreen, WaitingScreen, button, label
+from .screens import EndedScreen, IdleScreen, InCallScreen, WaitingScreen
 from .theme import STYLESHEET
 from .video_view import to_qimage
+from .widgets import button, label
 
 
 class KioskWindow(QMainWindow):
@@ -84,6 +85,11 @@ class KioskWindow(QMainWindow):
         )
         self.call.control_taken_back.connect(lambda: bridge.submit(engine.take_back_control))
         bridge.form_input.connect(self.call.form.apply)
+        papers = self.call.documents
+        papers.scan_requested.connect(lambda source: bridge.submit(lambda: engine.scan_document(source)))
+        papers.page_removed.connect(lambda number: bridge.submit(lambda: engine.remove_page(number)))
+        papers.clear_requested.connect(lambda: bridge.submit(engine.clear_pages))
+        papers.send_requested.connect(lambda: bridge.submit(lambda: engine.send_document()))
         form = self.call.form
         form.page_changed.connect(
             lambda url, title: bridge.submit(

@@ -7,28 +7,15 @@ from typing import ClassVar
 
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QVBoxLayout, QWidget
 
 from ..core.events import KioskSnapshot
 from ..core.session import EndReason, Phase
+from .documents_panel import DocumentsPanel
 from .form_view import FormView
 from .i18n import Translator
 from .video_view import VideoView
-
-
-def label(name: str, text: str = "", wrap: bool = True) -> QLabel:
-    widget = QLabel(text)
-    widget.setObjectName(name)
-    widget.setWordWrap(wrap)
-    return widget
-
-
-def button(name: str, style: str = "") -> QPushButton:
-    widget = QPushButton()
-    widget.setObjectName(style or name)
-    widget.setProperty("role", name)
-    widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    return widget
+from .widgets import button, label
 
 
 def central_now(snapshot: KioskSnapshot | None) -> datetime:
@@ -184,6 +171,12 @@ class InCallScreen(QWidget):
         self.mute = button("muteButton")
         self.camera = button("cameraButton")
         self.hang_up = button("hangUpButton", "danger")
+        self.documents_button = button("documentsButton")
+        self.documents = DocumentsPanel()
+        self.documents.hide()
+        self.documents_button.clicked.connect(self.documents.show)
+        self.documents.closed.connect(self.documents.hide)
+        self._last_request: str | None = None
         self.confirm = QFrame()
         self.confirm.setObjectName("confirm")
         self.confirm_question = label("subtitle")
@@ -204,11 +197,13 @@ class InCallScreen(QWidget):
         side.addStretch(1)
         side.addWidget(self.mute)
         side.addWidget(self.camera)
+        side.addWidget(self.documents_button)
         side.addSpacing(20)
         side.addWidget(self.hang_up)
         main = QVBoxLayout()
         main.addWidget(self.title)
         main.addWidget(self.remote, 1)
+        main.addWidget(self.documents, 2)
         main.addWidget(self.connecting)
         main.addWidget(self.confirm)
         layout = QHBoxLayout(self)
@@ -239,6 +234,8 @@ class InCallScreen(QWidget):
         self.consent.hide()
         self.control_banner.hide()
         self.pointer.hide()
+        self.documents.reset()
+        self._last_request = None
 
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
         appointment = snapshot.session.appointment
@@ -271,6 +268,21 @@ class InCallScreen(QWidget):
         self.take_back.setText(t("control.take_back"))
         if not granted:
             self.pointer.hide()
+        self._show_documents(snapshot, t)
+
+    def _show_documents(self, snapshot: KioskSnapshot, t: Translator) -> None:
+        state = snapshot.documents
+        self.documents_button.setVisible(state is not None)
+        self.documents_button.setText(t("call.documents"))
+        if state is None:
+            self.documents.hide()
+            return
+        if state.requested and state.requested != self._last_request:
+            self.documents.show()  # the clerk asks for a paper: show what to do at once
+        self._last_request = state.requested
+        if state.scanner == "scanning" or state.pages:
+            self.documents.show()
+        self.documents.show_state(state, t)
 
 
 class PointerOverlay(QWidget):

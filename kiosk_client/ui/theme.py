@@ -31,5 +31,11 @@ QFrame#confirm {{ background: white; border: 4px solid {BLUE}; border-radius: 16
 QFrame#confirm QLabel {{ background: white; }}
 VideoView {{ background: #101010; }}
 QFrame#controlBanner {{ background: {BLUE}; border-radius: 8px; }}
+QFrame#documentsPanel {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
+QFrame#documentsPanel QLabel {{ background: white; }}
+QFrame#pageTile {{ background: {PAPER}; border: 2px solid #c8c8c8; border-radius: 8px; }}
+QFrame#pageTile QLabel {{ background: {PAPER}; }}
+QLabel#documentsStatus {{ font-size: 28px; color: {RED}; }}
+QLabel#transfers {{ font-size: 28px; font-weight: bold; color: {BLUE}; }}
 QFrame#controlBanner QLabel {{ background: {BLUE}; color: white; font-size: 26px; font-weight: bold; padding: 4px 10px; }}
 """

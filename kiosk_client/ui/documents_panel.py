@@ -1,0 +1,161 @@
+"""The citizen's papers during the call: what to do, the scanned pages shown large, remove one,
+send them to the clerk, and how the sending goes ("Document reçu par votre conseiller ✓").
+Renders DocumentsState; every action is a signal the window hands to the engine."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from ..core.document_desk import DocumentsState, PagePreview
+from ..core.document_transfer import Transfer, TransferStatus
+from .i18n import Translator
+from .widgets import button, label
+
+THUMB_HEIGHT = 300
+
+
+class PageTile(QFrame):
+    remove = Signal(int)
+
+    def __init__(self, page: PagePreview, t: Translator) -> None:
+        super().__init__()
+        self.setObjectName("pageTile")
+        picture = QLabel()
+        picture.setObjectName("pagePicture")
+        pixmap = QPixmap()
+        pixmap.loadFromData(page.preview, "JPEG")
+        picture.setPixmap(pixmap.scaledToHeight(THUMB_HEIGHT, Qt.TransformationMode.SmoothTransformation))
+        number = label("pageNumber", t("documents.page", number=page.number))
+        remove = button("removePageButton")
+        remove.setText(t("documents.remove_page"))
+        remove.clicked.connect(lambda: self.remove.emit(page.number))
+        layout = QVBoxLayout(self)
+        layout.addWidget(picture, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(number, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(remove)
+
+
+class DocumentsPanel(QFrame):
+    scan_requested = Signal(str)  # "flatbed" or "feeder"
+    page_removed = Signal(int)
+    clear_requested = Signal()
+    send_requested = Signal()
+    closed = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("documentsPanel")
+        self.heading = label("subtitle")
+        self.instruction = label("hint")
+        self.status = label("documentsStatus")
+        self.scan_flatbed = button("scanFlatbedButton", "primary")
+        self.scan_feeder = button("scanFeederButton")
+        self.clear = button("clearPagesButton")
+        self.send = button("sendDocumentButton", "primary")
+        self.close_button = button("closeDocumentsButton")
+        self.pages_row = QHBoxLayout()
+        self.pages_row.addStretch(1)
+        strip = QWidget()
+        strip.setLayout(self.pages_row)
+        self.pages = QScrollArea()
+        self.pages.setObjectName("pagesStrip")
+        self.pages.setWidget(strip)
+        self.pages.setWidgetResizable(True)
+        self.pages.setMinimumHeight(THUMB_HEIGHT + 180)
+        self.transfers = label("transfers")
+        scan_row = QHBoxLayout()
+        scan_row.addWidget(self.scan_flatbed)
+        scan_row.addWidget(self.scan_feeder)
+        send_row = QHBoxLayout()
+        send_row.addWidget(self.clear)
+        send_row.addStretch(1)
+        send_row.addWidget(self.send)
+        top = QHBoxLayout()
+        top.addWidget(self.heading, 1)
+        top.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 16, 24, 16)
+        layout.addLayout(top)
+        layout.addWidget(self.instruction)
+        layout.addLayout(scan_row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.pages, 1)
+        layout.addLayout(send_row)
+        layout.addWidget(self.transfers)
+        self.scan_flatbed.clicked.connect(lambda: self.scan_requested.emit("flatbed"))
+        self.scan_feeder.clicked.connect(lambda: self.scan_requested.emit("feeder"))
+        self.clear.clicked.connect(self.clear_requested.emit)
+        self.send.clicked.connect(self.send_requested.emit)
+        self.close_button.clicked.connect(self.closed.emit)
+        self._shown_pages: tuple[PagePreview, ...] = ()
+        self._language = ""
+
+    def show_state(self, state: DocumentsState, t: Translator) -> None:
+        scanning = state.scanner == "scanning"
+        self.heading.setText(
+            t("documents.requested", label=state.requested) if state.requested else t("documents.heading")
+        )
+        if scanning:
+            self.instruction.setText(t("documents.scanning"))
+        elif state.pages:
+            self.instruction.setText(t("documents.check_pages"))
+        else:
+            self.instruction.setText(t("documents.how_to"))
+        self.status.setText(self._status_text(state, t))
+        self.status.setVisible(bool(self.status.text()))
+        self.scan_flatbed.setText(t("documents.scan_flatbed"))
+        self.scan_feeder.setText(t("documents.scan_feeder"))
+        self.clear.setText(t("documents.clear"))
+        self.send.setText(t("documents.send"))
+        self.close_button.setText(t("documents.close"))
+        for widget in (self.scan_flatbed, self.scan_feeder):
+            widget.setEnabled(not scanning)
+        self.send.setEnabled(bool(state.pages) and not scanning)
+        self.clear.setVisible(bool(state.pages))
+        self.send.setVisible(bool(state.pages))
+        self.pages.setVisible(bool(state.pages))
+        if state.pages != self._shown_pages or t.language != self._language:
+            self._show_pages(state.pages, t)
+        self.transfers.setText("\n".join(self._transfer_line(x, t) for x in state.transfers))
+        self.transfers.setVisible(bool(state.transfers))
+
+    def _status_text(self, state: DocumentsState, t: Translator) -> str:
+        parts = []
+        if state.scan_error:
+            parts.append(t(f"documents.error.{state.scan_error}"))
+        if state.store_error:
+            parts.append(t(f"documents.error.{state.store_error}"))
+        if state.blank_pages_dropped:
+            parts.append(t("documents.blank_dropped", count=state.blank_pages_dropped))
+        return "\n".join(parts)
+
+    @staticmethod
+    def _transfer_line(transfer: Transfer, t: Translator) -> str:
+        name = transfer.manifest.name.removesuffix(".pdf")
+        if transfer.status is TransferStatus.SENDING:
+            percent = int(100 * transfer.sent / max(transfer.manifest.size, 1))
+            return t("documents.transfer.sending", name=name, percent=percent)
+        return t(f"documents.transfer.{transfer.status.value}", name=name)
+
+    def _show_pages(self, pages: tuple[PagePreview, ...], t: Translator) -> None:
+        while self.pages_row.count() > 1:
+            item = self.pages_row.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.setParent(None)  # gone from the screen now, not at the next event-loop turn
+                widget.deleteLater()
+        for page in pages:
+            tile = PageTile(page, t)
+            tile.remove.connect(self.page_removed.emit)
+            self.pages_row.insertWidget(self.pages_row.count() - 1, tile)
+        self._shown_pages = pages
+        self._language = t.language
+
+    def reset(self) -> None:
+        """Nothing of one citizen's papers stays in the widgets."""
+        self._show_pages((), Translator("fr"))
+        self.transfers.clear()
+        self.status.clear()
+        self.hide()
