@@ -115,3 +115,63 @@ def test_alerts_do_not_block_the_view(qtbot: QtBot, site: Site) -> None:
     assert view.notice.text() == "Champ obligatoire"
     view.end_session()
     qtbot.waitUntil(view.sessions_released)
+
+
+def test_the_file_chooser_offers_only_this_sessions_documents(
+    qtbot: QtBot, site: Site, tmp_path: Any
+) -> None:
+    from kiosk_client.ui.session_files import SessionFiles
+
+    files = SessionFiles(tmp_path)
+    view = FormView(files.paths)
+    qtbot.addWidget(view)
+    view.resize(1280, 800)
+    view.show()
+    refusals: list[str] = []
+    view.refused.connect(lambda what, detail: refusals.append(what))
+    load(qtbot, view, f"{site.url}/demo-form/", NavigationPolicy([site.url]))
+    run_js(
+        qtbot,
+        view,
+        "const f = document.createElement('input'); f.type = 'file'; f.id = 'proof';"
+        "f.style = 'position:fixed;left:0;top:0;width:300px;height:200px;z-index:9'; document.body.append(f); 1",
+    )
+    assert view.view is not None
+
+    def click_the_file_field() -> None:
+        assert view.view is not None
+        QTest.mouseClick(
+            view.view.focusProxy(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(50, 50)
+        )
+
+    click_the_file_field()  # nothing scanned yet: nothing offered, and the citizen is told
+    qtbot.waitUntil(lambda: "file_chooser" in refusals, timeout=5000)
+    assert run_js(qtbot, view, "document.getElementById('proof').files.length") == 0
+
+    files.add("Justificatif de domicile.pdf", b"%PDF-1.4 scanned")
+    click_the_file_field()
+    qtbot.waitUntil(
+        lambda: run_js(qtbot, view, "document.getElementById('proof').files.length") == 1, timeout=5000
+    )
+    assert (
+        run_js(qtbot, view, "document.getElementById('proof').files[0].name")
+        == "Justificatif de domicile.pdf"
+    )
+    assert run_js(qtbot, view, "document.getElementById('proof').files[0].size") == 16
+    view.end_session()
+    qtbot.waitUntil(view.sessions_released)
+    files.clear()  # the session ends: the next citizen is offered nothing
+    assert files.paths() == [] and not any((tmp_path / "kiosk-client-documents").iterdir())
+
+
+def test_session_files_live_in_a_private_folder_and_start_clean(tmp_path: Any) -> None:
+    from kiosk_client.ui.session_files import SessionFiles
+
+    first = SessionFiles(tmp_path)
+    path = first.add("../../etc/passwd", b"x")  # a hostile name cannot leave the folder
+    assert path.parent.parent == tmp_path / "kiosk-client-documents" and path.name == "passwd"
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700" and oct(path.stat().st_mode & 0o777) == "0o600"
+    again = first.add("passwd", b"y")
+    assert again.name == "passwd (2)"
+    SessionFiles(tmp_path)  # a restart after a crash wipes what was left
+    assert not path.exists()

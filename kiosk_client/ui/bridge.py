@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from ..core.control_protocol import InputMessage
-from ..core.events import KioskEvent, SessionFinished, StateChanged
+from ..core.events import KioskEvent, SessionDocument, SessionFinished, StateChanged
 from ..core.models import RgbImage
 from ..core.ports import InputOutcome
 from ..runtime import LoopThread
@@ -29,6 +29,7 @@ class EngineBridge(QObject):
     remote_frame = Signal()
     local_frame = Signal()
     form_input = Signal(object, object)  # InputMessage, callback(code, reason) — applied on the Qt thread
+    session_document = Signal(str, bytes)  # a document the citizen sent: for the form's file chooser
 
     def __init__(self, loop: LoopThread) -> None:
         super().__init__()
@@ -43,6 +44,8 @@ class EngineBridge(QObject):
             self.state_changed.emit(event.snapshot)
         elif isinstance(event, SessionFinished):
             self.session_finished.emit(event.record)
+        elif isinstance(event, SessionDocument):
+            self.session_document.emit(event.name, event.data)
 
     def _offer_frame(self, slot: str, image: RgbImage, signal: Any) -> None:
         # Keep only the newest frame: if the UI is behind, older frames are dropped, never queued.

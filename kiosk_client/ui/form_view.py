@@ -171,7 +171,7 @@ class FormPage(QWebEnginePage):
         oldFiles: Sequence[str],
         acceptedMimeTypes: Sequence[str],
     ) -> list[str]:
-        # Never the disk: only the session's own scanned documents (none until the documents feature).
+        # Never the disk: only the documents this session's citizen scanned and sent (SessionFiles).
         files = self._files()
         if not files:
             self.refused.emit("file_chooser", "")

@@ -22,6 +22,7 @@ from .bridge import EngineBridge
 from .form_stream import FormStreamer, FrameOutlet
 from .i18n import Translator
 from .screens import EndedScreen, IdleScreen, InCallScreen, WaitingScreen
+from .session_files import SessionFiles
 from .theme import STYLESHEET
 from .video_view import to_qimage
 from .widgets import button, label
@@ -46,7 +47,8 @@ class KioskWindow(QMainWindow):
 
         self.idle = IdleScreen()
         self.waiting = WaitingScreen()
-        self.call = InCallScreen(citizen_only_selectors)
+        self.session_files = SessionFiles()
+        self.call = InCallScreen(citizen_only_selectors, self.session_files.paths)
         self._form_session: str | None = None
         self.streamer = (
             FormStreamer(self.call.form, form_outlet, selectors=citizen_only_selectors)
@@ -85,6 +87,7 @@ class KioskWindow(QMainWindow):
         )
         self.call.control_taken_back.connect(lambda: bridge.submit(engine.take_back_control))
         bridge.form_input.connect(self.call.form.apply)
+        bridge.session_document.connect(self.session_files.add)
         papers = self.call.documents
         papers.scan_requested.connect(lambda source: bridge.submit(lambda: engine.scan_document(source)))
         papers.page_removed.connect(lambda number: bridge.submit(lambda: engine.remove_page(number)))
@@ -154,6 +157,8 @@ class KioskWindow(QMainWindow):
         elif phase in (Phase.IDLE, Phase.ENDED, Phase.UPCOMING) and self._form_session is not None:
             self.call.form.end_session()
             self._form_session = None
+        if phase in (Phase.IDLE, Phase.ENDED, Phase.UPCOMING):
+            self.session_files.clear()
 
     def _show_remote_frame(self) -> None:
         image = self._bridge.take_frame("remote")
@@ -170,6 +175,7 @@ class KioskWindow(QMainWindow):
         if self.streamer is not None:
             self.streamer.stop()
         self.call.form.end_session()
+        self.session_files.clear()
         super().closeEvent(event)
 
     def keyPressEvent(self, event: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
@@ -121,9 +122,11 @@ class InCallScreen(QWidget):
     control_answered = Signal(bool)  # the consent question, answered by a touch on this screen
     control_taken_back = Signal()
 
-    def __init__(self, citizen_only_selectors: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, citizen_only_selectors: tuple[str, ...] = (), files: Callable[[], list[str]] = lambda: []
+    ) -> None:
         super().__init__()
-        self.form = FormView(citizen_only_selectors=citizen_only_selectors)
+        self.form = FormView(files, citizen_only_selectors=citizen_only_selectors)
         self.form.setObjectName("formView")
         self.pointer = PointerOverlay(self.form)
         self.form.clerk_pointer.connect(self.pointer.move_to)
