@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from ..core.clock import CentralClock
+from ..core.document_desk import ExpiredDocument
 from ..core.errors import AuthenticationFailed, CentralRejected, CentralUnavailable, MalformedResponse
 from ..core.models import (
     CallSignal,
@@ -142,6 +143,18 @@ class HttpCentral:
                 "appointment_id": heartbeat.appointment_id,
                 "devices": heartbeat.devices,
                 "software_version": heartbeat.software_version,
+            },
+        )
+
+    async def report_document_expired(self, expired: ExpiredDocument) -> None:
+        await self._request(
+            "POST",
+            "/kiosk/documents/expired",
+            json={
+                "document_id": expired.document_id,
+                "appointment_id": expired.appointment_id,
+                "sha256": expired.sha256,
+                "reason": expired.reason,
             },
         )
 

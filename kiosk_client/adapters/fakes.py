@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..core.control_protocol import InputMessage
+from ..core.document_desk import ExpiredDocument
 from ..core.errors import CentralError
 from ..core.models import (
     CallSignal,
@@ -41,6 +42,7 @@ class FakeCentral:
         self.offers: list[tuple[str, CallTicket]] = []
         self.hang_ups: list[tuple[str, str, str]] = []
         self.heartbeats: list[Heartbeat] = []
+        self.expired_documents: list[ExpiredDocument] = []
         self._ids = itertools.count(1)
         self._signals: dict[str, CallSignal] = {}
         self._changed = asyncio.Event()
@@ -108,6 +110,10 @@ class FakeCentral:
     async def send_heartbeat(self, heartbeat: Heartbeat) -> None:
         self._check()
         self.heartbeats.append(heartbeat)
+
+    async def report_document_expired(self, expired: ExpiredDocument) -> None:
+        self._check()
+        self.expired_documents.append(expired)
 
     async def aclose(self) -> None:
         pass

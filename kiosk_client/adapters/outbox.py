@@ -22,6 +22,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ..core.document_desk import ExpiredDocument
 from ..core.document_protocol import ID_RE, Manifest
 from ..core.errors import OutboxCorrupt, OutboxError, OutboxFull
 
@@ -179,6 +180,17 @@ class EncryptedOutbox:
                 path.unlink(missing_ok=True)
                 destroyed.append(stored)
         return destroyed
+
+    def expire(self) -> list[ExpiredDocument]:
+        out = []
+        for gone in self.sweep():
+            if isinstance(gone, str):
+                out.append(ExpiredDocument(gone.removesuffix(SUFFIX)[:32], None, None, "unreadable"))
+            else:
+                out.append(
+                    ExpiredDocument(gone.manifest.id, gone.appointment_id, gone.manifest.sha256, "retention")
+                )
+        return out
 
     def __len__(self) -> int:
         return sum(1 for _ in self._folder.glob("*" + SUFFIX))

@@ -71,3 +71,8 @@ class CentralAdmin:
         response = self._client.get("/api/v1/admin/kiosks")
         response.raise_for_status()
         return list(response.json()["kiosks"])
+
+    def expired_documents(self) -> list[dict[str, Any]]:
+        response = self._client.get("/api/v1/admin/expired-documents")
+        response.raise_for_status()
+        return list(response.json()["documents"])

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -242,6 +243,39 @@ async def heartbeat(request: web.Request) -> web.Response:
         text(data, "software_version", 40, optional=True) or "",
     )
     return web.Response(status=204)
+
+
+async def document_expired(request: web.Request) -> web.Response:
+    kiosk = device(request)
+    data = await body(request)
+    document_id = text(data, "document_id", 32)
+    sha256 = text(data, "sha256", 64, optional=True)
+    reason = text(data, "reason", 20)
+    if not re.fullmatch(r"[0-9a-f]{32}", document_id):
+        raise ApiError(400, "invalid_field", "document_id: expected 32 lowercase hex characters")
+    if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise ApiError(400, "invalid_field", "sha256: expected 64 lowercase hex characters")
+    if reason not in ("retention", "unreadable"):
+        raise ApiError(400, "invalid_field", "reason: expected retention or unreadable")
+    request.app[STORE].record_expired_document(
+        kiosk["id"], document_id, text(data, "appointment_id", 128, optional=True), sha256, reason
+    )
+    return web.Response(status=204)
+
+
+async def admin_expired_documents(request: web.Request) -> web.Response:
+    admin(request)
+    return web.json_response(
+        {
+            "documents": [
+                {
+                    k: r[k]
+                    for k in ("kiosk_id", "document_id", "appointment_id", "sha256", "reason", "reported_at")
+                }
+                for r in request.app[STORE].expired_documents()
+            ]
+        }
+    )
 
 
 async def post_offer(request: web.Request) -> web.Response:
@@ -495,6 +529,7 @@ def create_app(store: Store, admin_token: str) -> web.Application:
     app.router.add_get(f"{v1}/kiosk/schedule", schedule)
     app.router.add_get(f"{v1}/kiosk/config", kiosk_config)
     app.router.add_post(f"{v1}/kiosk/heartbeat", heartbeat)
+    app.router.add_post(f"{v1}/kiosk/documents/expired", document_expired)
     app.router.add_put(f"{v1}/appointments/{{appointment_id}}/offer", post_offer)
     app.router.add_put(f"{v1}/appointments/{{appointment_id}}/answer", post_answer)
     app.router.add_post(f"{v1}/appointments/{{appointment_id}}/hangup", hang_up)
@@ -503,6 +538,7 @@ def create_app(store: Store, admin_token: str) -> web.Application:
     app.router.add_get(f"{v1}/clerk/config", clerk_config)
     app.router.add_post(f"{v1}/admin/kiosks", admin_create_kiosk)
     app.router.add_get(f"{v1}/admin/kiosks", admin_list_kiosks)
+    app.router.add_get(f"{v1}/admin/expired-documents", admin_expired_documents)
     app.router.add_post(f"{v1}/admin/kiosks/{{kiosk_id}}/enrollment-codes", admin_enrollment_code)
     app.router.add_post(f"{v1}/admin/clerks", admin_create_clerk)
     app.router.add_post(f"{v1}/admin/appointments", admin_create_appointment)

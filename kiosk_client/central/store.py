@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS calls (
     offer TEXT, answer TEXT, ended INTEGER NOT NULL DEFAULT 0, ended_by TEXT, reason TEXT, updated_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS expired_documents (
+    kiosk_id TEXT NOT NULL REFERENCES kiosks(id), document_id TEXT NOT NULL, appointment_id TEXT,
+    sha256 TEXT, reason TEXT NOT NULL, reported_at TEXT NOT NULL, PRIMARY KEY (kiosk_id, document_id)
+);
 """
 
 
@@ -156,6 +160,17 @@ class Store:
             "UPDATE kiosks SET last_seen=?, last_state=?, last_appointment=?, last_devices=?, software_version=? WHERE id=?",
             utcnow().isoformat(), state, appointment_id, json.dumps(devices), version, kiosk_id,
         )  # fmt: skip
+
+    def record_expired_document(
+        self, kiosk_id: str, document_id: str, appointment_id: str | None, sha256: str | None, reason: str
+    ) -> None:
+        self._exec(
+            "INSERT OR REPLACE INTO expired_documents VALUES (?, ?, ?, ?, ?, ?)",
+            kiosk_id, document_id, appointment_id, sha256, reason, utcnow().isoformat(),
+        )  # fmt: skip
+
+    def expired_documents(self) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM expired_documents ORDER BY reported_at")
 
     # --- clerks
     def create_clerk(self, display_name: str, service: str) -> tuple[str, str]:

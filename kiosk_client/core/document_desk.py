@@ -27,8 +27,23 @@ MAX_PAGES = 30  # per document: a kiosk session is not an archive run
 DEFAULT_NAME = "Document"
 
 
+@dataclass(frozen=True, slots=True)
+class ExpiredDocument:
+    """A document destroyed unconfirmed (past its retention, or unreadable): what the central is told.
+    Nothing about its content but its hash."""
+
+    document_id: str
+    appointment_id: str | None
+    sha256: str | None
+    reason: str  # "retention" or "unreadable"
+
+
 class DocumentStore(Protocol):
     """The encrypted outbox, as the desk sees it."""
+
+    def expire(self) -> list[ExpiredDocument]:
+        """Destroys what is past its retention or unreadable; returns what went."""
+        ...
 
     def put(self, appointment_id: str, manifest: Manifest, data: bytes) -> object: ...
 
@@ -47,6 +62,7 @@ class DocumentPorts:
     processor: PageProcessor
     store: DocumentStore
     dpi: int = 300
+    sweep_every_s: float = 600.0  # how often documents past their retention are looked for
 
 
 @dataclass(frozen=True, slots=True)

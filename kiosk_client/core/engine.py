@@ -22,7 +22,7 @@ from .backoff import Backoff
 from .clock import CentralClock
 from .control_protocol import InputMessage
 from .control_protocol import error as control_error
-from .document_desk import DocumentDesk, DocumentPorts
+from .document_desk import DocumentDesk, DocumentPorts, ExpiredDocument
 from .errors import AuthenticationFailed, CallError, CentralError, CentralUnavailable, MalformedResponse
 from .events import (
     KioskEvent,
@@ -177,6 +177,8 @@ class KioskEngine:
             self._config = cached_config
         self._publish_state()
         loops = [self._poll_loop, self._tick_loop, self._heartbeat_loop]
+        if self._document_ports is not None:
+            loops.append(self._expiry_loop)
         try:
             async with asyncio.TaskGroup() as group:
                 for loop in loops:
@@ -306,6 +308,27 @@ class KioskEngine:
             if unconfirmed:
                 log.warning("%d document(s) not confirmed by the clerk stay in the outbox", len(unconfirmed))
             self._spawn(desk.close())
+
+    async def _expiry_loop(self) -> None:
+        """Documents never confirmed are destroyed after their retention, and the central is told
+        (a report that cannot go now is tried again next round)."""
+        assert self._document_ports is not None
+        store = self._document_ports.store
+        unreported: list[ExpiredDocument] = []
+        while True:
+            try:
+                unreported += await asyncio.to_thread(store.expire)
+            except Exception:
+                log.exception("the outbox sweep failed")
+            for expired in list(unreported):
+                log.warning("document %s destroyed unconfirmed (%s)", expired.document_id, expired.reason)
+                try:
+                    await self._central.report_document_expired(expired)
+                except CentralError as exc:
+                    log.warning("could not report the destroyed document yet: %s", exc)
+                    break
+                unreported.remove(expired)
+            await asyncio.sleep(self._document_ports.sweep_every_s)
 
     # ----------------------------------------------------------------- remote control of the form view
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .control_protocol import InputMessage
+from .document_desk import ExpiredDocument
 from .document_transfer import DocumentLink
 from .models import (
     CallSignal,
@@ -34,6 +35,10 @@ class CentralPort(Protocol):
     async def hang_up(self, appointment_id: str, call_id: str, reason: str) -> None: ...
 
     async def send_heartbeat(self, heartbeat: Heartbeat) -> None: ...
+
+    async def report_document_expired(self, expired: ExpiredDocument) -> None:
+        """Tell the central a document was destroyed before the clerk confirmed it."""
+        ...
 
     async def aclose(self) -> None: ...
 
