@@ -149,10 +149,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.what == "join":
         result = bench_join(appointments=args.appointments)
-    else:
+    elif args.what == "control":
         from .tools.bench_control import bench_control
 
         result = bench_control(inputs=args.inputs)
+    else:
+        from .tools.bench_documents import bench_documents
+
+        result = bench_documents(dpi=args.dpi)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 
@@ -221,9 +225,10 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks that print JSON")
-    bench.add_argument("what", choices=["join", "control"])
+    bench.add_argument("what", choices=["join", "control", "documents"])
     bench.add_argument("--appointments", type=int, default=10, help="join: how many appointments")
     bench.add_argument("--inputs", type=int, default=1000, help="control: how many clerk inputs")
+    bench.add_argument("--dpi", type=int, default=300, help="documents: scan resolution")
     bench.add_argument("--json", action="store_true", help="one JSON object on one line")
     bench.set_defaults(func=cmd_bench)
 

@@ -11,8 +11,7 @@ import pytest
 from kiosk_client.adapters import page_imaging as imaging
 from kiosk_client.adapters.pdf_writer import A4_PT, build_pdf
 from kiosk_client.core.scanning import RawPage
-
-from .page_samples import blank_page, on_scanner_bed, photo_page, skewed, text_page
+from kiosk_client.tools.sample_pages import blank_page, on_scanner_bed, photo_page, skewed, text_page
 
 TEXT_PAGE_BUDGET = 150 * 1024
 

@@ -63,7 +63,7 @@ class BotProcess:
         self.report_path = report
         self._process = subprocess.Popen(
             [
-                sys.executable, "-m", "kiosk_client", "clerk-bot", "--central", central_url, "--token", clerk_token,
+                sys.executable, "-m", "kiosk_client", "clerk-bot", "--central", central_url, f"--token={clerk_token}",
                 "--count", str(count), "--hold", str(hold_s), "--report", str(report), "--child",
             ],
             stdin=subprocess.PIPE,

@@ -99,7 +99,7 @@ def run_kiosk_side(
     clerk_process = subprocess.Popen(
         [
             sys.executable, "-m", "kiosk_client.tools.bench_control_clerk", "--central", central_url,
-            "--token", clerk_token, "--appointment", appointment_id, "--inputs", str(inputs),
+            f"--token={clerk_token}", "--appointment", appointment_id, "--inputs", str(inputs),
             "--interval", str(interval_s), "--out", str(clerk_out), "--save-frame", str(workdir / "clerk-last-frame.png"),
         ]
     )  # fmt: skip
