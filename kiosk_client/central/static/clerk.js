@@ -16,6 +16,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   appointment: null, pc: null, callId: null, version: 0, local: null, muted: false, phase: "idle", joinedAt: null,
   control: null, controlState: "none", seq: 0, received: [],
+  documentsChannel: null, incoming: {}, documents: {},  // documents: kept across a dropped call
 };
 window.clerkConsole = state;  // inspected by the browser tests
 
@@ -115,6 +116,7 @@ async function answer(call) {
     target.srcObject.addTrack(event.track);
   });
   pc.addEventListener("datachannel", (event) => {
+    if (event.channel.label === "documents") { attachDocuments(event.channel); return; }
     if (event.channel.label !== "control") return;
     state.control = event.channel;
     event.channel.addEventListener("message", (message) => onControlMessage(JSON.parse(message.data)));
@@ -174,6 +176,8 @@ async function joinAppointment(appointment) {
 function endCall(message) {
   showControl("none");
   state.control = null;
+  state.documentsChannel = null;
+  showDocumentControls();
   $("form-view").srcObject = null;
   if (state.pc) state.pc.close();
   state.pc = null;
@@ -324,3 +328,173 @@ window.clerkStats = async () => {
 
 refreshAgenda();
 setInterval(() => { if (!state.appointment) refreshAgenda(); }, 5000);
+
+// ---------------------------------------------------------------- documents from the kiosk's scanner
+// The "documents" data channel (DTLS, peer to peer: the central never sees a byte). Each document is
+// announced by a manifest, arrives in chunks (32 hex id + 8-byte offset + bytes), and is confirmed
+// only once its SHA-256 matches the manifest. A partial document is kept if the call drops: the
+// kiosk resumes from what is here.
+
+const MAX_DOCUMENT = 50 * 1024 * 1024;
+const PROGRESS_EVERY = 256 * 1024;
+
+function sendDocuments(message) {
+  const channel = state.documentsChannel;
+  if (channel && channel.readyState === "open") channel.send(JSON.stringify({ v: 1, ...message }));
+}
+
+function attachDocuments(channel) {
+  channel.binaryType = "arraybuffer";
+  state.documentsChannel = channel;
+  channel.addEventListener("open", showDocumentControls);
+  channel.addEventListener("close", showDocumentControls);
+  channel.addEventListener("message", (event) => {
+    if (typeof event.data === "string") onDocumentMessage(event.data);
+    else onChunk(new Uint8Array(event.data));
+  });
+  showDocumentControls();
+}
+
+function validManifest(doc) {
+  return doc && typeof doc === "object"
+    && /^[0-9a-f]{32}$/.test(doc.id) && /^[0-9a-f]{64}$/.test(doc.sha256)
+    && doc.mime === "application/pdf" && Number.isInteger(doc.size) && doc.size > 0 && doc.size <= MAX_DOCUMENT
+    && Number.isInteger(doc.pages) && doc.pages > 0 && doc.pages <= 200
+    && typeof doc.name === "string" && doc.name.length > 0 && doc.name.length <= 120 && !/[\/\\]/.test(doc.name);
+}
+
+function onDocumentMessage(raw) {
+  let message;
+  try { message = JSON.parse(raw); } catch (error) { return; }
+  if (!message || message.v !== 1) return;
+  if (message.type === "doc.offer") {
+    const doc = message.doc;
+    if (!validManifest(doc)) { $("documents-error").textContent = "Document refusé : description invalide."; return; }
+    if (state.documents[doc.id]) {  // already checked: our receipt was lost with the call
+      sendDocuments({ type: "doc.accept", id: doc.id, offset: doc.size });
+      return;
+    }
+    let incoming = state.incoming[doc.id];
+    if (!incoming || incoming.manifest.sha256 !== doc.sha256 || incoming.manifest.size !== doc.size) {
+      incoming = state.incoming[doc.id] = { manifest: doc, parts: [], received: 0, refused: false };
+    }
+    renderDocuments();
+    sendDocuments({ type: "doc.accept", id: doc.id, offset: incoming.received });
+  } else if (message.type === "doc.end" && typeof message.id === "string") {
+    finishDocument(message.id);
+  } else if (message.type === "doc.error") {
+    $("documents-error").textContent = `La borne a refusé un message (${message.code}).`;
+  }
+}
+
+function onChunk(bytes) {
+  if (bytes.length <= 40) return;
+  const id = new TextDecoder().decode(bytes.subarray(0, 32));
+  const offset = Number(new DataView(bytes.buffer, bytes.byteOffset + 32, 8).getBigUint64(0));
+  const incoming = state.incoming[id];
+  if (!incoming || incoming.refused || offset !== incoming.received) return;  // never stitched out of order
+  const payload = bytes.slice(40);
+  if (incoming.received + payload.length > incoming.manifest.size) {
+    delete state.incoming[id];
+    sendDocuments({ type: "doc.reject", id, reason: "too_large" });
+    renderDocuments();
+    return;
+  }
+  const before = incoming.received;
+  incoming.parts.push(payload);
+  incoming.received += payload.length;
+  if (Math.floor(before / PROGRESS_EVERY) !== Math.floor(incoming.received / PROGRESS_EVERY)) {
+    sendDocuments({ type: "doc.progress", id, offset: incoming.received });
+    renderDocuments();
+  }
+}
+
+async function sha256Hex(buffer) {
+  const digest = await crypto.subtle.digest("SHA-256", buffer);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function finishDocument(id) {
+  const done = state.documents[id];
+  if (done) { sendDocuments({ type: "doc.receipt", id, sha256: done.sha256 }); return; }
+  const incoming = state.incoming[id];
+  if (!incoming) return;
+  const blob = new Blob(incoming.parts, { type: "application/pdf" });
+  const sha256 = await sha256Hex(await blob.arrayBuffer());
+  delete state.incoming[id];
+  if (blob.size !== incoming.manifest.size || sha256 !== incoming.manifest.sha256) {
+    $("documents-error").textContent = `« ${incoming.manifest.name} » est arrivé abîmé : la borne le renvoie.`;
+    sendDocuments({ type: "doc.reject", id, reason: "hash_mismatch" });
+    renderDocuments();
+    return;
+  }
+  state.documents[id] = { manifest: incoming.manifest, sha256, url: URL.createObjectURL(blob), at: Date.now() };
+  sendDocuments({ type: "doc.receipt", id, sha256 });
+  renderDocuments();
+}
+
+function refuseDocument(id) {
+  const incoming = state.incoming[id];
+  if (!incoming) return;
+  incoming.refused = true;
+  sendDocuments({ type: "doc.reject", id, reason: "refused" });
+  renderDocuments();
+}
+
+function sizeText(bytes) {
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} Mo` : `${Math.ceil(bytes / 1024)} Ko`;
+}
+
+function renderDocuments() {
+  const list = $("documents");
+  list.replaceChildren();
+  for (const [id, incoming] of Object.entries(state.incoming)) {
+    const item = document.createElement("li");
+    item.dataset.document = id;
+    const percent = Math.floor((100 * incoming.received) / incoming.manifest.size);
+    item.textContent = incoming.refused
+      ? `${incoming.manifest.name} — refusé`
+      : `${incoming.manifest.name} — ${incoming.manifest.pages} p., réception ${percent} %`;
+    if (!incoming.refused) {
+      const refuse = document.createElement("button");
+      refuse.type = "button";
+      refuse.textContent = "Refuser";
+      refuse.addEventListener("click", () => refuseDocument(id));
+      item.append(" ", refuse);
+    }
+    list.append(item);
+  }
+  for (const [id, doc] of Object.entries(state.documents)) {
+    const item = document.createElement("li");
+    item.dataset.document = id;
+    item.className = "received";
+    const title = document.createElement("span");
+    title.textContent = `${doc.manifest.name} — ${doc.manifest.pages} p., ${sizeText(doc.manifest.size)}, vérifié ✓`;
+    const hash = document.createElement("code");
+    hash.textContent = `SHA-256 ${doc.sha256}`;
+    const preview = document.createElement("a");
+    preview.href = doc.url;
+    preview.target = "_blank";
+    preview.rel = "noopener";
+    preview.textContent = "Aperçu";
+    const download = document.createElement("a");
+    download.href = doc.url;
+    download.download = doc.manifest.name;
+    download.textContent = "Télécharger";
+    item.append(title, document.createElement("br"), hash, document.createElement("br"), preview, " ", download);
+    list.append(item);
+  }
+}
+
+function showDocumentControls() {
+  const open = Boolean(state.documentsChannel && state.documentsChannel.readyState === "open");
+  for (const element of document.querySelectorAll("#ask-document input, #ask-document button")) element.disabled = !open;
+}
+
+$("ask-document").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const label = $("document-label").value.trim();
+  if (!label) return;
+  sendDocuments({ type: "doc.request", label: label.slice(0, 120) });
+  $("documents-status").textContent = `Demandé à l'usager : ${label}`;
+});
