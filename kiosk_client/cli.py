@@ -210,6 +210,12 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="the reference central and the kiosk on loopback")
     d.add_argument("--clerk-bot", action="store_true", help="let the bot play the clerk")
+    d.add_argument(
+        "--scanner",
+        choices=["test", "system", "none"],
+        default="test",
+        help="test: SANE's virtual scanner (default); system: the scanners attached to this machine",
+    )
     d.add_argument("--exit-after-session", action="store_true")
     d.add_argument("--report", type=Path, help="write a JSON report of the session")
     d.add_argument(

@@ -28,17 +28,11 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from .sane_test_scanner import sane_test_folder
+
 CAMERA_FPS = 30
 RAW_CHUNK = 16 * 1024
 RAW_ROUNDS = 3
-
-
-def sane_test_folder(root: Path) -> Path:
-    folder = root / "sane.d"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "dll.conf").write_text("test\n")
-    (folder / "test.conf").write_text('number_of_devices 1\ntest-picture "Color pattern"\n')
-    return folder
 
 
 def bench_documents(pages: int = 10, dpi: int = 300, timeout_s: float = 180.0) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -14,12 +15,14 @@ from typing import Any
 
 from ..adapters.camera_opencv import probe_camera
 from ..adapters.central_http import enroll
+from ..adapters.secrets_keyring import MemorySecrets
 from ..app import build_engine
 from ..central.admin import CentralAdmin
 from ..core.events import SessionRecord
 from ..core.ports import VideoSink
 from ..core.settings import AudioSettings, CameraSettings, Settings
 from .central_process import BotProcess, CentralProcess
+from .sane_test_scanner import sane_test_folder
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +121,21 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         records: list[SessionRecord] = []
 
+        if args.scanner == "test":
+            # No scanner needed to try the papers: SANE's virtual "test" scanner (flatbed and feeder).
+            os.environ["SANE_CONFIG_DIR"] = str(sane_test_folder(workdir))
+        outbox_key = MemorySecrets().outbox_key() if args.scanner != "none" else None  # the demo's own
+
         def make_engine(publish: Any, sink: VideoSink, form: Any, frames: Any) -> Any:
             return build_engine(
-                settings, token, publish, sink, form, frames, ended_screen=timedelta(seconds=4)
+                settings,
+                token,
+                publish,
+                sink,
+                form,
+                frames,
+                ended_screen=timedelta(seconds=4),
+                outbox_key=outbox_key,
             )
 
         try:
