@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from . import __version__
 from .adapters.camera_opencv import load_card
+from .adapters.camera_page import CameraPages
 from .adapters.central_http import HttpCentral
 from .adapters.local_cache import FileCache
 from .adapters.media_tracks import LatestFrame
@@ -40,9 +41,10 @@ def build_engine(
     """`outbox_key` (from the keyring) enables the scanner and the document outbox."""
     clock = CentralClock(SystemClock())
     timing = Timing() if ended_screen is None else Timing(ended_screen=ended_screen)
+    calls = AiortcCallFactory(settings.camera, settings.audio, sink, form_frames)
     return KioskEngine(
         HttpCentral(settings.central_url, device_token, clock),
-        AiortcCallFactory(settings.camera, settings.audio, sink, form_frames),
+        calls,
         FileCache(settings.data_dir / "cache"),
         clock,
         publish,
@@ -50,11 +52,11 @@ def build_engine(
         local_timing=timing,
         form=form,
         default_origins=settings.form.default_origins,
-        documents=document_ports(settings, outbox_key) if outbox_key is not None else None,
+        documents=document_ports(settings, outbox_key, calls) if outbox_key is not None else None,
     )
 
 
-def document_ports(settings: Settings, outbox_key: bytes) -> DocumentPorts | None:
+def document_ports(settings: Settings, outbox_key: bytes, calls: AiortcCallFactory) -> DocumentPorts | None:
     if not settings.scanner.enabled:
         return None
     return DocumentPorts(
@@ -63,6 +65,7 @@ def document_ports(settings: Settings, outbox_key: bytes) -> DocumentPorts | Non
         store=EncryptedOutbox(
             settings.data_dir / "outbox", outbox_key, retention_s=settings.documents.retention_hours * 3600
         ),
+        camera=CameraPages(calls.camera_frame),
         dpi=settings.scanner.dpi,
     )
 

@@ -250,6 +250,13 @@ class AiortcCall:
             connected_at=self._connected_at,
         )
 
+    def camera_frame(self) -> np.ndarray[Any, np.dtype[np.uint8]] | None:
+        """The newest picture of a working camera (BGR), for pages held up to it; None otherwise."""
+        camera = self._camera
+        if camera is None or camera.status != "ok" or self._closed:
+            return None
+        return camera.latest()
+
     def send_control(self, text: str) -> None:
         if self._control is not None and self._control.readyState == "open":
             self._control.send(text)
@@ -283,6 +290,7 @@ class AiortcCallFactory:
         self._camera = camera
         self._audio = audio
         self._sink = sink
+        self._current: AiortcCall | None = None
         self._health: dict[str, str] = {
             "camera": "disabled" if camera.device is None else "unknown",
             "microphone": "disabled" if audio.microphone is None else "unknown",
@@ -297,9 +305,14 @@ class AiortcCallFactory:
     def new_call(
         self, ice_servers: tuple[IceServer, ...], on_event: Callable[[CallEvent], None]
     ) -> AiortcCall:
-        return AiortcCall(
+        self._current = AiortcCall(
             ice_servers, on_event, self._camera, self._audio, self._sink, self._health, self._form_frames
         )
+        return self._current
+
+    def camera_frame(self) -> np.ndarray[Any, np.dtype[np.uint8]] | None:
+        """The current call's camera picture (see AiortcCall.camera_frame)."""
+        return self._current.camera_frame() if self._current is not None else None
 
     def device_health(self) -> dict[str, str]:
         return dict(self._health)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from .document_protocol import Manifest
 from .document_transfer import DocumentLink, DocumentTransfers, Transfer, TransferStatus
-from .errors import OutboxError, OutboxFull, ScannerError
+from .errors import NoScanner, OutboxError, OutboxFull, ScannerError
 from .scanning import PageProcessor, ProcessedPage, RawPage, ScannerPort, ScanRequest, ScanSource
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class DocumentPorts:
     scanner: ScannerPort
     processor: PageProcessor
     store: DocumentStore
+    camera: ScannerPort | None = None  # pages held up to the camera, when there is no scanner
     dpi: int = 300
     sweep_every_s: float = 600.0  # how often documents past their retention are looked for
 
@@ -75,6 +76,7 @@ class PagePreview:
 @dataclass(frozen=True, slots=True)
 class DocumentsState:
     scanner: str = "idle"  # idle, scanning
+    scan_source: str = ""  # what the current or last scan used: flatbed, feeder, duplex, camera
     scan_error: str | None = None  # a ScannerError code, or "too_many_pages"
     blank_pages_dropped: int = 0  # by the last scan
     pages: tuple[PagePreview, ...] = ()
@@ -94,9 +96,11 @@ class DocumentDesk:
         on_document: Callable[[str, bytes], None] = lambda name, data: None,
         *,
         dpi: int = 300,
+        camera: ScannerPort | None = None,
     ) -> None:
         self._appointment_id = appointment_id
         self._scanner = scanner
+        self._camera = camera
         self._processor = processor
         self._store = store
         self._on_change = on_change
@@ -145,7 +149,7 @@ class DocumentDesk:
         if self._scan_task is not None and not self._scan_task.done():
             return False
         request = ScanRequest(source=source, dpi=self._dpi, colour=colour)
-        self._update(scanner="scanning", scan_error=None, blank_pages_dropped=0)
+        self._update(scanner="scanning", scan_source=source.value, scan_error=None, blank_pages_dropped=0)
         self._scan_task = asyncio.get_running_loop().create_task(self._scan(request))
         return True
 
@@ -157,8 +161,11 @@ class DocumentDesk:
             processing.append(loop.run_in_executor(None, self._processor.process, page))
 
         error: str | None = None
+        device = self._camera if request.source is ScanSource.CAMERA else self._scanner
         try:
-            await self._scanner.scan(request, on_page)
+            if device is None:
+                raise NoScanner("no camera for pages on this kiosk")
+            await device.scan(request, on_page)
         except ScannerError as exc:
             log.warning("scan stopped: %s (%s pages scanned)", exc.code, exc.pages_done)
             error = exc.code

@@ -296,6 +296,7 @@ class KioskEngine:
                 lambda state: self._publish_state(),
                 lambda name, data: self._publish(SessionDocument(name, data)),
                 dpi=ports.dpi,
+                camera=ports.camera,
             )
         except Exception:
             log.exception("the documents desk could not start; scanning is off for this session")

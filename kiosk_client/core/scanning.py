@@ -11,6 +11,7 @@ class ScanSource(Enum):
     FLATBED = "flatbed"
     FEEDER = "feeder"
     DUPLEX = "duplex"
+    CAMERA = "camera"  # no scanner: the page held up to the kiosk's camera
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ class PageTile(QFrame):
 
 
 class DocumentsPanel(QFrame):
-    scan_requested = Signal(str)  # "flatbed" or "feeder"
+    scan_requested = Signal(str)  # "flatbed", "feeder" or "camera"
     page_removed = Signal(int)
     clear_requested = Signal()
     send_requested = Signal()
@@ -52,6 +52,7 @@ class DocumentsPanel(QFrame):
         self.status = label("documentsStatus")
         self.scan_flatbed = button("scanFlatbedButton", "primary")
         self.scan_feeder = button("scanFeederButton")
+        self.scan_camera = button("scanCameraButton")
         self.clear = button("clearPagesButton")
         self.send = button("sendDocumentButton", "primary")
         self.close_button = button("closeDocumentsButton")
@@ -68,6 +69,7 @@ class DocumentsPanel(QFrame):
         scan_row = QHBoxLayout()
         scan_row.addWidget(self.scan_flatbed)
         scan_row.addWidget(self.scan_feeder)
+        scan_row.addWidget(self.scan_camera)
         send_row = QHBoxLayout()
         send_row.addWidget(self.clear)
         send_row.addStretch(1)
@@ -86,6 +88,7 @@ class DocumentsPanel(QFrame):
         layout.addWidget(self.transfers)
         self.scan_flatbed.clicked.connect(lambda: self.scan_requested.emit("flatbed"))
         self.scan_feeder.clicked.connect(lambda: self.scan_requested.emit("feeder"))
+        self.scan_camera.clicked.connect(lambda: self.scan_requested.emit("camera"))
         self.clear.clicked.connect(self.clear_requested.emit)
         self.send.clicked.connect(self.send_requested.emit)
         self.close_button.clicked.connect(self.closed.emit)
@@ -97,7 +100,9 @@ class DocumentsPanel(QFrame):
         self.heading.setText(
             t("documents.requested", label=state.requested) if state.requested else t("documents.heading")
         )
-        if scanning:
+        if scanning and state.scan_source == "camera":
+            self.instruction.setText(t("documents.holding"))
+        elif scanning:
             self.instruction.setText(t("documents.scanning"))
         elif state.pages:
             self.instruction.setText(t("documents.check_pages"))
@@ -107,10 +112,11 @@ class DocumentsPanel(QFrame):
         self.status.setVisible(bool(self.status.text()))
         self.scan_flatbed.setText(t("documents.scan_flatbed"))
         self.scan_feeder.setText(t("documents.scan_feeder"))
+        self.scan_camera.setText(t("documents.scan_camera"))
         self.clear.setText(t("documents.clear"))
         self.send.setText(t("documents.send"))
         self.close_button.setText(t("documents.close"))
-        for widget in (self.scan_flatbed, self.scan_feeder):
+        for widget in (self.scan_flatbed, self.scan_feeder, self.scan_camera):
             widget.setEnabled(not scanning)
         self.send.setEnabled(bool(state.pages) and not scanning)
         self.clear.setVisible(bool(state.pages))
