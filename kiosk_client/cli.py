@@ -156,7 +156,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         from .tools.bench_documents import bench_documents
 
-        result = bench_documents(dpi=args.dpi)
+        result = bench_documents(runs=args.runs, dpi=args.dpi)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 
@@ -235,6 +235,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--appointments", type=int, default=10, help="join: how many appointments")
     bench.add_argument("--inputs", type=int, default=1000, help="control: how many clerk inputs")
     bench.add_argument("--dpi", type=int, default=300, help="documents: scan resolution")
+    bench.add_argument("--runs", type=int, default=3, help="documents: batches (the figures are medians)")
     bench.add_argument("--json", action="store_true", help="one JSON object on one line")
     bench.set_defaults(func=cmd_bench)
 

@@ -169,7 +169,7 @@ def test_bench_control_prints_the_documented_figures() -> None:
 
 
 def test_bench_documents_prints_the_documented_figures() -> None:
-    result = kiosk_client("bench", "documents", "--dpi", "150", "--json", timeout=240)
+    result = kiosk_client("bench", "documents", "--dpi", "150", "--runs", "1", "--json", timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads([line for line in result.stdout.splitlines() if line.strip()][-1])
     assert figures["pages"] == 10 and figures["clerk_errors"] == []
@@ -177,6 +177,7 @@ def test_bench_documents_prints_the_documented_figures() -> None:
     assert figures["throughput_ratio"] > 0 and figures["raw_throughput_mbps"] > 0
     assert figures["video_fps_during_transfer"] > 0
     assert 0 < figures["typical_text_page_bytes"] <= 150 * 1024
+    assert figures["runs"] == 1 and len(figures["samples"]["throughput_ratio"]) == 1
 
 
 def test_child_processes_take_a_clerk_token_that_starts_with_a_dash() -> None:
