@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -95,3 +96,11 @@ async def wait_for(predicate: Callable[[], object], seconds: float = 10.0) -> No
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {seconds} s")
         await asyncio.sleep(0.01)
+
+
+def wait_until(predicate: Callable[[], object], seconds: float) -> None:
+    """wait_for for tests without an event loop of their own (browser tests, Qt-free threads)."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)

@@ -3,9 +3,7 @@ joins the kiosk's appointment; both sides receive video; the clerk hangs up."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser
@@ -14,16 +12,9 @@ from kiosk_client.core.session import EndReason, Phase
 from kiosk_client.runtime import LoopThread
 
 from .conftest import Site
-from .kiosk_rig import Recorder, enrolled_token, make_engine
+from .kiosk_rig import Recorder, enrolled_token, make_engine, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until(predicate: Any, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def test_the_clerk_console_joins_and_both_sides_receive_video(

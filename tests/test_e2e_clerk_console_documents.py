@@ -5,9 +5,7 @@ and the clerk downloads the PDF."""
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
-from typing import Any
 
 import pypdfium2 as pdfium
 import pytest
@@ -18,17 +16,10 @@ from kiosk_client.core.session import Phase
 from kiosk_client.runtime import LoopThread
 
 from .conftest import Site
-from .kiosk_rig import Recorder, enrolled_token, make_engine
+from .kiosk_rig import Recorder, enrolled_token, make_engine, wait_until
 from .sane_rig import sane_folder
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until(predicate: Any, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def test_the_clerk_asks_for_a_paper_and_downloads_the_checked_pdf(

@@ -43,9 +43,16 @@ def _small(gray: Array) -> tuple[Array, float]:
     return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
 
 
+def paper_of(gray: Array, size: int = 31) -> Array:
+    """The paper's own brightness around each pixel (ink removed by a dilation, then smoothed), so
+    tinted paper and uneven light can be divided out."""
+    paper: Array = cv2.medianBlur(cv2.dilate(gray, np.ones((7, 7), np.uint8)), size)
+    return paper
+
+
 def ink_mask(gray: Array) -> Array:
     """Pixels clearly darker than the paper around them (paper tint and uneven lighting removed)."""
-    background = cv2.medianBlur(cv2.dilate(gray, np.ones((7, 7), np.uint8)), 21)
+    background = paper_of(gray, 21)
     ratio = gray.astype(np.float32) / np.maximum(background.astype(np.float32), 1.0)
     mask = (ratio < 0.82).astype(np.uint8)
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))  # scanner speckle out
@@ -153,7 +160,7 @@ def classify(image: Array) -> str:
         if coloured.mean() > 0.02:
             return "colour"
     gray = gray_of(half)
-    background = cv2.medianBlur(cv2.dilate(gray, np.ones((7, 7), np.uint8)), 31)
+    background = paper_of(gray)
     relative = gray.astype(np.float32) / np.maximum(background.astype(np.float32), 1.0)
     ink = (relative < 0.55).astype(np.uint8)
     # Mid-tones hugging ink are the edges of letters; mid-tones away from ink are shading or a photo.
@@ -167,7 +174,7 @@ def classify(image: Array) -> str:
 
 def binarise(gray: Array) -> Array:
     """Black text on white, robust to tinted paper and uneven lighting (uint8 0/255)."""
-    background = cv2.medianBlur(cv2.dilate(gray, np.ones((7, 7), np.uint8)), 31)
+    background = paper_of(gray)
     normalised = cv2.divide(gray, background, scale=255)
     otsu, _ = cv2.threshold(normalised, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # On a nearly empty page Otsu can cut into the paper's grain: never above 80 % of the paper.
@@ -178,7 +185,7 @@ def binarise(gray: Array) -> Array:
 
 def whitened(gray: Array) -> Array:
     """Paper tint, uneven light and grain taken to white, the rest kept: far fewer JPEG bytes."""
-    background = cv2.medianBlur(cv2.dilate(gray, np.ones((7, 7), np.uint8)), 31)
+    background = paper_of(gray)
     normalised = cv2.divide(gray, background, scale=255)
     out: Array = np.where(normalised > 235, 255, normalised).astype(np.uint8)
     return out

@@ -212,8 +212,8 @@ class DocumentDesk:
             pages=len(pages),
             sha256=hashlib.sha256(data).hexdigest(),
         )
-        try:
-            self._store.put(self._appointment_id, manifest, data)
+        try:  # encrypting and fsyncing megabytes: not on the loop that carries the call
+            await asyncio.to_thread(self._store.put, self._appointment_id, manifest, data)
         except OutboxError as exc:
             log.error("the document cannot be kept: %s", exc)
             self._update(store_error="outbox_full" if isinstance(exc, OutboxFull) else "outbox_failed")

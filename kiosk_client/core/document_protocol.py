@@ -162,7 +162,11 @@ def parse_clerk_message(raw: str | bytes) -> ClerkDocMessage:
 
 def parse_manifest(raw: str | bytes) -> Manifest:
     """A doc.offer from the kiosk, as the clerk's side checks it before accepting anything."""
-    message = parse_object(raw)
+    return manifest_of(parse_object(raw))
+
+
+def manifest_of(message: dict[str, Any]) -> Manifest:
+    """The manifest of an already parsed doc.offer (see parse_object)."""
     if message["type"] != "doc.offer":
         raise DocumentProtocolError("unknown_type", "expected doc.offer")
     _fields(message, "doc")

@@ -227,7 +227,7 @@ class DocumentTransfers:
         self._accepted[manifest.id] = future
         link.send_text(dp.offer(manifest))
         offset = await future
-        data = self._source.read(manifest.id)
+        data = await asyncio.to_thread(self._source.read, manifest.id)  # file read + decryption
         current = self._transfers[manifest.id]
         self._set(
             replace(

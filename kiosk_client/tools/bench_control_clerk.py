@@ -17,12 +17,12 @@ from typing import Any
 
 import cv2
 import httpx
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection
 
 from ..adapters.media_tracks import ColourlessTrack, PacedVideoTrack, ToneTrack, TrackReader
 from ..adapters.rtc_aiortc import rtc_configuration
 from . import browser_like_receiver
-from .clerk_bot import wait_for_offer
+from .clerk_bot import answer_offer, wait_for_offer
 
 # The kiosk's marker square (control_bench.MARKER), inset by 10 px.
 REGION = (slice(310, 390), slice(30, 110))
@@ -82,10 +82,7 @@ async def run(
 
     pc.addTrack(ToneTrack())
     pc.addTrack(PacedVideoTrack(ColourlessTrack(), 15))
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=state["offer"]["sdp"], type="offer"))
-    await pc.setLocalDescription(await pc.createAnswer())
-    answer = {"type": "answer", "sdp": pc.localDescription.sdp, "call_id": state["call_id"]}
-    (await client.put(f"/appointments/{appointment_id}/answer", json=answer)).raise_for_status()
+    await answer_offer(client, pc, appointment_id, state)
     await asyncio.wait_for(opened.wait(), 20)
     channel = control["channel"]
     channel.send(json.dumps({"v": 1, "seq": 0, "type": "control.request"}))

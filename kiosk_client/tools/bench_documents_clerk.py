@@ -22,7 +22,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from ..adapters.media_tracks import ColourlessTrack, PacedVideoTrack, ToneTrack, TrackReader
 from ..adapters.rtc_aiortc import rtc_configuration
 from ..core.document_protocol import Manifest
-from .clerk_bot import wait_for_offer
+from .clerk_bot import answer_offer, wait_for_offer
 from .document_receiver import DocumentReceiver
 
 
@@ -74,12 +74,7 @@ async def call(central: str, token: str, appointment_id: str) -> dict[str, Any]:
 
     pc.addTrack(ToneTrack())
     pc.addTrack(PacedVideoTrack(ColourlessTrack(), 15))
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=state["offer"]["sdp"], type="offer"))
-    await pc.setLocalDescription(await pc.createAnswer())
-    answer = {"type": "answer", "sdp": pc.localDescription.sdp, "call_id": state["call_id"]}
-    response = await client.put(f"/appointments/{appointment_id}/answer", json=answer)
-    response.raise_for_status()
-    version = response.json()["version"]
+    version = await answer_offer(client, pc, appointment_id, state)
     while True:  # until the bench hangs up (from the kiosk's side)
         polled = await client.get(
             f"/appointments/{appointment_id}/call", params={"after": version, "wait": 1}

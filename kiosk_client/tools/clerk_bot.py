@@ -93,6 +93,21 @@ async def wait_for_offer(client: httpx.AsyncClient, appointment_id: str) -> dict
                 return state
 
 
+async def answer_offer(
+    client: httpx.AsyncClient, pc: RTCPeerConnection, appointment_id: str, state: dict[str, Any]
+) -> int:
+    """Answer the kiosk's waiting offer with `pc` and post the answer; returns the call's version."""
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=state["offer"]["sdp"], type="offer"))
+    await pc.setLocalDescription(await pc.createAnswer())
+    response = await client.put(
+        f"/appointments/{appointment_id}/answer",
+        json={"type": "answer", "sdp": pc.localDescription.sdp, "call_id": state["call_id"]},
+    )
+    response.raise_for_status()
+    version: int = response.json()["version"]
+    return version
+
+
 class ClerkBot:
     def __init__(
         self,
@@ -169,15 +184,8 @@ class ClerkBot:
         pc.addTrack(ToneTrack(523.25))
         pc.addTrack(PacedVideoTrack(ColourBars(), self._fps))
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=state["offer"]["sdp"], type="offer"))
-            await pc.setLocalDescription(await pc.createAnswer())
-            response = await self._client.put(
-                f"/appointments/{appointment_id}/answer",
-                json={"type": "answer", "sdp": pc.localDescription.sdp, "call_id": state["call_id"]},
-            )
-            response.raise_for_status()
+            version = await answer_offer(self._client, pc, appointment_id, state)
             report.answered_at = time.time()
-            version = response.json()["version"]
             ended = await self._hold(appointment_id, version, readers, report)
             if not ended:
                 await self._client.post(

@@ -51,10 +51,10 @@ class DocumentReceiver:
             self._on_chunk(raw)
             return
         try:
-            if '"doc.offer"' in raw[:200]:
-                self._on_offer(dp.parse_manifest(raw))
-                return
             message = dp.parse_object(raw)
+            if message["type"] == "doc.offer":
+                self._on_offer(dp.manifest_of(message))
+                return
         except dp.DocumentProtocolError as exc:
             self.errors.append(exc.code)
             log.warning("documents: refused a kiosk message (%s): %s", exc.code, exc.message)
