@@ -175,7 +175,8 @@ def test_bench_documents_prints_the_documented_figures() -> None:
     assert figures["pages"] == 10 and figures["clerk_errors"] == []
     assert figures["seconds_per_page"] > 0 and figures["bytes_per_page"] > 1000
     assert figures["throughput_ratio"] > 0 and figures["raw_throughput_mbps"] > 0
-    assert figures["video_fps_during_transfer"] > 0
+    assert len(figures["raw_rounds_mbps"]) == 5 and min(figures["raw_rounds_mbps"]) > 0
+    assert figures["video_fps_during_transfer"] > 0 and figures["video_longest_gap_ms_during_transfer"] > 0
     assert 0 < figures["typical_text_page_bytes"] <= 150 * 1024
     assert figures["runs"] == 1 and len(figures["samples"]["throughput_ratio"]) == 1
 

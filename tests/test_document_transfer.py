@@ -8,14 +8,13 @@ import hashlib
 import json
 import secrets
 
-from aiortc import RTCPeerConnection
-
 from kiosk_client.adapters.fakes import FakeDocumentLink
 from kiosk_client.adapters.rtc_aiortc import AiortcDocumentLink
 from kiosk_client.core.document_protocol import Manifest
 from kiosk_client.core.document_transfer import DocumentTransfers, Transfer, TransferStatus
 from kiosk_client.tools.document_receiver import DocumentReceiver
 
+from .aiortc_pair import connected_pair
 from .kiosk_rig import wait_for as until
 
 
@@ -164,18 +163,6 @@ async def test_the_clerks_request_for_a_paper_reaches_the_kiosk() -> None:
     await rig.transfers.close()
 
 
-async def connected_pair() -> tuple[RTCPeerConnection, RTCPeerConnection, object, asyncio.Future[object]]:
-    kiosk, clerk = RTCPeerConnection(), RTCPeerConnection()
-    channel = kiosk.createDataChannel("documents", ordered=True)
-    remote: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-    clerk.on("datachannel", remote.set_result)
-    await kiosk.setLocalDescription(await kiosk.createOffer())
-    await clerk.setRemoteDescription(kiosk.localDescription)
-    await clerk.setLocalDescription(await clerk.createAnswer())
-    await kiosk.setRemoteDescription(clerk.localDescription)
-    return kiosk, clerk, channel, remote
-
-
 async def test_over_real_aiortc_peers_a_cut_call_resumes_and_the_hash_matches() -> None:
     rig = Rig()
     data = secrets.token_bytes(4_000_000)
@@ -183,11 +170,11 @@ async def test_over_real_aiortc_peers_a_cut_call_resumes_and_the_hash_matches() 
     rig.transfers.add(manifest)
     cut_done = False
     for attempt in range(2):
-        kiosk, clerk, channel, remote = await connected_pair()
+        kiosk, clerk, channel, remote = await connected_pair("documents")
         clerk_channel = await asyncio.wait_for(remote, 20)
-        clerk_channel.on("message", rig.receiver.on_message)  # type: ignore[attr-defined]
-        rig.receiver.send_text = clerk_channel.send  # type: ignore[attr-defined]
-        channel.on("message", rig.transfers.on_message)  # type: ignore[attr-defined]
+        clerk_channel.on("message", rig.receiver.on_message)
+        rig.receiver.send_text = clerk_channel.send
+        channel.on("message", rig.transfers.on_message)
         link = AiortcDocumentLink(channel)
         await until(link.is_open, 20)
         rig.transfers.attach(link)

@@ -20,7 +20,6 @@ from aiortc import (
     RTCIceServer,
     RTCPeerConnection,
     RTCSessionDescription,
-    rtcsctptransport,
 )
 from aiortc.contrib.media import MediaPlayer, MediaRecorder, MediaRelay
 
@@ -40,6 +39,7 @@ from ..core.ports import (
     VideoSink,
 )
 from ..core.settings import AudioSettings, CameraSettings
+from . import sctp_tuning
 from .camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
 from .media_tracks import (
     LatestFrame,
@@ -52,12 +52,7 @@ from .media_tracks import (
 
 log = logging.getLogger(__name__)
 
-# SCTP's retransmission timer never goes below RFC 4960's 1 s in aiortc, so one lost packet at the end
-# of a burst froze a document transfer for a full second (measured by `bench documents`). A call is
-# unusable long before its round trip nears 250 ms, so that floor still leaves the timer well above
-# any RTT this kiosk can work with.
-SCTP_RTO_MIN_S = 0.25
-setattr(rtcsctptransport, "SCTP_RTO_MIN", SCTP_RTO_MIN_S)  # noqa: B010  # a module constant
+sctp_tuning.install()
 
 SELF_VIEW_FPS = 15.0
 SYSTEM_ALSA_CONFIG = Path("/usr/share/alsa/alsa.conf")

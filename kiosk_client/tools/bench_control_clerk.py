@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import random
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from aiortc import RTCPeerConnection
 
 from ..adapters.media_tracks import ColourlessTrack, PacedVideoTrack, ToneTrack, TrackReader
 from ..adapters.rtc_aiortc import rtc_configuration
+from ..runtime import shorten_gil_switch_interval
 from . import browser_like_receiver
 from .clerk_bot import answer_offer, wait_for_offer
 
@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--save-frame", type=Path, help="write the last form-view frame received (PNG)")
     args = parser.parse_args()
-    sys.setswitchinterval(0.001)  # the decoder thread should not hold back the inputs' sending
+    shorten_gil_switch_interval()  # the decoder thread should not hold back the inputs' sending
     browser_like_receiver.install()  # the clerk's console is a browser: frames end at the marker
     result = asyncio.run(
         run(args.central, args.token, args.appointment, args.inputs, args.interval, args.save_frame)

@@ -22,6 +22,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from ..adapters.media_tracks import ColourlessTrack, PacedVideoTrack, ToneTrack, TrackReader
 from ..adapters.rtc_aiortc import rtc_configuration
 from ..core.document_protocol import Manifest
+from ..runtime import shorten_gil_switch_interval
 from .clerk_bot import answer_offer, wait_for_offer
 from .document_receiver import DocumentReceiver
 
@@ -141,6 +142,7 @@ def main() -> None:
     parser.add_argument("--appointment")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    shorten_gil_switch_interval()  # as the kiosk does
     if args.mode == "call":
         result = asyncio.run(call(args.central, args.token, args.appointment))
     else:

@@ -16,7 +16,7 @@ from ..app import form_frames
 from ..core.engine import KioskEngine
 from ..core.events import KioskEvent, SessionRecord
 from ..core.ports import FormViewPort, VideoSink
-from ..runtime import LoopThread
+from ..runtime import LoopThread, shorten_gil_switch_interval
 from .bridge import BridgeFormView, BridgeVideoSink, EngineBridge
 from .main_window import KioskWindow
 
@@ -39,9 +39,7 @@ def prepare_qt_environment() -> None:
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "QTWEBENGINE_DISABLE_SANDBOX" not in os.environ:
         log.warning("running as root: QtWebEngine's sandbox is disabled (use a dedicated user in production)")
         os.environ["QTWEBENGINE_DISABLE_SANDBOX"] = "1"
-    # The clerk's input crosses from the network thread to the Qt thread while the encoder's thread
-    # also wants the interpreter: a 1 ms switch interval (default 5 ms) keeps that hand-over short.
-    sys.setswitchinterval(0.001)
+    shorten_gil_switch_interval()
 
 
 def run_kiosk_app(
