@@ -130,10 +130,17 @@ def stop_when_parent_leaves(stop: asyncio.Event) -> None:
     killed parent never leaves a central or a bot behind."""
     loop = asyncio.get_running_loop()
 
+    # The raw descriptor, not sys.stdin: a daemon thread blocked inside the buffered reader holds its
+    # lock, and an interpreter that finalizes stdin while it waits aborts ("Fatal Python error:
+    # _enter_buffered_busy") instead of exiting cleanly.
+    descriptor = sys.stdin.fileno()
+
     def watch() -> None:
-        while sys.stdin.buffer.read(1024):
-            pass
-        loop.call_soon_threadsafe(stop.set)
+        with contextlib.suppress(OSError):
+            while os.read(descriptor, 1024):
+                pass
+        with contextlib.suppress(RuntimeError):  # the loop may be gone already: nothing to stop
+            loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
