@@ -7,11 +7,21 @@ import cv2
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
 from kiosk_client.adapters import page_imaging as imaging
+from kiosk_client.adapters.page_imaging import gray_of
 from kiosk_client.adapters.pdf_writer import A4_PT, build_pdf
 from kiosk_client.core.scanning import RawPage
-from kiosk_client.tools.sample_pages import blank_page, on_scanner_bed, photo_page, skewed, text_page
+from kiosk_client.tools.sample_pages import (
+    A4_300,
+    LINES,
+    blank_page,
+    on_scanner_bed,
+    photo_page,
+    skewed,
+    text_page,
+)
 
 TEXT_PAGE_BUDGET = 150 * 1024
 
@@ -64,6 +74,39 @@ def test_a_skewed_page_is_straightened(degrees: float) -> None:
     prepared = imaging.prepare(image, 300)
     assert prepared is not None
     assert abs(imaging.estimate_skew(prepared)) <= 0.3
+
+
+def capitals_page() -> np.ndarray:
+    """Text in capitals only: no x-height band, no ascenders or descenders to go by."""
+    image = Image.new("L", A4_300, 242)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=46)
+    for i, line in enumerate(LINES * 3):
+        draw.text((220, 250 + 60 * i), line.upper(), fill=20, font=font)
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize(("ink", "degrees"), [(20, 0.0), (150, 0.0), (20, 2.5)])
+def test_a_page_of_text_upside_down_comes_out_upright(ink: int, degrees: float) -> None:
+    upright = text_page(ink=ink)
+    turned = cv2.rotate(skewed(upright, degrees), cv2.ROTATE_180)
+    prepared = imaging.prepare(turned, 300)
+    same_page = imaging.prepare(upright, 300)
+    assert prepared is not None and same_page is not None
+    a, b = imaging.ink_mask(gray_of(prepared)) > 0, imaging.ink_mask(gray_of(same_page)) > 0
+    assert (a & b).sum() / (a | b).sum() > 0.5  # the same letters in the same places
+
+
+def test_upright_pages_are_never_turned() -> None:
+    # A page in capitals goes by its accents (above) against its commas (below).
+    for image in (text_page(seed=5), text_page(ink=150), text_page(seed=7, lines=4), capitals_page()):
+        assert imaging.upside_down(image) is False
+
+
+def test_pages_without_lines_of_text_are_left_as_they_are() -> None:
+    for image in (gray_of(photo_page()), blank_page()):
+        for candidate in (image, cv2.rotate(image, cv2.ROTATE_180)):
+            assert imaging.upside_down(candidate) is False
 
 
 def test_a_sheet_on_the_scanner_bed_is_cropped_to_the_sheet_and_turned_upright() -> None:
