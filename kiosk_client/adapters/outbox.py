@@ -144,6 +144,8 @@ class EncryptedOutbox:
         reported in the log and left for the sweep."""
         found = []
         for path in sorted(self._folder.glob("*" + SUFFIX)):
+            if appointment_id is not None and _appointment_in_header(path) not in (None, appointment_id):
+                continue  # another appointment's: not worth decrypting (called as a call starts)
             try:
                 stored, _ = self._read(path)
             except OutboxError as exc:
@@ -194,3 +196,17 @@ class EncryptedOutbox:
 
     def __len__(self) -> int:
         return sum(1 for _ in self._folder.glob("*" + SUFFIX))
+
+
+def _appointment_in_header(path: Path) -> str | None:
+    """The appointment a file's plaintext header names, None if it cannot be read. Unauthenticated,
+    so only ever used to pass a file over: whatever is used from a file is checked by _read."""
+    try:
+        with open(path, "rb") as file:
+            start = file.read(8)
+            if start[:4] != MAGIC:
+                return None
+            header = json.loads(file.read(int.from_bytes(start[4:8], "big")))
+        return str(header["appointment_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -36,8 +36,8 @@ def gray_of(image: Array) -> Array:
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
-def _small(gray: Array) -> tuple[Array, float]:
-    scale = min(1.0, WORK_PX / max(gray.shape))
+def _small(gray: Array, longest: int = WORK_PX) -> tuple[Array, float]:
+    scale = min(1.0, longest / max(gray.shape))
     if scale == 1.0:
         return gray, 1.0
     return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
@@ -151,8 +151,7 @@ def upside_down(gray: Array) -> bool:
     the wrong way). Latin text has more ascenders (b, d, l, capitals, accents) than descenders (g, p,
     q, y): on an upright line the ink just above the x-height band outweighs the ink just below it.
     Only a clear verdict turns a page; photos, capitals, tables and few lines stay as they are."""
-    scale = min(1.0, ORIENTATION_PX / max(gray.shape))
-    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    small, _ = _small(gray, ORIENTATION_PX)
     # A coarser ink mask than ink_mask's (a box blur for its median) is as good here at a fifth of
     # the time: only the rows' totals count.
     paper = cv2.blur(cv2.dilate(small, np.ones((7, 7), np.uint8)), (41, 41))

@@ -14,13 +14,7 @@ from typing import Any
 import av
 import cv2
 import numpy as np
-from aiortc import (
-    RTCBundlePolicy,
-    RTCConfiguration,
-    RTCIceServer,
-    RTCPeerConnection,
-    RTCSessionDescription,
-)
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer, MediaRecorder, MediaRelay
 
 from ..core.errors import CallError

@@ -209,22 +209,12 @@ def _raw_baseline(workdir: Path, size: int) -> dict[str, Any]:
 async def _raw_send(child: subprocess.Popen[str], size: int) -> float:
     """A plain data channel, as aiortc's file-transfer example sends: chunks while the buffer is low."""
     from ..adapters.camera_opencv import PlaceholderSource
-    from ..adapters.media_tracks import PacedVideoTrack, ToneTrack, TrackReader
     from ..adapters.rtc_aiortc import rtc_configuration
+    from .bench_documents_clerk import with_call_media
 
     assert child.stdin is not None and child.stdout is not None
     pc = RTCPeerConnection(rtc_configuration(()))
-    # The kiosk's call media alongside (the camera card at the bench's rate, a tone), so the baseline
-    # channel shares its transport with the same load as the document channel does.
-    pc.addTrack(ToneTrack())
-    pc.addTrack(PacedVideoTrack(PlaceholderSource(640, 480), CAMERA_FPS))
-    readers: list[TrackReader] = []
-
-    @pc.on("track")
-    def on_track(track: Any) -> None:
-        reader = TrackReader(track)
-        readers.append(reader)
-        reader.start()
+    readers = with_call_media(pc, PlaceholderSource(640, 480), CAMERA_FPS)  # the kiosk's camera card
 
     channel = pc.createDataChannel("raw", ordered=True)
     opened = asyncio.Event()

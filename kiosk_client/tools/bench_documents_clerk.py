@@ -91,11 +91,12 @@ async def call(central: str, token: str, appointment_id: str) -> dict[str, Any]:
     return {"frames": frames, "documents": documents, "errors": receiver.errors, "chunks": chunks}
 
 
-async def raw() -> dict[str, Any]:
-    pc = RTCPeerConnection(rtc_configuration(()))
-    # The same media as in the call: the baseline channel shares the transport with a live call.
+def with_call_media(pc: RTCPeerConnection, video: Any, fps: int) -> list[TrackReader]:
+    """A tone and `video` sent, every track received read: the raw baseline's channel shares its
+    transport with the same media load as the documents channel does in the call. Both ends of the
+    baseline use it; the list fills as the other side's tracks arrive."""
     pc.addTrack(ToneTrack())
-    pc.addTrack(PacedVideoTrack(ColourlessTrack(), 15))
+    pc.addTrack(PacedVideoTrack(video, fps))
     readers: list[TrackReader] = []
 
     @pc.on("track")
@@ -103,6 +104,13 @@ async def raw() -> dict[str, Any]:
         reader = TrackReader(track)
         readers.append(reader)
         reader.start()
+
+    return readers
+
+
+async def raw() -> dict[str, Any]:
+    pc = RTCPeerConnection(rtc_configuration(()))
+    readers = with_call_media(pc, ColourlessTrack(), 15)  # the clerk's side of the call's media
 
     received: dict[str, Any] = {"bytes": 0, "arrivals": []}  # (time, bytes so far) per message
     done = asyncio.Event()
