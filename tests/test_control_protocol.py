@@ -78,7 +78,7 @@ def test_valid_messages() -> None:
         (msg(type="pointer", action="click", x=1.5, y=0.2), "out_of_range"),
         (msg(type="pointer", action="click", x=-0.1, y=0.2), "out_of_range"),
         (msg(type="pointer", action="click", x="0.5", y=0.2), "invalid_field"),
-        (msg(type="pointer", action="click", x=float("nan"), y=0.2), "invalid_field"),
+        (msg(type="pointer", action="click", x=float("nan"), y=0.2), "invalid_message"),  # NaN is not JSON
         (msg(type="pointer", action="teleport", x=0.5, y=0.2), "invalid_field"),
         (msg(type="text", text=""), "invalid_field"),
         (msg(type="text", text="a\u0000b"), "invalid_field"),
@@ -163,13 +163,15 @@ def test_control_ends_with_the_session_and_the_audit_holds_no_keystrokes() -> No
     [apply] = rc.receive(msg(type="text", text="mot-de-passe-secret"))
     assert isinstance(apply, ApplyInput)
     rc.input_applied(apply.message)
-    rc.page_changed("https://www.caf.fr/a", "Étape 1", 1280, 800)
+    [state] = rc.page_changed("https://www.caf.fr/a?nir=1850775123456&q=secret#mdp", "Étape 1", 1280, 800)
+    assert isinstance(state, SendToClerk) and json.loads(state.text)["url"] == "https://www.caf.fr/a"
     rc.end()
     assert rc.state is ControlState.NONE
     assert rc.receive(msg(type="text", text="after")) == []
     audit = json.dumps(rc.audit.to_json())
     assert "mot-de-passe-secret" not in audit
-    assert rc.audit.to_json()["urls"] == ["https://www.caf.fr/a"]
+    assert "1850775123456" not in audit and "secret" not in audit and "mdp" not in audit
+    assert rc.audit.to_json()["origins"] == ["https://www.caf.fr"]
     assert [e["event"] for e in rc.audit.to_json()["events"]] == [
         "control requested",
         "control granted",
@@ -241,3 +243,48 @@ def test_fuzz_nothing_reaches_the_page_without_consent_and_nothing_crashes(
                 json.loads(effect.text)  # every reply is well-formed
         if not grant:
             assert rc.state is not ControlState.GRANTED  # no network message can grant control
+
+
+def test_a_flood_of_refused_messages_is_counted_not_kept() -> None:
+    rc = control()
+    for i in range(20_000):
+        rc.receive(msg(type="text", text="x", seq=i) if i % 2 else "not json")
+    audit = rc.audit.to_json()
+    assert audit["refused"] == {"not_granted": 10_000, "invalid_message": 10_000}
+    assert audit["refused_kinds"] == {"text": 10_000, "message": 10_000}
+    assert len(audit["refusal_examples"]) == 2
+    assert len(json.dumps(audit)) < 4000
+    for i in range(500):  # many pages: origins are kept once each, and the events stay bounded
+        rc.page_changed(f"https://www.caf.fr/page/{i}?nom=Dupont", "t", 1280, 800)
+        rc.receive(msg(type="control.request", seq=i))
+        rc.receive(msg(type="control.release", seq=i))
+    audit = rc.audit.to_json()
+    assert audit["origins"] == ["https://www.caf.fr"] and audit["pages"] == 500
+    assert len(audit["events"]) <= 100 and audit["events_dropped"] > 0
+    assert "Dupont" not in json.dumps(audit)
+
+
+def test_the_clerk_hears_the_view_size_as_soon_as_it_changes() -> None:
+    rc = control()
+    rc.page_changed("https://www.caf.fr/a", "t", 1280, 800)
+    [state] = sent(rc.view_resized(1280, 640))  # the "controlled by" banner appeared above the view
+    assert (state["type"], state["width"], state["height"], state["url"]) == (
+        "state",
+        1280,
+        640,
+        "https://www.caf.fr/a",
+    )
+    assert rc.view_resized(1280, 640) == []
+
+
+def test_consent_epochs_never_let_an_earlier_grant_through() -> None:
+    from kiosk_client.core.consent_gate import ConsentGate
+
+    gate = ConsentGate()
+    assert not gate.admits(gate.epoch)
+    first = gate.open()
+    assert gate.admits(first)
+    gate.close()
+    assert not gate.admits(first)
+    second = gate.open()
+    assert gate.admits(second) and not gate.admits(first)

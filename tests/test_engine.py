@@ -330,3 +330,83 @@ async def test_remote_control_through_the_engine(harness: Callable[..., Harness]
     assert audit is not None and audit["inputs"] == {"text": 1}
     assert audit["refused"] == {"not_granted": 2, "not_allowed": 1, "citizen_only_field": 1}
     assert "Élodie" not in json.dumps(audit) and "secret" not in json.dumps(audit)
+
+
+async def test_take_back_voids_every_waiting_input_even_on_a_busy_page(
+    harness: Callable[..., Harness],
+) -> None:
+    import json
+
+    from kiosk_client.core.control_protocol import PointerInput, TextInput
+    from kiosk_client.core.input_queue import MAX_WAITING
+    from kiosk_client.core.ports import ControlMessageReceived
+
+    form = FakeFormView()
+    central = FakeCentral(
+        schedule_with(0.0), RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=60)
+    )
+    h = harness(central, None, form)
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    call = h.calls.calls[0]
+
+    def clerk_sends(seq: int, **fields: object) -> None:
+        call.on_event(ControlMessageReceived(json.dumps({"v": 1, "seq": seq, **fields})))
+
+    def answers(seq: int) -> list[dict[str, object]]:
+        return [r for r in map(json.loads, call.sent_control) if r.get("seq") == seq]
+
+    clerk_sends(1, type="control.request")
+    await h.engine.answer_control(True)
+    form.busy = asyncio.Event()  # the page is busy: the first input is stuck in the form view
+    clerk_sends(2, type="text", text="Élodie")
+    await h.until(lambda: form.started == 1)
+    # A pointer flood while the page is busy: runs of moves collapse to the newest position.
+    for seq in range(3, 503):
+        clerk_sends(seq, type="pointer", action="move", x=(seq % 100) / 100, y=0.5)
+    clerk_sends(503, type="key", key="Enter")
+    await h.until(lambda: len(answers(3)) == 1)
+    assert all(answers(seq) == [{"v": 1, "type": "ack", "seq": seq}] for seq in range(3, 502))
+    # The queue is bounded: beyond MAX_WAITING, inputs are refused at once.
+    for seq in range(1000, 1000 + MAX_WAITING + 10):
+        clerk_sends(seq, type="key", key="Tab")
+    await h.until(lambda: any(r.get("code") == "busy" for seq in range(1000, 1100) for r in answers(seq)))
+    # The citizen takes control back (the UI closes the gate on its own thread first).
+    h.engine.consent.close()
+    await h.engine.take_back_control()
+    form.busy.set()  # the page is free again: nothing of the clerk's may reach it now
+    await h.until(lambda: len(answers(503)) == 1 and len(answers(2)) == 1)
+    assert answers(2)[0]["code"] == "not_granted" and answers(503)[0]["code"] == "not_granted"
+    assert answers(502)[0]["code"] == "not_granted"  # the last move was waiting too
+    assert form.applied == []
+    assert not any(isinstance(m, TextInput | PointerInput) for m in form.applied)
+
+
+async def test_a_control_message_whose_handling_fails_is_answered_and_the_call_goes_on(
+    harness: Callable[..., Harness],
+) -> None:
+    import json
+
+    from kiosk_client.core.ports import ControlMessageReceived
+
+    central = FakeCentral(
+        schedule_with(0.0), RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=60)
+    )
+    h = harness(central, None, FakeFormView())
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    call = h.calls.calls[0]
+    control = h.engine._control
+    assert control is not None
+
+    def broken(raw: str | bytes) -> list[object]:
+        raise RecursionError("a bug deep in a handler")
+
+    control.receive = broken  # type: ignore[method-assign,assignment]
+    call.on_event(ControlMessageReceived('{"v":1,"seq":1,"type":"control.request"}'))
+    replies = [json.loads(t) for t in call.sent_control]
+    assert replies[-1]["code"] == "internal_error"
+    assert control.audit.refused["internal_error"] == 1
+    assert h.engine.session.phase is Phase.IN_CALL

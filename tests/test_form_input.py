@@ -21,7 +21,7 @@ TEXT = "Élodie Müller-Ñúñez, 12 rue de l'Église"
 
 def apply(qtbot: QtBot, view: FormView, message: Any) -> tuple[str | None, str]:
     outcome: list[tuple[str | None, str]] = []
-    view.apply(message, lambda code, reason: outcome.append((code, reason)))
+    view.apply(message, lambda: True, lambda code, reason: outcome.append((code, reason)))
     qtbot.waitUntil(lambda: bool(outcome), timeout=5000)
     return outcome[0]
 
@@ -109,3 +109,32 @@ def test_navigate_only_within_the_policy(
     assert apply(qtbot, view, NavigateInput(1, "javascript:document.title='pwned'"))[0] == "not_allowed"
     assert apply(qtbot, view, NavigateInput(2, f"{site.url}/demo-form/?etape=2")) == (None, "")
     qtbot.waitUntil(lambda: view.page is not None and "etape=2" in view.page.url().toString(), timeout=5000)
+
+
+def test_consent_is_checked_at_injection_so_a_busy_page_gets_nothing_after_a_take_back(
+    qtbot: QtBot, site: Site, open_form: Callable[..., FormView]
+) -> None:
+    view = open_form()
+    run_js(qtbot, view, "document.getElementById('nom').focus(); 1")
+    consent = {"held": True}
+    outcomes: list[tuple[str | None, str]] = []
+    # The page's own script keeps its main thread busy for a second (a heavy administration site).
+    run_js(qtbot, view, "setTimeout(() => { const t = Date.now(); while (Date.now() - t < 1000) {} }, 0); 1")
+    qtbot.wait(50)
+    view.apply(TextInput(1, "texte tardif"), lambda: consent["held"], lambda c, r: outcomes.append((c, r)))
+    view.apply(KeyInput(2, "Enter"), lambda: consent["held"], lambda c, r: outcomes.append((c, r)))
+    consent["held"] = False  # the citizen touches "Reprendre la main" while the page is busy
+    qtbot.waitUntil(lambda: len(outcomes) == 2, timeout=5000)
+    assert [code for code, _ in outcomes] == ["not_granted", "not_granted"]
+    assert run_js(qtbot, view, "document.getElementById('nom').value") == ""
+    # Without consent nothing is even tried, pointer input included.
+    assert apply_with(qtbot, view, PointerInput(3, "click", 0.5, 0.5), lambda: False)[0] == "not_granted"
+
+
+def apply_with(
+    qtbot: QtBot, view: FormView, message: Any, admitted: Callable[[], bool]
+) -> tuple[str | None, str]:
+    outcome: list[tuple[str | None, str]] = []
+    view.apply(message, admitted, lambda code, reason: outcome.append((code, reason)))
+    qtbot.waitUntil(lambda: bool(outcome), timeout=5000)
+    return outcome[0]

@@ -210,3 +210,20 @@ def test_documents_panel_shows_the_request_the_pages_and_the_receipt(window: Kio
     assert removed == [2] and sent == [True]
     window.show_state(snapshot(Session(Phase.ENDED, APPOINTMENT, end_reason=EndReason.CLERK_HUNG_UP)))
     assert not panel.isVisible() and panel.pages.widget().findChildren(QPushButton) == []
+
+
+def test_nothing_the_clerk_sends_is_rendered_as_rich_text(window: KioskWindow) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel
+
+    from kiosk_client.core.document_desk import DocumentsState
+
+    hostile = "<h1 style=color:red>APPELEZ LE 08 99 00 00 00</h1><img src=x>"
+    in_call = Session(Phase.IN_CALL, APPOINTMENT)
+    window.show_state(snapshot(in_call, media_flowing=True, documents=DocumentsState(requested=hostile)))
+    panel = window.call.documents
+    assert panel.heading.text().endswith(hostile)  # shown as the characters it is
+    labels = window.findChildren(QLabel)
+    assert labels and all(label.textFormat() == Qt.TextFormat.PlainText for label in labels), [
+        label.objectName() for label in labels if label.textFormat() != Qt.TextFormat.PlainText
+    ]

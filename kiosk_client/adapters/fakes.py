@@ -196,8 +196,15 @@ class FakeFormView:
     def __init__(self) -> None:
         self.applied: list[InputMessage] = []
         self.refuse_with: str | None = None
+        self.busy: asyncio.Event | None = None  # while set and not yet fired: a busy page, inputs wait
+        self.started = 0  # inputs handed to this form view
 
-    async def apply(self, message: InputMessage) -> InputOutcome:
+    async def apply(self, message: InputMessage, admitted: Callable[[], bool]) -> InputOutcome:
+        self.started += 1
+        if self.busy is not None:
+            await self.busy.wait()
+        if not admitted():  # checked at the moment of injection, as the real form view does
+            return InputOutcome("not_granted", "the citizen took control back")
         if self.refuse_with is not None:
             return InputOutcome(self.refuse_with, "refused by the fake form view")
         self.applied.append(message)

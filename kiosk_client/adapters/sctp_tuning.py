@@ -6,8 +6,12 @@ Both settings were found with `kiosk-client bench documents`; see the README's b
 
 from __future__ import annotations
 
+import logging
+
 from aiortc import rtcpeerconnection, rtcsctptransport
-from aiortc.rtcsctptransport import RTCSctpTransport
+from aiortc.rtcsctptransport import WEBRTC_STRING, RTCSctpTransport
+
+log = logging.getLogger(__name__)
 
 # aiortc keeps RFC 4960's 1 s floor for the retransmission timer, so one lost packet at the end of a
 # burst froze a document transfer for a full second. A call is unusable long before its round trip
@@ -26,9 +30,27 @@ SCTP_MAX_FLIGHT_BYTES = 128 * 1024
 
 class BoundedFlightSctpTransport(RTCSctpTransport):
     """aiortc's SCTP transport with a ceiling on its congestion window (`_cwnd`, which every path of
-    aiortc's congestion control assigns), so at most SCTP_MAX_FLIGHT_BYTES are ever in flight."""
+    aiortc's congestion control assigns), so at most SCTP_MAX_FLIGHT_BYTES are ever in flight; and a
+    receive path that no message from the peer can break."""
 
     _bounded_cwnd: int
+    # Messages from the peer whose handling raised, for the whole process (the audit counts its own).
+    contained_errors = 0
+
+    async def _data_channel_receive(self, stream_id: int, pp_id: int, data: bytes) -> None:
+        # aiortc runs this inside its receive loop: an exception here (its strict UTF-8 decode of a
+        # text message, its assertion on a second DCEP open for a stream, or a message handler that
+        # raised, which pyee re-raises) ends the loop and with it the call. Text that is not UTF-8 is
+        # handed on with its bad bytes as lone surrogates, which every protocol parser of the kiosk
+        # refuses with an error the clerk sees; anything else that raises is logged and dropped.
+        try:
+            if pp_id == WEBRTC_STRING and stream_id in self._data_channels:
+                self._data_channels[stream_id].emit("message", data.decode("utf-8", "surrogateescape"))
+                return
+            await super()._data_channel_receive(stream_id, pp_id, data)
+        except Exception:
+            type(self).contained_errors += 1
+            log.exception("a data-channel message from the peer could not be handled; dropped")
 
     @property
     def _cwnd(self) -> int:

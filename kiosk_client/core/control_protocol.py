@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from . import bounded_json
+
 VERSION = 1
 MAX_MESSAGE_BYTES = 16 * 1024
 MAX_TEXT_CHARS = 1000
@@ -128,9 +130,9 @@ def parse_clerk_message(raw: str | bytes) -> ClerkMessage:
     if isinstance(raw, bytes):
         raise ProtocolViolation("invalid_message", "binary messages are not part of the control protocol")
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise ProtocolViolation("invalid_message", "not JSON") from None
+        data = bounded_json.loads(raw)
+    except bounded_json.UnsafeJson as exc:
+        raise ProtocolViolation("invalid_message", str(exc)) from None
     if not isinstance(data, dict):
         raise ProtocolViolation("invalid_message", "expected a JSON object")
     seq_value = data.get("seq")
@@ -185,7 +187,12 @@ def parse_clerk_message(raw: str | bytes) -> ClerkMessage:
             raise ProtocolViolation("too_large", f"text: at most {MAX_TEXT_CHARS} characters", seq)
         return TextInput(seq, _text(value, seq))
     url = data["url"]
-    if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS:
+    if (
+        not isinstance(url, str)
+        or not url
+        or len(url) > MAX_URL_CHARS
+        or bounded_json.has_lone_surrogate(url)
+    ):
         raise ProtocolViolation(
             "invalid_field", f"url: expected a URL of at most {MAX_URL_CHARS} characters", seq
         )

@@ -142,6 +142,11 @@ class DocumentDesk:
     def on_message(self, raw: str | bytes) -> None:
         self._transfers.on_message(raw)
 
+    @property
+    def refused(self) -> dict[str, int]:
+        """The clerk's messages on the documents channel that were refused, by code."""
+        return dict(self._transfers.refused)
+
     # -- what the citizen (or the animateur) does
 
     def scan(self, source: ScanSource = ScanSource.FLATBED, colour: bool = True) -> bool:

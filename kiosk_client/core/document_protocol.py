@@ -21,6 +21,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from . import bounded_json
+
 VERSION = 1
 MAX_MESSAGE_BYTES = 8 * 1024
 MAX_CHUNK = 16 * 1024
@@ -93,9 +95,9 @@ def parse_object(raw: str | bytes) -> dict[str, Any]:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise DocumentProtocolError("too_large", f"message over {MAX_MESSAGE_BYTES} bytes")
     try:
-        message = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise DocumentProtocolError("malformed", "not JSON") from None
+        message = bounded_json.loads(raw)
+    except bounded_json.UnsafeJson as exc:
+        raise DocumentProtocolError("malformed", str(exc)) from None
     if not isinstance(message, dict):
         raise DocumentProtocolError("malformed", "not a JSON object")
     if message.get("v") != VERSION:
@@ -130,7 +132,10 @@ def _offset(value: Any) -> int:
 def _text(value: Any, limit: int, what: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise DocumentProtocolError("malformed", f"{what} must be a non-empty string of at most {limit}")
-    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029\u202e" for c in value):
+    if any(
+        ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) <= 0xDFFF or c in "\u2028\u2029\u202e"
+        for c in value
+    ):
         raise DocumentProtocolError("malformed", f"{what} holds control characters")
     return value
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 HIGH_WATER = 1024 * 1024  # stop queueing chunks above this much unsent data
 LOW_WATER = 256 * 1024  # and start again below this
+LOGGED_REFUSALS_PER_CODE = 3
 
 
 class DocumentLink(Protocol):
@@ -91,6 +93,7 @@ class DocumentTransfers:
         self._sender: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.bytes_sent = 0  # over the session, resends included (for tests and the bench)
+        self.refused: Counter[str] = Counter()  # clerk messages refused, by code
 
     @property
     def transfers(self) -> tuple[Transfer, ...]:
@@ -136,25 +139,36 @@ class DocumentTransfers:
             await asyncio.gather(self._sender, return_exceptions=True)
 
     def on_message(self, raw: str | bytes) -> None:
-        """A message from the clerk; anything malformed is answered with doc.error and ignored."""
+        """A message from the clerk; anything malformed is answered with doc.error and ignored, and
+        nothing in its handling may raise into the channel (it would end the call)."""
+        try:
+            self._on_message(raw)
+        except Exception:
+            log.exception("documents: a clerk message could not be handled")
+            self._refuse("internal_error", "the kiosk could not handle this message")
+
+    def _refuse(self, code: str, message: str) -> None:
+        self.refused[code] += 1
+        if self.refused[code] <= LOGGED_REFUSALS_PER_CODE:  # a flood must not flood the log too
+            log.warning("documents: refused a clerk message (%s): %s", code, message)
+        self._send({"type": "doc.error", "code": code, "message": message})
+
+    def _on_message(self, raw: str | bytes) -> None:
         try:
             message = dp.parse_clerk_message(raw)
         except dp.DocumentProtocolError as exc:
-            log.warning("documents: refused a clerk message (%s): %s", exc.code, exc.message)
-            self._send({"type": "doc.error", "code": exc.code, "message": exc.message})
+            self._refuse(exc.code, exc.message)
             return
         if isinstance(message, dp.DocRequest):
             self._on_request(message.label)
             return
         transfer = self._transfers.get(message.id)
         if transfer is None:
-            self._send({"type": "doc.error", "code": "unknown_document", "message": "no such document"})
+            self._refuse("unknown_document", "no such document")
             return
         if isinstance(message, dp.DocAccept):
             if message.offset > transfer.manifest.size:
-                self._send(
-                    {"type": "doc.error", "code": "bad_offset", "message": "offset beyond the document"}
-                )
+                self._refuse("bad_offset", "offset beyond the document")
                 return
             future = self._accepted.get(message.id)
             if future is not None and not future.done():

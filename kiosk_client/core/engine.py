@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from .backoff import Backoff
 from .clock import CentralClock
+from .consent_gate import ConsentGate
 from .control_protocol import InputMessage
 from .control_protocol import error as control_error
 from .document_desk import DocumentDesk, DocumentPorts, ExpiredDocument
@@ -33,6 +34,7 @@ from .events import (
     SessionRecord,
     StateChanged,
 )
+from .input_queue import InputQueue, QueuedInput
 from .models import Appointment, CallTicket, Heartbeat, RemoteConfig, Schedule
 from .navigation import NavigationPolicy
 from .ports import (
@@ -80,7 +82,7 @@ log = logging.getLogger(__name__)
 
 
 class _NoFormView:
-    async def apply(self, message: InputMessage) -> InputOutcome:
+    async def apply(self, message: InputMessage, admitted: Callable[[], bool]) -> InputOutcome:
         return InputOutcome("no_form", "this kiosk has no form view")
 
 
@@ -107,6 +109,7 @@ class KioskEngine:
         form: FormViewPort | None = None,
         default_origins: tuple[str, ...] = (),
         documents: DocumentPorts | None = None,
+        consent: ConsentGate | None = None,
     ) -> None:
         self._central = central
         self._calls = calls
@@ -141,7 +144,9 @@ class KioskEngine:
         self._form: FormViewPort = form or _NoFormView()
         self._default_origins = default_origins
         self._control: RemoteControl | None = None
-        self._inputs: asyncio.Queue[InputMessage] | None = None
+        self._inputs: InputQueue | None = None
+        # Shared with the form view's thread, which checks it at the moment of injection.
+        self.consent = consent or ConsentGate()
         self._input_worker: asyncio.Task[None] | None = None
 
         self._document_ports = documents
@@ -253,6 +258,10 @@ class KioskEngine:
         if self._control is not None:
             self._run(self._control.page_changed(url, title, width, height))
 
+    async def form_view_resized(self, width: int, height: int) -> None:
+        if self._control is not None:
+            self._run(self._control.view_resized(width, height))
+
     async def form_refused(self, what: str, detail: str) -> None:
         if self._control is not None and what in ("navigation", "popup", "download"):
             self._control.navigation_refused(what, detail)
@@ -340,7 +349,8 @@ class KioskEngine:
         self._control = RemoteControl(
             appointment.id, appointment.clerk_name, appointment.service, policy, self._clock.now
         )
-        self._inputs = asyncio.Queue()
+        self.consent.close()
+        self._inputs = InputQueue()
         self._input_worker = asyncio.get_running_loop().create_task(
             self._apply_inputs(self._control, self._inputs)
         )
@@ -351,6 +361,7 @@ class KioskEngine:
             self._input_worker.cancel()
             self._input_worker = None
         self._inputs = None
+        self.consent.close()
         if control is None:
             return None
         self._run_with(control, control.end())
@@ -370,24 +381,50 @@ class KioskEngine:
                     self._call.send_control(effect.text)
             elif isinstance(effect, ApplyInput):
                 if self._inputs is not None:
-                    self._inputs.put_nowait(effect.message)
-            elif isinstance(effect, AskCitizen | ControlChanged):
+                    self._queue_input(control, self._inputs, effect.message)
+            elif isinstance(effect, ControlChanged):
+                changed = True
+                if effect.state is ControlState.GRANTED:
+                    self.consent.open()
+                else:
+                    self.consent.close()
+                    self._drop_waiting_inputs(control)
+            elif isinstance(effect, AskCitizen):
                 changed = True
         if changed:
             self._publish_state()
 
-    async def _apply_inputs(self, control: RemoteControl, inputs: asyncio.Queue[InputMessage]) -> None:
+    def _queue_input(self, control: RemoteControl, inputs: InputQueue, message: InputMessage) -> None:
+        merged, refused = inputs.put(QueuedInput(message, self.consent.epoch))
+        for item in merged:  # superseded by a newer position: the pointer ends where the clerk put it
+            self._run_with(control, control.input_applied(item.message))
+        for item in refused:
+            self._run_with(
+                control, control.input_refused(item.message, "busy", "too many inputs are waiting")
+            )
+
+    def _drop_waiting_inputs(self, control: RemoteControl) -> None:
+        if self._inputs is None:
+            return
+        for item in self._inputs.drain():
+            self._run_with(
+                control, control.input_refused(item.message, "not_granted", "the citizen took control back")
+            )
+
+    async def _apply_inputs(self, control: RemoteControl, inputs: InputQueue) -> None:
         """One input at a time, in the order the clerk sent them."""
+        gate = self.consent
         while True:
-            message = await inputs.get()
-            if control.state is not ControlState.GRANTED:
+            item = await inputs.get()
+            message, epoch = item.message, item.epoch
+            if not gate.admits(epoch):
                 # Taken back while this input waited: it must not reach the page.
                 self._run_with(
                     control, control.input_refused(message, "not_granted", "the citizen took control back")
                 )
                 continue
             try:
-                outcome = await asyncio.wait_for(self._form.apply(message), 5.0)
+                outcome = await asyncio.wait_for(self._form.apply(message, partial(gate.admits, epoch)), 5.0)
             except TimeoutError:
                 outcome = InputOutcome("timeout", "the form view did not respond")
             if outcome.code is None:
@@ -496,6 +533,8 @@ class KioskEngine:
         if call is not None:
             self._stats = call.stats()
         audit = self._end_control()  # before the call closes, so the clerk hears that control ended
+        if self._desk is not None and self._desk.refused:
+            audit = {**(audit or {}), "documents_refused": self._desk.refused}
         self._end_documents()
         self._call = None
         self._call_ticket = None
@@ -576,16 +615,29 @@ class KioskEngine:
                     self._desk.detach(link)
             case DocumentsMessageReceived(raw=raw):
                 if self._desk is not None:
-                    self._desk.on_message(raw)
+                    self._desk.on_message(raw)  # contains its own failures, answering doc.error
             case ControlChannelOpened():
                 if self._control is not None and self._call is not None:
                     self._call.send_control(self._control.state_message())
             case ControlMessageReceived(raw=raw):
-                if self._control is not None:
-                    self._run(self._control.receive(raw))
-                elif self._call is not None:
+                self._on_control_message(raw)
+
+    def _on_control_message(self, raw: str | bytes) -> None:
+        # Runs inside the call's receive path: whatever goes wrong is answered and counted here, never
+        # raised into the channel (that would end the citizen's call).
+        try:
+            if self._control is not None:
+                self._run(self._control.receive(raw))
+            elif self._call is not None:
+                self._call.send_control(control_error("not_in_session", "no session is in progress", None))
+        except Exception:
+            log.exception("a control message could not be handled")
+            if self._control is not None:
+                self._control.audit.count_refusal("internal_error", "message")
+            if self._call is not None:
+                with contextlib.suppress(Exception):
                     self._call.send_control(
-                        control_error("not_in_session", "no session is in progress", None)
+                        control_error("internal_error", "the kiosk could not handle this message", None)
                     )
 
     async def _call_loop(self, appointment: Appointment) -> None:

@@ -162,4 +162,7 @@ class InputOutcome:
 class FormViewPort(Protocol):
     """The form view, as the engine sees it: it applies the clerk's accepted inputs."""
 
-    async def apply(self, message: InputMessage) -> InputOutcome: ...
+    async def apply(self, message: InputMessage, admitted: Callable[[], bool]) -> InputOutcome:
+        """Apply one input if `admitted()` still holds at the moment of injection (checked on the thread
+        that injects, right before it does)."""
+        ...

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .control_protocol import (
     ControlRelease,
@@ -26,7 +27,7 @@ from .control_protocol import (
     error,
     parse_clerk_message,
 )
-from .navigation import NavigationPolicy
+from .navigation import NavigationPolicy, origin_of
 
 
 class ControlState(StrEnum):
@@ -70,23 +71,70 @@ def input_kind(message: InputMessage) -> str:
     return type(message).__name__.removesuffix("Input").lower()
 
 
+MAX_AUDIT_EVENTS = 100
+MAX_AUDIT_ORIGINS = 50
+MAX_REFUSAL_EXAMPLES = 10
+
+
+def address_without_secrets(url: str) -> str:
+    """A page's address without its query and fragment: a GET form puts what was typed there."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https"):
+        return parts.scheme + ":" if parts.scheme else ""
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
+
+
 @dataclass
 class AuditTrail:
+    """What happened in the session's remote control, bounded whatever the clerk sends: events, counts
+    of inputs and refusals (by code and kind, with a few examples), and the sites visited (origins
+    only). Never what was typed, never a query string."""
+
     appointment_id: str
     clerk_name: str
     events: list[tuple[str, str]] = field(default_factory=list)  # (ISO time, what)
+    events_dropped: int = 0
     inputs: Counter[str] = field(default_factory=Counter)
-    refused: Counter[str] = field(default_factory=Counter)
-    urls: list[str] = field(default_factory=list)
+    refused: Counter[str] = field(default_factory=Counter)  # by code
+    refused_kinds: Counter[str] = field(default_factory=Counter)  # by message kind
+    refusal_examples: list[tuple[str, str, str]] = field(default_factory=list)  # (time, kind, code)
+    origins: list[str] = field(default_factory=list)
+    pages: int = 0
+
+    def add_event(self, at: str, what: str) -> None:
+        if len(self.events) < MAX_AUDIT_EVENTS:
+            self.events.append((at, what))
+        else:
+            self.events_dropped += 1
+
+    def count_refusal(self, code: str, kind: str, at: str = "") -> None:
+        first_of_code = self.refused[code] == 0
+        self.refused[code] += 1
+        self.refused_kinds[kind] += 1
+        if first_of_code and len(self.refusal_examples) < MAX_REFUSAL_EXAMPLES:
+            self.refusal_examples.append((at, kind, code))
+
+    def visited(self, url: str) -> None:
+        origin = origin_of(url)
+        self.pages += 1
+        if origin and origin not in self.origins and len(self.origins) < MAX_AUDIT_ORIGINS:
+            self.origins.append(origin)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "appointment_id": self.appointment_id,
             "clerk_name": self.clerk_name,
             "events": [{"at": at, "event": what} for at, what in self.events],
+            "events_dropped": self.events_dropped,
             "inputs": dict(self.inputs),
             "refused": dict(self.refused),
-            "urls": list(self.urls),
+            "refused_kinds": dict(self.refused_kinds),
+            "refusal_examples": [{"at": at, "kind": k, "code": c} for at, k, c in self.refusal_examples],
+            "origins": list(self.origins),
+            "pages": self.pages,
         }
 
 
@@ -111,7 +159,7 @@ class RemoteControl:
     # --- helpers
 
     def _log(self, what: str) -> None:
-        self.audit.events.append((self._now().isoformat(), what))
+        self.audit.add_event(self._now().isoformat(), what)
 
     def state_message(self) -> str:
         return self._state().text
@@ -122,8 +170,8 @@ class RemoteControl:
         )
 
     def _refuse(self, code: str, message: str, seq: int | None, kind: str = "message") -> list[Effect]:
-        self.audit.refused[code] += 1
-        self._log(f"refused {kind}: {code}")
+        # Counted, not logged one by one: a hostile clerk once left 76,000 events in one audit.
+        self.audit.count_refusal(code, kind, self._now().isoformat())
         return [SendToClerk(error(code, message, seq))]
 
     def _set(self, state: ControlState, event: str) -> list[Effect]:
@@ -186,15 +234,23 @@ class RemoteControl:
         return self._refuse(code, reason, message.seq, input_kind(message))
 
     def page_changed(self, url: str, title: str, width: int, height: int) -> list[Effect]:
-        self._page = {"url": url, "title": title, "width": width, "height": height}
-        if url and (not self.audit.urls or self.audit.urls[-1] != url):
-            self.audit.urls.append(url)
+        address = address_without_secrets(url)
+        if address != self._page["url"]:
+            self.audit.visited(url)
+        self._page = {"url": address, "title": title[:300], "width": width, "height": height}
         return [self._state("page")]
+
+    def view_resized(self, width: int, height: int) -> list[Effect]:
+        """The form view changed size (a banner appeared, the panel opened): the clerk's pointer
+        coordinates are fractions of this size, so the clerk must know it at once."""
+        if (width, height) == (self._page["width"], self._page["height"]):
+            return []
+        self._page = {**self._page, "width": width, "height": height}
+        return [self._state("resize")]
 
     def navigation_refused(self, url: str, reason: str) -> None:
         """The form view refused a navigation started by the page itself (a link, a redirect, a pop-up)."""
-        self.audit.refused["navigation_blocked"] += 1
-        self._log(f"navigation blocked: {reason}")
+        self.audit.count_refusal("navigation_blocked", "page", self._now().isoformat())
 
     def end(self) -> list[Effect]:
         """Control ends with the session."""

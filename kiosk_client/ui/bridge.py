@@ -28,7 +28,8 @@ class EngineBridge(QObject):
     session_finished = Signal(object)  # SessionRecord
     remote_frame = Signal()
     local_frame = Signal()
-    form_input = Signal(object, object)  # InputMessage, callback(code, reason) — applied on the Qt thread
+    # InputMessage, admitted() (consent, checked at injection), done(code, reason): applied on the Qt thread
+    form_input = Signal(object, object, object)
     session_document = Signal(str, bytes)  # a document the citizen sent: for the form's file chooser
 
     def __init__(self, loop: LoopThread) -> None:
@@ -97,7 +98,7 @@ class BridgeFormView:
     def __init__(self, bridge: EngineBridge) -> None:
         self._bridge = bridge
 
-    async def apply(self, message: InputMessage) -> InputOutcome:
+    async def apply(self, message: InputMessage, admitted: Callable[[], bool]) -> InputOutcome:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[InputOutcome] = loop.create_future()
 
@@ -108,5 +109,5 @@ class BridgeFormView:
 
             loop.call_soon_threadsafe(resolve)
 
-        self._bridge.form_input.emit(message, done)
+        self._bridge.form_input.emit(message, admitted, done)
         return await answer

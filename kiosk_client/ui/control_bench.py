@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +75,12 @@ def run_kiosk_side(
     streamer = FormStreamer(form, frames)
     injected: dict[int, float] = {}
 
-    def apply(message: InputMessage, done: Done) -> None:
+    def apply(message: InputMessage, admitted: Callable[[], bool], done: Done) -> None:
         def stamped(code: str | None, reason: str) -> None:
             injected[message.seq] = time.time()  # the event has just been delivered to the view
             done(code, reason)
 
-        form.apply(message, stamped)
+        form.apply(message, admitted, stamped)
 
     bridge.form_input.connect(apply)
     status: dict[str, Any] = {"granted": False, "form": False}

@@ -23,6 +23,7 @@ class PageTile(QFrame):
         super().__init__()
         self.setObjectName("pageTile")
         picture = QLabel()
+        picture.setTextFormat(Qt.TextFormat.PlainText)
         picture.setObjectName("pagePicture")
         pixmap = QPixmap()
         pixmap.loadFromData(page.preview, "JPEG")

@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QObject, QPointF, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWebEngineCore import (
     QWebEngineDownloadRequest,
@@ -193,6 +193,7 @@ class FormView(QWidget):
     refused = Signal(str, str)
     page_changed = Signal(str, str)  # url, title
     clerk_pointer = Signal(QPointF)  # where the clerk's pointer is, in the view's pixels
+    resized = Signal(int, int)  # the page's size: the clerk's pointer coordinates are fractions of it
 
     def __init__(
         self, files: Callable[[], list[str]] = lambda: [], citizen_only_selectors: Sequence[str] = ()
@@ -210,6 +211,7 @@ class FormView(QWidget):
         # (citizen-only fields to mask) is valid only for the generation it was measured in.
         self.generation = 0
         self.notice = QLabel()
+        self.notice.setTextFormat(Qt.TextFormat.PlainText)  # a page's alert() text, shown as it is
         self.notice.setObjectName("badge")
         self.notice.setWordWrap(True)
         self.notice.hide()
@@ -240,6 +242,7 @@ class FormView(QWidget):
         view = QWebEngineView(self)
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)  # no "Inspect", no "Save as"
         view.setPage(page)
+        view.installEventFilter(self)
         page.loadStarted.connect(self._new_generation)
         page.urlChanged.connect(self._new_generation)
         page.urlChanged.connect(lambda url: self.page_changed.emit(url.toString(), page.title()))
@@ -261,19 +264,32 @@ class FormView(QWidget):
         self.page.load(QUrl(url))
         return True
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.view and event.type() == QEvent.Type.Resize:
+            self.resized.emit(self.view.width(), self.view.height())
+        return False
+
     def _new_generation(self, *_: object) -> None:
         self.generation += 1
+
+    def page_size(self) -> tuple[int, int]:
+        """The page's size in pixels (the view's, without the notice above it)."""
+        return (self.view.width(), self.view.height()) if self.view is not None else (0, 0)
 
     def input_target(self) -> QWidget | None:
         if self.view is None:
             return None
         return self.view.focusProxy() or self.view
 
-    def apply(self, message: InputMessage, done: Done) -> None:
-        """Deliver one accepted input to the page; `done` says whether it was applied or refused."""
+    def apply(self, message: InputMessage, admitted: Callable[[], bool], done: Done) -> None:
+        """Deliver one accepted input to the page if `admitted()` (the citizen's consent) still holds at
+        the moment of injection; `done` says whether it was applied or refused."""
         target = self.input_target()
         if target is None or self.page is None:
             done("no_form", "the form view is not open")
+            return
+        if not admitted():
+            done("not_granted", "the citizen took control back")
             return
         if isinstance(message, PointerInput):
             self.clerk_pointer.emit(inject_pointer(target, message))
@@ -285,8 +301,11 @@ class FormView(QWidget):
             page = self.page
 
             def checked(result: object) -> None:
+                # The page answered later, maybe after a take-back: consent is checked again here.
                 if page is not self.page:
                     done("no_form", "the session ended")
+                elif not admitted():
+                    done("not_granted", "the citizen took control back")
                 elif result == "ok":
                     if self.view is not None and not self.view.hasFocus():
                         # Keys and text go to the focused element of a focused page.

@@ -85,7 +85,7 @@ class KioskWindow(QMainWindow):
         self.call.control_answered.connect(
             lambda accept: bridge.submit(lambda: engine.answer_control(accept))
         )
-        self.call.control_taken_back.connect(lambda: bridge.submit(engine.take_back_control))
+        self.call.control_taken_back.connect(self._take_back_control)
         bridge.form_input.connect(self.call.form.apply)
         bridge.session_document.connect(self.session_files.add)
         papers = self.call.documents
@@ -95,11 +95,10 @@ class KioskWindow(QMainWindow):
         papers.send_requested.connect(lambda: bridge.submit(lambda: engine.send_document()))
         form = self.call.form
         form.page_changed.connect(
-            lambda url, title: bridge.submit(
-                lambda: engine.form_page_changed(url, title, form.width(), form.height())
-            )
+            lambda url, title: bridge.submit(lambda: engine.form_page_changed(url, title, *form.page_size()))
         )
         form.refused.connect(lambda what, detail: bridge.submit(lambda: engine.form_refused(what, detail)))
+        form.resized.connect(lambda w, h: bridge.submit(lambda: engine.form_view_resized(w, h)))
 
         # Clock and countdown move every second even when the engine has nothing new to say.
         self._ticker = QTimer(self)
@@ -107,6 +106,12 @@ class KioskWindow(QMainWindow):
         self._ticker.timeout.connect(self._refresh)
         self._ticker.start()
         self._refresh()
+
+    def _take_back_control(self) -> None:
+        # Closed here, on the thread that injects, before the engine even hears of the touch: no
+        # input of the clerk's reaches the page after this instant.
+        self._engine.consent.close()
+        self._bridge.submit(self._engine.take_back_control)
 
     def switch_language(self) -> None:
         self.t = Translator(self.t.other_language())
