@@ -57,7 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         ),
         language=settings.language,
         fullscreen=settings.fullscreen and not args.windowed,
-        citizen_only_selectors=settings.form.citizen_only_selectors,
+        form_settings=settings.form,
     )
 
 

@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import os
 
-# Qt offscreen for every test (CI has no display); QtWebEngine's sandbox cannot run as root.
+# Qt offscreen for every test (CI has no display); QtWebEngine's sandbox cannot run as root; the
+# form view's Chromium flags, as the kiosk sets them (before QtWebEngine starts).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 if hasattr(os, "geteuid") and os.geteuid() == 0:
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+from kiosk_client.ui.app import FORM_VIEW_CHROMIUM_FLAGS
+
+os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = " ".join(FORM_VIEW_CHROMIUM_FLAGS)
 
 # QtWebEngine must be loaded before the QApplication exists (pytest-qt creates it lazily).
 import shutil

@@ -138,3 +138,93 @@ def apply_with(
     view.apply(message, admitted, lambda code, reason: outcome.append((code, reason)))
     qtbot.waitUntil(lambda: bool(outcome), timeout=5000)
     return outcome[0]
+
+
+GUARD_PAGE = """<!doctype html><body>
+<input id="plain" type="text">
+<div id="closed-host"></div>
+<div id="dsd-host"><template shadowrootmode="closed"><input type="password" id="dsd-pw"></template></div>
+<iframe id="same" src="/raw?html=%3Cinput%20type%3Dpassword%20id%3Dipw%3E%3Cinput%20id%3Ditext%3E"></iframe>
+<iframe id="cross" src="OTHER/raw?html=%3Cinput%20id%3Dctext%3E"></iframe>
+<script>
+  document.getElementById('closed-host').attachShadow({mode: 'closed'}).innerHTML =
+    '<input type="password" id="closed-pw"><input id="closed-text">';
+  window.focusClosed = (id) => document.getElementById('closed-host').shadowRoot.getElementById(id).focus();
+</script></body>"""
+
+
+@pytest.mark.parametrize(
+    ("focus", "expected"),
+    [
+        ("document.getElementById('plain').focus()", None),
+        ("focusClosed('closed-text')", None),
+        ("focusClosed('closed-pw')", "citizen_only_field"),
+        (
+            "(() => { const pw = document.getElementById('closed-host').shadowRoot.getElementById('closed-pw');"
+            " pw.focus(); pw.type = 'text'; })()",
+            "citizen_only_field",
+        ),  # "show password" in a shadow root
+        (
+            "document.getElementById('dsd-host').focus(); document.getElementById('dsd-host').tabIndex = 0;"
+            " document.getElementById('dsd-host').focus()",
+            "citizen_only_field",
+        ),  # cannot see inside: refused
+        (
+            "document.getElementById('same').contentDocument.getElementById('ipw').focus()",
+            "citizen_only_field",
+        ),
+        ("document.getElementById('same').contentDocument.getElementById('itext').focus()", None),
+        ("document.getElementById('cross').focus()", "citizen_only_field"),  # cannot see inside: refused
+    ],
+)
+def test_citizen_only_fields_refuse_the_clerk_wherever_they_live(
+    qtbot: QtBot, focus: str, expected: str | None
+) -> None:
+    from .form_pages import raw_page, two_origins
+
+    with two_origins() as (home, other):
+        view = FormView()
+        qtbot.addWidget(view)
+        view.resize(1024, 700)
+        view.show()
+        load(qtbot, view, raw_page(home, GUARD_PAGE.replace("OTHER", other)), NavigationPolicy([home, other]))
+        try:
+            qtbot.waitUntil(
+                lambda: (
+                    run_js(qtbot, view, "document.getElementById('same').contentDocument.readyState")
+                    == "complete"
+                ),
+                timeout=5000,
+            )
+            run_js(qtbot, view, f"{focus}; 1")
+            assert apply(qtbot, view, TextInput(1, "abc"))[0] == expected
+            assert apply(qtbot, view, KeyInput(2, "Backspace"))[0] == expected
+        finally:
+            view.end_session()
+            qtbot.waitUntil(view.sessions_released)
+
+
+def test_the_clerks_wheel_scrolls_the_page_and_its_inner_boxes(qtbot: QtBot) -> None:
+    from .form_pages import raw_page, two_origins
+
+    html = (
+        "<!doctype html><body style='margin:0'><div id='box' style='height:200px;overflow:auto'>"
+        "<div style='height:2000px'>long</div></div><div style='height:3000px'></div></body>"
+    )
+    with two_origins() as (home, _):
+        view = FormView()
+        qtbot.addWidget(view)
+        view.resize(800, 600)
+        view.show()
+        load(qtbot, view, raw_page(home, html), NavigationPolicy([home]))
+        try:
+            assert apply(qtbot, view, PointerInput(1, "wheel", 0.5, 0.1, "left", 0.0, 300.0)) == (None, "")
+            qtbot.waitUntil(
+                lambda: run_js(qtbot, view, "document.getElementById('box').scrollTop") > 0, timeout=3000
+            )
+            assert run_js(qtbot, view, "scrollY") == 0  # the inner box took the scroll
+            assert apply(qtbot, view, PointerInput(2, "wheel", 0.5, 0.9, "left", 0.0, 300.0)) == (None, "")
+            qtbot.waitUntil(lambda: run_js(qtbot, view, "scrollY") > 0, timeout=3000)
+        finally:
+            view.end_session()
+            qtbot.waitUntil(view.sessions_released)

@@ -43,7 +43,8 @@ def test_citizen_only_fields_are_black_in_the_stream_and_others_are_not(qtbot: Q
     view.show()
     outlet = Outlet()
     streamer = FormStreamer(view, outlet, fps=20, selectors=("#login-id",))
-    assert streamer.grab() is None  # nothing before a page is open
+    qtbot.wait(200)
+    assert outlet.image is None  # nothing before a page is open
     load(qtbot, view, f"{site.url}/demo-form/", NavigationPolicy([site.url]))
     # The citizen types their password (and a configured citizen-only field); the page shows it.
     run_js(
@@ -51,9 +52,10 @@ def test_citizen_only_fields_are_black_in_the_stream_and_others_are_not(qtbot: Q
         view,
         "document.getElementById('login-password').type = 'text'; document.getElementById('login-password').value = 'MOTDEPASSE'; document.getElementById('login-id').value = '1234567'; 1",
     )
-    qtbot.waitUntil(lambda: outlet.image is not None, timeout=5000)
-    qtbot.wait(200)
-    frame = streamer.grab()
+    frames_before = streamer.frames
+    qtbot.waitUntil(lambda: streamer.frames > frames_before and outlet.image is not None, timeout=5000)
+    qtbot.wait(300)
+    frame = outlet.image  # what was sent to the clerk
     assert frame is not None and frame.shape == (800, 1280, 3)
     for element_id in ("login-password", "login-id"):
         x, y, w, h = field_box(qtbot, view, element_id)
@@ -79,12 +81,45 @@ def test_a_password_field_stays_masked_after_the_page_changes_it(qtbot: QtBot, s
     load(qtbot, view, f"{site.url}/demo-form/", NavigationPolicy([site.url]))
     qtbot.waitUntil(lambda: outlet.image is not None, timeout=5000)
     # Move the password field down the page; within two grabs the mask follows it.
+    sent = streamer.frames
     run_js(qtbot, view, "const p = document.getElementById('login-password'); p.style.marginTop = '300px'; 1")
-    qtbot.wait(200)
-    frame = streamer.grab()
+    qtbot.waitUntil(lambda: streamer.frames > sent, timeout=5000)
+    qtbot.wait(300)
+    frame = outlet.image
     assert frame is not None
     x, y, w, h = field_box(qtbot, view, "login-password")
     assert int(frame[y : y + h, x : x + w].max()) == 0
     streamer.stop()
     view.end_session()
     qtbot.waitUntil(view.sessions_released)
+
+
+def test_cross_origin_frames_are_masked_whole_unless_declared_safe(qtbot: QtBot) -> None:
+    from .form_pages import raw_page, two_origins
+
+    with two_origins() as (home, other):
+        frame_html = "<body style='margin:0;background:#00ff00'></body>"
+        html = (
+            "<!doctype html><body style='margin:0'>"
+            f"<iframe src='{raw_page(other, frame_html)}' style='border:0;width:400px;height:300px'></iframe>"
+            "</body>"
+        )
+        greens = []
+        for safe in ((), (other,)):
+            view = FormView()
+            qtbot.addWidget(view)
+            view.resize(800, 600)
+            view.show()
+            outlet = Outlet()
+            streamer = FormStreamer(view, outlet, safe_frame_origins=safe)
+            load(qtbot, view, raw_page(home, html), NavigationPolicy([home, other]))
+            qtbot.waitUntil(lambda: outlet.image is not None, timeout=5000)  # noqa: B023
+            qtbot.wait(500)
+            frame = outlet.image
+            green = (frame[..., 1] > 200) & (frame[..., 0] < 60) & (frame[..., 2] < 60)
+            greens.append(int(np.count_nonzero(green)))
+            streamer.stop()
+            view.end_session()
+            qtbot.waitUntil(view.sessions_released)
+        assert greens[0] == 0  # may hold a login: the clerk sees a black box
+        assert greens[1] > 100_000  # declared safe: shown

@@ -102,3 +102,15 @@ def test_scanner_and_documents_sections() -> None:
     defaults = parse_settings("[central]\nurl='https://x'\n", "k.toml")
     assert defaults.scanner.device is None and defaults.scanner.dpi == 300
     assert defaults.documents.retention_hours == 24
+
+
+def test_safe_frame_origins_are_read_as_a_browser_writes_them(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(
+        '[central]\nurl = "https://central.example.org"\n'
+        '[form]\nsafe_frame_origins = ["https://Maps.Example.org:443"]\n'
+    )
+    assert load_settings(path).form.safe_frame_origins == ("https://maps.example.org",)
+    path.write_text('[central]\nurl = "https://central.example.org"\n[form]\nsafe_frame_origins = ["maps"]\n')
+    with pytest.raises(ConfigError, match=r"form\.safe_frame_origins"):
+        load_settings(path)

@@ -22,16 +22,20 @@ def origin_of(url: str) -> str | None:
         return None
     default = {"http": 80, "https": 443}[parts.scheme]
     host = parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host
     return f"{parts.scheme}://{host}" if port in (None, default) else f"{parts.scheme}://{host}:{port}"
 
 
 def web_origin(value: str) -> str | None:
-    """The origin `value` names, if it is one (scheme, host, port — no path beyond "/")."""
+    """The origin `value` names, as a browser writes it in an Origin header, if it is one (scheme,
+    host, port: no path beyond "/", no query, fragment or user)."""
     try:
-        path = urlsplit(value).path
+        parts = urlsplit(value.strip())
     except ValueError:
         return None
-    return origin_of(value) if path in ("", "/") else None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username is not None:
+        return None
+    return origin_of(value.strip())
 
 
 class NavigationPolicy:

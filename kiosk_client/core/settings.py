@@ -36,6 +36,10 @@ class FormSettings:
     default_origins: tuple[str, ...] = ()
     # Fields only the citizen may fill (password fields always are), e.g. a FranceConnect password.
     citizen_only_selectors: tuple[str, ...] = ()
+    # Origins whose frames, embedded in a form page from another origin, hold nothing only the citizen
+    # may see (a map, a video): shown to the clerk. Other cross-origin frames may hold a login and
+    # are masked whole in the live form view, since the kiosk cannot look inside them.
+    safe_frame_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +127,9 @@ def parse_settings(text: str, file: str) -> Settings:
         file, "scanner", raw.get("scanner", {}), ("enabled", "device", "dpi", "stall_timeout_s")
     )
     documents = _Section(file, "documents", raw.get("documents", {}), ("retention_hours",))
-    form = _Section(file, "form", raw.get("form", {}), ("default_origins", "citizen_only_selectors"))
+    form = _Section(
+        file, "form", raw.get("form", {}), ("default_origins", "citizen_only_selectors", "safe_frame_origins")
+    )
     central = _Section(file, "central", raw.get("central", {}), ("url",))
     kiosk = _Section(file, "kiosk", raw.get("kiosk", {}), ("language", "data_dir", "fullscreen"))
     camera = _Section(file, "camera", raw.get("camera", {}), ("device", "width", "height", "fps"))
@@ -171,6 +177,13 @@ def parse_settings(text: str, file: str) -> Settings:
             ),
             citizen_only_selectors=form.strings(
                 "citizen_only_selectors", lambda v: 0 < len(v) < 500, "CSS selectors"
+            ),
+            # As a browser writes them (lower case, no default port): the page's frames are compared.
+            safe_frame_origins=tuple(
+                web_origin(o) or o
+                for o in form.strings(
+                    "safe_frame_origins", _is_origin, "origins such as https://www.example.org"
+                )
             ),
         ),
         audio=AudioSettings(

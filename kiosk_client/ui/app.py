@@ -16,11 +16,14 @@ from ..app import form_frames
 from ..core.engine import KioskEngine
 from ..core.events import KioskEvent, SessionRecord
 from ..core.ports import FormViewPort, VideoSink
+from ..core.settings import FormSettings
 from ..runtime import LoopThread, shorten_gil_switch_interval
 from .bridge import BridgeFormView, BridgeVideoSink, EngineBridge
 from .main_window import KioskWindow
 
 log = logging.getLogger(__name__)
+
+FORM_VIEW_CHROMIUM_FLAGS = ("--disable-threaded-scrolling", "--disable-smooth-scrolling")
 
 EngineMaker = Callable[[Callable[[KioskEvent], None], VideoSink, FormViewPort, LatestFrame], KioskEngine]
 
@@ -36,6 +39,13 @@ def prepare_qt_environment() -> None:
         os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = " ".join(
             f for f in flags.split() if "remote-debugging" not in f
         )
+    # Scrolling on the page's main thread, in the same animation frame as the form view's masks are
+    # measured in: Chromium's compositor would otherwise scroll the picture ahead of the layout the
+    # masks were measured on (see form_stream).
+    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
+    wanted = [f for f in FORM_VIEW_CHROMIUM_FLAGS if f not in flags.split()]
+    if wanted:
+        os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = " ".join([*flags.split(), *wanted])
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "QTWEBENGINE_DISABLE_SANDBOX" not in os.environ:
         log.warning("running as root: QtWebEngine's sandbox is disabled (use a dedicated user in production)")
         os.environ["QTWEBENGINE_DISABLE_SANDBOX"] = "1"
@@ -50,7 +60,7 @@ def run_kiosk_app(
     exit_after_session: bool = False,
     on_session_finished: Callable[[SessionRecord], None] | None = None,
     max_seconds: float | None = None,
-    citizen_only_selectors: tuple[str, ...] = (),
+    form_settings: FormSettings | None = None,
 ) -> int:
     prepare_qt_environment()
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -60,7 +70,7 @@ def run_kiosk_app(
     bridge = EngineBridge(loop)
     frames = form_frames()
     engine = make_engine(bridge.publish, BridgeVideoSink(bridge), BridgeFormView(bridge), frames)
-    window = KioskWindow(bridge, engine, language, citizen_only_selectors, frames)
+    window = KioskWindow(bridge, engine, language, form_settings or FormSettings(), frames)
     if fullscreen:
         window.enter_kiosk_mode()
     else:

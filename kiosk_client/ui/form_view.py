@@ -8,7 +8,6 @@ each refusal is shown. The file chooser never opens the disk.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 
@@ -29,77 +28,11 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from ..core.control_protocol import InputMessage, NavigateInput, PointerInput, TextInput
 from ..core.navigation import NavigationPolicy
 from .form_input import inject_key, inject_pointer, inject_text
+from .form_scripts import FOCUS_GUARD, OPEN_SHADOW_ROOTS, WATCH, with_selectors
 
 log = logging.getLogger(__name__)
 
 Done = Callable[[str | None, str], None]  # (refusal code or None, reason)
-
-# Both scripts run in Chromium's isolated application world: the page's own scripts cannot see or
-# patch them. They share a memory of every element that was ever citizen-only on this page, so a
-# "show password" toggle (type=password → text) does not make a field fair game for the clerk.
-CITIZEN_ONLY_MEMORY = """
-  const remembered = (globalThis.__kioskCitizenOnly = globalThis.__kioskCitizenOnly || new Set());
-  for (const s of selectors) {
-    let list;
-    try { list = document.querySelectorAll(s); } catch (e) { continue; }
-    for (const el of list) remembered.add(el);
-  }
-  for (const el of remembered) if (!el.isConnected) remembered.delete(el);
-"""
-# Installed at document creation: remembers each citizen-only field as the parser inserts it, and
-# any element whose type attribute *was* password, before the page's own scripts can change it.
-CITIZEN_ONLY_WATCH = (
-    """(() => {
-  const selectors = %s;
-"""
-    + CITIZEN_ONLY_MEMORY
-    + """
-  const check = (node) => {
-    if (node.nodeType !== 1) return;
-    for (const s of selectors) {
-      try {
-        if (node.matches(s)) remembered.add(node);
-        for (const el of node.querySelectorAll(s)) remembered.add(el);
-      } catch (e) { /* an invalid selector from config matches nothing */ }
-    }
-  };
-  new MutationObserver((records) => {
-    for (const r of records) {
-      if (r.type === "attributes") {
-        if (r.attributeName === "type" && String(r.oldValue).toLowerCase() === "password") remembered.add(r.target);
-        check(r.target);
-      } else {
-        r.addedNodes.forEach(check);
-      }
-    }
-  }).observe(document, {subtree: true, childList: true, attributes: true, attributeOldValue: true,
-                        attributeFilter: ["type", "id", "class", "name", "autocomplete"]});
-})()"""
-)
-# Answers whether the focused element (through shadow roots and same-origin frames) is citizen-only.
-FOCUS_GUARD = (
-    """(() => {
-  const selectors = %s;
-"""
-    + CITIZEN_ONLY_MEMORY
-    + """
-  let el = document.activeElement;
-  for (let depth = 0; el && depth < 10; depth++) {
-    if (el.shadowRoot && el.shadowRoot.activeElement) { el = el.shadowRoot.activeElement; continue; }
-    if (el.tagName === "IFRAME" || el.tagName === "FRAME") {
-      let inner;
-      try { inner = el.contentDocument && el.contentDocument.activeElement; } catch (e) { return "unknown"; }
-      if (!inner) return "unknown";
-      el = inner; continue;
-    }
-    break;
-  }
-  if (!el || !el.matches) return "ok";
-  if (remembered.has(el)) return "citizen_only";
-  try { return selectors.some((s) => el.matches(s)) ? "citizen_only" : "ok"; } catch (e) { return "citizen_only"; }
-})()"""
-)
-ALWAYS_CITIZEN_ONLY = ("input[type=password]",)
 
 LOCKED_ATTRIBUTES = {
     QWebEngineSettings.WebAttribute.JavascriptCanOpenWindows: False,
@@ -200,9 +133,8 @@ class FormView(QWidget):
     ) -> None:
         super().__init__()
         self._files = files
-        selectors = json.dumps([*ALWAYS_CITIZEN_ONLY, *citizen_only_selectors])
-        self._guard = FOCUS_GUARD % selectors
-        self._watch = CITIZEN_ONLY_WATCH % selectors
+        self._guard = with_selectors(FOCUS_GUARD, tuple(citizen_only_selectors))
+        self._watch = with_selectors(WATCH, tuple(citizen_only_selectors))
         self.view: QWebEngineView | None = None
         self.page: FormPage | None = None
         self.profile: QWebEngineProfile | None = None
@@ -230,13 +162,17 @@ class FormView(QWidget):
         assert profile.isOffTheRecord()
         profile.downloadRequested.connect(self._refuse_download)
         page = FormPage(profile, policy, self._files, self)
-        watch = QWebEngineScript()
-        watch.setName("kiosk-citizen-only-watch")
-        watch.setSourceCode(self._watch)
-        watch.setWorldId(QWebEngineScript.ScriptWorldId.ApplicationWorld)
-        watch.setInjectionPoint(QWebEngineScript.InjectionPoint.DocumentCreation)
-        watch.setRunsOnSubFrames(True)
-        page.scripts().insert(watch)
+        for name, source, world in (
+            ("kiosk-open-shadow-roots", OPEN_SHADOW_ROOTS, QWebEngineScript.ScriptWorldId.MainWorld),
+            ("kiosk-citizen-only-watch", self._watch, QWebEngineScript.ScriptWorldId.ApplicationWorld),
+        ):
+            script = QWebEngineScript()
+            script.setName(name)
+            script.setSourceCode(source)
+            script.setWorldId(world)
+            script.setInjectionPoint(QWebEngineScript.InjectionPoint.DocumentCreation)
+            script.setRunsOnSubFrames(True)
+            page.scripts().insert(script)
         page.refused.connect(self.refused)
         page.alerted.connect(lambda text: self._show_notice(text))
         view = QWebEngineView(self)

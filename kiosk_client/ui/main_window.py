@@ -18,6 +18,7 @@ from ..core.engine import KioskEngine
 from ..core.events import KioskSnapshot
 from ..core.navigation import NavigationPolicy
 from ..core.session import Phase
+from ..core.settings import FormSettings
 from .bridge import EngineBridge
 from .form_stream import FormStreamer, FrameOutlet
 from .i18n import Translator
@@ -34,7 +35,7 @@ class KioskWindow(QMainWindow):
         bridge: EngineBridge,
         engine: KioskEngine,
         language: str = "fr",
-        citizen_only_selectors: tuple[str, ...] = (),
+        form_settings: FormSettings = FormSettings(),  # noqa: B008  # frozen
         form_outlet: FrameOutlet | None = None,
     ) -> None:
         super().__init__()
@@ -48,10 +49,15 @@ class KioskWindow(QMainWindow):
         self.idle = IdleScreen()
         self.waiting = WaitingScreen()
         self.session_files = SessionFiles()
-        self.call = InCallScreen(citizen_only_selectors, self.session_files.paths)
+        self.call = InCallScreen(form_settings.citizen_only_selectors, self.session_files.paths)
         self._form_session: str | None = None
         self.streamer = (
-            FormStreamer(self.call.form, form_outlet, selectors=citizen_only_selectors)
+            FormStreamer(
+                self.call.form,
+                form_outlet,
+                selectors=form_settings.citizen_only_selectors,
+                safe_frame_origins=form_settings.safe_frame_origins,
+            )
             if form_outlet
             else None
         )

@@ -1,0 +1,142 @@
+"""Property: whatever the page does, no frame sent to the clerk shows a citizen-only field in clear.
+
+Random pages put secret fields (passwords, and a field matched by a citizen-only selector) in the
+light DOM, open and closed shadow roots, nested shadow roots, same-origin and cross-origin iframes,
+anywhere down a long page; then the page scrolls (by script and by the wheel), moves fields and
+toggles "show password". Secret fields are painted magenta, text and all: every frame handed to the
+call's track is searched for magenta pixels. A green box at the top proves frames are sent at all.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from pytestqt.qtbot import QtBot
+
+from kiosk_client.core.control_protocol import PointerInput
+from kiosk_client.core.navigation import NavigationPolicy
+from kiosk_client.ui.form_input import inject_pointer
+from kiosk_client.ui.form_stream import FormStreamer
+from kiosk_client.ui.form_view import FormView
+
+from .form_pages import CONTAINERS, two_origins
+from .test_form_view import run_js
+
+
+@pytest.fixture(scope="module")
+def origins() -> Iterator[tuple[str, str]]:
+    with two_origins() as urls:
+        yield urls
+
+
+class Recorder:
+    """The streamer's outlet: keeps a verdict on every frame handed to the call's track."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.leaks = 0
+        self.green = 0
+
+    def set(self, image: np.ndarray[Any, np.dtype[np.uint8]]) -> None:
+        b, g, r = image[..., 0].astype(int), image[..., 1].astype(int), image[..., 2].astype(int)
+        self.frames += 1
+        if np.count_nonzero((r > 180) & (b > 180) & (g < 90)):
+            self.leaks += 1
+        if np.count_nonzero((g > 200) & (r < 60) & (b < 60)) > 1000:
+            self.green += 1
+
+    def clear(self) -> None:
+        pass
+
+
+fields = st.fixed_dictionaries(
+    {
+        "container": st.sampled_from(CONTAINERS),
+        "kind": st.sampled_from(("password", "password", "selector")),
+        "top": st.integers(0, 1400),
+    }
+)
+actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("scroll"), st.integers(0, 1800)),
+        st.tuples(st.just("wheel"), st.integers(-400, 400)),
+        st.tuples(st.just("toggle"), st.integers(0, 3)),
+        st.tuples(st.just("move"), st.integers(0, 3), st.integers(0, 900)),
+    ),
+    min_size=3,
+    max_size=8,
+)
+
+TOGGLE = """(() => {
+  const find = (root, id) => {
+    const el = root.getElementById ? root.getElementById(id) : root.querySelector('#' + id);
+    if (el) return el;
+    for (const host of root.querySelectorAll('*')) {
+      if (host.shadowRoot) { const f = find(host.shadowRoot, id); if (f) return f; }
+      if (host.tagName === 'IFRAME') { try { const f = find(host.contentDocument, id); if (f) return f; } catch (e) {} }
+    }
+    return null;
+  };
+  const el = find(document, 'f%d');
+  if (el && el.type === 'password') el.type = 'text'; else if (el && el.classList.contains('numero-fiscal')) el.type = 'search';
+  return 1;
+})()"""
+
+
+# Each example loads a page in QtWebEngine (about a second): no shrinking, whose dozens of extra
+# examples would outlast the test's timeout; the failure message names the page and the steps.
+@settings(
+    max_examples=14,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.generate],
+)
+@given(spec=st.fixed_dictionaries({"fields": st.lists(fields, min_size=1, max_size=4)}), steps=actions)
+def test_no_frame_shows_a_citizen_only_field_in_clear(
+    qtbot: QtBot, origins: tuple[str, str], spec: dict[str, Any], steps: list[tuple[Any, ...]]
+) -> None:
+    home, other = origins
+    view = FormView(citizen_only_selectors=(".numero-fiscal",))
+    qtbot.addWidget(view)
+    view.resize(1024, 700)
+    view.show()
+    recorder = Recorder()
+    streamer = FormStreamer(view, recorder, fps=20, selectors=(".numero-fiscal",))
+    url = f"{home}/page?" + urllib.parse.urlencode({"spec": json.dumps(spec)})
+    view.start_session(url, NavigationPolicy([home, other]))
+    assert view.page is not None
+    with qtbot.waitSignal(view.page.loadFinished, timeout=15_000):
+        pass
+    try:
+        qtbot.waitUntil(lambda: recorder.green > 0, timeout=5000)  # frames do reach the clerk
+        for step in steps:
+            if step[0] == "scroll":
+                run_js(qtbot, view, f"window.scrollTo(0, {step[1]}); 1")
+            elif step[0] == "wheel":
+                target = view.input_target()
+                assert target is not None
+                inject_pointer(target, PointerInput(0, "wheel", 0.5, 0.5, "left", 0.0, float(step[1])))
+            elif step[0] == "toggle":
+                run_js(qtbot, view, TOGGLE % step[1])
+            else:
+                run_js(
+                    qtbot,
+                    view,
+                    f"(() => {{ const b = document.getElementById('box{step[1]}'); if (b) b.style.marginTop = '{step[2]}px'; return 1; }})()",
+                )
+            qtbot.wait(120)
+        qtbot.wait(200)
+    finally:
+        streamer.stop()
+        view.end_session()
+        qtbot.waitUntil(view.sessions_released)
+    assert recorder.leaks == 0, (
+        f"{recorder.leaks} of {recorder.frames} frames showed a secret field: {spec} {steps}"
+    )
