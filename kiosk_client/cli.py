@@ -75,21 +75,36 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_central(args: argparse.Namespace) -> int:
-    from .central.server import CentralServer
+    from .central.guard import CentralOptions
+    from .central.server import ADMIN_TOKEN_ENV, CentralServer, admin_token_file, token_hint
+
+    # The admin token is never printed whole (start-up lines end up in journals): it comes from the
+    # environment (set by whoever starts the central: demo, benchmarks) or from a 0600 file.
+    token_file: Path = args.admin_token_file or args.db.with_name(args.db.name + ".admin-token")
+    if token := os.environ.get(ADMIN_TOKEN_ENV):
+        where = f"from ${ADMIN_TOKEN_ENV}"
+    else:
+        try:
+            token = admin_token_file(token_file)
+        except (OSError, ValueError) as exc:
+            print(f"cannot read or create the admin token file: {exc}", file=sys.stderr)
+            return 2
+        where = f"in {token_file} (mode 0600)"
+    options = CentralOptions(clerk_origins=tuple(args.clerk_origin))
 
     async def serve() -> None:
         stop = asyncio.Event()
         if args.announce:
             stop_when_parent_leaves(stop)
-        server = CentralServer(
-            args.db, args.host, args.port, args.admin_token or os.environ.get("KIOSK_CENTRAL_ADMIN_TOKEN")
-        )
+        server = CentralServer(args.db, args.host, args.port, token, options)
         url = await server.start()
         if args.announce:
-            print(json.dumps({"url": url, "admin_token": server.admin_token}), flush=True)
+            print(json.dumps({"url": url}), flush=True)
         else:
+            origins = ", ".join(options.clerk_origins) or "none"
             print(
-                f"reference central on {url} (clerk console: {url}/clerk); admin token: {server.admin_token}",
+                f"reference central on {url} (clerk console: {url}/clerk); "
+                f"admin token {token_hint(token)} {where}; clerk origins allowed by CORS: {origins}",
                 flush=True,
             )
         try:
@@ -100,6 +115,15 @@ def cmd_central(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
     return 0
+
+
+def clerk_origin(value: str) -> str:
+    from .central.guard import web_origin
+
+    try:
+        return web_origin(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_clerk_bot(args: argparse.Namespace) -> int:
@@ -155,7 +179,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .tools.bench_join import bench_join
 
     if args.what == "join":
-        result = bench_join(appointments=args.appointments)
+        result = bench_join(appointments=args.appointments, clerk_kind=args.clerk)
     elif args.what == "control":
         from .tools.bench_control import bench_control
 
@@ -200,9 +224,25 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--db", type=Path, default=Path("central.db"))
     c.add_argument("--host", default="127.0.0.1")
     c.add_argument("--port", type=int, default=8800)
-    c.add_argument("--admin-token")
     c.add_argument(
-        "--announce", action="store_true", help="print one JSON line {url, admin_token} when ready"
+        "--admin-token-file",
+        type=Path,
+        help="where the admin token is kept, readable by you only; made on first start "
+        "(default: the database's path + .admin-token; $KIOSK_CENTRAL_ADMIN_TOKEN, when set, wins)",
+    )
+    c.add_argument(
+        "--clerk-origin",
+        action="append",
+        default=[],
+        type=clerk_origin,
+        metavar="ORIGIN",
+        help="a web origin whose pages may call the clerk API from a browser (CORS), e.g. "
+        "https://clerks.example.org; repeat for several",
+    )
+    c.add_argument(
+        "--announce",
+        action="store_true",
+        help="print one JSON line {url} when ready, and stop when stdin closes (demo, benchmarks)",
     )
     c.set_defaults(func=cmd_central)
 
@@ -240,6 +280,12 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks that print JSON")
     bench.add_argument("what", choices=["join", "control", "documents"])
     bench.add_argument("--appointments", type=int, default=10, help="join: how many appointments")
+    bench.add_argument(
+        "--clerk",
+        choices=["bot", "chromium"],
+        default="bot",
+        help="join: who answers, the aiortc clerk bot or the clerk console in headless Chromium",
+    )
     bench.add_argument("--inputs", type=int, default=1000, help="control: how many clerk inputs")
     bench.add_argument("--dpi", type=int, default=300, help="documents: scan resolution")
     bench.add_argument("--runs", type=int, default=3, help="documents: batches (the figures are medians)")

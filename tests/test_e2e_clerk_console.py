@@ -28,6 +28,13 @@ def test_the_clerk_console_joins_and_both_sides_receive_video(
     engine = make_engine(site.url, token, tmp_path, recorder)
     loop.submit(engine.run())
     page = browser.new_page()
+    # The console runs under a Content-Security-Policy: whatever it does in a call must not be refused.
+    page.add_init_script(
+        'window.cspViolations = []; document.addEventListener("securitypolicyviolation",'
+        " (e) => window.cspViolations.push(`${e.effectiveDirective} ${e.blockedURI}`));"
+    )
+    csp_reports: list[str] = []
+    page.on("console", lambda m: csp_reports.append(m.text) if "Content Security Policy" in m.text else None)
     try:
         page.goto(f"{site.url}/clerk#token={site.clerk.token}")
         assert "#token" not in page.url  # the token leaves the address bar
@@ -46,6 +53,7 @@ def test_the_clerk_console_joins_and_both_sides_receive_video(
         assert record.end_reason is EndReason.CLERK_HUNG_UP
         assert record.remote_video_frames > 10  # the browser's fake camera reached the kiosk
         page.locator("#call-status", has_text="Entretien terminé").wait_for(timeout=5_000)
+        assert page.evaluate("window.cspViolations") == [] and csp_reports == []
     finally:
         page.close()
         loop.stop()

@@ -60,6 +60,14 @@ def test_clerk_console_remote_control(qtbot: QtBot, browser: Browser, site: Site
     window.show()
     loop.submit(engine.run())
     page = browser.new_page()
+    # The console runs under a Content-Security-Policy (form-action 'none' among others): typing and
+    # the address bar must not be refused.
+    page.add_init_script(
+        'window.cspViolations = []; document.addEventListener("securitypolicyviolation",'
+        " (e) => window.cspViolations.push(`${e.effectiveDirective} ${e.blockedURI}`));"
+    )
+    csp_reports: list[str] = []
+    page.on("console", lambda m: csp_reports.append(m.text) if "Content Security Policy" in m.text else None)
     try:
         page.goto(f"{site.url}/clerk#token={site.clerk.token}")
         item = page.locator(f'li[data-appointment="{appointment["id"]}"]')
@@ -104,6 +112,7 @@ def test_clerk_console_remote_control(qtbot: QtBot, browser: Browser, site: Site
         )
         assert "ne vous a pas donné la main" in page.locator("#control-error").inner_text()
         assert form_field(qtbot, window.call.form, "login-id") == TEXT
+        assert console(page, "window.cspViolations") == [] and csp_reports == []
     finally:
         page.close()
         loop.stop()

@@ -33,6 +33,13 @@ def test_the_clerk_asks_for_a_paper_and_downloads_the_checked_pdf(
     engine = make_engine(site.url, token, tmp_path / "kiosk", Recorder(), outbox_key=b"d" * 32)
     loop.submit(engine.run())
     page = browser.new_page(accept_downloads=True)
+    # The console runs under a Content-Security-Policy: whatever it does in a call must not be refused.
+    page.add_init_script(
+        'window.cspViolations = []; document.addEventListener("securitypolicyviolation",'
+        " (e) => window.cspViolations.push(`${e.effectiveDirective} ${e.blockedURI}`));"
+    )
+    csp_reports: list[str] = []
+    page.on("console", lambda m: csp_reports.append(m.text) if "Content Security Policy" in m.text else None)
     try:
         page.goto(f"{site.url}/clerk#token={site.clerk.token}")
         item = page.locator(f'li[data-appointment="{appointment["id"]}"]')
@@ -76,6 +83,7 @@ def test_the_clerk_asks_for_a_paper_and_downloads_the_checked_pdf(
         assert hashlib.sha256(data).hexdigest() == manifest.sha256
         assert len(pdfium.PdfDocument(data)) == 2
         assert not list((tmp_path / "kiosk" / "outbox").glob("*.doc"))  # confirmed: deleted on the kiosk
+        assert page.evaluate("window.cspViolations") == [] and csp_reports == []
     finally:
         page.close()
         loop.stop()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import yaml
 from openapi_spec_validator import validate
 
 from kiosk_client.central.app import create_app
+from kiosk_client.central.guard import is_clerk_api
 from kiosk_client.central.store import Store
 
 SPEC = Path(__file__).resolve().parent.parent / "kiosk_client" / "central" / "openapi.yaml"
@@ -41,3 +44,42 @@ def test_every_api_route_is_documented_and_every_documented_route_exists(tmp_pat
 
 def test_kiosk_paths_are_versioned() -> None:
     assert all(re.match(r"^/api/v1/", path) for path in spec()["paths"])
+
+
+def operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    document = spec()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "put", "post", "delete"):
+                yield path, method, {"security": document["security"], **operation}
+
+
+def test_every_endpoint_that_reads_json_documents_its_body_and_its_refusals(tmp_path: Path) -> None:
+    app = create_app(Store(tmp_path / "c.db"), "t")
+    reads_json = {
+        (route.method.lower(), route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/")
+        and "read_json_object(" in inspect.getsource(route.handler)
+    }
+    documented = {(method, path) for path, method, op in operations() if "requestBody" in op}
+    assert reads_json == documented
+    for path, method, op in operations():
+        if (method, path) in documented:
+            assert {"400", "413"} <= set(op["responses"]), (method, path)
+
+
+def test_rate_limited_operations_document_429_with_retry_after() -> None:
+    for path, method, op in operations():
+        schemes = {name for requirement in op["security"] for name in requirement}
+        limited = path == "/api/v1/enrollment" or bool(schemes & {"clerkToken", "adminToken"})
+        assert ("429" in op["responses"]) == limited, (method, path)
+    rate_limited = spec()["components"]["responses"]["RateLimited"]
+    assert rate_limited["headers"]["Retry-After"]["required"] is True
+
+
+def test_cors_preflights_are_documented_exactly_where_the_central_answers_them() -> None:
+    for path, item in spec()["paths"].items():
+        assert ("options" in item) == is_clerk_api(path.replace("{appointment_id}", "appt_1")), path
+    assert "--clerk-origin" in spec()["info"]["description"]

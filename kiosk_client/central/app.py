@@ -1,4 +1,4 @@
-"""The Central API v1 over aiohttp (see docs/central-api.yaml), plus the clerk console's static files."""
+"""The Central API v1 over aiohttp (see openapi.yaml), plus the clerk console's static files."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from .errors import ApiError, error_body
+from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
+from .json_body import read_json_object
 from .store import CallRow, Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -34,18 +36,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
 STORE = web.AppKey("store", Store)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 WATCHERS = web.AppKey("watchers", dict)
+GUARD = web.AppKey("guard", Guard)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
 
 
 @web.middleware
@@ -53,7 +46,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response(error_body(exc.code, exc.message), status=exc.status)
+        return web.json_response(error_body(exc.code, exc.message), status=exc.status, headers=exc.headers)
     except web.HTTPRequestEntityTooLarge:
         return web.json_response(error_body("too_large", "request body too large"), status=413)
     except web.HTTPException as exc:
@@ -61,19 +54,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
         return web.json_response(error_body(code, exc.reason), status=exc.status)
+    except Exception:
+        # A bug, not the client's fault: logged with its traceback, answered in the API's error format.
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response(error_body("internal_error", "the central failed"), status=500)
 
 
 # --------------------------------------------------------------------------- input helpers
-
-
-async def body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
-    return data
 
 
 def text(data: dict[str, Any], key: str, max_len: int = 500, optional: bool = False) -> Any:
@@ -100,9 +87,12 @@ def moment(data: dict[str, Any], key: str) -> datetime:
 
 def bearer(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer ") or len(header) > 600:
+    token = header[7:]
+    # Tokens are URL-safe ASCII; anything else (aiohttp hands over undecodable bytes as surrogates,
+    # which hashing cannot encode) is refused here rather than failing deeper down.
+    if not header.startswith("Bearer ") or len(header) > 600 or not (token.isascii() and token.isprintable()):
         raise ApiError(401, "unauthorized", "missing or malformed bearer token")
-    return header[7:]
+    return token
 
 
 def device(request: web.Request) -> Any:
@@ -112,15 +102,30 @@ def device(request: web.Request) -> Any:
     return kiosk
 
 
+def limited_bearer(request: web.Request) -> str:
+    """The bearer token of a call a clerk or admin token may make: 429 once this client address
+    failed too often, and a missing or malformed header counts as a failure. (Device-token calls are
+    not limited: a kiosk with a revoked token must keep hearing 401, "enrol again".)"""
+    guard = request.app[GUARD]
+    guard.token_check_allowed(request)
+    try:
+        return bearer(request)
+    except ApiError:
+        guard.token_failed(request)
+        raise
+
+
 def clerk(request: web.Request) -> Any:
-    row = request.app[STORE].clerk_by_token(bearer(request))
+    row = request.app[STORE].clerk_by_token(limited_bearer(request))
     if row is None:
+        request.app[GUARD].token_failed(request)
         raise ApiError(401, "unauthorized", "unknown clerk token")
     return row
 
 
 def admin(request: web.Request) -> None:
-    if bearer(request) != request.app[ADMIN_TOKEN]:
+    if not same_secret(limited_bearer(request), request.app[ADMIN_TOKEN]):
+        request.app[GUARD].token_failed(request)
         raise ApiError(401, "unauthorized", "admin token required")
 
 
@@ -167,12 +172,13 @@ def appointment_for(request: web.Request, *, as_kiosk: Any = None, as_clerk: Any
 
 
 def either_party(request: web.Request) -> tuple[str, Any]:
-    token = bearer(request)
+    token = limited_bearer(request)
     store = request.app[STORE]
     if (kiosk := store.kiosk_by_token(token)) is not None:
         return "kiosk", appointment_for(request, as_kiosk=kiosk)
     if (clerk_row := store.clerk_by_token(token)) is not None:
         return "clerk", appointment_for(request, as_clerk=clerk_row)
+    request.app[GUARD].token_failed(request)
     raise ApiError(401, "unauthorized", "unknown token")
 
 
@@ -189,10 +195,13 @@ def session_description(data: dict[str, Any], kind: str) -> str:
 
 
 async def enroll(request: web.Request) -> web.Response:
-    data = await body(request)
+    guard = request.app[GUARD]
+    guard.enrolment_attempt(request)
+    data = await read_json_object(request)
     code = text(data, "code", 64)
     result = request.app[STORE].redeem_enrollment_code(code)
     if result is None:
+        guard.enrolment_failed()
         raise ApiError(401, "invalid_code", "unknown, used or expired enrolment code")
     kiosk_id, token = result
     log.info("kiosk %s enrolled", kiosk_id)
@@ -229,8 +238,10 @@ async def kiosk_config(request: web.Request) -> web.Response:
 
 async def heartbeat(request: web.Request) -> web.Response:
     kiosk = device(request)
-    data = await body(request)
-    devices = data.get("devices") or {}
+    data = await read_json_object(request)
+    devices = data.get("devices")
+    if devices is None:
+        devices = {}
     if not isinstance(devices, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in devices.items()
     ):
@@ -247,7 +258,7 @@ async def heartbeat(request: web.Request) -> web.Response:
 
 async def document_expired(request: web.Request) -> web.Response:
     kiosk = device(request)
-    data = await body(request)
+    data = await read_json_object(request)
     document_id = text(data, "document_id", 32)
     sha256 = text(data, "sha256", 64, optional=True)
     reason = text(data, "reason", 20)
@@ -281,7 +292,7 @@ async def admin_expired_documents(request: web.Request) -> web.Response:
 async def post_offer(request: web.Request) -> web.Response:
     kiosk = device(request)
     row = appointment_for(request, as_kiosk=kiosk)
-    sdp = session_description(await body(request), "offer")
+    sdp = session_description(await read_json_object(request), "offer")
     call = request.app[STORE].post_offer(row["id"], sdp)
     await notify(request.app, row["id"])
     return web.json_response({"call_id": call.call_id, "version": call.version}, status=201)
@@ -289,11 +300,12 @@ async def post_offer(request: web.Request) -> web.Response:
 
 async def post_answer(request: web.Request) -> web.Response:
     row = appointment_for(request, as_clerk=clerk(request))
-    data = await body(request)
+    data = await read_json_object(request)
     sdp = session_description(data, "answer")
+    call_id = text(data, "call_id", 64)
     store = request.app[STORE]
     current = store.call(row["id"])
-    if current.call_id is None or data.get("call_id") != current.call_id:
+    if current.call_id is None or call_id != current.call_id:
         raise ApiError(409, "stale_call", "this answer is for a call that is no longer current")
     if current.ended:
         raise ApiError(409, "call_ended", "the call has ended")
@@ -306,11 +318,12 @@ async def post_answer(request: web.Request) -> web.Response:
 
 async def hang_up(request: web.Request) -> web.Response:
     party, row = either_party(request)
-    data = await body(request)
+    data = await read_json_object(request)
     reason = text(data, "reason", 64, optional=True) or "hung_up"
+    call_id = text(data, "call_id", 64)
     store = request.app[STORE]
     current = store.call(row["id"])
-    if current.call_id is None or data.get("call_id") != current.call_id:
+    if current.call_id is None or call_id != current.call_id:
         raise ApiError(409, "stale_call", "this hang-up is for a call that is no longer current")
     if current.ended:
         return web.json_response({"version": current.version})
@@ -378,7 +391,7 @@ async def clerk_config(request: web.Request) -> web.Response:
 
 async def admin_create_kiosk(request: web.Request) -> web.Response:
     admin(request)
-    data = await body(request)
+    data = await read_json_object(request)
     kiosk_id = request.app[STORE].create_kiosk(text(data, "name", 200), text(data, "site_name", 200))
     return web.json_response({"kiosk_id": kiosk_id}, status=201)
 
@@ -418,7 +431,7 @@ async def admin_enrollment_code(request: web.Request) -> web.Response:
 
 async def admin_create_clerk(request: web.Request) -> web.Response:
     admin(request)
-    data = await body(request)
+    data = await read_json_object(request)
     clerk_id, token = request.app[STORE].create_clerk(
         text(data, "display_name", 200), text(data, "service", 200)
     )
@@ -426,20 +439,17 @@ async def admin_create_clerk(request: web.Request) -> web.Response:
 
 
 def origin(value: Any) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.path not in ("", "/")
-    ):
-        raise ApiError(400, "invalid_field", f"allowed_origins: {value!r} is not an http(s) origin")
-    return f"{parts.scheme}://{parts.netloc}"
+    try:
+        if isinstance(value, str):
+            return web_origin(value)
+    except ValueError:
+        pass
+    raise ApiError(400, "invalid_field", f"allowed_origins: {str(value)[:100]!r} is not an http(s) origin")
 
 
 async def admin_create_appointment(request: web.Request) -> web.Response:
     admin(request)
-    data = await body(request)
+    data = await read_json_object(request)
     store = request.app[STORE]
     kiosk_id, clerk_id = text(data, "kiosk_id", 64), text(data, "clerk_id", 64)
     if store.kiosk(kiosk_id) is None or store.clerk(clerk_id) is None:
@@ -447,7 +457,9 @@ async def admin_create_appointment(request: web.Request) -> web.Response:
     start, end = moment(data, "start"), moment(data, "end")
     if end <= start:
         raise ApiError(400, "invalid_field", "end: must be after start")
-    origins = data.get("allowed_origins") or []
+    origins = data.get("allowed_origins")
+    if origins is None:
+        origins = []
     if not isinstance(origins, list):
         raise ApiError(400, "invalid_field", "allowed_origins: expected an array")
     start_url = text(data, "start_url", 2048, optional=True)
@@ -486,7 +498,7 @@ def validate_ice_servers(servers: Any) -> None:
 
 async def admin_put_config(request: web.Request) -> web.Response:
     admin(request)
-    data = await body(request)
+    data = await read_json_object(request)
     allowed = set(DEFAULT_CONFIG)
     unknown = set(data) - allowed
     if unknown:
@@ -518,11 +530,17 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "api": "v1"})
 
 
-def create_app(store: Store, admin_token: str) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
+def create_app(store: Store, admin_token: str, options: CentralOptions | None = None) -> web.Application:
+    options = options or CentralOptions()
+    # CORS outermost, so that the JSON errors a clerk app gets are readable by it too.
+    app = web.Application(
+        middlewares=[cors_middleware(options.clerk_origins), json_errors], client_max_size=MAX_BODY
+    )
     app[STORE] = store
     app[ADMIN_TOKEN] = admin_token
     app[WATCHERS] = {}
+    app[GUARD] = Guard(options)
+    app.on_response_prepare.append(security_headers)
     v1 = "/api/v1"
     app.router.add_get(f"{v1}/health", health)
     app.router.add_post(f"{v1}/enrollment", enroll)

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from typing import Any
 
 MAX_DEPTH = 16
 MAX_NUMBER_CHARS = 32
 
 # Strings are removed before counting brackets: a "[" inside a string is not nesting.
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 class UnsafeJson(ValueError):
@@ -42,14 +46,10 @@ def _constant(name: str) -> Any:
 
 
 def nesting_depth(text: str) -> int:
-    depth = deepest = 0
-    for char in _STRING.sub("", text):
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
+    """The deepest nesting of brackets outside strings, counted by C iterators (a Python loop over a
+    wide 512 KiB array held the central's event loop for ~90 ms)."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 def loads(raw: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
@@ -67,14 +67,22 @@ def loads(raw: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise UnsafeJson("not valid UTF-8") from None
-    if nesting_depth(text) > max_depth:
+    if text.count("[") + text.count("{") > max_depth and nesting_depth(text) > max_depth:
         raise UnsafeJson(f"nested deeper than {max_depth} levels")
     try:
-        return json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+        data = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except UnsafeJson:
         raise
     except (ValueError, RecursionError):
         raise UnsafeJson("not JSON") from None
+    # Valid UTF-8 holds no lone surrogate, so only an escape can make one ("\ud800"): nothing that
+    # stores, hashes or sends the text back could encode it.
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnsafeJson("holds an unpaired surrogate escape") from None
+    return data
 
 
 def has_lone_surrogate(value: str) -> bool:

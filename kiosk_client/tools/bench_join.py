@@ -2,7 +2,10 @@
 
 For each of N appointments: the delay from the later of (scheduled start, clerk's answer) to the
 first decoded video frame at each side. The kiosk engine runs in this process (no UI), the reference
-central and the clerk bot in child processes, all on loopback.
+central and the clerk in child processes, all on loopback. The clerk is the aiortc clerk bot, or
+(`--clerk chromium`) the real clerk console in headless Chromium: what clerks actually use, and a peer
+that times its side of the connection differently (it starts DTLS as soon as its first ICE check
+succeeds, before the kiosk has its answer).
 """
 
 from __future__ import annotations
@@ -14,13 +17,20 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..app import build_engine
 from ..central.admin import CentralAdmin
 from ..core.events import KioskEvent, SessionFinished, SessionRecord
 from ..core.settings import AudioSettings, CameraSettings, Settings
+from .bench_join_chromium import ChromiumClerkProcess
 from .central_process import BotProcess, CentralProcess
+
+ClerkKind = Literal["bot", "chromium"]
+
+# On loopback, from the later of the start and the clerk's answer to video at both sides, whichever
+# clerk answers: a citizen should see the clerk as the clerk presses "Rejoindre".
+GOAL_P95_MS = 400
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -51,7 +61,9 @@ async def _run_kiosk(settings: Settings, token: str, count: int, timeout_s: floa
     return records
 
 
-def bench_join(appointments: int = 10, gap_s: float = 7.0, lead_s: float = 6.0) -> dict[str, Any]:
+def bench_join(
+    appointments: int = 10, gap_s: float = 7.0, lead_s: float = 6.0, clerk_kind: ClerkKind = "bot"
+) -> dict[str, Any]:
     from ..adapters.central_http import enroll
 
     workdir = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
@@ -67,7 +79,13 @@ def bench_join(appointments: int = 10, gap_s: float = 7.0, lead_s: float = 6.0) 
             )
         token = asyncio.run(enroll(central.url, admin.enrollment_code(kiosk_id))).device_token
         admin.close()
-        bot = BotProcess(central.url, clerk.token, appointments, 1.0, workdir / "bot.json")
+        clerk_process: BotProcess | ChromiumClerkProcess
+        if clerk_kind == "chromium":
+            clerk_process = ChromiumClerkProcess(
+                central.url, clerk.token, appointments, 1.0, workdir / "clerk.json"
+            )
+        else:
+            clerk_process = BotProcess(central.url, clerk.token, appointments, 1.0, workdir / "bot.json")
         settings = Settings(
             central_url=central.url,
             data_dir=workdir / "kiosk",
@@ -76,7 +94,7 @@ def bench_join(appointments: int = 10, gap_s: float = 7.0, lead_s: float = 6.0) 
         )
         started = time.monotonic()
         records = asyncio.run(_run_kiosk(settings, token, appointments, lead_s + appointments * gap_s + 60))
-        calls = {c["appointment_id"]: c for c in bot.wait(timeout=30)}
+        calls = {c["appointment_id"]: c for c in clerk_process.wait(timeout=30)}
         elapsed = time.monotonic() - started
 
     kiosk_ms: list[float] = []
@@ -99,6 +117,7 @@ def bench_join(appointments: int = 10, gap_s: float = 7.0, lead_s: float = 6.0) 
         slower_ms.append(max(kiosk, at_clerk))
     return {
         "benchmark": "join",
+        "clerk": clerk_kind,
         "appointments": appointments,
         "measured": len(slower_ms),
         "p50_ms": round(percentile(slower_ms, 0.5), 1),
@@ -108,7 +127,7 @@ def bench_join(appointments: int = 10, gap_s: float = 7.0, lead_s: float = 6.0) 
         "kiosk_p95_ms": round(percentile(kiosk_ms, 0.95), 1),
         "clerk_p50_ms": round(percentile(clerk_ms, 0.5), 1),
         "clerk_p95_ms": round(percentile(clerk_ms, 0.95), 1),
-        "goal_p95_ms": 1000,
+        "goal_p95_ms": GOAL_P95_MS,
         "elapsed_s": round(elapsed, 1),
         "samples_ms": [round(v, 1) for v in slower_ms],
     }

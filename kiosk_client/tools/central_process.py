@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
+
+from ..central.server import ADMIN_TOKEN_ENV
 
 
 class CentralProcess:
@@ -13,7 +17,9 @@ class CentralProcess:
         self._db = db_path
         self._process: subprocess.Popen[str] | None = None
         self.url = ""
-        self.admin_token = ""
+        # Made here and handed down in the child's environment: the central never prints it, and
+        # nothing else on the machine can read it (unlike a command-line argument).
+        self.admin_token = secrets.token_urlsafe(24)
 
     def start(self) -> CentralProcess:
         self._process = subprocess.Popen(
@@ -31,13 +37,13 @@ class CentralProcess:
             stdin=subprocess.PIPE,  # the child stops when this pipe closes, even if we are killed
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, ADMIN_TOKEN_ENV: self.admin_token},
         )
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line:
             raise RuntimeError(f"the reference central did not start (exit {self._process.wait(5)})")
-        announced = json.loads(line)
-        self.url, self.admin_token = announced["url"], announced["admin_token"]
+        self.url = json.loads(line)["url"]
         return self
 
     def stop(self) -> None:
