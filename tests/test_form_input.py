@@ -218,6 +218,9 @@ def test_the_clerks_wheel_scrolls_the_page_and_its_inner_boxes(qtbot: QtBot) -> 
         view.show()
         load(qtbot, view, raw_page(home, html), NavigationPolicy([home]))
         try:
+            # Chromium ignores wheels that come before its first paint's hit-test data.
+            qtbot.waitUntil(lambda: run_js(qtbot, view, "performance.getEntriesByType('paint').length") > 0)
+            qtbot.wait(300)
             assert apply(qtbot, view, PointerInput(1, "wheel", 0.5, 0.1, "left", 0.0, 300.0)) == (None, "")
             qtbot.waitUntil(
                 lambda: run_js(qtbot, view, "document.getElementById('box').scrollTop") > 0, timeout=3000

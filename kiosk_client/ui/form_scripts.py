@@ -16,6 +16,7 @@ element that may hide one refuses the clerk's keys and text, and it is masked wh
 from __future__ import annotations
 
 import json
+import re
 
 ALWAYS_CITIZEN_ONLY = ("input[type=password]",)
 
@@ -50,9 +51,17 @@ _WALK = """
       for (const el of roots[i].querySelectorAll("*")) if (el.shadowRoot) roots.push(el.shadowRoot);
     return roots;
   };
+  // The walk is redone only when the frame's watch saw a change (an element added or removed, an
+  // attribute a selector depends on, a new shadow root): measuring runs in every animation frame,
+  // and walking a big page every 16 ms slowed the page (and the clerk's input) down. A frame with
+  // no watch of its own is walked every time.
   const remember = (doc, win) => {
+    const cached = win.__kioskWalk;
+    if (cached && cached.doc === doc && win.__kioskDirty === false) return cached;
+    if (win.__kioskObserve) win.__kioskDirty = false;  // first: a change during the walk marks it again
     const memory = memoryOf(win);
     const roots = rootsOf(doc);
+    const frames = [];
     for (const root of roots) {
       if (win.__kioskObserve) win.__kioskObserve(root);
       for (const s of selectors) {
@@ -60,9 +69,11 @@ _WALK = """
         try { list = root.querySelectorAll(s); } catch (e) { continue; }
         for (const el of list) memory.add(el);
       }
+      for (const frame of root.querySelectorAll("iframe, frame, object, embed")) frames.push(frame);
     }
     for (const el of memory) if (!el.isConnected) memory.delete(el);
-    return {memory, roots};
+    win.__kioskWalk = {doc, memory, roots, frames};
+    return win.__kioskWalk;
   };
 """
 
@@ -70,8 +81,9 @@ _WALK = """
 # parser inserts it, and any element whose type attribute *was* password, before the page's own
 # scripts can change it. Shadow roots are added to the watch as the walk above finds them.
 WATCH = """(() => {
-  const selectors = %s;
+  const selectors = %s, attributes = %s;
   const memory = (globalThis.__kioskCitizenOnly = globalThis.__kioskCitizenOnly || new Set());
+  globalThis.__kioskDirty = true;
   const watched = new WeakSet();
   const check = (node) => {
     if (node.nodeType !== 1 && node.nodeType !== 11) return;
@@ -91,6 +103,7 @@ WATCH = """(() => {
     }
   };
   const observer = new MutationObserver((records) => {
+    globalThis.__kioskDirty = true;
     for (const r of records) {
       if (r.type === "attributes") {
         if (r.attributeName === "type" && String(r.oldValue).toLowerCase() === "password") memory.add(r.target);
@@ -104,11 +117,12 @@ WATCH = """(() => {
     if (watched.has(root)) return;
     watched.add(root);
     observer.observe(root, {subtree: true, childList: true, attributes: true, attributeOldValue: true,
-                            attributeFilter: ["type", "id", "class", "name", "autocomplete"]});
+                            attributeFilter: attributes});
   };
   globalThis.__kioskObserve(document);
   window.addEventListener("kiosk-shadow-root", (event) => {
     const host = event.composedPath()[0];
+    globalThis.__kioskDirty = true;
     if (host && host.shadowRoot) check(host);
   }, {capture: true});
   // Wheel scrolling, the clerk's and a mouse's, is done here on the page's main thread, where the
@@ -219,33 +233,31 @@ MEASURE = (
     return right > x && bottom > y ? [x, y, right - x, bottom - y] : null;
   };
   const measureFrame = (doc, win, ox, oy, area, out, depth) => {
-    const {memory, roots} = remember(doc, win);
+    const {memory, frames} = remember(doc, win);
     for (const el of memory) {
       for (const r of el.getClientRects()) {
         const rect = visible(r) && clip(box(r, ox, oy), area);
         if (rect) out.push(rect);
       }
     }
-    for (const root of roots) {
-      for (const frame of root.querySelectorAll("iframe, frame, object, embed")) {
-        const r = frame.getBoundingClientRect();
-        if (!visible(r)) continue;
-        let inner = null;
-        try { inner = frame.contentDocument; } catch (e) { inner = null; }
-        if (inner && inner.defaultView && depth < 8) {
-          const style = getComputedStyle(frame);
-          const x = ox + r.left + frame.clientLeft + parseFloat(style.paddingLeft || "0");
-          const y = oy + r.top + frame.clientTop + parseFloat(style.paddingTop || "0");
-          const inside = clip([x, y, frame.clientWidth, frame.clientHeight], area);
-          if (inside) measureFrame(inner, inner.defaultView, x, y, inside, out, depth + 1);
-          continue;
-        }
-        let origin = "";
-        try { origin = new URL(frame.src || frame.data || "about:blank", frame.baseURI).origin; } catch (e) {}
-        if (!safeOrigins.includes(origin) || depth >= 8) {
-          const rect = clip(box(r, ox, oy), area);
-          if (rect) out.push(rect);
-        }
+    for (const frame of frames) {
+      const r = frame.getBoundingClientRect();
+      if (!visible(r)) continue;
+      let inner = null;
+      try { inner = frame.contentDocument; } catch (e) { inner = null; }
+      if (inner && inner.defaultView && depth < 8) {
+        const style = win.getComputedStyle(frame);
+        const x = ox + r.left + frame.clientLeft + parseFloat(style.paddingLeft || "0");
+        const y = oy + r.top + frame.clientTop + parseFloat(style.paddingTop || "0");
+        const inside = clip([x, y, frame.clientWidth, frame.clientHeight], area);
+        if (inside) measureFrame(inner, inner.defaultView, x, y, inside, out, depth + 1);
+        continue;
+      }
+      let origin = "";
+      try { origin = new URL(frame.src || frame.data || "about:blank", frame.baseURI).origin; } catch (e) {}
+      if (!safeOrigins.includes(origin) || depth >= 8) {
+        const rect = clip(box(r, ox, oy), area);
+        if (rect) out.push(rect);
       }
     }
     const focused = doc.activeElement;
@@ -279,7 +291,10 @@ MEASURE = (
   };
   const onTop = (host) => {
     // The top layer paints in the order things entered it: a modal dialog opened after the stamp
-    // would cover it (and every grab would be dropped), so the stamp goes back on top.
+    // would cover it (and every grab would be dropped), so the stamp goes back on top. Looked at
+    // every eighth frame: the query runs over the whole document.
+    state.frame = (state.frame || 0) + 1;
+    if ((state.frame & 7) !== 1 && host.matches(":popover-open")) return;
     const others = document.querySelectorAll(":modal, :popover-open:not(kiosk-stamp)").length;
     if (others === state.tops && host.matches(":popover-open")) return;
     try { if (host.matches(":popover-open")) host.hidePopover(); host.showPopover(); } catch (e) {}
@@ -334,3 +349,10 @@ MEASURE = (
 
 def with_selectors(script: str, selectors: tuple[str, ...], *more: object) -> str:
     return script % (json.dumps([*ALWAYS_CITIZEN_ONLY, *selectors]), *(json.dumps(m) for m in more))
+
+
+def watched_attributes(selectors: tuple[str, ...]) -> list[str]:
+    """The attributes whose changes may make an element citizen-only: those the selectors name, and
+    those a page changes to turn a field into another (a "show password" toggle changes `type`)."""
+    named = {name.lower() for s in selectors for name in re.findall(r"\[\s*([-\w]+)", s)}
+    return sorted({"type", "id", "class", "name", "autocomplete", *named})

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from ..core.control_protocol import InputMessage, NavigateInput, PointerInput, TextInput
 from ..core.navigation import NavigationPolicy
 from .form_input import inject_key, inject_pointer, inject_text
-from .form_scripts import FOCUS_GUARD, OPEN_SHADOW_ROOTS, WATCH, with_selectors
+from .form_scripts import FOCUS_GUARD, OPEN_SHADOW_ROOTS, WATCH, watched_attributes, with_selectors
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,9 @@ class FormView(QWidget):
         super().__init__()
         self._files = files
         self._guard = with_selectors(FOCUS_GUARD, tuple(citizen_only_selectors))
-        self._watch = with_selectors(WATCH, tuple(citizen_only_selectors))
+        self._watch = with_selectors(
+            WATCH, tuple(citizen_only_selectors), watched_attributes(tuple(citizen_only_selectors))
+        )
         self.view: QWebEngineView | None = None
         self.page: FormPage | None = None
         self.profile: QWebEngineProfile | None = None
