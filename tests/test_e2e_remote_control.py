@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiortc.rtcsctptransport import WEBRTC_STRING
 from pytestqt.qtbot import QtBot
 
 from kiosk_client.core.session import Phase
@@ -105,6 +106,23 @@ def test_consented_remote_control_of_the_form(qtbot: QtBot, site: Site, tmp_path
         assert reply(5)["code"] == "citizen_only_field"  # type: ignore[index]
         assert form_field(qtbot, window.call.form, "login-password") == ""
 
+        # A modified clerk app sends hostile frames on both channels: the call goes on, and the control
+        # channel answers each with an error (each of these once ended the call inside aiortc's receive
+        # loop; this kiosk has no scanner, the documents side's answers are in test_hostile_clerk_messages).
+        documents = bot.document_channels[appointment_id]
+        nested = ("[" * 4000 + "]" * 4000).encode()
+        for channel in (bot.control_channels[appointment_id], documents):
+            for raw in (b'{"v":1,"type":"text","seq":7,"text":"\xff\xfe"}', nested):
+                bot_loop.submit(send_raw_text(channel, raw)).result(timeout=5)
+        qtbot.waitUntil(
+            lambda: sum(m["type"] == "error" and m["seq"] is None for m in list(bot.control_received)) >= 2,
+            timeout=5000,
+        )
+        send(seq=8, type="pointer", action="move", x=0.5, y=0.5)
+        qtbot.waitUntil(lambda: reply(8) is not None, timeout=5000)
+        assert reply(8) == {"v": 1, "type": "ack", "seq": 8}
+        assert engine.session.phase is Phase.IN_CALL and not engine.session.reconnecting
+
         window.call.take_back.click()  # one touch
         qtbot.waitUntil(lambda: states()[-1] == "none", timeout=5000)
         send(seq=6, type="text", text=" après")
@@ -121,13 +139,21 @@ def test_consented_remote_control_of_the_form(qtbot: QtBot, site: Site, tmp_path
         recorder.finished.wait(15)
         [record] = recorder.records()
         audit = record.control_audit
-        assert audit is not None and audit["inputs"] == {"text": 1, "key": 1}
+        assert audit is not None and audit["inputs"] == {"text": 1, "key": 1, "pointer": 1}
+        assert audit["refused"]["invalid_message"] == 2
         assert TEXT not in json.dumps(audit) and "secret" not in json.dumps(audit)
         qtbot.waitUntil(lambda: window.call.form.sessions_released(), timeout=10_000)
     finally:
         engine_loop.stop()
         bot_loop.submit(bot.aclose())
         bot_loop.stop()
+
+
+async def send_raw_text(channel: Any, data: bytes) -> None:
+    """A text frame with any bytes in it, as a modified clerk app can send (aiortc's send() encodes)."""
+    sctp = channel.transport
+    sctp._data_channel_queue.append((channel, WEBRTC_STRING, data))
+    await sctp._data_channel_flush()
 
 
 def served_call_id(bot: ClerkBot, appointment_id: str) -> str:
