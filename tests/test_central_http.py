@@ -127,6 +127,21 @@ async def test_unreachable_central() -> None:
     ("reply", "error", "message"),
     [
         (Reply(body=b"<html>proxy error</html>", content_type="text/html"), MalformedResponse, "not JSON"),
+        (Reply(body=b"[" * 100_000 + b"]" * 100_000), MalformedResponse, "nested deeper"),
+        (
+            Reply(
+                body=b'{"kiosk": {"name": "a", "site_name": "b"}, "appointments": [], "n": 1'
+                + b"0" * 5000
+                + b"}"
+            ),
+            MalformedResponse,
+            "number longer",
+        ),
+        (
+            Reply(status=404, body=b'{"error": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"),
+            CentralRejected,
+            "404",
+        ),
         (
             Reply(body=b'{"kiosk": "x", "appointments": []}'),
             MalformedResponse,

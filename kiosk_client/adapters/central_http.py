@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import httpx
 
+from ..core import bounded_json
 from ..core.clock import CentralClock
 from ..core.document_desk import ExpiredDocument
 from ..core.errors import AuthenticationFailed, CentralRejected, CentralUnavailable, MalformedResponse
@@ -37,7 +37,7 @@ MAX_RESPONSE = 2 * 1024 * 1024
 def _rejection(response: httpx.Response) -> CentralRejected:
     code, message = "http_error", response.reason_phrase
     try:
-        error = response.json().get("error", {})
+        error = bounded_json.loads(response.content).get("error", {})
         code = str(error.get("code", code))[:64]
         message = str(error.get("message", message))[:300]
     except (ValueError, AttributeError):
@@ -98,9 +98,9 @@ class HttpCentral:
     @staticmethod
     def _json(response: httpx.Response) -> object:
         try:
-            return json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            raise MalformedResponse(f"{response.request.url.path}: the response is not JSON") from None
+            return bounded_json.loads(response.content)
+        except bounded_json.UnsafeJson as exc:
+            raise MalformedResponse(f"{response.request.url.path}: the response is {exc}") from None
 
     async def fetch_schedule(self, etag: str | None) -> Schedule | None:
         headers = {"If-None-Match": etag} if etag else {}
