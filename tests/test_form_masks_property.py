@@ -140,3 +140,53 @@ def test_no_frame_shows_a_citizen_only_field_in_clear(
     assert recorder.leaks == 0, (
         f"{recorder.leaks} of {recorder.frames} frames showed a secret field: {spec} {steps}"
     )
+
+
+def test_a_touch_scroll_of_an_inner_box_never_shows_its_secret_field(
+    qtbot: QtBot, origins: tuple[str, str]
+) -> None:
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+
+    from .form_pages import SECRET, raw_page
+
+    home, _ = origins
+    html = (
+        "<!doctype html><body style='margin:0;overflow:hidden'>"
+        "<div id='green' style='width:300px;height:120px;background:#00ff00'></div>"
+        "<div id='box' style='height:400px;width:500px;overflow:auto'><div style='height:600px'></div>"
+        f"<input type='password' value='MOTDEPASSE' style='{SECRET}'><div style='height:2000px'></div></div>"
+        "</body>"
+    )
+    view = FormView()
+    qtbot.addWidget(view)
+    view.resize(800, 600)
+    view.show()
+    recorder = Recorder()
+    streamer = FormStreamer(view, recorder, fps=20)
+    view.start_session(raw_page(home, html), NavigationPolicy([home]))
+    assert view.page is not None
+    with qtbot.waitSignal(view.page.loadFinished, timeout=15_000):
+        pass
+    try:
+        qtbot.waitUntil(lambda: recorder.green > 0, timeout=5000)
+        target = view.input_target()
+        assert target is not None
+        device = QTest.createTouchDevice()
+        for gesture in range(4):  # the citizen swipes the box up, then down, quickly
+            direction = -1 if gesture % 2 == 0 else 1
+            y = 450 if direction < 0 else 200
+            QTest.touchEvent(target, device).press(0, QPoint(250, y)).commit()
+            for step in range(1, 13):
+                QTest.qWait(8)
+                QTest.touchEvent(target, device).move(0, QPoint(250, y + direction * 20 * step)).commit()
+            QTest.touchEvent(target, device).release(0, QPoint(250, y + direction * 240)).commit()
+            qtbot.wait(150)
+        scrolled = run_js(qtbot, view, "document.getElementById('box').scrollTop")
+        qtbot.wait(200)
+    finally:
+        streamer.stop()
+        view.end_session()
+        qtbot.waitUntil(view.sessions_released)
+    assert scrolled > 0  # the box did scroll under the finger
+    assert recorder.leaks == 0, f"{recorder.leaks} of {recorder.frames} frames showed the secret field"
