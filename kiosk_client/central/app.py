@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 DEMO_FORM = Path(__file__).parent / "demo_form"
+SCHEMAS = Path(__file__).parent / "schemas"  # the data channels' messages (JSON Schema)
 MAX_BODY = 512 * 1024
 MAX_WAIT_S = 30.0
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -566,8 +567,46 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_get("/demo-form/", demo_form)
     app.router.add_static("/demo-form", DEMO_FORM)
     app.router.add_get("/api/v1/openapi.yaml", openapi_document)
+    app.router.add_get(f"{v1}/schemas/", message_schemas)
+    app.router.add_get(f"{v1}/schemas/{{name}}.json", message_schema)
     return app
 
 
 async def openapi_document(request: web.Request) -> web.FileResponse:
     return web.FileResponse(Path(__file__).parent / "openapi.yaml")
+
+
+# --------------------------------------------------------------------------- the data channels' message schemas
+
+
+def schema_files() -> dict[str, Path]:
+    """The published message schemas by name (`control.pointer`, `documents.doc.offer`…): only these
+    files are ever served, whatever name a request asks for."""
+    return {path.name.removesuffix(".json"): path for path in sorted(SCHEMAS.glob("*.json"))}
+
+
+async def message_schemas(request: web.Request) -> web.Response:
+    listing = []
+    for name, path in schema_files().items():
+        schema = json.loads(path.read_text("utf-8"))
+        listing.append(
+            {
+                "name": name,
+                "url": f"/api/v1/schemas/{name}.json",
+                "channel": schema["x-channel"],
+                "direction": schema["x-direction"],
+                "type": schema["x-type"],
+                "version": schema["x-version"],
+                "title": schema["title"],
+            }
+        )
+    return web.json_response({"schemas": listing}, headers={"Cache-Control": "no-cache"})
+
+
+async def message_schema(request: web.Request) -> web.Response:
+    path = schema_files().get(request.match_info["name"])
+    if path is None:
+        raise ApiError(404, "not_found", "no such message schema (see /api/v1/schemas/)")
+    return web.Response(
+        body=path.read_bytes(), content_type="application/schema+json", headers={"Cache-Control": "no-cache"}
+    )
