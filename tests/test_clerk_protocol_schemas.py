@@ -175,7 +175,7 @@ def test_the_central_lists_and_serves_one_strict_2020_12_schema_per_message(publ
         }
         assert name == f"{schema['x-channel']}.{schema['x-type']}"
         assert schema["x-channel"] in CHANNELS and schema["x-direction"] in (CLERK, KIOSK)
-        assert schema["properties"]["v"] == {"const": 1, "description": "The protocol version: 1."}
+        assert schema["properties"]["v"]["type"] == "integer" and schema["properties"]["v"]["const"] == 1
         assert schema["properties"]["type"] == {"const": schema["x-type"]}
         for obj in walk_objects(schema):  # strict: every object closed, every field required or known
             assert obj["additionalProperties"] is False, (name, obj)
@@ -295,9 +295,8 @@ def types_in_docstring(module: Any) -> dict[str, set[str]]:
     return named
 
 
-# Named in document_protocol's docstring, but no code sends them, so no field of theirs can be known:
-# no schema until the kiosk sends them (see the report in docs/clerk-protocol.md, "Open points").
-NAMED_BUT_NEVER_SENT = {"doc.cancel", "doc.requested"}
+# Named in a protocol module's docstring, but sent by no code (none today).
+NAMED_BUT_NEVER_SENT: set[str] = set()
 
 
 def test_every_message_type_in_the_protocol_code_has_a_schema_and_nothing_else_does(
@@ -459,6 +458,9 @@ def test_every_control_message_the_consent_machine_sends_matches_its_schema(publ
     texts += sent(rc.citizen_answer(True))
     texts += sent(rc.receive(clerk(14, type="control.release")))
     texts += sent(rc.receive(clerk(15, type="control.request")))
+    texts += sent(rc.citizen_answer(True))
+    texts += sent(rc.connection_lost())  # the call dropped: consent must be asked again
+    texts += sent(rc.receive(clerk(16, type="control.request")))
     texts += sent(rc.citizen_answer(True))
     texts += sent(rc.end())
 
@@ -719,7 +721,6 @@ MAX_SEQ = cp.MAX_SEQ
 CONTROL_VALID: list[dict[str, Any]] = [
     {"v": 1, "type": "control.request", "seq": 0},
     {"v": 1, "type": "control.request", "seq": MAX_SEQ},
-    {"v": 1.0, "type": "control.release", "seq": 7},  # 1.0 == 1: fine for v, not for seq
     *({"v": 1, "type": "pointer", "seq": 3, "action": a, "x": 0.5, "y": 0.25} for a in cp.POINTER_ACTIONS),
     *(
         {"v": 1, "type": "pointer", "seq": 3, "action": "click", "x": 0, "y": 1, "button": b}
@@ -750,7 +751,6 @@ DOCUMENTS_VALID: list[dict[str, Any]] = [
     {"v": 1, "type": "doc.request", "label": "pièce d'identité / passeport"},
     {"v": 1, "type": "doc.accept", "id": ID, "offset": 0},
     {"v": 1, "type": "doc.accept", "id": ID, "offset": dp.MAX_DOCUMENT_BYTES},
-    {"v": 1.0, "type": "doc.progress", "id": ID, "offset": 262144},
     {"v": 1, "type": "doc.receipt", "id": ID, "sha256": SHA},
     *({"v": 1, "type": "doc.reject", "id": ID, "reason": r} for r in dp.REJECT_REASONS),
 ]
@@ -782,29 +782,13 @@ def contract_reads(published: Published, channel: str, message: Any) -> bool:
     return published.accepts(channel, message)
 
 
-def kiosk_leniency(channel: str, message: Any) -> str | None:
-    """A known way the kiosk is more lenient than the contract (pinned in the tests at the end)."""
-    if not isinstance(message, dict):
-        return None
-    if channel in ("documents", "offer") and message.get("v") is True:
-        return "the documents parser takes v: true for 1"
-    holders = [message, message.get("doc")]
-    for holder in (h for h in holders if isinstance(h, dict)):
-        for key, length in (("id", 32), ("sha256", 64)):
-            value = holder.get(key)
-            if isinstance(value, str) and re.fullmatch(f"[0-9a-f]{{{length}}}\n", value):
-                return f"{key}: a trailing newline passes the kiosk's `^…$` re.match"
-    return None
-
-
 def assert_same_verdict(published: Published, channel: str, message: Any) -> None:
     kiosk_ok = kiosk_reads(channel, message)
     schema_ok = contract_reads(published, channel, message)
-    if kiosk_ok != schema_ok:
-        assert kiosk_ok and kiosk_leniency(channel, message), (
-            f"{channel}: the kiosk {'accepts' if kiosk_ok else 'refuses'} and the schemas "
-            f"{'accept' if schema_ok else 'refuse'} {message!r}"
-        )
+    assert kiosk_ok == schema_ok, (
+        f"{channel}: the kiosk {'accepts' if kiosk_ok else 'refuses'} and the schemas "
+        f"{'accept' if schema_ok else 'refuse'} {message!r}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -1027,6 +1011,8 @@ def test_integers_are_integers_for_the_kiosk_even_where_json_schema_says_1_0_is_
 ) -> None:
     for channel, message in (
         ("control", {"v": 1, "type": "text", "seq": 1.0, "text": "a"}),
+        ("control", {"v": 1.0, "type": "control.release", "seq": 7}),
+        ("documents", {"v": 1.0, "type": "doc.progress", "id": ID, "offset": 262144}),
         ("documents", {"v": 1, "type": "doc.accept", "id": ID, "offset": 0.0}),
         ("documents", {"v": 1, "type": "doc.progress", "id": ID, "offset": 1e3}),
     ):
@@ -1036,21 +1022,22 @@ def test_integers_are_integers_for_the_kiosk_even_where_json_schema_says_1_0_is_
         assert not kiosk_reads(channel, message)
 
 
-def test_where_the_kiosk_is_more_lenient_than_the_contract(published: Published) -> None:
-    """Pinned so that the document's list stays true: clerk apps must not rely on any of these."""
-    lenient: list[tuple[str, Any]] = [
+def test_the_kiosk_is_no_more_lenient_than_the_contract(published: Published) -> None:
+    """What the kiosk once took and the contract does not: refused now, by both."""
+    for channel, message in [
         ("documents", {"v": True, "type": "doc.accept", "id": ID, "offset": 0}),
         ("documents", {"v": 1, "type": "doc.accept", "id": ID + "\n", "offset": 0}),
         ("documents", {"v": 1, "type": "doc.receipt", "id": ID, "sha256": SHA + "\n"}),
         ("offer", {**OFFER_VALID[0], "v": True}),
-    ]
-    for channel, message in lenient:
-        assert kiosk_reads(channel, message) and not contract_reads(published, channel, message), message
-        assert kiosk_leniency(channel, message)
-    # A binary frame holding JSON text is read as a message on the documents channel (never on control).
-    dp.parse_clerk_message(b'{"v":1,"type":"doc.request","label":"papiers"}')
-    # The documents limit counts the characters of a text frame, not its bytes.
+    ]:
+        assert not kiosk_reads(channel, message) and not contract_reads(published, channel, message), message
+    # A binary frame is never a message from the clerk, on either channel.
+    with pytest.raises(dp.DocumentProtocolError):
+        dp.parse_clerk_message(b'{"v":1,"type":"doc.request","label":"papiers"}')
+    # The documents limit counts bytes: 120 "é" padded to the limit in characters is over it in bytes.
     request = json.dumps({"v": 1, "type": "doc.request", "label": "é" * 120}, ensure_ascii=False)
     padded = request + " " * (dp.MAX_MESSAGE_BYTES - len(request))
     assert len(padded.encode()) > dp.MAX_MESSAGE_BYTES
-    dp.parse_clerk_message(padded)
+    with pytest.raises(dp.DocumentProtocolError) as refused:
+        dp.parse_clerk_message(padded)
+    assert refused.value.code == "too_large"

@@ -204,3 +204,29 @@ async def test_over_real_aiortc_peers_a_cut_call_resumes_and_the_hash_matches() 
     assert hashlib.sha256(rig.saved[manifest.id]).hexdigest() == manifest.sha256
     assert rig.receiver.bytes_received == len(data)
     await rig.transfers.close()
+
+
+async def test_a_refusal_while_the_chunks_flow_stops_them_and_stays_a_refusal() -> None:
+    rig = Rig()
+    data = secrets.token_bytes(2_000_000)
+    manifest = rig.source.add(data)
+    original = rig.receiver._on_chunk
+    refused: list[bool] = []
+
+    def refuse_midway(raw: bytes) -> None:
+        original(raw)
+        if not refused and len(rig.receiver.incoming[manifest.id].data) >= 200_000:
+            refused.append(True)  # the clerk presses "Refuser" while the document arrives
+            rig.transfers.on_message(
+                json.dumps({"v": 1, "type": "doc.reject", "id": manifest.id, "reason": "refused"})
+            )
+
+    rig.receiver._on_chunk = refuse_midway  # type: ignore[method-assign]
+    rig.transfers.add(manifest)
+    link = rig.connect()
+    await until(lambda: rig.status(manifest).status is TransferStatus.REFUSED)
+    await asyncio.sleep(0.2)
+    assert rig.status(manifest).status is TransferStatus.REFUSED  # not back to waiting for a receipt
+    assert link.chunk_bytes < len(data)  # the rest was not sent
+    assert manifest.id in rig.source.documents  # kept: refused is not confirmed
+    await rig.transfers.close()

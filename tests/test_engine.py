@@ -410,3 +410,27 @@ async def test_a_control_message_whose_handling_fails_is_answered_and_the_call_g
     assert replies[-1]["code"] == "internal_error"
     assert control.audit.refused["internal_error"] == 1
     assert h.engine.session.phase is Phase.IN_CALL
+
+
+async def test_a_dropped_call_ends_the_clerks_control(harness: Callable[..., Harness]) -> None:
+    import json
+
+    from kiosk_client.core.ports import CallConnectionLost, ControlMessageReceived
+
+    form = FakeFormView()
+    central = FakeCentral(
+        schedule_with(0.0), RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=60)
+    )
+    h = harness(central, None, form)
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    call = h.calls.calls[0]
+    call.on_event(ControlMessageReceived(json.dumps({"v": 1, "seq": 1, "type": "control.request"})))
+    await h.engine.answer_control(True)
+    assert h.snapshot.control == "granted"
+    epoch = h.engine.consent.epoch
+    call.on_event(CallConnectionLost("failed"))  # whoever answers the next offer must ask again
+    await h.until(lambda: h.snapshot.control == "none")
+    assert not h.engine.consent.admits(epoch)
+    assert json.loads(call.sent_control[-1])["event"] == "control ended: connection lost"

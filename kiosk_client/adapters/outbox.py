@@ -64,7 +64,7 @@ class EncryptedOutbox:
             leftover.unlink(missing_ok=True)
 
     def _path(self, doc_id: str) -> Path:
-        if not ID_RE.match(doc_id):
+        if not ID_RE.fullmatch(doc_id):
             raise OutboxError("not a document id")
         return self._folder / (doc_id + SUFFIX)
 

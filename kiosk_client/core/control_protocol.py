@@ -21,6 +21,7 @@ VERSION = 1
 MAX_MESSAGE_BYTES = 16 * 1024
 MAX_TEXT_CHARS = 1000
 MAX_URL_CHARS = 2048
+MAX_ERROR_CHARS = 300  # an error's message, kiosk → clerk
 MAX_SEQ = 2**53 - 1
 
 POINTER_ACTIONS = ("move", "press", "release", "click", "double_click", "wheel")
@@ -141,7 +142,7 @@ def parse_clerk_message(raw: str | bytes) -> ClerkMessage:
         if isinstance(seq_value, int) and not isinstance(seq_value, bool) and 0 <= seq_value <= MAX_SEQ
         else None
     )
-    if data.get("v") != VERSION or isinstance(data.get("v"), bool):
+    if type(data.get("v")) is not int or data["v"] != VERSION:  # not true, not 1.0
         raise ProtocolViolation("unsupported_version", f"v: this kiosk speaks version {VERSION}", seq)
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in FIELDS:
@@ -208,4 +209,4 @@ def ack(seq: int) -> str:
 
 
 def error(code: str, message: str, seq: int | None) -> str:
-    return encode({"type": "error", "seq": seq, "code": code, "message": message})
+    return encode({"type": "error", "seq": seq, "code": code, "message": message[:MAX_ERROR_CHARS]})

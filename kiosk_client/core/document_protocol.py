@@ -2,7 +2,7 @@
 
 The channel is DTLS-encrypted peer to peer: neither the central nor a TURN relay can read it.
 
-Kiosk → clerk (text, JSON): doc.offer (the manifest), doc.end, doc.cancel, doc.requested.
+Kiosk → clerk (text, JSON): doc.offer (the manifest), doc.end, doc.error (a clerk message refused).
 Kiosk → clerk (binary): chunks — 32 ASCII hex characters of the document id, an 8-byte big-endian
 offset, then at most MAX_CHUNK bytes of the document.
 Clerk → kiosk (text, JSON): doc.request (asks the citizen for a paper), doc.accept (send from
@@ -30,8 +30,8 @@ MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 MAX_PAGES = 200
 MAX_NAME_CHARS = 120
 MAX_LABEL_CHARS = 120
-ID_RE = re.compile(r"^[0-9a-f]{32}$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+ID_RE = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" would let a trailing newline in
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
 MIME_TYPES = ("application/pdf",)
 REJECT_REASONS = ("refused", "hash_mismatch", "too_large", "malformed", "storage_failed")
 CHUNK_HEADER = 32 + 8
@@ -92,7 +92,8 @@ ClerkDocMessage = DocRequest | DocAccept | DocProgress | DocReceipt | DocReject
 
 
 def parse_object(raw: str | bytes) -> dict[str, Any]:
-    if len(raw) > MAX_MESSAGE_BYTES:
+    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
+    if size > MAX_MESSAGE_BYTES:
         raise DocumentProtocolError("too_large", f"message over {MAX_MESSAGE_BYTES} bytes")
     try:
         message = bounded_json.loads(raw)
@@ -100,7 +101,7 @@ def parse_object(raw: str | bytes) -> dict[str, Any]:
         raise DocumentProtocolError("malformed", str(exc)) from None
     if not isinstance(message, dict):
         raise DocumentProtocolError("malformed", "not a JSON object")
-    if message.get("v") != VERSION:
+    if type(message.get("v")) is not int or message["v"] != VERSION:  # not true, not 1.0
         raise DocumentProtocolError("unsupported_version", f"version must be {VERSION}")
     if not isinstance(message.get("type"), str):
         raise DocumentProtocolError("malformed", "type missing")
@@ -118,7 +119,7 @@ def _fields(message: dict[str, Any], *names: str) -> None:
 
 
 def _id(value: Any) -> str:
-    if not isinstance(value, str) or not ID_RE.match(value):
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):
         raise DocumentProtocolError("malformed", "id must be 32 lowercase hex characters")
     return value
 
@@ -142,6 +143,8 @@ def _text(value: Any, limit: int, what: str) -> str:
 
 def parse_clerk_message(raw: str | bytes) -> ClerkDocMessage:
     """A message from the clerk on the documents channel; DocumentProtocolError otherwise."""
+    if isinstance(raw, bytes):
+        raise DocumentProtocolError("malformed", "the clerk's messages are text frames, never binary")
     message = parse_object(raw)
     kind = message["type"]
     if kind == "doc.request":
@@ -154,7 +157,7 @@ def parse_clerk_message(raw: str | bytes) -> ClerkDocMessage:
     if kind == "doc.receipt":
         _fields(message, "id", "sha256")
         digest = message["sha256"]
-        if not isinstance(digest, str) or not SHA256_RE.match(digest):
+        if not isinstance(digest, str) or not SHA256_RE.fullmatch(digest):
             raise DocumentProtocolError("malformed", "sha256 must be 64 lowercase hex characters")
         return DocReceipt(_id(message["id"]), digest)
     if kind == "doc.reject":
@@ -185,7 +188,7 @@ def manifest_of(message: dict[str, Any]) -> Manifest:
         raise DocumentProtocolError("malformed", f"pages must be within 1..{MAX_PAGES}")
     if doc["mime"] not in MIME_TYPES:
         raise DocumentProtocolError("malformed", "unsupported type")
-    if not isinstance(digest, str) or not SHA256_RE.match(digest):
+    if not isinstance(digest, str) or not SHA256_RE.fullmatch(digest):
         raise DocumentProtocolError("malformed", "sha256 must be 64 lowercase hex characters")
     name = _text(doc["name"], MAX_NAME_CHARS, "name")
     if "/" in name or "\\" in name:

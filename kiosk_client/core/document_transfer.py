@@ -252,6 +252,8 @@ class DocumentTransfers:
         while position < len(data):
             if not link.is_open():
                 raise ConnectionError("the documents channel closed")
+            if self._transfers[manifest.id].status is TransferStatus.REFUSED:
+                raise LookupError("refused by the clerk while it was being sent")
             if link.buffered_amount() > HIGH_WATER:
                 await link.drained(LOW_WATER)
                 continue
@@ -262,6 +264,8 @@ class DocumentTransfers:
             if position % (16 * dp.MAX_CHUNK) == 0 or position == len(data):
                 self._set(replace(self._transfers[manifest.id], sent=position))
                 await asyncio.sleep(0)  # let the call's own traffic through
+        if self._transfers[manifest.id].status is TransferStatus.REFUSED:
+            raise LookupError("refused by the clerk while it was being sent")
         link.send_text(dp.encode({"type": "doc.end", "id": manifest.id}))
         self._set(replace(self._transfers[manifest.id], status=TransferStatus.CHECKING, sent=len(data)))
         self._accepted.pop(manifest.id, None)

@@ -603,6 +603,8 @@ class KioskEngine:
                 self._publish_state()
             case CallConnectionLost(detail=detail):
                 log.warning("call connection lost: %s", detail)
+                if self._control is not None:
+                    self._run(self._control.connection_lost())
                 if self._desk is not None:
                     self._desk.detach()
                 if self._lost is not None:

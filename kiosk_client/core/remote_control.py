@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .control_protocol import (
+    MAX_URL_CHARS,
     ControlRelease,
     ControlRequest,
     InputMessage,
@@ -224,6 +225,12 @@ class RemoteControl:
             return []
         return self._set(ControlState.NONE, "control taken back by the citizen")
 
+    def connection_lost(self) -> list[Effect]:
+        """The call dropped: whoever answers the kiosk's next offer must ask the citizen again."""
+        if self.state is ControlState.NONE:
+            return []
+        return self._set(ControlState.NONE, "control ended: connection lost")
+
     # --- from the form view
 
     def input_applied(self, message: InputMessage) -> list[Effect]:
@@ -237,7 +244,7 @@ class RemoteControl:
         address = address_without_secrets(url)
         if address != self._page["url"]:
             self.audit.visited(url)
-        self._page = {"url": address, "title": title[:300], "width": width, "height": height}
+        self._page = {"url": address[:MAX_URL_CHARS], "title": title[:300], "width": width, "height": height}
         return [self._state("page")]
 
     def view_resized(self, width: int, height: int) -> list[Effect]:
