@@ -53,6 +53,8 @@ def cors_headers(response: httpx.Response) -> set[str]:
         ("/api/v1/appointments/appt_x/call", "GET"),
         ("/api/v1/appointments/appt_x/answer", "PUT"),
         ("/api/v1/appointments/appt_x/hangup", "POST"),
+        ("/api/v1/schemas/", "GET"),
+        ("/api/v1/schemas/control.pointer.json", "GET"),
     ],
 )
 def test_an_allowed_clerk_origin_gets_a_preflight_answer(
@@ -179,3 +181,14 @@ def test_api_answers_are_not_sniffed(central: CentralThread) -> None:
     with httpx.Client(base_url=central.url) as client:
         for path in ("/api/v1/health", "/api/v1/kiosk/schedule", "/api/v1/openapi.yaml"):
             assert client.get(path).headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_an_allowed_clerk_app_can_read_the_protocols_schemas(
+    cors_central: tuple[CentralThread, Clerk],
+) -> None:
+    central, _ = cors_central
+    with httpx.Client(base_url=central.url, headers={"Origin": CLERK_APP}) as client:
+        listing = client.get("/api/v1/schemas/")
+        schema = client.get("/api/v1/schemas/control.pointer.json")
+    assert listing.status_code == 200 and listing.headers["Access-Control-Allow-Origin"] == CLERK_APP
+    assert schema.status_code == 200 and schema.headers["Access-Control-Allow-Origin"] == CLERK_APP

@@ -177,8 +177,11 @@ def _digest(secret: str) -> bytes:
 
 # --------------------------------------------------------------------------- CORS for clerk apps
 
-# The clerk API: what a clerk token may call. Kiosk and admin calls never come from a browser.
-CLERK_API = re.compile(r"/api/v1/clerk/[a-z]+|/api/v1/appointments/[^/]+/(?:answer|hangup|call)")
+# The clerk API: what a clerk token may call, and the protocol's schemas a clerk app may check its
+# messages against. Kiosk and admin calls never come from a browser.
+CLERK_API = re.compile(
+    r"/api/v1/clerk/[a-z]+|/api/v1/appointments/[^/]+/(?:answer|hangup|call)|/api/v1/schemas/(?:[a-z.]+\.json)?"
+)
 CORS_METHODS = "GET, POST, PUT"
 CORS_REQUEST_HEADERS = "Authorization, Content-Type, If-None-Match"
 CORS_EXPOSED_HEADERS = "ETag, Retry-After"
