@@ -22,8 +22,18 @@ FAST = RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=0.6
 TIMING = Timing(ended_screen=timedelta(seconds=0.3))
 
 
+# The engine runs at noon here, plus the time the tests take: an appointment an hour from now is still
+# "today" on the idle screen whatever time of day the suite runs (at 23:00 UTC it was tomorrow's).
+NOON_SHIFT = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - datetime.now(UTC)
+
+
+class NoonClock(SystemClock):
+    def now(self) -> datetime:
+        return super().now() + NOON_SHIFT
+
+
 def schedule_with(start_in_s: float, ident: str = "a1", minutes: float = 10) -> Schedule:
-    start = datetime.now(UTC) + timedelta(seconds=start_in_s)
+    start = NoonClock().now() + timedelta(seconds=start_in_s)
     appointment = Appointment(ident, "CAF", "Mme Martin", start, start + timedelta(minutes=minutes))
     return Schedule("Borne 1", "France Services", (appointment,), etag=f'"{ident}"')
 
@@ -72,7 +82,7 @@ async def harness() -> AsyncIterator[Callable[..., Harness]]:
             central,
             calls,
             cache,
-            CentralClock(SystemClock()),
+            CentralClock(NoonClock()),
             h.events.append,
             local_timing=TIMING,
             tick_s=0.01,
