@@ -7,13 +7,14 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from kiosk_client.adapters.central_http import enroll
 from kiosk_client.adapters.media_tracks import LatestFrame
 from kiosk_client.app import build_engine
+from kiosk_client.core.clock import SystemClock
 from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.events import KioskEvent, SessionFinished, SessionRecord
 from kiosk_client.core.ports import FormViewPort, VideoSink
@@ -104,3 +105,14 @@ def wait_until(predicate: Callable[[], object], seconds: float) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+# Engines under test run at noon, plus the time the tests take: an appointment an hour from now is
+# still "today" on the idle screen whatever time of day the suite runs (after 23:00 UTC it was
+# tomorrow's, and the tests failed).
+NOON_SHIFT = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - datetime.now(UTC)
+
+
+class NoonClock(SystemClock):
+    def now(self) -> datetime:
+        return super().now() + NOON_SHIFT

@@ -6,30 +6,22 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral, FakeFormView, MemoryCache
-from kiosk_client.core.clock import CentralClock, SystemClock
+from kiosk_client.core.clock import CentralClock
 from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.errors import AuthenticationFailed, CentralUnavailable, MalformedResponse
 from kiosk_client.core.events import KioskEvent, KioskSnapshot, Notice, SessionFinished, StateChanged
 from kiosk_client.core.models import Appointment, RemoteConfig, Schedule
 from kiosk_client.core.session import EndReason, Phase, Timing
 
+from .kiosk_rig import NoonClock
+
 FAST = RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=0.6)
 TIMING = Timing(ended_screen=timedelta(seconds=0.3))
-
-
-# The engine runs at noon here, plus the time the tests take: an appointment an hour from now is still
-# "today" on the idle screen whatever time of day the suite runs (at 23:00 UTC it was tomorrow's).
-NOON_SHIFT = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - datetime.now(UTC)
-
-
-class NoonClock(SystemClock):
-    def now(self) -> datetime:
-        return super().now() + NOON_SHIFT
 
 
 def schedule_with(start_in_s: float, ident: str = "a1", minutes: float = 10) -> Schedule:

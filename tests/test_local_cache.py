@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral
 from kiosk_client.adapters.local_cache import FileCache
-from kiosk_client.core.clock import CentralClock, SystemClock
+from kiosk_client.core.clock import CentralClock
 from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.errors import CentralUnavailable
 from kiosk_client.core.models import Appointment, IceServer, RemoteConfig, Schedule
 
-START = datetime.now(UTC) + timedelta(hours=1)
+from .kiosk_rig import NoonClock
+
+START = NoonClock().now() + timedelta(hours=1)
 SCHEDULE = Schedule(
     "Borne 1",
     "France Services",
@@ -50,7 +52,7 @@ async def test_restart_offline_with_the_file_cache(tmp_path: Path) -> None:
         central,
         FakeCallFactory(),
         FileCache(tmp_path),
-        CentralClock(SystemClock()),
+        CentralClock(NoonClock()),
         lambda e: None,
         rng=random.Random(1),
     )
