@@ -143,7 +143,8 @@ def apply_with(
 GUARD_PAGE = """<!doctype html><body>
 <input id="plain" type="text">
 <div id="closed-host"></div>
-<div id="dsd-host"><template shadowrootmode="closed"><input type="password" id="dsd-pw"></template></div>
+<login-box id="dsd-host"><template shadowrootmode="closed"><input type="password" id="dsd-pw"></template></login-box>
+<div id="widget" tabindex="0">a page's own widget</div>
 <iframe id="same" src="/raw?html=%3Cinput%20type%3Dpassword%20id%3Dipw%3E%3Cinput%20id%3Ditext%3E"></iframe>
 <iframe id="cross" src="OTHER/raw?html=%3Cinput%20id%3Dctext%3E"></iframe>
 <script>
@@ -169,6 +170,7 @@ GUARD_PAGE = """<!doctype html><body>
             " document.getElementById('dsd-host').focus()",
             "citizen_only_field",
         ),  # cannot see inside: refused
+        ("document.getElementById('widget').focus()", None),  # the page's own widget takes keys
         (
             "document.getElementById('same').contentDocument.getElementById('ipw').focus()",
             "citizen_only_field",

@@ -9,8 +9,8 @@ same-origin frames through `contentWindow` (same world, same origin).
 Shadow DOM: an isolated world sees into open shadow roots only. The one main-world script turns every
 `attachShadow({mode: "closed"})` of the page into an open root (closed roots are an encapsulation
 convenience for a page's components, not a security boundary; the page still gets its root back).
-Declarative closed roots (`<template shadowrootmode="closed">`) cannot be reached at all: a focused
-element that may hide one refuses the clerk's keys and text, and it is masked whole.
+Declarative closed roots (`<template shadowrootmode="closed">`) cannot be reached at all: while a
+custom element that may hide one has focus, it refuses the clerk's keys and text and is masked whole.
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ OPEN_SHADOW_ROOTS = """(() => {
 # Shared by the scripts below: walks one frame (its document and every shadow root inside it),
 # remembering citizen-only fields and watching each root for fields changing their type later.
 _WALK = """
-  const shadowCapable = new Set(["ARTICLE", "ASIDE", "BLOCKQUOTE", "BODY", "DIV", "FOOTER", "H1", "H2",
-    "H3", "H4", "H5", "H6", "HEADER", "MAIN", "NAV", "P", "SECTION", "SPAN"]);
-  const mayHideShadow = (el) => !el.shadowRoot && (el.localName.includes("-") || shadowCapable.has(el.tagName));
+  // A custom element showing no shadow root may hold a closed declarative one. (A div or a span may
+  // too, but a focused one is far more often a page's own widget, which the clerk must be able to
+  // drive with keys.)
+  const mayHideShadow = (el) => !el.shadowRoot && el.localName.includes("-");
   const memoryOf = (win) => {
     if (!win.__kioskCitizenOnly) win.__kioskCitizenOnly = new Set();
     return win.__kioskCitizenOnly;
