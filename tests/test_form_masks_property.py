@@ -205,3 +205,45 @@ def test_a_touch_scroll_of_an_inner_box_never_shows_its_secret_field(
         qtbot.waitUntil(view.sessions_released)
     assert scrolled > 0  # the box did scroll under the finger
     assert recorder.leaks == 0, f"{recorder.leaks} of {recorder.frames} frames showed the secret field"
+
+
+def test_fields_in_closed_declarative_shadow_roots_are_masked_with_their_host(
+    qtbot: QtBot, origins: tuple[str, str]
+) -> None:
+    from .form_pages import SECRET, raw_page
+
+    home, _ = origins
+    secret = f"<input type='text' class='numero-fiscal' value='1850775123456' style='{SECRET}'>"
+    html = (
+        "<!doctype html><body style='margin:8px'>"
+        "<div id='green' style='width:300px;height:120px;background:#00ff00'></div>"
+        # No script can reach into these roots: their hosts are masked whole.
+        f"<tax-number><template shadowrootmode='closed'>{secret}</template></tax-number>"
+        f"<tax-box><template shadowrootmode='closed'><p>{secret}</p></template><span>light</span></tax-box>"
+        # A custom element without a shadow root renders its own children: not masked.
+        "<plain-label style='display:block;width:300px;height:60px'>"
+        "<div style='width:300px;height:60px;background:#00ff00'></div></plain-label>"
+        "<div style='height:1600px'></div></body>"
+    )
+    view = FormView(citizen_only_selectors=(".numero-fiscal",))
+    qtbot.addWidget(view)
+    view.resize(800, 600)
+    view.show()
+    recorder = Recorder()
+    streamer = FormStreamer(view, recorder, fps=20, selectors=(".numero-fiscal",))
+    view.start_session(raw_page(home, html), NavigationPolicy([home]))
+    assert view.page is not None
+    with qtbot.waitSignal(view.page.loadFinished, timeout=15_000):
+        pass
+    try:
+        qtbot.waitUntil(lambda: recorder.green > 0, timeout=5000)
+        for y in (40, 0, 120, 0):
+            run_js(qtbot, view, f"window.scrollTo(0, {y}); 1")
+            qtbot.wait(150)
+        frames = recorder.frames
+    finally:
+        streamer.stop()
+        view.end_session()
+        qtbot.waitUntil(view.sessions_released)
+    assert frames > 1
+    assert recorder.leaks == 0, f"{recorder.leaks} of {recorder.frames} frames showed the secret field"

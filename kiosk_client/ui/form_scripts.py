@@ -9,8 +9,9 @@ same-origin frames through `contentWindow` (same world, same origin).
 Shadow DOM: an isolated world sees into open shadow roots only. The one main-world script turns every
 `attachShadow({mode: "closed"})` of the page into an open root (closed roots are an encapsulation
 convenience for a page's components, not a security boundary; the page still gets its root back).
-Declarative closed roots (`<template shadowrootmode="closed">`) cannot be reached at all: while a
-custom element that may hide one has focus, it refuses the clerk's keys and text and is masked whole.
+Declarative closed roots (`<template shadowrootmode="closed">`) cannot be reached at all: a custom
+element that renders what cannot be seen into is masked whole, and while one that may hide such a
+root has focus, it refuses the clerk's keys and text.
 """
 
 from __future__ import annotations
@@ -46,11 +47,24 @@ _WALK = """
     if (!win.__kioskCitizenOnly) win.__kioskCitizenOnly = new Set();
     return win.__kioskCitizenOnly;
   };
-  const rootsOf = (doc) => {
+  const rootsOf = (doc, hosts) => {
     const roots = [doc];
     for (let i = 0; i < roots.length && roots.length < 2000; i++)
-      for (const el of roots[i].querySelectorAll("*")) if (el.shadowRoot) roots.push(el.shadowRoot);
+      for (const el of roots[i].querySelectorAll("*")) {
+        if (el.shadowRoot) roots.push(el.shadowRoot);
+        else if (hosts && mayHideShadow(el) && el.localName !== "kiosk-stamp") hosts.push(el);
+      }
     return roots;
+  };
+  // Renders a shadow tree nobody can see into: it has a box but nothing of its own to fill it (a
+  // declarative closed root's template is gone from the DOM), or it has children but none of them is
+  // rendered (children of a host are drawn only where its shadow tree puts them).
+  const opaque = (el) => {
+    const r = el.getBoundingClientRect();
+    if (r.width <= 0 || r.height <= 0) return false;
+    const children = [...el.children];
+    if (!children.length) return !(el.textContent || "").trim();
+    return children.every((c) => c.getClientRects().length === 0 && c.ownerDocument.defaultView.getComputedStyle(c).display !== "none");
   };
   // The walk is redone only when the frame's watch saw a change (an element added or removed, an
   // attribute a selector depends on, a new shadow root): measuring runs in every animation frame,
@@ -61,7 +75,8 @@ _WALK = """
     if (cached && cached.doc === doc && win.__kioskDirty === false) return cached;
     if (win.__kioskObserve) win.__kioskDirty = false;  // first: a change during the walk marks it again
     const memory = memoryOf(win);
-    const roots = rootsOf(doc);
+    const hosts = [];
+    const roots = rootsOf(doc, hosts);
     const frames = [];
     for (const root of roots) {
       if (win.__kioskObserve) win.__kioskObserve(root);
@@ -73,7 +88,7 @@ _WALK = """
       for (const frame of root.querySelectorAll("iframe, frame, object, embed")) frames.push(frame);
     }
     for (const el of memory) if (!el.isConnected) memory.delete(el);
-    win.__kioskWalk = {doc, memory, roots, frames};
+    win.__kioskWalk = {doc, memory, roots, frames, hosts};
     return win.__kioskWalk;
   };
 """
@@ -233,8 +248,30 @@ MEASURE = (
     const right = Math.min(rect[0] + rect[2], area[0] + area[2]), bottom = Math.min(rect[1] + rect[3], area[1] + area[3]);
     return right > x && bottom > y ? [x, y, right - x, bottom - y] : null;
   };
+  // What an opaque host draws can overflow its own box (an inline host around a tall field): its
+  // extent is found by hit-testing outwards from the box until the points no longer land on it.
+  const drawnExtent = (host, doc) => {
+    const r = host.getBoundingClientRect();
+    const on = (x, y) => {
+      const hit = doc.elementFromPoint(x, y);
+      return hit === host || (hit !== null && host.contains(hit));
+    };
+    let [top, bottom, left, right] = [r.top, r.bottom, r.left, r.right];
+    const xs = [r.left + 1, (r.left + r.right) / 2, r.right - 1], ys = [r.top + 1, (r.top + r.bottom) / 2, r.bottom - 1];
+    for (let step = 0; step < 64 && xs.some((x) => on(x, bottom + 1)); step++) bottom += 4;
+    for (let step = 0; step < 64 && xs.some((x) => on(x, top - 1)); step++) top -= 4;
+    for (let step = 0; step < 64 && ys.some((y) => on(right + 1, y)); step++) right += 4;
+    for (let step = 0; step < 64 && ys.some((y) => on(left - 1, y)); step++) left -= 4;
+    const slack = 8;  // the hit-tests run on a grid: a field's rounded corner or shadow may lie between
+    return {left: left - slack, top: top - slack, width: right - left + 2 * slack, height: bottom - top + 2 * slack};
+  };
   const measureFrame = (doc, win, ox, oy, area, out, depth) => {
-    const {memory, frames} = remember(doc, win);
+    const {memory, frames, hosts} = remember(doc, win);
+    for (const host of hosts) {
+      if (!host.isConnected || !opaque(host)) continue;
+      const rect = clip(box(drawnExtent(host, doc), ox, oy), area);
+      if (rect) out.push(rect);
+    }
     for (const el of memory) {
       for (const r of el.getClientRects()) {
         const rect = visible(r) && clip(box(r, ox, oy), area);
