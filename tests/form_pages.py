@@ -20,6 +20,7 @@ CONTAINERS = (
     "same_frame",
     "cross_frame",
     "frame_shadow",
+    "declarative_closed",
 )
 
 
@@ -39,6 +40,10 @@ def page(spec: dict[str, Any], other_origin: str) -> str:
         container = field["container"]
         if container == "plain":
             parts.append(f"{box}{html}</div>")
+        elif container == "declarative_closed":  # no script of the kiosk's can see inside
+            parts.append(
+                f'{box}<field-host><template shadowrootmode="closed">{html}</template></field-host></div>'
+            )
         elif container in ("open_shadow", "closed_shadow", "nested_shadow"):
             mode = "open" if container == "open_shadow" else "closed"
             parts.append(f'{box}<div id="host{i}"></div></div>')
