@@ -436,3 +436,36 @@ async def test_a_dropped_call_ends_the_clerks_control(harness: Callable[..., Har
     await h.until(lambda: h.snapshot.control == "none")
     assert not h.engine.consent.admits(epoch)
     assert json.loads(call.sent_control[-1])["event"] == "control ended: connection lost"
+
+
+async def test_inputs_still_waiting_when_the_session_ends_are_answered(
+    harness: Callable[..., Harness],
+) -> None:
+    import json
+
+    from kiosk_client.core.ports import ControlMessageReceived
+
+    form = FakeFormView()
+    central = FakeCentral(
+        schedule_with(0.0), RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=60)
+    )
+    h = harness(central, None, form)
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    call = h.calls.calls[0]
+
+    def clerk_sends(seq: int, **fields: object) -> None:
+        call.on_event(ControlMessageReceived(json.dumps({"v": 1, "seq": seq, **fields})))
+
+    clerk_sends(1, type="control.request")
+    await h.engine.answer_control(True)
+    form.busy = asyncio.Event()  # the first input is stuck in a busy page, the others wait
+    for seq in range(2, 6):
+        clerk_sends(seq, type="key", key="Tab")
+    await h.until(lambda: form.started == 1)
+    central.clerk_hang_up("a1")
+    await h.until(lambda: bool(h.finished()))
+    answers = {r.get("seq"): r for r in map(json.loads, call.sent_control)}
+    assert all(answers[seq]["code"] == "not_granted" for seq in range(3, 6))
+    assert form.applied == []

@@ -357,6 +357,8 @@ class KioskEngine:
 
     def _end_control(self) -> dict[str, object] | None:
         control, self._control = self._control, None
+        if control is not None:  # one answer per clerk message, even at the end
+            self._drop_waiting_inputs(control, "the session ended")
         if self._input_worker is not None:
             self._input_worker.cancel()
             self._input_worker = None
@@ -403,13 +405,13 @@ class KioskEngine:
                 control, control.input_refused(item.message, "busy", "too many inputs are waiting")
             )
 
-    def _drop_waiting_inputs(self, control: RemoteControl) -> None:
+    def _drop_waiting_inputs(
+        self, control: RemoteControl, why: str = "the citizen took control back"
+    ) -> None:
         if self._inputs is None:
             return
         for item in self._inputs.drain():
-            self._run_with(
-                control, control.input_refused(item.message, "not_granted", "the citizen took control back")
-            )
+            self._run_with(control, control.input_refused(item.message, "not_granted", why))
 
     async def _apply_inputs(self, control: RemoteControl, inputs: InputQueue) -> None:
         """One input at a time, in the order the clerk sent them."""
