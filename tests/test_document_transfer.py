@@ -230,3 +230,23 @@ async def test_a_refusal_while_the_chunks_flow_stops_them_and_stays_a_refusal() 
     assert link.chunk_bytes < len(data)  # the rest was not sent
     assert manifest.id in rig.source.documents  # kept: refused is not confirmed
     await rig.transfers.close()
+
+
+async def test_an_error_names_the_refused_message_and_its_document_when_it_can() -> None:
+    sent: list[dict[str, object]] = []
+    transfers = DocumentTransfers(MemorySource(), lambda t: None, lambda label: None)
+    link = FakeDocumentLink(lambda raw: sent.append(json.loads(raw)) if isinstance(raw, str) else None)
+    transfers.attach(link)
+    unknown = "0" * 32
+    transfers.on_message(json.dumps({"v": 1, "type": "doc.receipt", "id": unknown, "sha256": "a" * 64}))
+    transfers.on_message(json.dumps({"v": 1, "type": "doc.accept", "id": unknown, "offset": -1}))
+    transfers.on_message(json.dumps({"v": 1, "type": "doc.accept", "id": "../etc", "offset": 0}))
+    transfers.on_message("[" * 50)
+    await asyncio.sleep(0.05)
+    assert [(m["code"], m.get("refused"), m.get("id")) for m in sent] == [
+        ("unknown_document", "doc.receipt", unknown),
+        ("malformed", "doc.accept", unknown),
+        ("malformed", "doc.accept", None),  # an id in the wrong format is never echoed
+        ("malformed", None, None),
+    ]
+    await transfers.close()

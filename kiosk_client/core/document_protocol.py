@@ -33,6 +33,7 @@ MAX_LABEL_CHARS = 120
 ID_RE = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" would let a trailing newline in
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 MIME_TYPES = ("application/pdf",)
+CLERK_TYPES = ("doc.request", "doc.accept", "doc.progress", "doc.receipt", "doc.reject")
 REJECT_REASONS = ("refused", "hash_mismatch", "too_large", "malformed", "storage_failed")
 CHUNK_HEADER = 32 + 8
 
@@ -166,6 +167,25 @@ def parse_clerk_message(raw: str | bytes) -> ClerkDocMessage:
             raise DocumentProtocolError("malformed", f"reason must be one of {', '.join(REJECT_REASONS)}")
         return DocReject(_id(message["id"]), str(message["reason"]))
     raise DocumentProtocolError("unknown_type", f"unknown message type {kind[:40]!r}")
+
+
+def what_it_was(raw: str | bytes) -> dict[str, str]:
+    """For a refused message: its type and document id, when they can be read and are well formed
+    (so that an error can name them without echoing anything else the clerk sent)."""
+    if isinstance(raw, bytes) or len(raw) > MAX_MESSAGE_BYTES:
+        return {}
+    try:
+        message = bounded_json.loads(raw)
+    except bounded_json.UnsafeJson:
+        return {}
+    if not isinstance(message, dict):
+        return {}
+    about: dict[str, str] = {}
+    if message.get("type") in CLERK_TYPES:
+        about["refused"] = message["type"]
+    if isinstance(message.get("id"), str) and ID_RE.fullmatch(message["id"]):
+        about["id"] = message["id"]
+    return about
 
 
 def parse_manifest(raw: str | bytes) -> Manifest:

@@ -26,6 +26,13 @@ log = logging.getLogger(__name__)
 HIGH_WATER = 1024 * 1024  # stop queueing chunks above this much unsent data
 LOW_WATER = 256 * 1024  # and start again below this
 LOGGED_REFUSALS_PER_CODE = 3
+KINDS = {
+    dp.DocAccept: "doc.accept",
+    dp.DocProgress: "doc.progress",
+    dp.DocReceipt: "doc.receipt",
+    dp.DocReject: "doc.reject",
+    dp.DocRequest: "doc.request",
+}
 
 
 class DocumentLink(Protocol):
@@ -147,28 +154,34 @@ class DocumentTransfers:
             log.exception("documents: a clerk message could not be handled")
             self._refuse("internal_error", "the kiosk could not handle this message")
 
-    def _refuse(self, code: str, message: str) -> None:
+    def _refuse(self, code: str, message: str, about: dict[str, str] | None = None) -> None:
+        """Answers doc.error; `about` names the refused message's type and document, when known, so
+        that the clerk's app can tell which of its messages was refused."""
         self.refused[code] += 1
         if self.refused[code] <= LOGGED_REFUSALS_PER_CODE:  # a flood must not flood the log too
             log.warning("documents: refused a clerk message (%s): %s", code, message)
-        self._send({"type": "doc.error", "code": code, "message": message})
+        self._send({"type": "doc.error", "code": code, "message": message[:300], **(about or {})})
 
     def _on_message(self, raw: str | bytes) -> None:
         try:
             message = dp.parse_clerk_message(raw)
         except dp.DocumentProtocolError as exc:
-            self._refuse(exc.code, exc.message)
+            self._refuse(exc.code, exc.message, dp.what_it_was(raw))
             return
         if isinstance(message, dp.DocRequest):
             self._on_request(message.label)
             return
         transfer = self._transfers.get(message.id)
         if transfer is None:
-            self._refuse("unknown_document", "no such document")
+            self._refuse(
+                "unknown_document", "no such document", {"refused": KINDS[type(message)], "id": message.id}
+            )
             return
         if isinstance(message, dp.DocAccept):
             if message.offset > transfer.manifest.size:
-                self._refuse("bad_offset", "offset beyond the document")
+                self._refuse(
+                    "bad_offset", "offset beyond the document", {"refused": "doc.accept", "id": message.id}
+                )
                 return
             future = self._accepted.get(message.id)
             if future is not None and not future.done():
