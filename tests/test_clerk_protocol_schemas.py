@@ -562,7 +562,7 @@ async def test_every_control_message_the_engine_sends_matches_its_schema(publish
     codes = {m["code"] for m in messages if m["type"] == "error"}
     assert {"not_in_session", "busy", "not_granted", "citizen_only_field", "internal_error"} <= codes
     events = [m["event"] for m in messages if m["type"] == "state"]
-    assert events[0] is None and "page" in events and "resize" in events and events[-1] == "session ended"
+    assert events[0] is None and "page" in events and "resize" in events and events[-1] == "session_ended"
 
 
 # --------------------------------------------------------------------------- the documents channel

@@ -122,7 +122,7 @@ def test_consent_flow() -> None:
     assert sent(rc.input_applied(text)) == [{"v": 1, "type": "ack", "seq": 7}]
     # One touch takes it back; later input is refused and the clerk told.
     effects = rc.citizen_takes_back()
-    assert sent(effects)[0]["event"] == "control taken back by the citizen"
+    assert sent(effects)[0]["event"] == "taken_back"
     assert sent(rc.receive(msg(type="text", text="encore")))[0]["code"] == "not_granted"
     assert rc.audit.inputs["text"] == 1 and rc.audit.refused["not_granted"] == 3
 
@@ -173,9 +173,9 @@ def test_control_ends_with_the_session_and_the_audit_holds_no_keystrokes() -> No
     assert "1850775123456" not in audit and "secret" not in audit and "mdp" not in audit
     assert rc.audit.to_json()["origins"] == ["https://www.caf.fr"]
     assert [e["event"] for e in rc.audit.to_json()["events"]] == [
-        "control requested",
-        "control granted",
-        "session ended",
+        "requested",
+        "granted",
+        "session_ended",
     ]
 
 

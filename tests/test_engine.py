@@ -435,7 +435,7 @@ async def test_a_dropped_call_ends_the_clerks_control(harness: Callable[..., Har
     call.on_event(CallConnectionLost("failed"))  # whoever answers the next offer must ask again
     await h.until(lambda: h.snapshot.control == "none")
     assert not h.engine.consent.admits(epoch)
-    assert json.loads(call.sent_control[-1])["event"] == "control ended: connection lost"
+    assert json.loads(call.sent_control[-1])["event"] == "connection_lost"
 
 
 async def test_inputs_still_waiting_when_the_session_ends_are_answered(

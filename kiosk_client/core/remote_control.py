@@ -192,14 +192,14 @@ class RemoteControl:
         if isinstance(message, ControlRequest):
             if self.state is not ControlState.NONE:
                 return [SendToClerk(ack(message.seq)), self._state()]
-            effects = self._set(ControlState.REQUESTED, "control requested")
+            effects = self._set(ControlState.REQUESTED, "requested")
             return [SendToClerk(ack(message.seq)), AskCitizen(self.clerk_name, self.service), *effects]
         if isinstance(message, ControlRelease):
             if self.state is ControlState.NONE:
                 return [SendToClerk(ack(message.seq))]
             return [
                 SendToClerk(ack(message.seq)),
-                *self._set(ControlState.NONE, "control released by the clerk"),
+                *self._set(ControlState.NONE, "released_by_clerk"),
             ]
         kind = input_kind(message)
         if self.state is not ControlState.GRANTED:
@@ -217,19 +217,19 @@ class RemoteControl:
             return []
         return self._set(
             ControlState.GRANTED if accept else ControlState.NONE,
-            "control granted" if accept else "control refused",
+            "granted" if accept else "refused",
         )
 
     def citizen_takes_back(self) -> list[Effect]:
         if self.state is not ControlState.GRANTED:
             return []
-        return self._set(ControlState.NONE, "control taken back by the citizen")
+        return self._set(ControlState.NONE, "taken_back")
 
     def connection_lost(self) -> list[Effect]:
         """The call dropped: whoever answers the kiosk's next offer must ask the citizen again."""
         if self.state is ControlState.NONE:
             return []
-        return self._set(ControlState.NONE, "control ended: connection lost")
+        return self._set(ControlState.NONE, "connection_lost")
 
     # --- from the form view
 
@@ -263,6 +263,6 @@ class RemoteControl:
         """Control ends with the session."""
         if self._ended:
             return []
-        effects = self._set(ControlState.NONE, "session ended") if self.state is not ControlState.NONE else []
+        effects = self._set(ControlState.NONE, "session_ended") if self.state is not ControlState.NONE else []
         self._ended = True
         return effects
