@@ -796,7 +796,7 @@ class KioskEngine:
             microphone_on=self._mic_on,
             camera_on=self._cam_on,
             media_flowing=self._media_flowing,
-            clock_offset_s=self._clock.offset.total_seconds(),
+            clock_offset_s=round(self._clock.applied_offset().total_seconds(), 1),
             control=self._control.state.value if self._control else ControlState.NONE.value,
             form_origins=tuple(sorted(self._control.policy.origins)) if self._control else (),
             documents=self._desk.state if self._desk else None,
