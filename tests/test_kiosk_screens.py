@@ -227,3 +227,15 @@ def test_nothing_the_clerk_sends_is_rendered_as_rich_text(window: KioskWindow) -
     assert labels and all(label.textFormat() == Qt.TextFormat.PlainText for label in labels), [
         label.objectName() for label in labels if label.textFormat() != Qt.TextFormat.PlainText
     ]
+
+
+def test_the_next_citizen_starts_in_the_kiosks_own_language(window: KioskWindow) -> None:
+    window.show_state(snapshot(Session(Phase.WAITING_FOR_CLERK, APPOINTMENT)))
+    window.language.click()  # this citizen reads English
+    assert window.language.text() == "Français"
+    window.show_state(snapshot(Session(Phase.IN_CALL, APPOINTMENT), media_flowing=True))
+    ended = Session(Phase.ENDED, APPOINTMENT, end_reason=EndReason.CLERK_HUNG_UP, ended_at=NOW)
+    window.show_state(snapshot(ended))
+    assert window.language.text() == "Français"  # the goodbye is still in their language
+    window.show_state(snapshot(Session()))
+    assert window.idle.heading.text() == "Rendez-vous du jour" and window.language.text() == "English"

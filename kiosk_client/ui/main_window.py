@@ -44,6 +44,7 @@ class KioskWindow(QMainWindow):
         self._bridge = bridge
         self._engine = engine
         self.t = Translator(language)
+        self._default_language = language
         self.snapshot: KioskSnapshot | None = None
 
         self.idle = IdleScreen()
@@ -141,6 +142,9 @@ class KioskWindow(QMainWindow):
             screen = self.call
         else:
             screen = self.ended
+        if phase is Phase.IDLE and previous is Phase.ENDED:
+            # The next citizen starts in the kiosk's own language, not in the last citizen's.
+            self.t = Translator(self._default_language)
         if phase is not previous and phase in (Phase.IDLE, Phase.ENDED, Phase.UPCOMING):
             self.call.reset()  # no image of the last citizen (or clerk) survives the session
         self._follow_form_session(snapshot)
