@@ -118,7 +118,7 @@ def test_no_show_tells_the_citizen_what_to_do(window: KioskWindow) -> None:
         snapshot(Session(Phase.ENDED, APPOINTMENT, end_reason=EndReason.CLERK_NO_SHOW, ended_at=NOW))
     )
     assert window.stack.currentWidget() is window.ended
-    assert "Adressez-vous à l'animateur" in window.ended.message.text()
+    assert "Adressez-vous à l\u2019animateur" in window.ended.message.text()
 
 
 def test_notices_for_the_animateur(window: KioskWindow) -> None:
@@ -188,7 +188,7 @@ def test_documents_panel_shows_the_request_the_pages_and_the_receipt(window: Kio
         snapshot(in_call, media_flowing=True, documents=DocumentsState(requested="justificatif de domicile"))
     )
     assert panel.isVisible()  # the clerk's request opens it
-    assert panel.heading.text() == "Votre conseiller vous demande : justificatif de domicile"
+    assert panel.heading.text() == "Votre conseiller vous demande\u00a0: justificatif de domicile"
     pages = (PagePreview(1, jpeg_preview(), "bilevel"), PagePreview(2, jpeg_preview(), "gray"))
     manifest = Manifest("0" * 32, "Justificatif.pdf", "application/pdf", 1000, 2, "a" * 64)
     state = DocumentsState(
@@ -198,7 +198,7 @@ def test_documents_panel_shows_the_request_the_pages_and_the_receipt(window: Kio
     )
     window.show_state(snapshot(in_call, media_flowing=True, documents=state))
     assert "Une feuille est coincée" in panel.status.text()
-    assert panel.transfers.text() == "Justificatif : document reçu par votre conseiller ✓"
+    assert panel.transfers.text() == "Justificatif\u00a0: document reçu par votre conseiller ✓"
     removed: list[int] = []
     sent: list[bool] = []
     panel.page_removed.connect(removed.append)
@@ -239,3 +239,36 @@ def test_the_next_citizen_starts_in_the_kiosks_own_language(window: KioskWindow)
     assert window.language.text() == "Français"  # the goodbye is still in their language
     window.show_state(snapshot(Session()))
     assert window.idle.heading.text() == "Rendez-vous du jour" and window.language.text() == "English"
+
+
+def test_french_is_typeset_and_a_missing_english_text_falls_back_to_french(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import re
+
+    from kiosk_client.ui.i18n import CATALOGUE, Translator, french_typography
+
+    for key, text in CATALOGUE["fr"].items():
+        outside = re.sub(r"\{[^}]*\}", "", text)
+        assert "'" not in outside, key  # typographic apostrophes
+        assert not re.search(r" [:;!?»%]|« ", outside), key  # no-break spaces, never a line starting with ":"
+    assert (
+        french_typography("Heure : {time:%H:%M} ? l'agent") == "Heure\u00a0: {time:%H:%M}\u202f? l\u2019agent"
+    )
+    CATALOGUE["en"].pop("idle.today")
+    try:
+        with caplog.at_level("ERROR"):
+            assert Translator("en")("idle.today") == "Rendez-vous du jour"
+        assert "idle.today" in caplog.text
+    finally:
+        CATALOGUE["en"]["idle.today"] = "Today's appointments"
+
+
+def test_an_appointment_that_did_not_take_place_does_not_say_the_meeting_ended(window: KioskWindow) -> None:
+    for reason, title in (
+        (EndReason.CLERK_NO_SHOW, "Pas d\u2019entretien aujourd\u2019hui"),
+        (EndReason.CALL_FAILED, "L\u2019entretien a été interrompu"),
+        (EndReason.CLERK_HUNG_UP, "L\u2019entretien est terminé"),
+    ):
+        window.show_state(snapshot(Session(Phase.ENDED, APPOINTMENT, end_reason=reason, ended_at=NOW)))
+        assert window.ended.title.text() == title

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import datetime
+
+log = logging.getLogger(__name__)
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "fr": {
@@ -35,6 +39,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "call.self_view": "Vous",
         "call.muted_badge": "Micro coupé",
         "ended.title": "L'entretien est terminé",
+        "ended.title_no_meeting": "Pas d'entretien aujourd'hui",
+        "ended.title_interrupted": "L'entretien a été interrompu",
         "ended.thanks": "Merci de votre visite.",
         "ended.clerk_no_show": "Votre conseiller n'a pas pu vous rejoindre. Adressez-vous à l'animateur.",
         "ended.call_failed": "La connexion n'a pas pu être rétablie. Adressez-vous à l'animateur.",
@@ -66,11 +72,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "call.documents": "Documents",
         "documents.heading": "Vos documents",
         "documents.requested": "Votre conseiller vous demande : {label}",
-        "documents.how_to": "Posez la feuille face contre la vitre du scanner, fermez le capot, puis touchez « Scanner une page ». Pour plusieurs feuilles, mettez-les dans le chargeur.",
+        "documents.how_to": "Posez la feuille face contre la vitre du scanner, fermez le capot, puis touchez « Scanner une page ». Pour plusieurs feuilles, posez-les en haut du scanner, dans le bac, puis touchez « Scanner plusieurs feuilles ».",
         "documents.scanning": "Numérisation en cours… Ne bougez pas la feuille.",
         "documents.check_pages": "Vérifiez vos pages. Vous pouvez en retirer une ou en scanner d'autres, puis envoyez-les.",
         "documents.scan_flatbed": "Scanner une page",
-        "documents.scan_feeder": "Scanner le chargeur",
+        "documents.scan_feeder": "Scanner plusieurs feuilles",
         "documents.scan_camera": "Montrer à la caméra",
         "documents.holding": "Tenez la feuille bien à plat devant la caméra, sans bouger, jusqu'à ce qu'elle apparaisse ici.",
         "documents.error.no_page_seen": "La caméra n'a pas vu de feuille. Tenez-la à plat, bien en face, sur un fond sombre, puis réessayez.",
@@ -130,6 +136,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "call.self_view": "You",
         "call.muted_badge": "Microphone off",
         "ended.title": "The meeting has ended",
+        "ended.title_no_meeting": "No meeting this time",
+        "ended.title_interrupted": "The meeting was interrupted",
         "ended.thanks": "Thank you for your visit.",
         "ended.clerk_no_show": "Your advisor could not join. Please ask the staff.",
         "ended.call_failed": "The connection could not be restored. Please ask the staff.",
@@ -161,11 +169,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "call.documents": "Documents",
         "documents.heading": "Your documents",
         "documents.requested": "Your advisor asks for: {label}",
-        "documents.how_to": "Lay the sheet face down on the scanner glass, close the lid, then touch “Scan a page”. For several sheets, put them in the feeder.",
+        "documents.how_to": "Lay the sheet face down on the scanner glass, close the lid, then touch “Scan a page”. For several sheets, put them in the tray on top of the scanner, then touch “Scan several sheets”.",
         "documents.scanning": "Scanning… Please do not move the sheet.",
         "documents.check_pages": "Check your pages. You can remove one or scan more, then send them.",
         "documents.scan_flatbed": "Scan a page",
-        "documents.scan_feeder": "Scan the feeder",
+        "documents.scan_feeder": "Scan several sheets",
         "documents.scan_camera": "Show it to the camera",
         "documents.holding": "Hold the sheet flat in front of the camera, without moving, until it appears here.",
         "documents.error.no_page_seen": "The camera did not see a sheet. Hold it flat, facing the camera, against a dark background, then try again.",
@@ -196,6 +204,24 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "documents.transfer.failed": "{name}: sending failed. Please scan again.",
     },
 }
+
+_PLACEHOLDER = re.compile(r"(\{[^}]*\})")
+
+
+def french_typography(text: str) -> str:
+    """French typesetting outside {placeholders}: typographic apostrophes, a no-break space before
+    « : » and « % » and inside « », a narrow one before « ; ! ? » (so that a line never starts with a
+    colon or a question mark)."""
+    parts = _PLACEHOLDER.split(text)
+    for i in range(0, len(parts), 2):
+        part = parts[i].replace("'", "\u2019")
+        part = re.sub(r" ([:»%])", "\u00a0\\1", part)
+        part = re.sub(r" ([;!?])", "\u202f\\1", part)
+        parts[i] = part.replace("« ", "«\u00a0")
+    return "".join(parts)
+
+
+CATALOGUE["fr"] = {key: french_typography(text) for key, text in CATALOGUE["fr"].items()}
 
 DAYS = {
     "fr": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
@@ -240,7 +266,11 @@ class Translator:
         self.language = language
 
     def __call__(self, key: str, **values: object) -> str:
-        return CATALOGUE[self.language][key].format(**values)
+        text = CATALOGUE[self.language].get(key)
+        if text is None:  # a missing translation: French rather than nothing (or a crash)
+            log.error("no %s text for %r: shown in French", self.language, key)
+            text = CATALOGUE["fr"][key]
+        return text.format(**values)
 
     def other_language(self) -> str:
         return "en" if self.language == "fr" else "fr"

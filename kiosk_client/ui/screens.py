@@ -340,6 +340,13 @@ class EndedScreen(QWidget):
 
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
         reason = snapshot.session.end_reason
-        self.title.setText(t("ended.title"))
+        # An entretien that never took place has not "ended": the title says what happened.
+        if reason is EndReason.CALL_FAILED:
+            title = "ended.title_interrupted"
+        elif reason in self.MESSAGES:
+            title = "ended.title_no_meeting"
+        else:
+            title = "ended.title"
+        self.title.setText(t(title))
         self.message.setText(t(self.MESSAGES.get(reason, "ended.thanks")) if reason else t("ended.thanks"))
         self.forget.setText(t("ended.forget"))
