@@ -272,3 +272,50 @@ def test_an_appointment_that_did_not_take_place_does_not_say_the_meeting_ended(w
     ):
         window.show_state(snapshot(Session(Phase.ENDED, APPOINTMENT, end_reason=reason, ended_at=NOW)))
         assert window.ended.title.text() == title
+
+
+def test_every_state_fits_a_1280_by_720_screen_and_leaves_the_window_as_it_was(
+    window: KioskWindow, qtbot: QtBot
+) -> None:
+    from kiosk_client.core.document_desk import DocumentsState, PagePreview
+
+    in_call = Session(Phase.IN_CALL, APPOINTMENT)
+    pages = tuple(PagePreview(n, jpeg_preview(), "gray") for n in range(1, 6))
+    window.show_state(snapshot(Session()))
+    qtbot.wait(10)
+    idle_minimum = window.minimumSizeHint()
+    states = [
+        snapshot(Session(Phase.WAITING_FOR_CLERK, APPOINTMENT, clerk_late=True)),
+        snapshot(in_call, media_flowing=True),
+        snapshot(in_call, media_flowing=True, control="requested"),
+        snapshot(in_call, media_flowing=True, documents=DocumentsState(requested="justificatif " * 8)),
+        snapshot(
+            in_call, media_flowing=True, documents=DocumentsState(pages=pages, scan_error="paper_jammed")
+        ),
+        snapshot(Session(Phase.ENDED, APPOINTMENT, end_reason=EndReason.CLERK_NO_SHOW, ended_at=NOW)),
+        snapshot(Session()),
+    ]
+    for state in states:
+        window.show_state(state)
+        if state.session.phase is Phase.IN_CALL:
+            window.call.hang_up.click()  # with the hang-up confirmation open too
+        qtbot.wait(10)
+        minimum = window.minimumSizeHint()
+        assert minimum.width() <= 1280 and minimum.height() <= 720, (state.session.phase, minimum)
+    assert window.minimumSizeHint() == idle_minimum  # the next citizen gets the window as it was
+
+
+def test_closed_documents_stay_closed_until_something_new_happens(window: KioskWindow) -> None:
+    from kiosk_client.core.document_desk import DocumentsState, PagePreview
+
+    in_call = Session(Phase.IN_CALL, APPOINTMENT)
+    one = (PagePreview(1, jpeg_preview(), "gray"),)
+    window.show_state(snapshot(in_call, media_flowing=True, documents=DocumentsState(pages=one)))
+    panel = window.call.documents
+    assert panel.isVisible()
+    panel.close_button.click()  # "Fermer"
+    window.show_state(snapshot(in_call, media_flowing=True, documents=DocumentsState(pages=one)))
+    assert not panel.isVisible()  # the next refresh does not reopen it
+    two = (*one, PagePreview(2, jpeg_preview(), "gray"))
+    window.show_state(snapshot(in_call, media_flowing=True, documents=DocumentsState(pages=two)))
+    assert panel.isVisible()  # a new page does

@@ -165,4 +165,3 @@ class DocumentsPanel(QFrame):
         self._show_pages((), Translator("fr"))
         self.transfers.clear()
         self.status.clear()
-        self.hide()

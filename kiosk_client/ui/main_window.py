@@ -3,12 +3,13 @@ for the animateur."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -27,6 +28,34 @@ from .session_files import SessionFiles
 from .theme import STYLESHEET
 from .video_view import to_qimage
 from .widgets import button, label
+
+
+class CurrentPageStack(QStackedWidget):
+    """A stack as large as the screen it shows, not as its largest screen: QStackedWidget's minimum
+    is the largest of all its pages, so the in-call screen with its documents panel made the idle
+    screen 1,090 px high, for this citizen and every later one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.currentChanged.connect(self._follow)
+
+    def _follow(self, index: int) -> None:
+        for i in range(self.count()):
+            page = self.widget(i)
+            if page is None:
+                continue
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            page.setSizePolicy(policy, policy)
+            page.adjustSize()
+        self.updateGeometry()
+
+    def minimumSizeHint(self) -> QSize:
+        current = self.currentWidget()
+        return current.minimumSizeHint() if current is not None else super().minimumSizeHint()
+
+    def sizeHint(self) -> QSize:
+        current = self.currentWidget()
+        return current.sizeHint() if current is not None else super().sizeHint()
 
 
 class KioskWindow(QMainWindow):
@@ -63,7 +92,7 @@ class KioskWindow(QMainWindow):
             else None
         )
         self.ended = EndedScreen()
-        self.stack = QStackedWidget()
+        self.stack = CurrentPageStack()
         for screen in (self.idle, self.waiting, self.call, self.ended):
             self.stack.addWidget(screen)
         self.language = button("languageButton", "language")

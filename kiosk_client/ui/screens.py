@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
 from ..core.events import KioskSnapshot
 from ..core.session import EndReason, Phase
@@ -167,7 +167,7 @@ class InCallScreen(QWidget):
         self.remote.setObjectName("remoteVideo")
         self.local = VideoView()
         self.local.setObjectName("selfView")
-        self.local.setFixedSize(320, 240)
+        self.local.setFixedSize(280, 210)
         self.title = label("callTitle")
         self.connecting = label("hint")
         self.muted_badge = label("badge")
@@ -176,10 +176,9 @@ class InCallScreen(QWidget):
         self.hang_up = button("hangUpButton", "danger")
         self.documents_button = button("documentsButton")
         self.documents = DocumentsPanel()
-        self.documents.hide()
-        self.documents_button.clicked.connect(self.documents.show)
-        self.documents.closed.connect(self.documents.hide)
         self._last_request: str | None = None
+        self._last_scanner = ""
+        self._last_page_count = 0
         self.confirm = QFrame()
         self.confirm.setObjectName("confirm")
         self.confirm_question = label("subtitle")
@@ -206,7 +205,17 @@ class InCallScreen(QWidget):
         main = QVBoxLayout()
         main.addWidget(self.title)
         main.addWidget(self.remote, 1)
-        main.addWidget(self.documents, 2)
+        # Scrolls inside the call screen rather than stretching it beyond the kiosk's screen.
+        self.documents_area = QScrollArea()
+        self.documents_area.setObjectName("documentsArea")
+        self.documents_area.setWidget(self.documents)
+        self.documents_area.setWidgetResizable(True)
+        self.documents_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.documents_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.documents_area.hide()
+        self.documents_button.clicked.connect(self.documents_area.show)
+        self.documents.closed.connect(self.documents_area.hide)
+        main.addWidget(self.documents_area, 2)
         main.addWidget(self.connecting)
         main.addWidget(self.confirm)
         layout = QHBoxLayout(self)
@@ -238,6 +247,8 @@ class InCallScreen(QWidget):
         self.control_banner.hide()
         self.pointer.hide()
         self.documents.reset()
+        self.documents_area.hide()
+        self._last_request, self._last_scanner, self._last_page_count = None, "", 0
         self._last_request = None
 
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
@@ -278,13 +289,17 @@ class InCallScreen(QWidget):
         self.documents_button.setVisible(state is not None)
         self.documents_button.setText(t("call.documents"))
         if state is None:
-            self.documents.hide()
+            self.documents_area.hide()
             return
-        if state.requested and state.requested != self._last_request:
-            self.documents.show()  # the clerk asks for a paper: show what to do at once
+        # Opened by what happens, once: the clerk's new request, a scan starting, a new page. Closed
+        # by the citizen's "Fermer", it stays closed until something new happens.
+        scan_started = state.scanner == "scanning" and self._last_scanner != "scanning"
+        new_page = len(state.pages) > self._last_page_count
+        if (state.requested and state.requested != self._last_request) or scan_started or new_page:
+            self.documents_area.show()
         self._last_request = state.requested
-        if state.scanner == "scanning" or state.pages:
-            self.documents.show()
+        self._last_scanner = state.scanner
+        self._last_page_count = len(state.pages)
         self.documents.show_state(state, t)
 
 

@@ -20,7 +20,7 @@ QLabel#notices {{ font-size: 20px; color: {PAPER}; background: {GREY}; padding: 
 QLabel#badge {{ font-size: 24px; color: white; background: {RED}; padding: 6px 12px; border-radius: 6px; }}
 QLabel#callTitle {{ font-size: 30px; font-weight: bold; color: white; background: {BLUE}; padding: 8px 16px; }}
 QPushButton {{
-    font-size: 30px; min-height: 88px; min-width: 240px; padding: 8px 24px;
+    font-size: 26px; min-height: 72px; min-width: 200px; padding: 8px 12px;
     border-radius: 12px; border: 3px solid {BLUE}; background: white; color: {BLUE};
 }}
 QPushButton:pressed {{ background: #dcdcff; }}
