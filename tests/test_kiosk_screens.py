@@ -277,6 +277,8 @@ def test_an_appointment_that_did_not_take_place_does_not_say_the_meeting_ended(w
 def test_every_state_fits_a_1280_by_720_screen_and_leaves_the_window_as_it_was(
     window: KioskWindow, qtbot: QtBot
 ) -> None:
+    from PySide6.QtWidgets import QPushButton
+
     from kiosk_client.core.document_desk import DocumentsState, PagePreview
 
     in_call = Session(Phase.IN_CALL, APPOINTMENT)
@@ -302,6 +304,15 @@ def test_every_state_fits_a_1280_by_720_screen_and_leaves_the_window_as_it_was(
         qtbot.wait(10)
         minimum = window.minimumSizeHint()
         assert minimum.width() <= 1280 and minimum.height() <= 720, (state.session.phase, minimum)
+        window.resize(1280, 720)  # as a full-screen window on that screen is
+        qtbot.wait(10)
+        screen = window.stack.currentWidget()
+        assert screen is not None
+        for button in screen.findChildren(QPushButton):
+            # (the documents panel scrolls: what is below its fold is reachable, not off-screen)
+            if button.isVisible() and not window.call.documents_area.isAncestorOf(button):
+                corner = button.mapTo(window, button.rect().bottomRight())
+                assert corner.x() < 1280 and corner.y() < 720, (button.text(), corner)
     assert window.minimumSizeHint() == idle_minimum  # the next citizen gets the window as it was
 
 

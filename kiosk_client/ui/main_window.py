@@ -46,7 +46,6 @@ class CurrentPageStack(QStackedWidget):
                 continue
             policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
             page.setSizePolicy(policy, policy)
-            page.adjustSize()
         self.updateGeometry()
 
     def minimumSizeHint(self) -> QSize:

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from ..core.events import KioskSnapshot
 from ..core.session import EndReason, Phase
@@ -212,6 +212,8 @@ class InCallScreen(QWidget):
         self.documents_area.setWidgetResizable(True)
         self.documents_area.setFrameShape(QFrame.Shape.NoFrame)
         self.documents_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Any height will do (it scrolls): its contents' height must not push the window past the screen.
+        self.documents_area.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.documents_area.hide()
         self.documents_button.clicked.connect(self.documents_area.show)
         self.documents.closed.connect(self.documents_area.hide)
