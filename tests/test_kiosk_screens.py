@@ -330,3 +330,36 @@ def test_closed_documents_stay_closed_until_something_new_happens(window: KioskW
     two = (*one, PagePreview(2, jpeg_preview(), "gray"))
     window.show_state(snapshot(in_call, media_flowing=True, documents=DocumentsState(pages=two)))
     assert panel.isVisible()  # a new page does
+
+
+def test_staff_notices_are_words_only_when_no_citizen_is_there(window: KioskWindow) -> None:
+    notices = frozenset({Notice.NOT_ENROLLED})
+    window.show_state(snapshot(Session(), notices=notices))
+    assert "Borne non reconnue" in window.notices.text()
+    window.show_state(snapshot(Session(Phase.WAITING_FOR_CLERK, APPOINTMENT), notices=notices))
+    assert window.notices.isVisible() and "Borne" not in window.notices.text()  # a discreet sign
+    window.show_state(snapshot(Session(Phase.IN_CALL, APPOINTMENT), media_flowing=True, notices=notices))
+    assert "Borne" not in window.notices.text()
+
+
+def test_opposite_actions_are_far_apart_and_a_disabled_button_looks_disabled(
+    window: KioskWindow, qtbot: QtBot
+) -> None:
+    from PySide6.QtWidgets import QPushButton
+
+    window.show_state(snapshot(Session(Phase.IN_CALL, APPOINTMENT), media_flowing=True, control="requested"))
+    window.call.hang_up.click()
+    qtbot.wait(10)
+    for left, right in (
+        (window.call.consent_refuse, window.call.consent_accept),
+        (window.call.confirm_no, window.call.confirm_yes),
+    ):
+        gap = right.mapTo(window, right.rect().topLeft()).x() - left.mapTo(window, left.rect().topRight()).x()
+        assert gap >= 24, (left.text(), right.text(), gap)
+    probe = QPushButton("Envoyer")
+    probe.setStyleSheet(window.styleSheet())
+    probe.resize(300, 80)
+    enabled = probe.grab().toImage().pixelColor(150, 40)
+    probe.setEnabled(False)
+    disabled = probe.grab().toImage().pixelColor(150, 40)
+    assert enabled != disabled

@@ -181,7 +181,12 @@ class KioskWindow(QMainWindow):
         self.language.setVisible(phase is not Phase.IN_CALL)
         self.language.setText(self.t("language.switch"))
         texts = [self.t(f"notice.{n.value}") for n in sorted(snapshot.notices)]
-        self.notices.setText("   •   ".join(texts))
+        # Notices are for the staff: in words on the idle screen, while a citizen is there only a
+        # discreet sign (the citizen can do nothing about an enrolment or a missing camera).
+        self.notices.setText("   •   ".join(texts) if phase is Phase.IDLE else "\u26a0")
+        self.notices.setAlignment(
+            Qt.AlignmentFlag.AlignLeft if phase is Phase.IDLE else Qt.AlignmentFlag.AlignRight
+        )
         self.notices.setVisible(bool(texts))
 
     def _follow_form_session(self, snapshot: KioskSnapshot) -> None:

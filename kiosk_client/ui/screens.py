@@ -18,6 +18,8 @@ from .i18n import Translator
 from .video_view import VideoView
 from .widgets import button, label
 
+OPPOSITE_ACTIONS_GAP = 40  # px between "Refuser" and "Accepter", "Non" and "Oui"
+
 
 def central_now(snapshot: KioskSnapshot | None) -> datetime:
     offset = snapshot.clock_offset_s if snapshot else 0.0
@@ -149,6 +151,7 @@ class InCallScreen(QWidget):
         consent_layout.addWidget(self.consent_question)
         consent_layout.addWidget(self.consent_hint)
         consent_row = QHBoxLayout()
+        consent_row.setSpacing(OPPOSITE_ACTIONS_GAP)  # shaky hands: never the wrong one by a slip
         consent_row.addWidget(self.consent_refuse)
         consent_row.addWidget(self.consent_accept)
         consent_layout.addLayout(consent_row)
@@ -188,6 +191,7 @@ class InCallScreen(QWidget):
         confirm_layout.setContentsMargins(40, 30, 40, 30)
         confirm_layout.addWidget(self.confirm_question)
         row = QHBoxLayout()
+        row.setSpacing(OPPOSITE_ACTIONS_GAP)
         row.addWidget(self.confirm_no)
         row.addWidget(self.confirm_yes)
         confirm_layout.addLayout(row)

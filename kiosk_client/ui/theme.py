@@ -23,9 +23,14 @@ QPushButton {{
     font-size: 26px; min-height: 72px; min-width: 200px; padding: 8px 12px;
     border-radius: 12px; border: 3px solid {BLUE}; background: white; color: {BLUE};
 }}
-QPushButton:pressed {{ background: #dcdcff; }}
+QPushButton:pressed {{ background: #dcdcff; border-width: 6px; }}
 QPushButton#danger {{ background: {RED}; border-color: {RED}; color: white; }}
+QPushButton#danger:pressed {{ background: #8f1016; }}
 QPushButton#primary {{ background: {BLUE}; color: white; }}
+QPushButton#primary:pressed {{ background: #00005c; }}
+QPushButton:disabled, QPushButton#primary:disabled, QPushButton#danger:disabled {{
+    background: #e6e6e6; border-color: #b4b4b4; color: #6e6e6e; border-style: dashed;
+}}
 QPushButton#language {{ font-size: 22px; min-height: 56px; min-width: 160px; }}
 QFrame#confirm {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
 QFrame#confirm QLabel {{ background: white; }}
