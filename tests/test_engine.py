@@ -469,3 +469,35 @@ async def test_inputs_still_waiting_when_the_session_ends_are_answered(
     answers = {r.get("seq"): r for r in map(json.loads, call.sent_control)}
     assert all(answers[seq]["code"] == "not_granted" for seq in range(3, 6))
     assert form.applied == []
+
+
+@pytest.mark.parametrize("by_clerk", [False, True])
+async def test_the_goodbye_screen_lasts_its_time_whoever_hangs_up_and_whatever_the_long_polls_say(
+    harness: Callable[..., Harness], by_clerk: bool
+) -> None:
+    from dataclasses import replace
+    from email.utils import format_datetime
+
+    central = FakeCentral(
+        schedule_with(0.0), RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=60)
+    )
+    h = harness(central)
+    h.engine._local_timing = replace(TIMING, ended_screen=timedelta(seconds=1.5))
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    clock = h.engine._clock
+    local = clock.local_now()
+    if by_clerk:
+        central.clerk_hang_up("a1")
+    else:
+        await h.engine.citizen_hang_up()
+    await h.until(lambda: h.engine.session.phase is Phase.ENDED)
+    ended = asyncio.get_running_loop().time()
+    # The answer to a 20 s long-poll, stamped when the central answered: taken for the midpoint of the
+    # request, it put the kiosk's clock 10 s ahead (the goodbye lasted 0.2 s, or 20 s after a jump back).
+    sent = local - timedelta(seconds=20)
+    clock.observe(format_datetime(local, usegmt=True), sent, local)
+    await h.until(lambda: h.engine.session.phase is Phase.IDLE, within=5)
+    shown = asyncio.get_running_loop().time() - ended
+    assert 1.3 <= shown <= 3.0, shown  # its configured 1.5 s, give or take the engine's 0.2 s tick
