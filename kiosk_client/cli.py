@@ -1,4 +1,4 @@
-"""Command line: run, enroll, demo, central, clerk-bot, bench, selftest."""
+"""Command line: run, enroll, demo, central, clerk-bot, bench, audit, selftest."""
 
 from __future__ import annotations
 
@@ -200,6 +200,25 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in results["checks"]) else 1
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .ui.app import prepare_qt_environment
+
+    prepare_qt_environment()
+    from .ui.screen_audit import audit_screens
+
+    try:
+        sizes = [tuple(int(v) for v in size.lower().split("x")) for size in args.sizes.split(",")]
+        if any(len(size) != 2 or min(size) < 200 for size in sizes):
+            raise ValueError(args.sizes)
+    except ValueError:
+        print(f"--sizes: expected sizes such as 1366x768,1080x1920, got {args.sizes!r}", file=sys.stderr)
+        return 2
+    languages = tuple(args.languages.split(","))
+    result = audit_screens(args.out, [(w, h) for w, h in sizes], languages)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kiosk-client", description="Kiosk client for public-service visitor centres."
@@ -291,6 +310,20 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=int, default=3, help="documents: batches (the figures are medians)")
     bench.add_argument("--json", action="store_true", help="one JSON object on one line")
     bench.set_defaults(func=cmd_bench)
+
+    audit = sub.add_parser("audit", help="audits that print JSON")
+    audit.add_argument("what", choices=["screens"])
+    audit.add_argument("--out", type=Path, default=Path("screen-audit"), help="screens: where the PNGs go")
+    audit.add_argument(
+        "--sizes",
+        default=",".join(
+            f"{w}x{h}" for w, h in ((1280, 720), (1366, 768), (1280, 1024), (1920, 1080), (1080, 1920))
+        ),
+        help="screens: the screen sizes, e.g. 1366x768,1080x1920",
+    )
+    audit.add_argument("--languages", default="fr,en", help="screens: the kiosk's languages")
+    audit.add_argument("--json", action="store_true", help="print only the JSON object")
+    audit.set_defaults(func=cmd_audit)
 
     st = sub.add_parser("selftest", help="check this machine: Python/Qt, camera, keyring, config")
     st.add_argument("--config", type=Path, default=DEFAULT_CONFIG)

@@ -1,0 +1,334 @@
+"""`kiosk-client audit screens`: every kiosk state, at every kiosk screen size, in French and English,
+rendered to PNG and measured from the real widgets and the rendered pixels.
+
+What it measures, for the citizen in front of a cheap touch screen: widgets off the screen, labels
+and buttons whose text does not fit, the smallest touch target, the smallest gap between opposite
+actions, the lowest text contrast, the smallest text, and windows larger than their screen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtGui import QColor, QFontInfo, QFontMetrics, QImage, QPainter
+from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QScrollArea, QWidget
+
+from ..adapters.fakes import FakeCallFactory, FakeCentral, MemoryCache
+from ..core.clock import CentralClock, SystemClock
+from ..core.document_desk import DocumentsState, PagePreview
+from ..core.document_protocol import Manifest
+from ..core.document_transfer import Transfer, TransferStatus
+from ..core.engine import KioskEngine
+from ..core.events import KioskSnapshot, Notice
+from ..core.models import Appointment
+from ..core.session import EndReason, Phase, Session
+from ..runtime import LoopThread
+from .bridge import EngineBridge
+from .main_window import KioskWindow
+
+log = logging.getLogger(__name__)
+
+SIZES: tuple[tuple[int, int], ...] = ((1280, 720), (1366, 768), (1280, 1024), (1920, 1080), (1080, 1920))
+LANGUAGES = ("fr", "en")
+THUMB_WIDTH = 320
+
+
+@dataclass
+class Findings:
+    screens: int = 0
+    offscreen: list[str] = field(default_factory=list)
+    clipped: list[str] = field(default_factory=list)
+    larger_than_screen: list[str] = field(default_factory=list)
+    targets: list[tuple[int, str]] = field(default_factory=list)  # (height, where)
+    gaps: list[tuple[int, str]] = field(default_factory=list)
+    contrasts: list[tuple[float, str]] = field(default_factory=list)
+    text_px: list[tuple[int, str]] = field(default_factory=list)
+
+    def summary(self, sizes: list[tuple[int, int]]) -> dict[str, Any]:
+        def least(values: list[tuple[Any, str]]) -> Any:
+            return min(values)[0] if values else None
+
+        def worst(values: list[tuple[Any, str]]) -> str | None:
+            return min(values)[1] if values else None
+
+        return {
+            "screens": self.screens,
+            "sizes": [f"{w}x{h}" for w, h in sizes],
+            "offscreen_widgets": len(self.offscreen),
+            "clipped_labels": len(self.clipped),
+            "min_target_px": least(self.targets),
+            "min_gap_px": least(self.gaps),
+            "min_contrast": round(least(self.contrasts), 2) if self.contrasts else None,
+            "min_text_px": least(self.text_px),
+            "window_larger_than_screen": len(self.larger_than_screen),
+            "worst": {
+                "target": worst(self.targets),
+                "gap": worst(self.gaps),
+                "contrast": worst(self.contrasts),
+                "text": worst(self.text_px),
+            },
+            "examples": {
+                "offscreen": sorted(set(self.offscreen))[:10],
+                "clipped": sorted(set(self.clipped))[:10],
+                "larger_than_screen": sorted(set(self.larger_than_screen))[:10],
+            },
+        }
+
+
+# --------------------------------------------------------------------------- the states
+
+
+def _preview() -> bytes:
+    ok, encoded = cv2.imencode(".jpg", np.full((400, 283, 3), 240, np.uint8))
+    return encoded.tobytes() if ok else b""
+
+
+def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskWindow], None]]]:
+    """(name, snapshot, what the citizen touched) for every state a citizen can see."""
+    start = now + timedelta(minutes=4)
+    appointment = Appointment(
+        "a1", "Caisse d'allocations familiales", "Mme Martin-Dupont", start, start + timedelta(minutes=30)
+    )
+    # With a form to fill (a blank page stands for the administration's site): the consent question and
+    # the "controlled by" banner live beside it.
+    with_form = replace(appointment, id="a3", start_url="about:blank")
+    later = Appointment(
+        "a2", "France Travail", "M. Leroy", start + timedelta(hours=2), start + timedelta(hours=3)
+    )
+
+    def snap(session: Session, **changes: Any) -> KioskSnapshot:
+        values: dict[str, Any] = {
+            "site_name": "France Services de Saint-Amand-en-Puisaye",
+            "kiosk_name": "Borne 1",
+            "session": session,
+            "today": (appointment, later),
+            "central_reachable": True,
+            "schedule_known": True,
+            "notices": frozenset(),
+            "microphone_on": True,
+            "camera_on": True,
+            "media_flowing": True,
+            "clock_offset_s": 0.0,
+        }
+        values.update(changes)
+        return KioskSnapshot(**values)
+
+    def nothing(window: KioskWindow) -> None:
+        pass
+
+    def hang_up(window: KioskWindow) -> None:
+        window.call.hang_up.click()
+
+    in_call = Session(Phase.IN_CALL, appointment)
+    pages = tuple(PagePreview(n, _preview(), "gray") for n in range(1, 4))
+    manifest = Manifest("0" * 32, "Justificatif de domicile.pdf", "application/pdf", 90_000, 3, "a" * 64)
+    yield "idle", snap(Session()), nothing
+    yield "idle_staff_notice", snap(Session(), notices=frozenset({Notice.CAMERA_MISSING})), nothing
+    yield "upcoming", snap(Session(Phase.UPCOMING, appointment)), nothing
+    yield "waiting", snap(Session(Phase.WAITING_FOR_CLERK, appointment)), nothing
+    yield "clerk_late", snap(Session(Phase.WAITING_FOR_CLERK, appointment, clerk_late=True)), nothing
+    yield "in_call", snap(in_call), nothing
+    yield "in_call_muted", snap(in_call, microphone_on=False, camera_on=False), nothing
+    yield "in_call_form", snap(Session(Phase.IN_CALL, with_form)), nothing
+    yield "consent", snap(Session(Phase.IN_CALL, with_form), control="requested"), nothing
+    yield "controlled", snap(Session(Phase.IN_CALL, with_form), control="granted"), nothing
+    yield (
+        "documents_requested",
+        snap(in_call, documents=DocumentsState(requested="justificatif de domicile")),
+        nothing,
+    )
+    yield "documents_scanning", snap(in_call, documents=DocumentsState(scanner="scanning")), nothing
+    yield "documents_pages", snap(in_call, documents=DocumentsState(pages=pages)), nothing
+    yield (
+        "documents_error",
+        snap(in_call, documents=DocumentsState(pages=pages, scan_error="paper_jammed")),
+        nothing,
+    )
+    sending = Transfer(manifest, TransferStatus.SENDING, sent=40_000, confirmed=30_000)
+    yield "documents_sending", snap(in_call, documents=DocumentsState(transfers=(sending,))), nothing
+    received = Transfer(manifest, TransferStatus.RECEIVED, sent=90_000, confirmed=90_000)
+    yield "documents_received", snap(in_call, documents=DocumentsState(transfers=(received,))), nothing
+    yield "hang_up_confirmation", snap(in_call), hang_up
+    for reason in EndReason:
+        ended = Session(Phase.ENDED, appointment, end_reason=reason, ended_at=now)
+        yield f"ended_{reason.value}", snap(ended), nothing
+
+
+# --------------------------------------------------------------------------- the measures
+
+
+def _inside_scroll_area(widget: QWidget) -> bool:
+    parent = widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, QScrollArea):
+            return True
+        parent = parent.parentWidget()
+    return False
+
+
+def _text_of(widget: QWidget) -> str:
+    if isinstance(widget, QAbstractButton | QLabel):
+        return str(widget.text())
+    return ""
+
+
+def _clipped(widget: QWidget) -> bool:
+    text = _text_of(widget)
+    if not text:
+        return False
+    metrics = QFontMetrics(widget.font())
+    room = widget.contentsRect()
+    if isinstance(widget, QAbstractButton):
+        return max(metrics.horizontalAdvance(line) for line in text.splitlines()) > room.width() - 16
+    assert isinstance(widget, QLabel)
+    if widget.wordWrap():
+        return widget.heightForWidth(widget.width()) > widget.height() + 2
+    return metrics.horizontalAdvance(text) > room.width() + 1
+
+
+def _luminance(colour: np.ndarray[Any, np.dtype[np.float64]]) -> float:
+    channel = colour / 255.0
+    linear = np.where(channel <= 0.03928, channel / 12.92, ((channel + 0.055) / 1.055) ** 2.4)
+    return float(0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2])
+
+
+def text_contrast(image: np.ndarray[Any, np.dtype[np.uint8]]) -> float | None:
+    """WCAG contrast between a text widget's background (its commonest colour) and its text (the
+    colour furthest from it among the pixels that make up at least 1 % of the rest)."""
+    pixels = image.reshape(-1, image.shape[-1])[:, :3]
+    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    if len(colours) < 2:
+        return None
+    background = colours[np.argmax(counts)].astype(np.float64)
+    others = counts.sum() - counts.max()
+    candidates = [c.astype(np.float64) for c, n in zip(colours, counts, strict=True) if n >= 0.01 * others]
+    candidates = [c for c in candidates if not np.array_equal(c, background)]
+    if not candidates:
+        return None
+    bg = _luminance(background)
+    best = max(candidates, key=lambda c: abs(_luminance(c) - bg))
+    lighter, darker = sorted((bg, _luminance(best)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _qimage_to_array(image: QImage) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    width, height, stride = image.width(), image.height(), image.bytesPerLine()
+    buffer = np.frombuffer(image.constBits(), dtype=np.uint8, count=stride * height)
+    return buffer.reshape(height, stride)[:, : width * 3].reshape(height, width, 3).copy()
+
+
+OPPOSITES = (("consent_refuse", "consent_accept"), ("confirm_no", "confirm_yes"))
+
+
+def measure(window: KioskWindow, where: str, screen: tuple[int, int], findings: Findings) -> QImage:
+    findings.screens += 1
+    picture = window.grab().toImage()
+    pixels = _qimage_to_array(picture)
+    if window.width() > screen[0] or window.height() > screen[1]:
+        findings.larger_than_screen.append(f"{where}: {window.width()}x{window.height()}")
+    bounds = QRect(0, 0, min(window.width(), screen[0]), min(window.height(), screen[1]))
+    for widget in window.findChildren(QWidget):
+        if not widget.isVisible() or not isinstance(widget, QAbstractButton | QLabel):
+            continue
+        text = _text_of(widget)
+        if not text and not isinstance(widget, QAbstractButton):
+            continue  # a picture (a page preview, a video frame)
+        name = f"{where}/{widget.objectName() or type(widget).__name__}"
+        top_left = widget.mapTo(window, QPoint(0, 0))
+        rect = QRect(top_left, widget.size())
+        if not _inside_scroll_area(widget) and not bounds.contains(rect):
+            findings.offscreen.append(name)
+        if _clipped(widget):
+            findings.clipped.append(f"{name}: {text[:30]!r}")
+        if isinstance(widget, QAbstractButton):
+            findings.targets.append((widget.height(), name))
+        if text:
+            findings.text_px.append((QFontInfo(widget.font()).pixelSize(), name))
+            visible = rect.intersected(QRect(0, 0, pixels.shape[1], pixels.shape[0]))
+            if visible.width() > 4 and visible.height() > 4:
+                crop = pixels[visible.top() : visible.bottom() + 1, visible.left() : visible.right() + 1]
+                contrast = text_contrast(crop)
+                if contrast is not None:
+                    findings.contrasts.append((contrast, name))
+    for left_name, right_name in OPPOSITES:
+        left, right = getattr(window.call, left_name), getattr(window.call, right_name)
+        if left.isVisible() and right.isVisible():
+            gap = right.mapTo(window, QPoint(0, 0)).x() - (
+                left.mapTo(window, QPoint(0, 0)).x() + left.width()
+            )
+            findings.gaps.append((gap, f"{where}/{left_name}|{right_name}"))
+    return picture
+
+
+def contact_sheet(pictures: list[tuple[str, QImage]], path: Path) -> None:
+    columns = 6
+    cells = [
+        (name, image.scaledToWidth(THUMB_WIDTH, Qt.TransformationMode.SmoothTransformation))
+        for name, image in pictures
+    ]
+    rows = [cells[i : i + columns] for i in range(0, len(cells), columns)]
+    heights = [max(image.height() for _, image in row) + 24 for row in rows]
+    sheet = QImage(columns * (THUMB_WIDTH + 8), max(sum(heights), 1), QImage.Format.Format_RGB32)
+    sheet.fill(QColor("white"))
+    painter = QPainter(sheet)
+    y = 0
+    for row, height in zip(rows, heights, strict=True):
+        for column, (name, image) in enumerate(row):
+            x = column * (THUMB_WIDTH + 8)
+            painter.drawText(x + 2, y + 16, name)
+            painter.drawImage(x, y + 20, image)
+        y += height
+    painter.end()
+    sheet.save(str(path))
+
+
+def audit_screens(
+    out: Path, sizes: list[tuple[int, int]] | None = None, languages: tuple[str, ...] = LANGUAGES
+) -> dict[str, Any]:
+    """Renders every state at every size and language into `out`, returns the figures."""
+    sizes = sizes or list(SIZES)
+    app = QApplication.instance() or QApplication([])
+    assert isinstance(app, QApplication)
+    out.mkdir(parents=True, exist_ok=True)
+    findings = Findings()
+    pictures: list[tuple[str, QImage]] = []
+    loop = LoopThread("audit")
+    engine = KioskEngine(
+        FakeCentral(), FakeCallFactory(), MemoryCache(), CentralClock(SystemClock()), lambda e: None
+    )
+    now = datetime.now(UTC).replace(hour=10, minute=26, second=0, microsecond=0)
+    for language in languages:
+        for width, height in sizes:
+            for name, snapshot, touch in states(now):
+                # A fresh window per state, as the state a citizen finds must not depend on the last one.
+                window = KioskWindow(EngineBridge(loop), engine, language)
+                window.resize(width, height)
+                window.show()
+                app.processEvents()
+                window.show_state(snapshot)
+                touch(window)
+                for _ in range(3):
+                    app.processEvents()
+                window.resize(width, height)  # a full-screen window on that screen is this size
+                app.processEvents()
+                where = f"{language}/{width}x{height}/{name}"
+                picture = measure(window, where, (width, height), findings)
+                file = out / f"{language}-{width}x{height}-{name}.png"
+                picture.save(str(file))
+                pictures.append((where, picture))
+                window.close()
+                window.deleteLater()
+                app.processEvents()
+    contact_sheet(pictures, out / "contact-sheet.png")
+    result = findings.summary(sizes)
+    result["out"] = str(out)
+    return result
