@@ -5,8 +5,8 @@ Renders DocumentsState; every action is a signal the window hands to the engine.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtGui import QPixmap, QResizeEvent
+from PySide6.QtWidgets import QBoxLayout, QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from ..core.document_desk import DocumentsState, PagePreview
 from ..core.document_transfer import Transfer, TransferStatus
@@ -67,7 +67,8 @@ class DocumentsPanel(QFrame):
         self.pages.setWidgetResizable(True)
         self.pages.setMinimumHeight(THUMB_HEIGHT + 180)
         self.transfers = label("transfers")
-        scan_row = QHBoxLayout()
+        # Side by side when there is room, one under the other when not (a 5:4 kiosk, a portrait totem).
+        scan_row = self.scan_row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         scan_row.addWidget(self.scan_flatbed)
         scan_row.addWidget(self.scan_feeder)
         scan_row.addWidget(self.scan_camera)
@@ -96,6 +97,22 @@ class DocumentsPanel(QFrame):
         self._shown_pages: tuple[PagePreview, ...] = ()
         self._language = ""
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._fit_scan_row(event.size().width())
+        super().resizeEvent(event)
+
+    def _fit_scan_row(self, width: int) -> None:
+        buttons = [b for b in (self.scan_flatbed, self.scan_feeder, self.scan_camera) if not b.isHidden()]
+        layout = self.layout()
+        room = width - (layout.contentsMargins().left() + layout.contentsMargins().right() if layout else 0)
+        needed = (
+            sum(b.sizeHint().width() for b in buttons) + max(len(buttons) - 1, 0) * self.scan_row.spacing()
+        )
+        row, column = QBoxLayout.Direction.LeftToRight, QBoxLayout.Direction.TopToBottom
+        direction = row if room >= needed else column
+        if self.scan_row.direction() != direction:
+            self.scan_row.setDirection(direction)
+
     def show_state(self, state: DocumentsState, t: Translator) -> None:
         scanning = state.scanner == "scanning"
         self.heading.setText(
@@ -117,6 +134,7 @@ class DocumentsPanel(QFrame):
         self.clear.setText(t("documents.clear"))
         self.send.setText(t("documents.send"))
         self.close_button.setText(t("documents.close"))
+        self._fit_scan_row(self.width())  # the labels may have changed (another language)
         for widget in (self.scan_flatbed, self.scan_feeder, self.scan_camera):
             widget.setEnabled(not scanning)
         self.send.setEnabled(bool(state.pages) and not scanning)

@@ -174,6 +174,16 @@ def _inside_scroll_area(widget: QWidget) -> bool:
     return False
 
 
+def _scroll_viewport(widget: QWidget, window: QWidget) -> QRect | None:
+    parent = widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, QScrollArea):
+            viewport = parent.viewport()
+            return QRect(viewport.mapTo(window, QPoint(0, 0)), viewport.size())
+        parent = parent.parentWidget()
+    return None
+
+
 def _text_of(widget: QWidget) -> str:
     if isinstance(widget, QAbstractButton | QLabel):
         return str(widget.text())
@@ -254,6 +264,9 @@ def measure(window: KioskWindow, where: str, screen: tuple[int, int], findings: 
         if text:
             findings.text_px.append((QFontInfo(widget.font()).pixelSize(), name))
             visible = rect.intersected(QRect(0, 0, pixels.shape[1], pixels.shape[0]))
+            viewport = _scroll_viewport(widget, window)
+            if viewport is not None:  # only what shows through a scrolling area is on the screen
+                visible = visible.intersected(viewport)
             if visible.width() > 4 and visible.height() > 4:
                 crop = pixels[visible.top() : visible.bottom() + 1, visible.left() : visible.right() + 1]
                 contrast = text_contrast(crop)

@@ -29,7 +29,7 @@ QPushButton#danger:pressed {{ background: #8f1016; }}
 QPushButton#primary {{ background: {BLUE}; color: white; }}
 QPushButton#primary:pressed {{ background: #00005c; }}
 QPushButton:disabled, QPushButton#primary:disabled, QPushButton#danger:disabled {{
-    background: #e6e6e6; border-color: #b4b4b4; color: #6e6e6e; border-style: dashed;
+    background: #e6e6e6; border-color: #8c8c8c; color: #595959; border-style: dashed;
 }}
 QPushButton#language {{ font-size: 22px; min-height: 56px; min-width: 160px; }}
 QFrame#confirm {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
