@@ -7,8 +7,16 @@ from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QResizeEvent
+from PySide6.QtWidgets import (
+    QBoxLayout,
+    QFrame,
+    QHBoxLayout,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..core.events import KioskSnapshot
 from ..core.session import EndReason, Phase
@@ -224,7 +232,8 @@ class InCallScreen(QWidget):
         main.addWidget(self.documents_area, 2)
         main.addWidget(self.connecting)
         main.addWidget(self.confirm)
-        layout = QHBoxLayout(self)
+        # Side by side on a landscape screen; one above the other on a portrait totem.
+        layout = self.arrangement = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
         layout.setContentsMargins(20, 20, 20, 20)
         layout.addLayout(main, 1)
         layout.addWidget(self.form_area, 2)
@@ -237,6 +246,13 @@ class InCallScreen(QWidget):
         self.confirm_yes.clicked.connect(self._confirmed)
         self.mute.clicked.connect(lambda: self.microphone_toggled.emit(not self._mic_on))
         self.camera.clicked.connect(lambda: self.camera_toggled.emit(not self._cam_on))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        portrait = event.size().height() > event.size().width()
+        direction = QBoxLayout.Direction.TopToBottom if portrait else QBoxLayout.Direction.LeftToRight
+        if self.arrangement.direction() != direction:
+            self.arrangement.setDirection(direction)
+        super().resizeEvent(event)
 
     def _ask_confirmation(self) -> None:
         self.confirm.show()
