@@ -310,7 +310,7 @@ def test_every_state_fits_a_1280_by_720_screen_and_leaves_the_window_as_it_was(
         assert screen is not None
         for button in screen.findChildren(QPushButton):
             # (the documents panel scrolls: what is below its fold is reachable, not off-screen)
-            if button.isVisible() and not window.call.documents_area.isAncestorOf(button):
+            if button.isVisible() and not window.call.documents_scroll.isAncestorOf(button):
                 corner = button.mapTo(window, button.rect().bottomRight())
                 assert corner.x() < 1280 and corner.y() < 720, (button.text(), corner)
     assert window.minimumSizeHint() == idle_minimum  # the next citizen gets the window as it was

@@ -38,6 +38,8 @@ VideoView {{ background: #101010; }}
 QFrame#controlBanner {{ background: {BLUE}; border-radius: 8px; }}
 QFrame#documentsPanel {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
 QFrame#documentsPanel QLabel {{ background: white; }}
+QFrame#documentsFooter {{ background: white; border: 4px solid {BLUE}; border-top: 0; border-radius: 0 0 16px 16px; }}
+QFrame#documentsFooter QLabel {{ background: white; }}
 QFrame#pageTile {{ background: {PAPER}; border: 2px solid #c8c8c8; border-radius: 8px; }}
 QFrame#pageTile QLabel {{ background: {PAPER}; }}
 QLabel#documentsStatus {{ font-size: 28px; color: {RED}; }}
