@@ -354,7 +354,9 @@ def test_opposite_actions_are_far_apart_and_a_disabled_button_looks_disabled(
         (window.call.consent_refuse, window.call.consent_accept),
         (window.call.confirm_no, window.call.confirm_yes),
     ):
-        gap = right.mapTo(window, right.rect().topLeft()).x() - left.mapTo(window, left.rect().topRight()).x()
+        a = left.mapTo(window, left.rect().topLeft()), left.mapTo(window, left.rect().bottomRight())
+        b = right.mapTo(window, right.rect().topLeft()), right.mapTo(window, right.rect().bottomRight())
+        gap = max(b[0].x() - a[1].x(), a[0].x() - b[1].x(), b[0].y() - a[1].y(), a[0].y() - b[1].y()) - 1
         assert gap >= 24, (left.text(), right.text(), gap)
     probe = QPushButton("Envoyer")
     probe.setStyleSheet(window.styleSheet())
@@ -363,3 +365,23 @@ def test_opposite_actions_are_far_apart_and_a_disabled_button_looks_disabled(
     probe.setEnabled(False)
     disabled = probe.grab().toImage().pixelColor(150, 40)
     assert enabled != disabled
+
+
+def test_the_hang_up_confirmation_is_where_the_finger_is(window: KioskWindow, qtbot: QtBot) -> None:
+    from kiosk_client.core.document_desk import DocumentsState
+
+    in_call = snapshot(Session(Phase.IN_CALL, APPOINTMENT), media_flowing=True, documents=DocumentsState())
+    window.show_state(in_call)
+    qtbot.wait(10)
+    terminer = window.call.hang_up.mapTo(window, window.call.hang_up.rect().center())
+    window.call.hang_up.click()
+    window.show_state(in_call)  # a state refresh keeps the question up
+    qtbot.wait(10)
+    assert window.height() == 800  # nothing asked for more room than the screen has
+    no = window.call.confirm_no
+    assert window.call.confirm.isVisible() and not window.call.documents_button.isVisible()
+    # A second touch where "Terminer" was lands on "Non, continuer", never on "Oui, terminer".
+    assert no.rect().contains(no.mapFrom(window, terminer))
+    no.click()
+    assert not window.call.confirm.isVisible() and window.call.hang_up.isVisible()
+    assert window.call.documents_button.isVisible()

@@ -275,10 +275,12 @@ def measure(window: KioskWindow, where: str, screen: tuple[int, int], findings: 
     for left_name, right_name in OPPOSITES:
         left, right = getattr(window.call, left_name), getattr(window.call, right_name)
         if left.isVisible() and right.isVisible():
-            gap = right.mapTo(window, QPoint(0, 0)).x() - (
-                left.mapTo(window, QPoint(0, 0)).x() + left.width()
-            )
-            findings.gaps.append((gap, f"{where}/{left_name}|{right_name}"))
+            first = QRect(left.mapTo(window, QPoint(0, 0)), left.size())
+            second = QRect(right.mapTo(window, QPoint(0, 0)), right.size())
+            # Side by side or one above the other: the distance between their nearest edges.
+            horizontal = max(second.left() - first.right(), first.left() - second.right())
+            vertical = max(second.top() - first.bottom(), first.top() - second.bottom())
+            findings.gaps.append((max(horizontal, vertical) - 1, f"{where}/{left_name}|{right_name}"))
     return picture
 
 

@@ -190,20 +190,22 @@ class InCallScreen(QWidget):
         self._last_request: str | None = None
         self._last_scanner = ""
         self._last_page_count = 0
+        self._has_documents = False
         self.confirm = QFrame()
         self.confirm.setObjectName("confirm")
-        self.confirm_question = label("subtitle")
+        self.confirm_question = label("confirmQuestion")
         self.confirm_yes = button("confirmHangUpButton", "danger")
         self.confirm_no = button("cancelHangUpButton", "primary")
+        # Right where the finger is: in place of "Terminer" and the buttons above it. "Non" is where
+        # "Terminer" was, so that a second touch by mistake cancels rather than ends the call.
         confirm_layout = QVBoxLayout(self.confirm)
-        confirm_layout.setContentsMargins(40, 30, 40, 30)
+        confirm_layout.setContentsMargins(12, 12, 12, 12)
         confirm_layout.addWidget(self.confirm_question)
-        row = QHBoxLayout()
-        row.setSpacing(OPPOSITE_ACTIONS_GAP)
-        row.addWidget(self.confirm_no)
-        row.addWidget(self.confirm_yes)
-        confirm_layout.addLayout(row)
+        confirm_layout.addWidget(self.confirm_yes)
+        confirm_layout.addSpacing(OPPOSITE_ACTIONS_GAP)
+        confirm_layout.addWidget(self.confirm_no)
         self.confirm.hide()
+        self._confirming = False
 
         side = QVBoxLayout()
         side.addWidget(self.local)
@@ -214,6 +216,7 @@ class InCallScreen(QWidget):
         side.addWidget(self.documents_button)
         side.addSpacing(20)
         side.addWidget(self.hang_up)
+        side.addWidget(self.confirm)
         main = QVBoxLayout()
         main.addWidget(self.title)
         main.addWidget(self.remote, 1)
@@ -239,7 +242,6 @@ class InCallScreen(QWidget):
         self.documents.closed.connect(self.documents_area.hide)
         main.addWidget(self.documents_area, 2)
         main.addWidget(self.connecting)
-        main.addWidget(self.confirm)
         # Side by side on a landscape screen; one above the other on a portrait totem.
         layout = self.arrangement = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
         layout.setContentsMargins(20, 20, 20, 20)
@@ -250,7 +252,7 @@ class InCallScreen(QWidget):
         self._mic_on = True
         self._cam_on = True
         self.hang_up.clicked.connect(self._ask_confirmation)
-        self.confirm_no.clicked.connect(self.confirm.hide)
+        self.confirm_no.clicked.connect(lambda: self._confirming_shown(False))
         self.confirm_yes.clicked.connect(self._confirmed)
         self.mute.clicked.connect(lambda: self.microphone_toggled.emit(not self._mic_on))
         self.camera.clicked.connect(lambda: self.camera_toggled.emit(not self._cam_on))
@@ -263,16 +265,30 @@ class InCallScreen(QWidget):
         super().resizeEvent(event)
 
     def _ask_confirmation(self) -> None:
-        self.confirm.show()
+        self._confirming_shown(True)
+
+    def _confirming_shown(self, on: bool) -> None:
+        self._confirming = on
+        # What goes away first, then what comes: never both at once, which would ask for more room
+        # than the screen has.
+        leaving = [self.confirm] if not on else [self.mute, self.camera, self.hang_up, self.documents_button]
+        for widget in leaving:
+            widget.hide()
+        if on:
+            self.confirm.show()
+        else:
+            for widget in (self.mute, self.camera, self.hang_up):
+                widget.show()
+            self.documents_button.setVisible(self._has_documents)
 
     def _confirmed(self) -> None:
-        self.confirm.hide()
+        self._confirming_shown(False)
         self.hang_up_confirmed.emit()
 
     def reset(self) -> None:
         self.remote.clear()
         self.local.clear()
-        self.confirm.hide()
+        self._confirming_shown(False)
         self.consent.hide()
         self.control_banner.hide()
         self.pointer.hide()
@@ -316,7 +332,8 @@ class InCallScreen(QWidget):
 
     def _show_documents(self, snapshot: KioskSnapshot, t: Translator) -> None:
         state = snapshot.documents
-        self.documents_button.setVisible(state is not None)
+        self._has_documents = state is not None
+        self.documents_button.setVisible(state is not None and not self._confirming)
         self.documents_button.setText(t("call.documents"))
         if state is None:
             self.documents_area.hide()

@@ -34,6 +34,7 @@ QPushButton:disabled, QPushButton#primary:disabled, QPushButton#danger:disabled 
 QPushButton#language {{ font-size: 22px; min-height: 56px; min-width: 160px; }}
 QFrame#confirm {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
 QFrame#confirm QLabel {{ background: white; }}
+QLabel#confirmQuestion {{ font-size: 28px; }}
 VideoView {{ background: #101010; }}
 QFrame#controlBanner {{ background: {BLUE}; border-radius: 8px; }}
 QFrame#documentsPanel {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
