@@ -385,3 +385,21 @@ def test_the_hang_up_confirmation_is_where_the_finger_is(window: KioskWindow, qt
     no.click()
     assert not window.call.confirm.isVisible() and window.call.hang_up.isVisible()
     assert window.call.documents_button.isVisible()
+
+
+def test_very_long_names_from_the_central_do_not_push_the_screen_away(
+    window: KioskWindow, qtbot: QtBot
+) -> None:
+    from dataclasses import replace
+
+    long = replace(
+        APPOINTMENT,
+        clerk_name="Mme Marie-Françoise de La Tour-d'Auvergne-Lauraguais " * 3,
+        service="Caisse primaire d'assurance maladie de Saône-et-Loire, antenne de Chalon-sur-Saône " * 3,
+    )
+    window.show_state(snapshot(Session(Phase.IN_CALL, long), media_flowing=True))
+    qtbot.wait(10)
+    title = window.call.title
+    assert title.height() < 80 and title.text().endswith("…")  # one line, cut
+    assert title.full_text().startswith("Mme Marie-Françoise") and title.toolTip() == title.full_text()
+    assert window.minimumSizeHint().height() <= 720 and window.height() == 800

@@ -137,6 +137,12 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
     yield "clerk_late", snap(Session(Phase.WAITING_FOR_CLERK, appointment, clerk_late=True)), nothing
     yield "in_call", snap(in_call), nothing
     yield "in_call_muted", snap(in_call, microphone_on=False, camera_on=False), nothing
+    long_names = replace(
+        with_form,
+        clerk_name="Mme Marie-Françoise de La Tour-d'Auvergne-Lauraguais",
+        service="Caisse primaire d'assurance maladie de Saône-et-Loire, antenne de Chalon-sur-Saône",
+    )
+    yield "long_names_consent", snap(Session(Phase.IN_CALL, long_names), control="requested"), nothing
     yield "in_call_form", snap(Session(Phase.IN_CALL, with_form)), nothing
     yield "consent", snap(Session(Phase.IN_CALL, with_form), control="requested"), nothing
     yield "controlled", snap(Session(Phase.IN_CALL, with_form), control="granted"), nothing

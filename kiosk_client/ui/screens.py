@@ -24,7 +24,7 @@ from .documents_panel import DocumentsPanel
 from .form_view import FormView
 from .i18n import Translator
 from .video_view import VideoView
-from .widgets import button, label
+from .widgets import ElidedLabel, button, label
 
 OPPOSITE_ACTIONS_GAP = 40  # px between "Refuser" and "Accepter", "Non" and "Oui"
 
@@ -179,7 +179,7 @@ class InCallScreen(QWidget):
         self.local = VideoView()
         self.local.setObjectName("selfView")
         self.local.setFixedSize(280, 210)
-        self.title = label("callTitle")
+        self.title = ElidedLabel("callTitle")
         self.connecting = label("hint")
         self.muted_badge = label("badge")
         self.mute = button("muteButton")
