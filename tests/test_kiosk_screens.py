@@ -403,3 +403,16 @@ def test_very_long_names_from_the_central_do_not_push_the_screen_away(
     assert title.height() < 80 and title.text().endswith("…")  # one line, cut
     assert title.full_text().startswith("Mme Marie-Françoise") and title.toolTip() == title.full_text()
     assert window.minimumSizeHint().height() <= 720 and window.height() == 800
+
+
+def test_a_screen_smaller_than_1280_by_720_is_reported_to_the_staff(
+    window: KioskWindow, qtbot: QtBot
+) -> None:
+    window.resize(1024, 600)
+    qtbot.wait(10)
+    window.show_state(snapshot(Session()))
+    assert window.notices.isVisible() and "1280×720" in window.notices.text()
+    window.resize(1280, 720)
+    qtbot.wait(10)
+    window.show_state(snapshot(Session()))
+    assert not window.notices.isVisible()

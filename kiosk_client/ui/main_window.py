@@ -29,6 +29,8 @@ from .theme import STYLESHEET
 from .video_view import to_qimage
 from .widgets import button, label
 
+MIN_SCREEN = (1280, 720)  # the smallest kiosk screen every state is designed and audited for
+
 
 class CurrentPageStack(QStackedWidget):
     """A stack as large as the screen it shows, not as its largest screen: QStackedWidget's minimum
@@ -181,6 +183,8 @@ class KioskWindow(QMainWindow):
         self.language.setVisible(phase is not Phase.IN_CALL)
         self.language.setText(self.t("language.switch"))
         texts = [self.t(f"notice.{n.value}") for n in sorted(snapshot.notices)]
+        if self.width() < MIN_SCREEN[0] or self.height() < MIN_SCREEN[1]:
+            texts.append(self.t("notice.small_screen"))  # for the staff: this kiosk needs a bigger screen
         # Notices are for the staff: in words on the idle screen, while a citizen is there only a
         # discreet sign (the citizen can do nothing about an enrolment or a missing camera).
         self.notices.setText("   •   ".join(texts) if phase is Phase.IDLE else "\u26a0")
