@@ -412,7 +412,8 @@ def test_a_screen_smaller_than_1280_by_720_is_reported_to_the_staff(
     qtbot.wait(10)
     window.show_state(snapshot(Session()))
     assert window.notices.isVisible() and "1280×720" in window.notices.text()
-    window.resize(1280, 720)
-    qtbot.wait(10)
-    window.show_state(snapshot(Session()))
-    assert not window.notices.isVisible()
+    for width, height in ((1280, 720), (1080, 1920)):  # landscape, and a portrait totem
+        window.resize(width, height)
+        qtbot.wait(10)
+        window.show_state(snapshot(Session()))
+        assert not window.notices.isVisible(), (width, height)

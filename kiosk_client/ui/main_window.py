@@ -183,7 +183,8 @@ class KioskWindow(QMainWindow):
         self.language.setVisible(phase is not Phase.IN_CALL)
         self.language.setText(self.t("language.switch"))
         texts = [self.t(f"notice.{n.value}") for n in sorted(snapshot.notices)]
-        if self.width() < MIN_SCREEN[0] or self.height() < MIN_SCREEN[1]:
+        long_side, short_side = max(self.width(), self.height()), min(self.width(), self.height())
+        if long_side < MIN_SCREEN[0] or short_side < MIN_SCREEN[1]:  # a portrait totem is fine
             texts.append(self.t("notice.small_screen"))  # for the staff: this kiosk needs a bigger screen
         # Notices are for the staff: in words on the idle screen, while a citizen is there only a
         # discreet sign (the citizen can do nothing about an enrolment or a missing camera).
