@@ -247,3 +247,40 @@ def test_fields_in_closed_declarative_shadow_roots_are_masked_with_their_host(
         qtbot.waitUntil(view.sessions_released)
     assert frames > 1
     assert recorder.leaks == 0, f"{recorder.leaks} of {recorder.frames} frames showed the secret field"
+
+
+def test_masks_stay_right_when_the_citizen_enlarges_the_page(qtbot: QtBot, origins: tuple[str, str]) -> None:
+    from .form_pages import SECRET, raw_page
+
+    home, _ = origins
+    html = (
+        "<!doctype html><body style='margin:8px'>"
+        "<div id='green' style='width:300px;height:120px;background:#00ff00'></div>"
+        f"<div style='margin-top:200px'><input type='password' value='MOTDEPASSE' style='{SECRET}'></div>"
+        "<div style='height:2000px'></div></body>"
+    )
+    view = FormView()
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show()
+    recorder = Recorder()
+    streamer = FormStreamer(view, recorder, fps=20)
+    view.start_session(raw_page(home, html), NavigationPolicy([home]))
+    assert view.page is not None
+    with qtbot.waitSignal(view.page.loadFinished, timeout=15_000):
+        pass
+    try:
+        qtbot.waitUntil(lambda: recorder.green > 0, timeout=5000)
+        factors = []
+        for step in (1, 1, 1, 1, 1, -1, -1):  # up to 200 %, then back down
+            factors.append(view.zoom(step))
+            qtbot.wait(250)
+            run_js(qtbot, view, "window.scrollBy(0, 40); 1")
+            qtbot.wait(150)
+        frames = recorder.frames
+    finally:
+        streamer.stop()
+        view.end_session()
+        qtbot.waitUntil(view.sessions_released)
+    assert factors == [1.25, 1.5, 1.75, 2.0, 2.0, 1.75, 1.5] and frames > 5
+    assert recorder.leaks == 0, f"{recorder.leaks} of {recorder.frames} frames showed the secret field"

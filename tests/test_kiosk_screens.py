@@ -417,3 +417,23 @@ def test_a_screen_smaller_than_1280_by_720_is_reported_to_the_staff(
         qtbot.wait(10)
         window.show_state(snapshot(Session()))
         assert not window.notices.isVisible(), (width, height)
+
+
+def test_the_citizen_can_enlarge_the_form_page(window: KioskWindow, qtbot: QtBot) -> None:
+    from dataclasses import replace
+
+    with_form = replace(APPOINTMENT, start_url="about:blank")
+    window.show_state(snapshot(Session(Phase.IN_CALL, with_form), media_flowing=True))
+    qtbot.waitUntil(lambda: window.call.form.view is not None and window.call.zoom_in.isVisible())
+    assert window.call.zoom_in.text() == "Agrandir la page"
+    window.call.zoom_in.click()
+    window.call.zoom_in.click()
+    assert window.call.form.view is not None and window.call.form.view.zoomFactor() == 1.5
+    window.call.zoom_out.click()
+    assert window.call.form.view.zoomFactor() == 1.25
+    window.show_state(snapshot(Session()))  # the session ends: the next one starts at 100 %
+    window.show_state(snapshot(Session(Phase.IN_CALL, replace(with_form, id="a9")), media_flowing=True))
+    qtbot.waitUntil(lambda: window.call.form.view is not None)
+    assert window.call.form.view is not None and window.call.form.view.zoomFactor() == 1.0
+    window.show_state(snapshot(Session()))
+    qtbot.waitUntil(window.call.form.sessions_released)

@@ -210,6 +210,19 @@ class FormView(QWidget):
     def _new_generation(self, *_: object) -> None:
         self.generation += 1
 
+    ZOOMS = (1.0, 1.25, 1.5, 1.75, 2.0)  # administration sites use 14-16 px text
+
+    def zoom(self, step: int) -> float:
+        """Makes the page larger (step > 0) or smaller, within ZOOMS; returns the new factor. Each
+        session starts at 100 % (a new view)."""
+        view = self.view
+        if view is None:
+            return 1.0
+        current = min(range(len(self.ZOOMS)), key=lambda i: abs(self.ZOOMS[i] - view.zoomFactor()))
+        factor = self.ZOOMS[max(0, min(len(self.ZOOMS) - 1, current + step))]
+        view.setZoomFactor(factor)
+        return factor
+
     def page_size(self) -> tuple[int, int]:
         """The page's size in pixels (the view's, without the notice above it)."""
         return (self.view.width(), self.view.height()) if self.view is not None else (0, 0)

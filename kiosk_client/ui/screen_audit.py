@@ -242,7 +242,7 @@ def _qimage_to_array(image: QImage) -> np.ndarray[Any, np.dtype[np.uint8]]:
     return buffer.reshape(height, stride)[:, : width * 3].reshape(height, width, 3).copy()
 
 
-OPPOSITES = (("consent_refuse", "consent_accept"), ("confirm_no", "confirm_yes"))
+OPPOSITES = (("consent_refuse", "consent_accept"), ("confirm_no", "confirm_yes"), ("zoom_out", "zoom_in"))
 
 
 def measure(window: KioskWindow, where: str, screen: tuple[int, int], findings: Findings) -> QImage:

@@ -164,9 +164,20 @@ class InCallScreen(QWidget):
         consent_row.addWidget(self.consent_accept)
         consent_layout.addLayout(consent_row)
         self.consent.hide()
+        # The administration's page is written small (14-16 px): the citizen can enlarge it.
+        self.zoom_out = button("zoomOutButton")
+        self.zoom_in = button("zoomInButton")
+        self.zoom_out.clicked.connect(lambda: self.form.zoom(-1))
+        self.zoom_in.clicked.connect(lambda: self.form.zoom(+1))
+        zoom_row = QHBoxLayout()
+        zoom_row.setSpacing(OPPOSITE_ACTIONS_GAP)
+        zoom_row.addStretch(1)
+        zoom_row.addWidget(self.zoom_out)
+        zoom_row.addWidget(self.zoom_in)
         self.form_area = QWidget()
         form_layout = QVBoxLayout(self.form_area)
         form_layout.setContentsMargins(0, 0, 0, 0)
+        form_layout.addLayout(zoom_row)
         form_layout.addWidget(self.control_banner)
         form_layout.addWidget(self.form, 1)
         form_layout.addWidget(self.consent)
@@ -317,7 +328,15 @@ class InCallScreen(QWidget):
         self.form_area.setVisible(self.form.page is not None)
         clerk = appointment.clerk_name if appointment else ""
         service = appointment.service if appointment else ""
-        self.consent.setVisible(snapshot.control == "requested")
+        asking = snapshot.control == "requested"
+        # The question takes the room the zoom buttons had (what leaves first, then what comes).
+        for zoom in (self.zoom_out, self.zoom_in):
+            if asking:
+                zoom.hide()
+        self.consent.setVisible(asking)
+        for zoom in (self.zoom_out, self.zoom_in):
+            if not asking:
+                zoom.show()
         self.consent_question.setText(t("control.question", clerk=clerk, service=service))
         self.consent_hint.setText(t("control.question_hint"))
         self.consent_accept.setText(t("control.accept"))
@@ -325,6 +344,8 @@ class InCallScreen(QWidget):
         granted = snapshot.control == "granted"
         self.control_banner.setVisible(granted)
         self.control_text.setText(t("control.banner", clerk=clerk))
+        self.zoom_in.setText(t("form.zoom_in"))
+        self.zoom_out.setText(t("form.zoom_out"))
         self.take_back.setText(t("control.take_back"))
         if not granted:
             self.pointer.hide()
