@@ -437,3 +437,22 @@ def test_the_citizen_can_enlarge_the_form_page(window: KioskWindow, qtbot: QtBot
     assert window.call.form.view is not None and window.call.form.view.zoomFactor() == 1.0
     window.show_state(snapshot(Session()))
     qtbot.waitUntil(window.call.form.sessions_released)
+
+
+def test_larger_text_on_request_and_back_to_normal_for_the_next_citizen(
+    window: KioskWindow, qtbot: QtBot
+) -> None:
+    from PySide6.QtGui import QFontInfo
+
+    window.show_state(snapshot(Session(Phase.WAITING_FOR_CLERK, APPOINTMENT)))
+    normal = QFontInfo(window.waiting.title.font()).pixelSize()
+    assert window.text_size.text() == "Texte plus grand"
+    window.text_size.click()
+    qtbot.wait(10)
+    assert QFontInfo(window.waiting.title.font()).pixelSize() >= normal * 1.2
+    assert window.text_size.text() == "Texte normal"
+    ended = Session(Phase.ENDED, APPOINTMENT, end_reason=EndReason.CLERK_HUNG_UP, ended_at=NOW)
+    window.show_state(snapshot(ended))
+    window.show_state(snapshot(Session()))
+    qtbot.wait(10)
+    assert not window.larger_text and QFontInfo(window.idle.heading.font()).pixelSize() < normal * 1.2

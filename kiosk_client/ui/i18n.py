@@ -11,6 +11,8 @@ log = logging.getLogger(__name__)
 CATALOGUE: dict[str, dict[str, str]] = {
     "fr": {
         "language.switch": "English",
+        "text.larger": "Texte plus grand",
+        "text.smaller": "Texte normal",
         "idle.welcome": "Bienvenue",
         "idle.today": "Rendez-vous du jour",
         "idle.none_today": "Aucun autre rendez-vous aujourd'hui.",
@@ -111,6 +113,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "en": {
         "language.switch": "Français",
+        "text.larger": "Larger text",
+        "text.smaller": "Normal text",
         "idle.welcome": "Welcome",
         "idle.today": "Today's appointments",
         "idle.none_today": "No more appointments today.",

@@ -25,7 +25,7 @@ from .form_stream import FormStreamer, FrameOutlet
 from .i18n import Translator
 from .screens import EndedScreen, IdleScreen, InCallScreen, WaitingScreen
 from .session_files import SessionFiles
-from .theme import STYLESHEET
+from .theme import LARGER_TEXT, stylesheet
 from .video_view import to_qimage
 from .widgets import button, label
 
@@ -70,7 +70,8 @@ class KioskWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.setWindowTitle("Kiosk")
-        self.setStyleSheet(STYLESHEET)
+        self.setStyleSheet(stylesheet())
+        self.larger_text = False
         self._bridge = bridge
         self._engine = engine
         self.t = Translator(language)
@@ -96,6 +97,8 @@ class KioskWindow(QMainWindow):
         self.stack = CurrentPageStack()
         for screen in (self.idle, self.waiting, self.call, self.ended):
             self.stack.addWidget(screen)
+        self.text_size = button("textSizeButton", "language")
+        self.text_size.clicked.connect(lambda: self.toggle_larger_text())
         self.language = button("languageButton", "language")
         self.language.clicked.connect(self.switch_language)
         self.notices: QLabel = label("notices")
@@ -103,6 +106,7 @@ class KioskWindow(QMainWindow):
 
         top = QHBoxLayout()
         top.addStretch(1)
+        top.addWidget(self.text_size)
         top.addWidget(self.language)
         root = QWidget()
         layout = QVBoxLayout(root)
@@ -150,6 +154,11 @@ class KioskWindow(QMainWindow):
         self._engine.consent.close()
         self._bridge.submit(self._engine.take_back_control)
 
+    def toggle_larger_text(self, on: bool | None = None) -> None:
+        self.larger_text = (not self.larger_text) if on is None else on
+        self.setStyleSheet(stylesheet(LARGER_TEXT if self.larger_text else 1.0))
+        self._refresh()
+
     def switch_language(self) -> None:
         self.t = Translator(self.t.other_language())
         self._refresh()
@@ -175,6 +184,8 @@ class KioskWindow(QMainWindow):
         if phase is Phase.IDLE and previous is Phase.ENDED:
             # The next citizen starts in the kiosk's own language, not in the last citizen's.
             self.t = Translator(self._default_language)
+            if self.larger_text:
+                self.toggle_larger_text(False)  # and in the kiosk's own text size
         if phase is not previous and phase in (Phase.IDLE, Phase.ENDED, Phase.UPCOMING):
             self.call.reset()  # no image of the last citizen (or clerk) survives the session
         self._follow_form_session(snapshot)
@@ -182,6 +193,8 @@ class KioskWindow(QMainWindow):
         self.stack.setCurrentWidget(screen)
         self.language.setVisible(phase is not Phase.IN_CALL)
         self.language.setText(self.t("language.switch"))
+        self.text_size.setVisible(phase is not Phase.IN_CALL)
+        self.text_size.setText(self.t("text.smaller" if self.larger_text else "text.larger"))
         texts = [self.t(f"notice.{n.value}") for n in sorted(snapshot.notices)]
         long_side, short_side = max(self.width(), self.height()), min(self.width(), self.height())
         if long_side < MIN_SCREEN[0] or short_side < MIN_SCREEN[1]:  # a portrait totem is fine

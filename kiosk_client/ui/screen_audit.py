@@ -163,6 +163,14 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
     received = Transfer(manifest, TransferStatus.RECEIVED, sent=90_000, confirmed=90_000)
     yield "documents_received", snap(in_call, documents=DocumentsState(transfers=(received,))), nothing
     yield "hang_up_confirmation", snap(in_call), hang_up
+
+    def larger(window: KioskWindow) -> None:
+        window.toggle_larger_text(True)
+
+    yield "larger_text_waiting", snap(Session(Phase.WAITING_FOR_CLERK, appointment)), larger
+    yield "larger_text_in_call", snap(in_call), larger
+    yield "larger_text_documents", snap(in_call, documents=DocumentsState(pages=pages)), larger
+    yield "larger_text_consent", snap(Session(Phase.IN_CALL, with_form), control="requested"), larger
     for reason in EndReason:
         ended = Session(Phase.ENDED, appointment, end_reason=reason, ended_at=now)
         yield f"ended_{reason.value}", snap(ended), nothing
@@ -205,8 +213,8 @@ def _clipped(widget: QWidget) -> bool:
     if isinstance(widget, QAbstractButton):
         return max(metrics.horizontalAdvance(line) for line in text.splitlines()) > room.width() - 16
     assert isinstance(widget, QLabel)
-    if widget.wordWrap():
-        return widget.heightForWidth(widget.width()) > widget.height() + 2
+    if widget.wordWrap():  # a line cut off is at least half a line missing
+        return widget.heightForWidth(widget.width()) > widget.height() + metrics.lineSpacing() // 2
     return metrics.horizontalAdvance(text) > room.width() + 1
 
 
@@ -326,7 +334,7 @@ def audit_screens(
     engine = KioskEngine(
         FakeCentral(), FakeCallFactory(), MemoryCache(), CentralClock(SystemClock()), lambda e: None
     )
-    now = datetime.now(UTC).replace(hour=10, minute=26, second=0, microsecond=0)
+    now = datetime.now(UTC)
     for language in languages:
         for width, height in sizes:
             for name, snapshot, touch in states(now):

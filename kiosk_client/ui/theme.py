@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 BLUE = "#000091"
 INK = "#161616"
 PAPER = "#f6f6f6"
@@ -20,7 +22,7 @@ QLabel#notices {{ font-size: 20px; color: {PAPER}; background: {GREY}; padding: 
 QLabel#badge {{ font-size: 24px; color: white; background: {RED}; padding: 6px 12px; border-radius: 6px; }}
 QLabel#callTitle {{ font-size: 30px; font-weight: bold; color: white; background: {BLUE}; padding: 8px 16px; }}
 QPushButton {{
-    font-size: 26px; min-height: 72px; min-width: 200px; padding: 8px 12px;
+    font-size: 26px; min-height: 72px; padding: 8px 12px;
     border-radius: 12px; border: 3px solid {BLUE}; background: white; color: {BLUE};
 }}
 QPushButton:pressed {{ background: #dcdcff; border-width: 6px; }}
@@ -47,3 +49,15 @@ QLabel#documentsStatus {{ font-size: 28px; color: {RED}; }}
 QLabel#transfers {{ font-size: 28px; font-weight: bold; color: {BLUE}; }}
 QFrame#controlBanner QLabel {{ background: {BLUE}; color: white; font-size: 26px; font-weight: bold; padding: 4px 10px; }}
 """
+
+
+LARGER_TEXT = 1.25  # "Texte plus grand": every size in the stylesheet, a quarter larger
+
+
+def stylesheet(scale: float = 1.0) -> str:
+    """The stylesheet with every font size multiplied by `scale` (buttons' heights follow their text)."""
+    if scale == 1.0:
+        return STYLESHEET
+    return re.sub(
+        r"font-size: (\d+)px", lambda m: f"font-size: {round(int(m.group(1)) * scale)}px", STYLESHEET
+    )
