@@ -98,7 +98,7 @@ class KioskWindow(QMainWindow):
         for screen in (self.idle, self.waiting, self.call, self.ended):
             self.stack.addWidget(screen)
         self.text_size = button("textSizeButton", "language")
-        self.text_size.clicked.connect(lambda: self.toggle_larger_text())
+        self.text_size.clicked.connect(self._text_size_touched)
         self.language = button("languageButton", "language")
         self.language.clicked.connect(self.switch_language)
         self.notices: QLabel = label("notices")
@@ -153,6 +153,9 @@ class KioskWindow(QMainWindow):
         # input of the clerk's reaches the page after this instant.
         self._engine.consent.close()
         self._bridge.submit(self._engine.take_back_control)
+
+    def _text_size_touched(self) -> None:
+        self.toggle_larger_text()
 
     def toggle_larger_text(self, on: bool | None = None) -> None:
         self.larger_text = (not self.larger_text) if on is None else on
