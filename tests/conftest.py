@@ -12,7 +12,6 @@ from kiosk_client.ui.app import FORM_VIEW_CHROMIUM_FLAGS
 os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = " ".join(FORM_VIEW_CHROMIUM_FLAGS)
 
 # QtWebEngine must be loaded before the QApplication exists (pytest-qt creates it lazily).
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from kiosk_client.central.admin import CentralAdmin, Clerk
 from kiosk_client.central.server import CentralThread
+from kiosk_client.tools.bench_join_chromium import CHROMIUM, CHROMIUM_ARGS  # one browser set-up
 
 
 @pytest.fixture
@@ -63,20 +63,6 @@ def site(central: CentralThread, admin: CentralAdmin) -> Site:
     kiosk_id = admin.create_kiosk("Borne 1", "France Services de Test")
     clerk = admin.create_clerk("Mme Martin", "CAF")
     return Site(central.url, kiosk_id, admin.enrollment_code(kiosk_id), clerk, admin, central.admin_token)
-
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
 
 
 @pytest.fixture(scope="module")  # not session: Playwright keeps an event loop running while open

@@ -17,16 +17,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import shutil
-import subprocess
 import sys
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from ..cli import stop_when_parent_leaves
+from .central_process import BotProcess
 
 log = logging.getLogger(__name__)
 
@@ -139,25 +139,9 @@ async def serve(
     return calls
 
 
-def _stop_when_parent_leaves(stop: asyncio.Event) -> None:
-    # As the central and the clerk bot do (cli.stop_when_parent_leaves): a killed bench must not
-    # leave a browser behind. The raw descriptor, not sys.stdin, for the same reason as there.
-    loop = asyncio.get_running_loop()
-    descriptor = sys.stdin.fileno()
-
-    def watch() -> None:
-        with contextlib.suppress(OSError):
-            while os.read(descriptor, 1024):
-                pass
-        with contextlib.suppress(RuntimeError):  # the loop may be gone already: nothing to stop
-            loop.call_soon_threadsafe(stop.set)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 async def _serve_until_parent_leaves(args: argparse.Namespace) -> list[dict[str, Any]]:
     stop = asyncio.Event()
-    _stop_when_parent_leaves(stop)
+    stop_when_parent_leaves(stop)  # a killed bench must not leave a browser behind
     clerk = asyncio.ensure_future(serve(args.central, args.token, args.count, args.hold))
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait({clerk, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -177,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--hold", type=float, default=1.0, help="seconds to stay in the call once video shows")
     p.add_argument("--report", type=Path, required=True)
+    p.add_argument(
+        "--child", action="store_true", help="run by a parent (always: it stops when stdin closes)"
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -185,35 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-class ChromiumClerkProcess:
-    """The browser clerk in a child process (as central_process.BotProcess runs the bot); its
-    report is read from a JSON file when it exits."""
+class ChromiumClerkProcess(BotProcess):
+    """The browser clerk in a child process, run and read as the bot is."""
 
-    def __init__(self, central_url: str, clerk_token: str, count: int, hold_s: float, report: Path) -> None:
-        self.report_path = report
-        self._process = subprocess.Popen(
-            [
-                sys.executable, "-m", "kiosk_client.tools.bench_join_chromium", "--central", central_url,
-                f"--token={clerk_token}", "--count", str(count), "--hold", str(hold_s), "--report", str(report),
-            ],
-            stdin=subprocess.PIPE,  # the child stops (and closes its browser) when this pipe closes
-        )  # fmt: skip
-
-    def wait(self, timeout: float) -> list[dict[str, object]]:
-        try:
-            self._process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            # Closing the pipe lets the child close Chromium; killing it outright would orphan the browser.
-            if self._process.stdin is not None:
-                self._process.stdin.close()
-            try:
-                self._process.wait(15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        if not self.report_path.exists():
-            return []
-        return list(json.loads(self.report_path.read_text())["calls"])
+    MODULE = ("kiosk_client.tools.bench_join_chromium",)
 
 
 if __name__ == "__main__":

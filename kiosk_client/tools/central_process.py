@@ -65,22 +65,31 @@ class CentralProcess:
 class BotProcess:
     """The clerk bot in a child process; its report is read from a JSON file when it exits."""
 
+    MODULE: tuple[str, ...] = ("kiosk_client", "clerk-bot")
+
     def __init__(self, central_url: str, clerk_token: str, count: int, hold_s: float, report: Path) -> None:
         self.report_path = report
         self._process = subprocess.Popen(
             [
-                sys.executable, "-m", "kiosk_client", "clerk-bot", "--central", central_url, f"--token={clerk_token}",
+                sys.executable, "-m", *self.MODULE, "--central", central_url, f"--token={clerk_token}",
                 "--count", str(count), "--hold", str(hold_s), "--report", str(report), "--child",
             ],
-            stdin=subprocess.PIPE,
+            stdin=subprocess.PIPE,  # the child stops (and closes what it opened) when this pipe closes
         )  # fmt: skip
 
     def wait(self, timeout: float) -> list[dict[str, object]]:
         try:
             self._process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+            # Closing the pipe lets the child close what it opened (a browser); killing it outright
+            # would orphan it.
+            if self._process.stdin is not None:
+                self._process.stdin.close()
+            try:
+                self._process.wait(15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
         if not self.report_path.exists():
             return []
         return list(json.loads(self.report_path.read_text())["calls"])
