@@ -9,6 +9,7 @@ call's track is searched for magenta pixels. A green box at the top proves frame
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.parse
 from collections.abc import Iterator
@@ -54,6 +55,29 @@ class Recorder:
 
     def clear(self) -> None:
         pass
+
+
+@contextlib.contextmanager
+def streamed(
+    qtbot: QtBot, url: str, origins: list[str], size: tuple[int, int], selectors: tuple[str, ...] = ()
+) -> Iterator[tuple[FormView, Recorder]]:
+    """A form view on `url`, streamed to a Recorder at 20 fps; everything of it released afterwards."""
+    view = FormView(citizen_only_selectors=selectors)
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    recorder = Recorder()
+    streamer = FormStreamer(view, recorder, fps=20, selectors=selectors)
+    view.start_session(url, NavigationPolicy(origins))
+    assert view.page is not None
+    with qtbot.waitSignal(view.page.loadFinished, timeout=15_000):
+        pass
+    try:
+        yield view, recorder
+    finally:
+        streamer.stop()
+        view.end_session()
+        qtbot.waitUntil(view.sessions_released)
 
 
 fields = st.fixed_dictionaries(
@@ -103,18 +127,11 @@ def test_no_frame_shows_a_citizen_only_field_in_clear(
     qtbot: QtBot, origins: tuple[str, str], spec: dict[str, Any], steps: list[tuple[Any, ...]]
 ) -> None:
     home, other = origins
-    view = FormView(citizen_only_selectors=(".numero-fiscal",))
-    qtbot.addWidget(view)
-    view.resize(1024, 700)
-    view.show()
-    recorder = Recorder()
-    streamer = FormStreamer(view, recorder, fps=20, selectors=(".numero-fiscal",))
     url = f"{home}/page?" + urllib.parse.urlencode({"spec": json.dumps(spec)})
-    view.start_session(url, NavigationPolicy([home, other]))
-    assert view.page is not None
-    with qtbot.waitSignal(view.page.loadFinished, timeout=15_000):
-        pass
-    try:
+    with streamed(qtbot, url, [home, other], (1024, 700), selectors=(".numero-fiscal",)) as (
+        view,
+        recorder,
+    ):
         qtbot.waitUntil(lambda: recorder.green > 0, timeout=5000)  # frames do reach the clerk
         for step in steps:
             if step[0] == "scroll":
@@ -133,10 +150,6 @@ def test_no_frame_shows_a_citizen_only_field_in_clear(
                 )
             qtbot.wait(120)
         qtbot.wait(200)
-    finally:
-        streamer.stop()
-        view.end_session()
-        qtbot.waitUntil(view.sessions_released)
     assert recorder.leaks == 0, (
         f"{recorder.leaks} of {recorder.frames} frames showed a secret field: {spec} {steps}"
     )
@@ -158,17 +171,7 @@ def test_a_touch_scroll_of_an_inner_box_never_shows_its_secret_field(
         f"<input type='password' value='MOTDEPASSE' style='{SECRET}'><div style='height:2000px'></div></div>"
         "</body>"
     )
-    view = FormView()
-    qtbot.addWidget(view)
-    view.resize(800, 600)
-    view.show()
-    recorder = Recorder()
-    streamer = FormStreamer(view, recorder, fps=20)
-    view.start_session(raw_page(home, html), NavigationPolicy([home]))
-    assert view.page is not None
-    with qtbot.waitSignal(view.page.loadFinished, timeout=15_000):
-        pass
-    try:
+    with streamed(qtbot, raw_page(home, html), [home], (800, 600)) as (view, recorder):
         qtbot.waitUntil(lambda: recorder.green > 0, timeout=5000)
         # Chromium ignores touches that come before its first paint's hit-test data.
         qtbot.waitUntil(lambda: run_js(qtbot, view, "performance.getEntriesByType('paint').length") > 0)
@@ -199,10 +202,6 @@ def test_a_touch_scroll_of_an_inner_box_never_shows_its_secret_field(
         swipe(-1)
         scrolled = box_scroll()
         qtbot.wait(200)
-    finally:
-        streamer.stop()
-        view.end_session()
-        qtbot.waitUntil(view.sessions_released)
     assert scrolled > 0  # the box did scroll under the finger
     assert recorder.leaks == 0, f"{recorder.leaks} of {recorder.frames} frames showed the secret field"
 
@@ -225,26 +224,15 @@ def test_fields_in_closed_declarative_shadow_roots_are_masked_with_their_host(
         "<div style='width:300px;height:60px;background:#00ff00'></div></plain-label>"
         "<div style='height:1600px'></div></body>"
     )
-    view = FormView(citizen_only_selectors=(".numero-fiscal",))
-    qtbot.addWidget(view)
-    view.resize(800, 600)
-    view.show()
-    recorder = Recorder()
-    streamer = FormStreamer(view, recorder, fps=20, selectors=(".numero-fiscal",))
-    view.start_session(raw_page(home, html), NavigationPolicy([home]))
-    assert view.page is not None
-    with qtbot.waitSignal(view.page.loadFinished, timeout=15_000):
-        pass
-    try:
+    with streamed(qtbot, raw_page(home, html), [home], (800, 600), selectors=(".numero-fiscal",)) as (
+        view,
+        recorder,
+    ):
         qtbot.waitUntil(lambda: recorder.green > 0, timeout=5000)
         for y in (40, 0, 120, 0):
             run_js(qtbot, view, f"window.scrollTo(0, {y}); 1")
             qtbot.wait(150)
         frames = recorder.frames
-    finally:
-        streamer.stop()
-        view.end_session()
-        qtbot.waitUntil(view.sessions_released)
     assert frames > 1
     assert recorder.leaks == 0, f"{recorder.leaks} of {recorder.frames} frames showed the secret field"
 
@@ -259,17 +247,7 @@ def test_masks_stay_right_when_the_citizen_enlarges_the_page(qtbot: QtBot, origi
         f"<div style='margin-top:200px'><input type='password' value='MOTDEPASSE' style='{SECRET}'></div>"
         "<div style='height:2000px'></div></body>"
     )
-    view = FormView()
-    qtbot.addWidget(view)
-    view.resize(900, 700)
-    view.show()
-    recorder = Recorder()
-    streamer = FormStreamer(view, recorder, fps=20)
-    view.start_session(raw_page(home, html), NavigationPolicy([home]))
-    assert view.page is not None
-    with qtbot.waitSignal(view.page.loadFinished, timeout=15_000):
-        pass
-    try:
+    with streamed(qtbot, raw_page(home, html), [home], (900, 700)) as (view, recorder):
         qtbot.waitUntil(lambda: recorder.green > 0, timeout=5000)
         factors = []
         for step in (1, 1, 1, 1, 1, -1, -1):  # up to 200 %, then back down
@@ -278,9 +256,5 @@ def test_masks_stay_right_when_the_citizen_enlarges_the_page(qtbot: QtBot, origi
             run_js(qtbot, view, "window.scrollBy(0, 40); 1")
             qtbot.wait(150)
         frames = recorder.frames
-    finally:
-        streamer.stop()
-        view.end_session()
-        qtbot.waitUntil(view.sessions_released)
     assert factors == [1.25, 1.5, 1.75, 2.0, 2.0, 1.75, 1.5] and frames > 5
     assert recorder.leaks == 0, f"{recorder.leaks} of {recorder.frames} frames showed the secret field"
