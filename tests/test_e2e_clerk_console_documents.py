@@ -47,7 +47,11 @@ def test_the_clerk_asks_for_a_paper_and_downloads_the_checked_pdf(
         item.get_by_role("button", name="Rejoindre").click()
         wait_until(lambda: engine.session.phase is Phase.IN_CALL, 20)
         ask = page.get_by_role("button", name="Demander un document")
-        page.wait_for_function("!document.querySelector('#ask-document button').disabled", timeout=20_000)
+        # A function, not an expression: Playwright evals expressions in the page, which the
+        # console's CSP forbids.
+        page.wait_for_function(
+            "() => !document.querySelector('#ask-document button').disabled", timeout=20_000
+        )
         page.fill("#document-label", "Justificatif de domicile")
         ask.click()
         wait_until(
