@@ -214,7 +214,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"--sizes: expected sizes such as 1366x768,1080x1920, got {args.sizes!r}", file=sys.stderr)
         return 2
     languages = tuple(args.languages.split(","))
-    result = audit_screens(args.out, [(w, h) for w, h in sizes], languages)
+    only = {name for name in args.states.split(",") if name} if args.states else None
+    result = audit_screens(args.out, [(w, h) for w, h in sizes], languages, only)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
@@ -322,6 +323,7 @@ def parser() -> argparse.ArgumentParser:
         help="screens: the screen sizes, e.g. 1366x768,1080x1920",
     )
     audit.add_argument("--languages", default="fr,en", help="screens: the kiosk's languages")
+    audit.add_argument("--states", default="", help="screens: only these states (comma-separated names)")
     audit.add_argument("--json", action="store_true", help="print only the JSON object")
     audit.set_defaults(func=cmd_audit)
 

@@ -1,6 +1,6 @@
 """Renders the placeholder cards in assets/ (run once; the PNGs are committed).
 
-    .venv/bin/python scripts/render_assets.py
+.venv/bin/python scripts/render_assets.py
 """
 
 from __future__ import annotations

@@ -394,3 +394,24 @@ def watched_attributes(selectors: tuple[str, ...]) -> list[str]:
     those a page changes to turn a field into another (a "show password" toggle changes `type`)."""
     named = {name.lower() for s in selectors for name in re.findall(r"\[\s*([-\w]+)", s)}
     return sorted({"type", "id", "class", "name", "autocomplete", *named})
+
+
+# Isolated world, top frame, when the citizen's keyboard opens: brings the focused field to the middle
+# of what is left of the view, through shadow roots and same-origin frames (a cross-origin frame is
+# brought into view as a whole; its page keeps its own field in view).
+REVEAL_FOCUSED = """(() => {
+  let el = document.activeElement, last = null;
+  for (let depth = 0; el && depth < 32; depth++) {
+    last = el;
+    if (el.shadowRoot && el.shadowRoot.activeElement) { el = el.shadowRoot.activeElement; continue; }
+    if (el.tagName === "IFRAME" || el.tagName === "FRAME") {
+      let inner = null;
+      try { inner = el.contentDocument && el.contentDocument.activeElement; } catch (e) { inner = null; }
+      if (inner && inner !== el.contentDocument.body) { el = inner; continue; }
+    }
+    break;
+  }
+  if (!last || last === document.body || last === document.documentElement) return false;
+  last.scrollIntoView({block: "center", inline: "nearest"});
+  return true;
+})()"""

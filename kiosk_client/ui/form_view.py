@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRect, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWebEngineCore import (
     QWebEngineDownloadRequest,
@@ -25,10 +25,17 @@ from PySide6.QtWebEngineCore import (
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from ..core.control_protocol import InputMessage, NavigateInput, PointerInput, TextInput
+from ..core.control_protocol import InputMessage, KeyInput, NavigateInput, PointerInput, TextInput
 from ..core.navigation import NavigationPolicy
 from .form_input import inject_key, inject_pointer, inject_text
-from .form_scripts import FOCUS_GUARD, OPEN_SHADOW_ROOTS, WATCH, watched_attributes, with_selectors
+from .form_scripts import (
+    FOCUS_GUARD,
+    OPEN_SHADOW_ROOTS,
+    REVEAL_FOCUSED,
+    WATCH,
+    watched_attributes,
+    with_selectors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +134,11 @@ class FormView(QWidget):
     page_changed = Signal(str, str)  # url, title
     clerk_pointer = Signal(QPointF)  # where the clerk's pointer is, in the view's pixels
     resized = Signal(int, int)  # the page's size: the clerk's pointer coordinates are fractions of it
+    # After the citizen's own touch on the page (never the clerk's injected input): whether a text field
+    # now has the focus, and whether it is secret (a password). Asked twice, the later answer wins:
+    # Chromium moves the focus a little after the touch.
+    citizen_field = Signal(bool, bool)
+    clerk_pressing = Signal()  # emitted before the clerk's press or click reaches the page
 
     def __init__(
         self, files: Callable[[], list[str]] = lambda: [], citizen_only_selectors: Sequence[str] = ()
@@ -157,6 +169,13 @@ class FormView(QWidget):
         self._layout.addWidget(self.notice)
         self.refused.connect(self._show_refusal)
         self.refusal_text: Callable[[str, str], str] = lambda what, detail: what
+        self._field_checks: list[QTimer] = []
+        for delay in self.FIELD_CHECK_DELAYS_MS:
+            timer = QTimer(self)
+            timer.setSingleShot(True)
+            timer.setInterval(delay)
+            timer.timeout.connect(self._check_citizen_field)
+            self._field_checks.append(timer)
 
     def start_session(self, start_url: str, policy: NavigationPolicy) -> None:
         self.end_session()
@@ -181,6 +200,8 @@ class FormView(QWidget):
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)  # no "Inspect", no "Save as"
         view.setPage(page)
         view.installEventFilter(self)
+        for child in view.findChildren(QWidget):  # the widget Chromium draws in, which takes the touches
+            child.installEventFilter(self)
         page.loadStarted.connect(self._new_generation)
         page.urlChanged.connect(self._new_generation)
         page.urlChanged.connect(lambda url: self.page_changed.emit(url.toString(), page.title()))
@@ -202,10 +223,69 @@ class FormView(QWidget):
         self.page.load(QUrl(url))
         return True
 
+    FIELD_CHECK_DELAYS_MS = (120, 400)
+    CITIZEN_TOUCH_ENDS = (QEvent.Type.MouseButtonRelease, QEvent.Type.TouchEnd)
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.view and event.type() == QEvent.Type.Resize:
-            self.resized.emit(self.view.width(), self.view.height())
+        if watched is self.view:
+            if event.type() == QEvent.Type.Resize:
+                self.resized.emit(self.view.width(), self.view.height())
+            elif event.type() == QEvent.Type.ChildAdded:
+                child = event.child()  # type: ignore[attr-defined]
+                if isinstance(child, QWidget):
+                    child.installEventFilter(self)
+        elif event.type() in self.CITIZEN_TOUCH_ENDS and event.spontaneous():
+            # Spontaneous: it came from the screen (the citizen's finger); the clerk's input is sent
+            # by the kiosk itself and is never spontaneous, so the clerk can never open the keyboard.
+            for timer in self._field_checks:
+                timer.start()
         return False
+
+    def editing(self) -> tuple[bool, bool]:
+        """(a text field has the focus, it is secret), as Chromium tells Qt's input method: this sees
+        into closed shadow roots and cross-origin frames, which the page scripts cannot."""
+        target = self.input_target()
+        if target is None or not target.isVisible():
+            return (False, False)
+        enabled = bool(target.inputMethodQuery(Qt.InputMethodQuery.ImEnabled))
+        hints = target.inputMethodQuery(Qt.InputMethodQuery.ImHints)
+        secret = bool(int(hints or 0) & Qt.InputMethodHint.ImhHiddenText.value) if enabled else False
+        return (enabled, secret)
+
+    def field_rect(self) -> QRect | None:
+        """Where the text cursor of the focused field is, in the view's pixels."""
+        target = self.input_target()
+        rect = target.inputMethodQuery(Qt.InputMethodQuery.ImCursorRectangle) if target else None
+        if not isinstance(rect, QRect) or target is None or self.view is None:
+            return None
+        return rect.translated(target.mapTo(self.view, QPoint(0, 0)))
+
+    def reveal_field(self) -> None:
+        """Scrolls the focused field to the middle of the view (which the keyboard has just made shorter)."""
+        if self.page is not None:
+            self.page.runJavaScript(REVEAL_FOCUSED, QWebEngineScript.ScriptWorldId.ApplicationWorld)
+
+    def citizen_type(self, text: str) -> None:
+        """What the citizen typed on the on-screen keyboard, into the focused field (no consent to
+        check: it is the citizen's own hand)."""
+        target = self._focused_target()
+        if target is not None:
+            inject_text(target, text)
+
+    def citizen_key(self, key: str) -> None:
+        target = self._focused_target()
+        if target is not None:
+            inject_key(target, KeyInput(seq=0, key=key))
+
+    def _focused_target(self) -> QWidget | None:
+        target = self.input_target()
+        if target is not None and self.view is not None and not self.view.hasFocus():
+            self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+        return target
+
+    def _check_citizen_field(self) -> None:
+        editing, secret = self.editing()
+        self.citizen_field.emit(editing, secret)
 
     def _new_generation(self, *_: object) -> None:
         self.generation += 1
@@ -243,6 +323,8 @@ class FormView(QWidget):
             done("not_granted", "the citizen took control back")
             return
         if isinstance(message, PointerInput):
+            if message.action in ("press", "click", "double_click"):
+                self.clerk_pressing.emit()
             self.clerk_pointer.emit(inject_pointer(target, message))
             done(None, "")
         elif isinstance(message, NavigateInput):
@@ -280,6 +362,8 @@ class FormView(QWidget):
         view, page, profile = self.view, self.page, self.profile
         self.view = self.page = self.profile = None
         self.notice.hide()
+        for timer in self._field_checks:
+            timer.stop()
         if view is None or page is None or profile is None:
             return
         self._layout.removeWidget(view)

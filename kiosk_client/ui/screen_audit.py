@@ -164,6 +164,16 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
     yield "documents_received", snap(in_call, documents=DocumentsState(transfers=(received,))), nothing
     yield "hang_up_confirmation", snap(in_call), hang_up
 
+    def keyboard(secret: bool) -> Callable[[KioskWindow], None]:
+        return lambda window: window.call.open_keyboard(secret)
+
+    yield "keyboard", snap(Session(Phase.IN_CALL, with_form)), keyboard(False)
+    yield (
+        "keyboard_secret_controlled",
+        snap(Session(Phase.IN_CALL, with_form), control="granted"),
+        keyboard(True),
+    )
+
     def larger(window: KioskWindow) -> None:
         window.toggle_larger_text(True)
 
@@ -171,6 +181,12 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
     yield "larger_text_in_call", snap(in_call), larger
     yield "larger_text_documents", snap(in_call, documents=DocumentsState(pages=pages)), larger
     yield "larger_text_consent", snap(Session(Phase.IN_CALL, with_form), control="requested"), larger
+
+    def larger_keyboard(window: KioskWindow) -> None:
+        larger(window)
+        window.call.open_keyboard(True)
+
+    yield "larger_text_keyboard", snap(Session(Phase.IN_CALL, with_form)), larger_keyboard
     for reason in EndReason:
         ended = Session(Phase.ENDED, appointment, end_reason=reason, ended_at=now)
         yield f"ended_{reason.value}", snap(ended), nothing
@@ -321,7 +337,10 @@ def contact_sheet(pictures: list[tuple[str, QImage]], path: Path) -> None:
 
 
 def audit_screens(
-    out: Path, sizes: list[tuple[int, int]] | None = None, languages: tuple[str, ...] = LANGUAGES
+    out: Path,
+    sizes: list[tuple[int, int]] | None = None,
+    languages: tuple[str, ...] = LANGUAGES,
+    only: set[str] | None = None,
 ) -> dict[str, Any]:
     """Renders every state at every size and language into `out`, returns the figures."""
     sizes = sizes or list(SIZES)
@@ -338,6 +357,8 @@ def audit_screens(
     for language in languages:
         for width, height in sizes:
             for name, snapshot, touch in states(now):
+                if only is not None and name not in only:
+                    continue
                 # A fresh window per state, as the state a citizen finds must not depend on the last one.
                 window = KioskWindow(EngineBridge(loop), engine, language)
                 window.resize(width, height)

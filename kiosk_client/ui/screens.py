@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QResizeEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -23,6 +23,7 @@ from ..core.session import EndReason, Phase
 from .documents_panel import DocumentsPanel
 from .form_view import FormView
 from .i18n import Translator
+from .onscreen_keyboard import OnScreenKeyboard
 from .video_view import VideoView
 from .widgets import ElidedLabel, button, label
 
@@ -169,7 +170,9 @@ class InCallScreen(QWidget):
         self.zoom_in = button("zoomInButton")
         self.zoom_out.clicked.connect(lambda: self.form.zoom(-1))
         self.zoom_in.clicked.connect(lambda: self.form.zoom(+1))
-        zoom_row = QHBoxLayout()
+        self.zoom_bar = QWidget()
+        zoom_row = QHBoxLayout(self.zoom_bar)
+        zoom_row.setContentsMargins(0, 0, 0, 0)
         zoom_row.setSpacing(OPPOSITE_ACTIONS_GAP)
         zoom_row.addStretch(1)
         zoom_row.addWidget(self.zoom_out)
@@ -177,7 +180,7 @@ class InCallScreen(QWidget):
         self.form_area = QWidget()
         form_layout = QVBoxLayout(self.form_area)
         form_layout.setContentsMargins(0, 0, 0, 0)
-        form_layout.addLayout(zoom_row)
+        form_layout.addWidget(self.zoom_bar)
         form_layout.addWidget(self.control_banner)
         form_layout.addWidget(self.form, 1)
         form_layout.addWidget(self.consent)
@@ -218,7 +221,9 @@ class InCallScreen(QWidget):
         self.confirm.hide()
         self._confirming = False
 
-        side = QVBoxLayout()
+        self.side_column = QWidget()
+        side = QVBoxLayout(self.side_column)
+        side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.local)
         side.addWidget(self.muted_badge)
         side.addStretch(1)
@@ -254,11 +259,30 @@ class InCallScreen(QWidget):
         main.addWidget(self.documents_area, 2)
         main.addWidget(self.connecting)
         # Side by side on a landscape screen; one above the other on a portrait totem.
-        layout = self.arrangement = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
-        layout.setContentsMargins(20, 20, 20, 20)
+        layout = self.arrangement = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         layout.addLayout(main, 1)
         layout.addWidget(self.form_area, 2)
-        layout.addLayout(side)
+        layout.addWidget(self.side_column)
+        # The citizen's keyboard, across the whole width at the bottom, under everything else: it never
+        # covers the page (the page gets shorter and the field is brought into what is left of it).
+        self.keyboard = OnScreenKeyboard()
+        self.keyboard.hide()
+        self.keyboard.typed.connect(self.form.citizen_type)
+        self.keyboard.key.connect(self.form.citizen_key)
+        self.keyboard.close_requested.connect(self.close_keyboard)
+        self.form.citizen_field.connect(self._citizen_field)
+        self.form.clerk_pressing.connect(self.close_keyboard)  # the clerk moves the focus elsewhere
+        self._field_watch = QTimer(self)
+        self._field_watch.setInterval(500)
+        self._field_watch.timeout.connect(self._watch_field)
+        self._reveal = QTimer(self)
+        self._reveal.setSingleShot(True)
+        self._reveal.setInterval(150)  # once Chromium has the new, shorter view
+        self._reveal.timeout.connect(self.form.reveal_field)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(20, 20, 20, 20)
+        outer.addLayout(layout, 1)
+        outer.addWidget(self.keyboard)
 
         self._mic_on = True
         self._cam_on = True
@@ -274,6 +298,37 @@ class InCallScreen(QWidget):
         if self.arrangement.direction() != direction:
             self.arrangement.setDirection(direction)
         super().resizeEvent(event)
+
+    def _citizen_field(self, editing: bool, secret: bool) -> None:
+        if not editing:
+            self.close_keyboard()
+        elif self.form_area.isVisible() and not self.consent.isVisible():
+            self.open_keyboard(secret)
+
+    def open_keyboard(self, secret: bool) -> None:
+        was_open = not self.keyboard.isHidden()
+        # While the citizen types, the page and the clerk share the room; the call's buttons come back
+        # with "Fermer le clavier" (what leaves first, then what comes).
+        self.side_column.hide()
+        self.zoom_bar.hide()
+        self.keyboard.open_for(secret)
+        self._field_watch.start()
+        if not was_open:
+            self._reveal.start()
+
+    def close_keyboard(self) -> None:
+        if self.keyboard.isHidden():
+            return
+        self._field_watch.stop()
+        self._reveal.stop()
+        self.keyboard.reset()
+        self.zoom_bar.setVisible(not self.consent.isVisible())
+        self.side_column.show()
+
+    def _watch_field(self) -> None:
+        # The page may take the focus away (a form sent, a new page): the keyboard goes with it.
+        if not self.form.editing()[0]:
+            self.close_keyboard()
 
     def _ask_confirmation(self) -> None:
         self._confirming_shown(True)
@@ -297,6 +352,7 @@ class InCallScreen(QWidget):
         self.hang_up_confirmed.emit()
 
     def reset(self) -> None:
+        self.close_keyboard()
         self.remote.clear()
         self.local.clear()
         self._confirming_shown(False)
@@ -329,14 +385,15 @@ class InCallScreen(QWidget):
         clerk = appointment.clerk_name if appointment else ""
         service = appointment.service if appointment else ""
         asking = snapshot.control == "requested"
+        if asking or self.form.page is None:
+            self.close_keyboard()  # the question must be seen whole
         # The question takes the room the zoom buttons had (what leaves first, then what comes).
-        for zoom in (self.zoom_out, self.zoom_in):
-            if asking:
-                zoom.hide()
+        if asking:
+            self.zoom_bar.hide()
         self.consent.setVisible(asking)
-        for zoom in (self.zoom_out, self.zoom_in):
-            if not asking:
-                zoom.show()
+        if not asking and self.keyboard.isHidden():
+            self.zoom_bar.show()
+        self.keyboard.translate(t, clerk)
         self.consent_question.setText(t("control.question", clerk=clerk, service=service))
         self.consent_hint.setText(t("control.question_hint"))
         self.consent_accept.setText(t("control.accept"))

@@ -47,6 +47,13 @@ QFrame#pageTile {{ background: {PAPER}; border: 2px solid #c8c8c8; border-radius
 QFrame#pageTile QLabel {{ background: {PAPER}; }}
 QLabel#documentsStatus {{ font-size: 28px; color: {RED}; }}
 QLabel#transfers {{ font-size: 28px; font-weight: bold; color: {BLUE}; }}
+QFrame#keyboard {{ background: #e3e3fd; border-top: 4px solid {BLUE}; }}
+QFrame#keyboard QLabel {{ background: #e3e3fd; }}
+QLabel#keyboardHint {{ font-size: 24px; font-weight: bold; color: {BLUE}; padding: 2px 6px; }}
+QPushButton#key, QPushButton#keyAction {{ min-height: 64px; padding: 0 2px; font-size: 30px; border-radius: 8px; }}
+QPushButton#keyAction {{ font-size: 22px; background: {PAPER}; }}
+QPushButton#keyAction:checked {{ background: {BLUE}; color: white; }}
+QPushButton#key:pressed, QPushButton#keyAction:pressed {{ background: {BLUE}; color: white; }}
 QFrame#controlBanner QLabel {{ background: {BLUE}; color: white; font-size: 26px; font-weight: bold; padding: 4px 10px; }}
 """
 
