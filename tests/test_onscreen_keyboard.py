@@ -236,3 +236,55 @@ def test_touching_outside_a_field_closes_the_keyboard_and_the_session_end_resets
     assert key(call.keyboard, "a").text() == "a"  # reopened in small letters
     window.show_state(snapshot(Session()))  # the citizen leaves
     assert call.keyboard.isHidden()
+
+
+def ten_field_login() -> str:
+    fields = []
+    for i in range(10):
+        kind = "password" if i in (3, 9) else "text"
+        style = SECRET if kind == "password" else "width:220px;height:28px"
+        fields.append(
+            f'<p style="margin-bottom:90px"><label>Champ {i} <input id="f{i}" type="{kind}" style="{style}"></label></p>'
+        )
+    return f"<!doctype html><html><body style='margin:8px'>{''.join(fields)}<div style='height:600px'></div></body></html>"
+
+
+def test_a_ten_field_login_is_filled_field_after_field_with_next(
+    window: KioskWindow, qtbot: QtBot, origin: str
+) -> None:
+    window.resize(1280, 720)
+    appointment = replace(APPOINTMENT, id="a10", start_url=raw_page(origin, ten_field_login()))
+    window.show_state(
+        snapshot(Session(Phase.IN_CALL, appointment), media_flowing=True, form_origins=(origin,))
+    )
+    form, call = window.call.form, window.call
+    qtbot.waitUntil(lambda: form.page is not None)
+    assert form.page is not None
+    with qtbot.waitSignal(form.page.loadFinished, timeout=15_000):
+        pass
+    try:
+        touch(qtbot, window, "f0")
+        qtbot.waitUntil(lambda: call.keyboard.isVisible(), timeout=5000)
+        view = form.view
+        assert view is not None
+        for i in range(10):
+            key(call.keyboard, str(i)).click()
+
+            # The field being typed in is in sight, above the keyboard; a password says so.
+            def in_sight() -> bool:
+                rect = form.field_rect()
+                return rect is not None and QRect(0, 0, view.width(), view.height()).contains(rect)
+
+            qtbot.waitUntil(in_sight, timeout=3000)
+            qtbot.waitUntil(lambda: call.keyboard.hint.isVisible() == (i in (3, 9)), timeout=3000)
+            if i < 9:
+                call.keyboard.next.click()
+                qtbot.wait(150)
+        values = json.loads(
+            run_js(qtbot, form, "JSON.stringify([...document.querySelectorAll('input')].map((e) => e.value))")
+        )
+        assert values == [str(i) for i in range(10)]
+        assert call.keyboard.isVisible()
+    finally:
+        window.show_state(snapshot(Session()))
+        qtbot.waitUntil(form.sessions_released)

@@ -237,9 +237,12 @@ class FormView(QWidget):
         elif event.type() in self.CITIZEN_TOUCH_ENDS and event.spontaneous():
             # Spontaneous: it came from the screen (the citizen's finger); the clerk's input is sent
             # by the kiosk itself and is never spontaneous, so the clerk can never open the keyboard.
-            for timer in self._field_checks:
-                timer.start()
+            self._check_field_soon()
         return False
+
+    def _check_field_soon(self) -> None:
+        for timer in self._field_checks:
+            timer.start()
 
     def editing(self) -> tuple[bool, bool]:
         """(a text field has the focus, it is secret), as Chromium tells Qt's input method: this sees
@@ -276,6 +279,7 @@ class FormView(QWidget):
         target = self._focused_target()
         if target is not None:
             inject_key(target, KeyInput(seq=0, key=key))
+            self._check_field_soon()  # "Suivant" reaches another field (secret or not), "Valider" none
 
     def _focused_target(self) -> QWidget | None:
         target = self.input_target()
