@@ -91,7 +91,7 @@ def test_waiting_screens(window: KioskWindow) -> None:
     assert window.waiting.countdown.text().startswith("Début dans 4 min")
     late = Session(Phase.WAITING_FOR_CLERK, APPOINTMENT, clerk_late=True)
     window.show_state(snapshot(late))
-    assert window.waiting.hint.text() == "Votre conseiller arrive dans un instant."
+    assert window.waiting.hint.text() == "Mme Martin arrive dans un instant."
 
 
 def test_waiting_screen_text_never_overlaps(window: KioskWindow, qtbot: QtBot) -> None:
@@ -118,7 +118,7 @@ def test_no_show_tells_the_citizen_what_to_do(window: KioskWindow) -> None:
         snapshot(Session(Phase.ENDED, APPOINTMENT, end_reason=EndReason.CLERK_NO_SHOW, ended_at=NOW))
     )
     assert window.stack.currentWidget() is window.ended
-    assert "Adressez-vous à l\u2019animateur" in window.ended.message.text()
+    assert "Demandez à la personne de l\u2019accueil" in window.ended.message.text()
 
 
 def test_notices_for_the_animateur(window: KioskWindow) -> None:
@@ -188,7 +188,7 @@ def test_documents_panel_shows_the_request_the_pages_and_the_receipt(window: Kio
         snapshot(in_call, media_flowing=True, documents=DocumentsState(requested="justificatif de domicile"))
     )
     assert panel.isVisible()  # the clerk's request opens it
-    assert panel.heading.text() == "Votre conseiller vous demande\u00a0: justificatif de domicile"
+    assert panel.heading.text() == "Mme Martin vous demande\u00a0: justificatif de domicile"
     pages = (PagePreview(1, jpeg_preview(), "bilevel"), PagePreview(2, jpeg_preview(), "gray"))
     manifest = Manifest("0" * 32, "Justificatif.pdf", "application/pdf", 1000, 2, "a" * 64)
     state = DocumentsState(
@@ -198,7 +198,7 @@ def test_documents_panel_shows_the_request_the_pages_and_the_receipt(window: Kio
     )
     window.show_state(snapshot(in_call, media_flowing=True, documents=state))
     assert "Une feuille est coincée" in panel.status.text()
-    assert panel.transfers.text() == "Justificatif\u00a0: document reçu par votre conseiller ✓"
+    assert panel.transfers.text() == "Justificatif\u00a0: Mme Martin l\u2019a bien reçu ✓"
     removed: list[int] = []
     sent: list[bool] = []
     panel.page_removed.connect(removed.append)

@@ -276,7 +276,8 @@ def test_a_ten_field_login_is_filled_field_after_field_with_next(
                 return rect is not None and QRect(0, 0, view.width(), view.height()).contains(rect)
 
             qtbot.waitUntil(in_sight, timeout=3000)
-            qtbot.waitUntil(lambda: call.keyboard.hint.isVisible() == (i in (3, 9)), timeout=3000)
+            secret = i in (3, 9)
+            qtbot.waitUntil(lambda: call.keyboard.hint.isVisible() == secret, timeout=3000)  # noqa: B023
             if i < 9:
                 call.keyboard.next.click()
                 qtbot.wait(150)

@@ -192,6 +192,8 @@ class KioskWindow(QMainWindow):
         if phase is not previous and phase in (Phase.IDLE, Phase.ENDED, Phase.UPCOMING):
             self.call.reset()  # no image of the last citizen (or clerk) survives the session
         self._follow_form_session(snapshot)
+        appointment = snapshot.session.appointment
+        self.t.clerk = appointment.clerk_name if appointment is not None else ""
         screen.show_state(snapshot, self.t)
         self.stack.setCurrentWidget(screen)
         self.language.setVisible(phase is not Phase.IN_CALL)

@@ -151,6 +151,13 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
         snap(in_call, documents=DocumentsState(requested="justificatif de domicile")),
         nothing,
     )
+    form_call = Session(Phase.IN_CALL, with_form)
+    yield (
+        "form_documents_requested",
+        snap(form_call, control="granted", documents=DocumentsState(requested="justificatif de domicile")),
+        nothing,
+    )
+    yield "form_documents_pages", snap(form_call, documents=DocumentsState(pages=pages)), nothing
     yield "documents_scanning", snap(in_call, documents=DocumentsState(scanner="scanning")), nothing
     yield "documents_pages", snap(in_call, documents=DocumentsState(pages=pages)), nothing
     yield (

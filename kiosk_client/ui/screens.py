@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QBoxLayout,
     QFrame,
     QHBoxLayout,
-    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -25,7 +24,7 @@ from .form_view import FormView
 from .i18n import Translator
 from .onscreen_keyboard import OnScreenKeyboard
 from .video_view import VideoView
-from .widgets import ElidedLabel, button, label
+from .widgets import ElidedLabel, WrappingScrollArea, button, label
 
 OPPOSITE_ACTIONS_GAP = 40  # px between "Refuser" and "Accepter", "Non" and "Oui"
 
@@ -237,7 +236,7 @@ class InCallScreen(QWidget):
         main.addWidget(self.title)
         main.addWidget(self.remote, 1)
         # Scrolls inside the call screen rather than stretching it beyond the kiosk's screen.
-        self.documents_scroll = QScrollArea()
+        self.documents_scroll = WrappingScrollArea()
         self.documents_scroll.setObjectName("documentsScroll")
         self.documents_scroll.setWidget(self.documents)
         self.documents_scroll.setWidgetResizable(True)
@@ -254,14 +253,16 @@ class InCallScreen(QWidget):
         # Any height will do (it scrolls): its contents' height must not push the window past the screen.
         self.documents_area.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.documents_area.hide()
-        self.documents_button.clicked.connect(self.documents_area.show)
-        self.documents.closed.connect(self.documents_area.hide)
-        main.addWidget(self.documents_area, 2)
+        self.documents_button.clicked.connect(self._open_documents)
+        self.documents.closed.connect(self._close_documents)
         main.addWidget(self.connecting)
         # Side by side on a landscape screen; one above the other on a portrait totem.
         layout = self.arrangement = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         layout.addLayout(main, 1)
+        # The form and the documents take turns in the same place: papers asked for come first, and
+        # the form is back when the panel is closed (both at once left no room for either).
         layout.addWidget(self.form_area, 2)
+        layout.addWidget(self.documents_area, 2)
         layout.addWidget(self.side_column)
         # The citizen's keyboard, across the whole width at the bottom, under everything else: it never
         # covers the page (the page gets shorter and the field is brought into what is left of it).
@@ -271,7 +272,7 @@ class InCallScreen(QWidget):
         self.keyboard.key.connect(self.form.citizen_key)
         self.keyboard.close_requested.connect(self.close_keyboard)
         self.form.citizen_field.connect(self._citizen_field)
-        self.form.clerk_pressing.connect(self.close_keyboard)  # the clerk moves the focus elsewhere
+        self.form.clerk_pressing.connect(self._clerk_pressing)
         self._field_watch = QTimer(self)
         self._field_watch.setInterval(500)
         self._field_watch.timeout.connect(self._watch_field)
@@ -330,6 +331,22 @@ class InCallScreen(QWidget):
         if not self.form.editing()[0]:
             self.close_keyboard()
 
+    def _clerk_pressing(self) -> None:
+        # The clerk works on the form: the citizen sees it again, and the keyboard goes (the clerk's
+        # touch moves the focus away from the field it was opened for).
+        self.close_keyboard()
+        if not self.documents_area.isHidden():
+            self._close_documents()
+
+    def _open_documents(self) -> None:
+        self.close_keyboard()
+        self.form_area.hide()  # what leaves first, then what comes
+        self.documents_area.show()
+
+    def _close_documents(self) -> None:
+        self.documents_area.hide()
+        self.form_area.setVisible(self.form.page is not None)
+
     def _ask_confirmation(self) -> None:
         self._confirming_shown(True)
 
@@ -360,7 +377,7 @@ class InCallScreen(QWidget):
         self.control_banner.hide()
         self.pointer.hide()
         self.documents.reset()
-        self.documents_area.hide()
+        self._close_documents()
         self._last_request, self._last_scanner, self._last_page_count = None, "", 0
         self._last_request = None
 
@@ -381,10 +398,13 @@ class InCallScreen(QWidget):
         self.confirm_yes.setText(t("call.confirm_yes"))
         self.confirm_no.setText(t("call.confirm_no"))
         self.form.refusal_text = lambda what, detail: t(f"form.refused.{what}")
-        self.form_area.setVisible(self.form.page is not None)
+        if self.documents_area.isHidden() or self.form.page is None:
+            self.form_area.setVisible(self.form.page is not None)
         clerk = appointment.clerk_name if appointment else ""
         service = appointment.service if appointment else ""
         asking = snapshot.control == "requested"
+        if asking and self.form.page is not None and not self.documents_area.isHidden():
+            self._close_documents()  # the question about the form is seen with the form
         if asking or self.form.page is None:
             self.close_keyboard()  # the question must be seen whole
         # The question takes the room the zoom buttons had (what leaves first, then what comes).
@@ -414,14 +434,15 @@ class InCallScreen(QWidget):
         self.documents_button.setVisible(state is not None and not self._confirming)
         self.documents_button.setText(t("call.documents"))
         if state is None:
-            self.documents_area.hide()
+            self._close_documents()
             return
         # Opened by what happens, once: the clerk's new request, a scan starting, a new page. Closed
         # by the citizen's "Fermer", it stays closed until something new happens.
         scan_started = state.scanner == "scanning" and self._last_scanner != "scanning"
         new_page = len(state.pages) > self._last_page_count
-        if (state.requested and state.requested != self._last_request) or scan_started or new_page:
-            self.documents_area.show()
+        news = (state.requested and state.requested != self._last_request) or scan_started or new_page
+        if news and snapshot.control != "requested":  # the clerk's question about the form comes first
+            self._open_documents()
         self._last_request = state.requested
         self._last_scanner = state.scanner
         self._last_page_count = len(state.pages)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QFontMetrics, QResizeEvent
-from PySide6.QtWidgets import QLabel, QPushButton
+from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QWidget
 
 
 def label(name: str, text: str = "", wrap: bool = True) -> QLabel:
@@ -56,3 +56,39 @@ def button(name: str, style: str = "") -> QPushButton:
     widget.setProperty("role", name)
     widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     return widget
+
+
+class WrappingScrollArea(QScrollArea):
+    """Scrolls a column of wrapped text and buttons. Qt's scroll area gives its widget the height the
+    widget asks for at some other width, so at a narrow width wrapped lines overlapped the buttons
+    under them: here the widget is given the height its layout needs at the width it really has."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._refit = QTimer(self)  # owned: it dies with the area, never calling into a deleted one
+        self._refit.setSingleShot(True)
+        self._refit.setInterval(0)
+        self._refit.timeout.connect(self._fit)
+
+    def setWidget(self, widget: QWidget) -> None:
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._refit.start()
+        return False
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        widget = self.widget()
+        if widget is None:
+            return
+        width = self.viewport().width()
+        height = widget.heightForWidth(width) if widget.hasHeightForWidth() else -1
+        height = max(height, widget.minimumSizeHint().height())
+        if widget.minimumHeight() != height:
+            widget.setMinimumHeight(height)
