@@ -32,6 +32,7 @@ def test_the_audit_renders_every_state_and_prints_its_figures(tmp_path: Path) ->
     assert result["min_gap_px"] is not None  # the consent and hang-up states show their two answers
     # What this audit holds the kiosk to at the commonest cheap touch screen:
     assert result["window_larger_than_screen"] == 0 and result["offscreen_widgets"] == 0
+    assert result["min_clerk_video_px"] >= 180  # the clerk stays a readable face in every state
 
 
 def test_bad_sizes_are_refused_with_a_clear_message(tmp_path: Path) -> None:
@@ -63,3 +64,18 @@ def test_the_detectors(qtbot: QtBot) -> None:
     grey[15:25, 20:180] = 200
     assert (text_contrast(grey) or 99) < 2
     assert Findings().summary([(1280, 720)])["min_contrast"] is None
+
+
+def test_below_1280_by_720_the_essentials_stay_on_the_screen(tmp_path: Path, qtbot: QtBot) -> None:
+    """A screen smaller than the kiosk's minimum is reported to the staff (test_kiosk_screens); the
+    citizen can still answer, scan, send and hang up: those buttons stay on it."""
+    from kiosk_client.ui.screen_audit import audit_screens
+
+    essentials = {
+        "waiting", "in_call", "consent", "controlled", "keyboard_secret_controlled", "documents_requested",
+        "documents_pages", "form_documents_pages", "hang_up_confirmation", "ended_citizen_hung_up",
+    }  # fmt: skip
+    result = audit_screens(tmp_path, [(1024, 600)], ("fr",), essentials)
+    assert result["screens"] == len(essentials)
+    assert result["offscreen_widgets"] == 0, result["examples"]["offscreen"]
+    assert result["window_larger_than_screen"] == 0, result["examples"]["larger_than_screen"]

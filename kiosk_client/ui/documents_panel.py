@@ -4,9 +4,18 @@ Renders DocumentsState; every action is a signal the window hands to the engine.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QPixmap, QResizeEvent
-from PySide6.QtWidgets import QBoxLayout, QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QBoxLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..core.document_desk import DocumentsState, PagePreview
 from ..core.document_transfer import Transfer, TransferStatus
@@ -79,11 +88,15 @@ class DocumentsPanel(QFrame):
         footer = QVBoxLayout(self.footer)
         footer.setContentsMargins(24, 8, 24, 8)
         footer.addWidget(self.transfers)
-        send_row = QHBoxLayout()
+        send_row = self.send_row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         send_row.addWidget(self.clear)
         send_row.addStretch(1)
         send_row.addWidget(self.send)
         footer.addLayout(send_row)
+        # Its width is what the screen leaves it (one button under the other when that is too little),
+        # never what its buttons would like: larger text made it push the window past the screen.
+        self.footer.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.footer.installEventFilter(self)
         top = QHBoxLayout()
         top.addWidget(self.heading, 1)
         top.addWidget(self.close_button)
@@ -106,6 +119,21 @@ class DocumentsPanel(QFrame):
     def resizeEvent(self, event: QResizeEvent) -> None:
         self._fit_scan_row(event.size().width())
         super().resizeEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.footer and event.type() == QEvent.Type.Resize:
+            layout = self.footer.layout()
+            margins = layout.contentsMargins() if layout is not None else None
+            room = self.footer.width() - (margins.left() + margins.right() if margins else 0)
+            needed = (
+                self.clear.sizeHint().width() + self.send.sizeHint().width() + 3 * self.send_row.spacing()
+            )
+            direction = (
+                QBoxLayout.Direction.LeftToRight if room >= needed else QBoxLayout.Direction.TopToBottom
+            )
+            if self.send_row.direction() != direction:
+                self.send_row.setDirection(direction)
+        return False
 
     def _fit_scan_row(self, width: int) -> None:
         buttons = [b for b in (self.scan_flatbed, self.scan_feeder, self.scan_camera) if not b.isHidden()]

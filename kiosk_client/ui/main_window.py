@@ -4,7 +4,7 @@ for the animateur."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -171,6 +171,14 @@ class KioskWindow(QMainWindow):
             self.show_state(self.snapshot)
         self.language.setText(self.t("language.switch"))
 
+    def small_screen(self) -> bool:
+        long_side, short_side = max(self.width(), self.height()), min(self.width(), self.height())
+        return long_side < MIN_SCREEN[0] or short_side < MIN_SCREEN[1]  # a portrait totem is fine
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.call.set_compact(self.small_screen())
+
     def show_state(self, snapshot: KioskSnapshot) -> None:
         previous = self.snapshot.session.phase if self.snapshot else None
         self.snapshot = snapshot
@@ -198,11 +206,11 @@ class KioskWindow(QMainWindow):
         self.stack.setCurrentWidget(screen)
         self.language.setVisible(phase is not Phase.IN_CALL)
         self.language.setText(self.t("language.switch"))
-        self.text_size.setVisible(phase is not Phase.IN_CALL)
+        # Larger text needs a screen of the kiosk's minimum size: on a smaller one, the essentials first.
+        self.text_size.setVisible(phase is not Phase.IN_CALL and not self.small_screen())
         self.text_size.setText(self.t("text.smaller" if self.larger_text else "text.larger"))
         texts = [self.t(f"notice.{n.value}") for n in sorted(snapshot.notices)]
-        long_side, short_side = max(self.width(), self.height()), min(self.width(), self.height())
-        if long_side < MIN_SCREEN[0] or short_side < MIN_SCREEN[1]:  # a portrait totem is fine
+        if self.small_screen():
             texts.append(self.t("notice.small_screen"))  # for the staff: this kiosk needs a bigger screen
         # Notices are for the staff: in words on the idle screen, while a citizen is there only a
         # discreet sign (the citizen can do nothing about an enrolment or a missing camera).

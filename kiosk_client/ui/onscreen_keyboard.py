@@ -19,6 +19,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QVBoxLayout
 
 from .i18n import Translator
+from .theme import KEYBOARD_STYLESHEET
 from .widgets import label
 
 # Rows of characters; the last row's action keys are added around them.
@@ -34,7 +35,7 @@ SYMBOLS = (
     ("&", "%", "€", "$", "_", "<", ">", "[", "]", "{", "}", "|"),
     ("ê", "ù", "ô", "î", "ë", "ï", "û", "â", "œ", "«", "»"),
 )
-KEY_GAP = 6
+KEY_GAP = 5
 
 
 class OnScreenKeyboard(QFrame):
@@ -45,13 +46,14 @@ class OnScreenKeyboard(QFrame):
     def __init__(self) -> None:
         super().__init__()
         self.setObjectName("keyboard")
+        self.setStyleSheet(KEYBOARD_STYLESHEET)
         self._shift = False
         self._symbols = False
         self.hint = label("keyboardHint")
         self.hint.hide()
         self._character_keys: list[list[QPushButton]] = []
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 8, 10, 10)
+        layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(KEY_GAP)
         layout.addWidget(self.hint)
         self.backspace = self._action("keyBackspace", lambda: self.key.emit("Backspace"))

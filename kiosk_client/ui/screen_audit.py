@@ -51,6 +51,7 @@ class Findings:
     gaps: list[tuple[int, str]] = field(default_factory=list)
     contrasts: list[tuple[float, str]] = field(default_factory=list)
     text_px: list[tuple[int, str]] = field(default_factory=list)
+    clerk_video: list[tuple[int, str]] = field(default_factory=list)  # height of the 4:3 picture
 
     def summary(self, sizes: list[tuple[int, int]]) -> dict[str, Any]:
         def least(values: list[tuple[Any, str]]) -> Any:
@@ -69,11 +70,13 @@ class Findings:
             "min_contrast": round(least(self.contrasts), 2) if self.contrasts else None,
             "min_text_px": least(self.text_px),
             "window_larger_than_screen": len(self.larger_than_screen),
+            "min_clerk_video_px": least(self.clerk_video),
             "worst": {
                 "target": worst(self.targets),
                 "gap": worst(self.gaps),
                 "contrast": worst(self.contrasts),
                 "text": worst(self.text_px),
+                "clerk_video": worst(self.clerk_video),
             },
             "examples": {
                 "offscreen": sorted(set(self.offscreen))[:10],
@@ -283,6 +286,9 @@ def measure(window: KioskWindow, where: str, screen: tuple[int, int], findings: 
     if window.width() > screen[0] or window.height() > screen[1]:
         findings.larger_than_screen.append(f"{where}: {window.width()}x{window.height()}")
     bounds = QRect(0, 0, min(window.width(), screen[0]), min(window.height(), screen[1]))
+    remote = window.call.remote
+    if remote.isVisible():  # the clerk, as large as the 4:3 picture drawn in the room it has
+        findings.clerk_video.append((min(remote.height(), remote.width() * 3 // 4), where))
     for widget in window.findChildren(QWidget):
         if not widget.isVisible() or not isinstance(widget, QAbstractButton | QLabel):
             continue

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QResizeEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -125,6 +125,9 @@ class WaitingScreen(QWidget):
             self.countdown.setText(t("upcoming.countdown", countdown=t.duration(remaining)))
 
 
+CLERK_VIDEO_MIN = QSize(240, 180)
+
+
 class InCallScreen(QWidget):
     hang_up_confirmed = Signal()
     microphone_toggled = Signal(bool)
@@ -189,6 +192,8 @@ class InCallScreen(QWidget):
         self.take_back.clicked.connect(self.control_taken_back.emit)
         self.remote = VideoView()
         self.remote.setObjectName("remoteVideo")
+        # The clerk never shrinks below a face one can read on a kiosk (the screen audit measures it).
+        self.remote.setMinimumSize(CLERK_VIDEO_MIN)
         self.local = VideoView()
         self.local.setObjectName("selfView")
         self.local.setFixedSize(280, 210)
@@ -287,6 +292,7 @@ class InCallScreen(QWidget):
 
         self._mic_on = True
         self._cam_on = True
+        self._compact = False
         self.hang_up.clicked.connect(self._ask_confirmation)
         self.confirm_no.clicked.connect(lambda: self._confirming_shown(False))
         self.confirm_yes.clicked.connect(self._confirmed)
@@ -312,7 +318,7 @@ class InCallScreen(QWidget):
         # with "Fermer le clavier" (what leaves first, then what comes).
         self.side_column.hide()
         self.zoom_bar.hide()
-        self.keyboard.open_for(secret)
+        self.keyboard.open_for(secret and not self._compact)  # on a small screen, the keys come first
         self._field_watch.start()
         if not was_open:
             self._reveal.start()
@@ -330,6 +336,15 @@ class InCallScreen(QWidget):
         # The page may take the focus away (a form sent, a new page): the keyboard goes with it.
         if not self.form.editing()[0]:
             self.close_keyboard()
+
+    def set_compact(self, on: bool) -> None:
+        """On a screen smaller than the kiosk's minimum, the essentials first: the clerk, the question
+        and the buttons keep their room; the citizen's own picture goes."""
+        self._compact = on
+        if on:
+            self.local.hide()
+        else:
+            self.local.show()
 
     def _clerk_pressing(self) -> None:
         # The clerk works on the form: the citizen sees it again, and the keyboard goes (the clerk's

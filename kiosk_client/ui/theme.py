@@ -47,13 +47,6 @@ QFrame#pageTile {{ background: {PAPER}; border: 2px solid #c8c8c8; border-radius
 QFrame#pageTile QLabel {{ background: {PAPER}; }}
 QLabel#documentsStatus {{ font-size: 28px; color: {RED}; }}
 QLabel#transfers {{ font-size: 28px; font-weight: bold; color: {BLUE}; }}
-QFrame#keyboard {{ background: #e3e3fd; border-top: 4px solid {BLUE}; }}
-QFrame#keyboard QLabel {{ background: #e3e3fd; }}
-QLabel#keyboardHint {{ font-size: 24px; font-weight: bold; color: {BLUE}; padding: 2px 6px; }}
-QPushButton#key, QPushButton#keyAction {{ min-height: 64px; padding: 0 2px; font-size: 30px; border-radius: 8px; }}
-QPushButton#keyAction {{ font-size: 22px; background: {PAPER}; }}
-QPushButton#keyAction:checked {{ background: {BLUE}; color: white; }}
-QPushButton#key:pressed, QPushButton#keyAction:pressed {{ background: {BLUE}; color: white; }}
 QFrame#controlBanner QLabel {{ background: {BLUE}; color: white; font-size: 26px; font-weight: bold; padding: 4px 10px; }}
 """
 
@@ -68,3 +61,20 @@ def stylesheet(scale: float = 1.0) -> str:
     return re.sub(
         r"font-size: (\d+)px", lambda m: f"font-size: {round(int(m.group(1)) * scale)}px", STYLESHEET
     )
+
+
+# Set on the keyboard itself, so "Texte plus grand" leaves it alone: its keys are large already, and
+# larger ones pushed the page and the clerk off a 1280x720 screen.
+KEYBOARD_STYLESHEET = f"""
+QFrame#keyboard {{ background: #e3e3fd; border-top: 4px solid {BLUE}; }}
+QFrame#keyboard QLabel {{ background: #e3e3fd; }}
+QLabel#keyboardHint {{ font-size: 24px; font-weight: bold; color: {BLUE}; padding: 2px 6px; }}
+QPushButton#key, QPushButton#keyAction {{
+    min-height: 64px; padding: 0 2px; font-size: 30px; border-radius: 8px;
+    border: 3px solid {BLUE}; background: white; color: {BLUE};
+}}
+QPushButton#keyAction {{ font-size: 22px; background: {PAPER}; }}
+QPushButton#keyAction:checked {{ background: {BLUE}; color: white; }}
+QPushButton#key:pressed, QPushButton#keyAction:pressed {{ background: {BLUE}; color: white; }}
+QPushButton#keyAction:disabled {{ background: #e6e6e6; border-color: #8c8c8c; color: #595959; border-style: dashed; }}
+"""
