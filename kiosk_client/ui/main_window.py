@@ -103,6 +103,8 @@ class KioskWindow(QMainWindow):
         self.language.clicked.connect(self.switch_language)
         self.notices: QLabel = label("notices")
         self.notices.hide()
+        self._has_notices = False
+        self.call.keyboard_shown.connect(self._keyboard_shown)
 
         top = QHBoxLayout()
         top.addStretch(1)
@@ -171,6 +173,14 @@ class KioskWindow(QMainWindow):
             self.show_state(self.snapshot)
         self.language.setText(self.t("language.switch"))
 
+    def _keyboard_shown(self, shown: bool) -> None:
+        self._show_notices()
+
+    def _show_notices(self) -> None:
+        # While the citizen types, the keys and the page need every line of the screen; the staff's
+        # sign comes back with "Fermer le clavier".
+        self.notices.setVisible(self._has_notices and self.call.keyboard.isHidden())
+
     def small_screen(self) -> bool:
         long_side, short_side = max(self.width(), self.height()), min(self.width(), self.height())
         return long_side < MIN_SCREEN[0] or short_side < MIN_SCREEN[1]  # a portrait totem is fine
@@ -218,7 +228,8 @@ class KioskWindow(QMainWindow):
         self.notices.setAlignment(
             Qt.AlignmentFlag.AlignLeft if phase is Phase.IDLE else Qt.AlignmentFlag.AlignRight
         )
-        self.notices.setVisible(bool(texts))
+        self._has_notices = bool(texts)
+        self._show_notices()
 
     def _follow_form_session(self, snapshot: KioskSnapshot) -> None:
         """The form lives as long as the appointment's session: a dropped call that reconnects keeps

@@ -134,6 +134,7 @@ class InCallScreen(QWidget):
     camera_toggled = Signal(bool)
     control_answered = Signal(bool)  # the consent question, answered by a touch on this screen
     control_taken_back = Signal()
+    keyboard_shown = Signal(bool)
 
     def __init__(
         self, citizen_only_selectors: tuple[str, ...] = (), files: Callable[[], list[str]] = lambda: []
@@ -318,7 +319,10 @@ class InCallScreen(QWidget):
         # with "Fermer le clavier" (what leaves first, then what comes).
         self.side_column.hide()
         self.zoom_bar.hide()
+        if self._compact:
+            self.title.hide()  # a small screen: the room goes to the page and the keys, the clerk stays seen
         self.keyboard.open_for(secret and not self._compact)  # on a small screen, the keys come first
+        self.keyboard_shown.emit(True)
         self._field_watch.start()
         if not was_open:
             self._reveal.start()
@@ -329,8 +333,10 @@ class InCallScreen(QWidget):
         self._field_watch.stop()
         self._reveal.stop()
         self.keyboard.reset()
+        self.keyboard_shown.emit(False)
         self.zoom_bar.setVisible(not self.consent.isVisible())
         self.side_column.show()
+        self.title.show()
 
     def _watch_field(self) -> None:
         # The page may take the focus away (a form sent, a new page): the keyboard goes with it.
@@ -339,8 +345,9 @@ class InCallScreen(QWidget):
 
     def set_compact(self, on: bool) -> None:
         """On a screen smaller than the kiosk's minimum, the essentials first: the clerk, the question
-        and the buttons keep their room; the citizen's own picture goes."""
+        and the buttons keep their room; the citizen's own picture goes, the clerk's gets smaller."""
         self._compact = on
+        self.remote.setMinimumSize(CLERK_VIDEO_MIN / 1.5 if on else CLERK_VIDEO_MIN)
         if on:
             self.local.hide()
         else:
