@@ -24,7 +24,14 @@ from .consent_gate import ConsentGate
 from .control_protocol import InputMessage
 from .control_protocol import error as control_error
 from .document_desk import DocumentDesk, DocumentPorts, ExpiredDocument
-from .errors import AuthenticationFailed, CallError, CentralError, CentralUnavailable, MalformedResponse
+from .errors import (
+    AuthenticationFailed,
+    CallError,
+    CentralError,
+    CentralRejected,
+    CentralUnavailable,
+    MalformedResponse,
+)
 from .events import (
     KioskEvent,
     KioskSnapshot,
@@ -74,6 +81,7 @@ from .session import (
     advance,
     call_dropped,
     clerk_answered,
+    finished_earlier,
     hung_up,
     upcoming_today,
 )
@@ -667,10 +675,19 @@ class KioskEngine:
                 log.error("call setup failed: %s", exc)
                 self._notices.add(Notice.CALL_SETUP_FAILING)
                 self._publish_state()
-            except AuthenticationFailed as exc:
-                log.error("the central refused this kiosk's token during the call: %s", exc)
-                self._notices.add(Notice.NOT_ENROLLED)
-                self._publish_state()
+            except CentralRejected as exc:
+                if isinstance(exc, AuthenticationFailed):
+                    log.error("the central refused this kiosk's token during the call: %s", exc)
+                    self._notices.add(Notice.NOT_ENROLLED)
+                    self._publish_state()
+                elif exc.code == "appointment_finished":
+                    # Hung up earlier (before a restart of this kiosk): offering again would only keep
+                    # the citizen's screen waiting for a clerk who will never come.
+                    log.info("appointment %s has already finished; not calling again", appointment.id)
+                    self._set_session(finished_earlier(self._session, self._clock.now()))
+                    return
+                else:
+                    log.warning("signalling refused, offering again: %s", exc)
             except CentralError as exc:
                 log.warning("signalling failed, offering again: %s", exc)
             except Exception:
