@@ -25,7 +25,14 @@ from PySide6.QtWebEngineCore import (
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from ..core.control_protocol import InputMessage, NavigateInput, PointerInput, TextInput
+from ..core.control_protocol import (
+    ZOOM_LEVELS,
+    InputMessage,
+    NavigateInput,
+    PointerInput,
+    TextInput,
+    ZoomInput,
+)
 from ..core.navigation import NavigationPolicy
 from .form_input import inject_key, inject_pointer, inject_text
 from .form_scripts import FOCUS_GUARD, OPEN_SHADOW_ROOTS, WATCH, watched_attributes, with_selectors
@@ -127,6 +134,7 @@ class FormView(QWidget):
     page_changed = Signal(str, str)  # url, title
     clerk_pointer = Signal(QPointF)  # where the clerk's pointer is, in the view's pixels
     resized = Signal(int, int)  # the page's size: the clerk's pointer coordinates are fractions of it
+    zoomed = Signal(float)  # the page's zoom changed (the citizen's buttons or the clerk's zoom)
 
     def __init__(
         self, files: Callable[[], list[str]] = lambda: [], citizen_only_selectors: Sequence[str] = ()
@@ -210,7 +218,7 @@ class FormView(QWidget):
     def _new_generation(self, *_: object) -> None:
         self.generation += 1
 
-    ZOOMS = (1.0, 1.25, 1.5, 1.75, 2.0)  # administration sites use 14-16 px text
+    ZOOMS = ZOOM_LEVELS  # administration sites use 14-16 px text; the clerk's zoom has the same levels
 
     def zoom(self, step: int) -> float:
         """Makes the page larger (step > 0) or smaller, within ZOOMS; returns the new factor. Each
@@ -219,9 +227,22 @@ class FormView(QWidget):
         if view is None:
             return 1.0
         current = min(range(len(self.ZOOMS)), key=lambda i: abs(self.ZOOMS[i] - view.zoomFactor()))
-        factor = self.ZOOMS[max(0, min(len(self.ZOOMS) - 1, current + step))]
-        view.setZoomFactor(factor)
+        return self.set_zoom(self.ZOOMS[max(0, min(len(self.ZOOMS) - 1, current + step))])
+
+    def set_zoom(self, factor: float) -> float:
+        """One of ZOOMS. The view keeps its size: the clerk's pointer fractions and the grabs sent to
+        the clerk are of the view, not of the page, so they still match after a zoom."""
+        view = self.view
+        if view is None:
+            return 1.0
+        factor = min(self.ZOOMS, key=lambda z: abs(z - factor))
+        if factor != view.zoomFactor():
+            view.setZoomFactor(factor)
+            self.zoomed.emit(factor)
         return factor
+
+    def zoom_factor(self) -> float:
+        return self.view.zoomFactor() if self.view is not None else 1.0
 
     def page_size(self) -> tuple[int, int]:
         """The page's size in pixels (the view's, without the notice above it)."""
@@ -244,6 +265,9 @@ class FormView(QWidget):
             return
         if isinstance(message, PointerInput):
             self.clerk_pointer.emit(inject_pointer(target, message))
+            done(None, "")
+        elif isinstance(message, ZoomInput):
+            self.set_zoom(message.level)
             done(None, "")
         elif isinstance(message, NavigateInput):
             ok = self.navigate(message.url)
