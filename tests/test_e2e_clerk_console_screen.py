@@ -194,7 +194,17 @@ def test_the_clerk_console_on_one_screen_through_three_calls(
         connected = time.monotonic()
         wait(qtbot, lambda: js(FORM_PICTURE)["lit"] > 0.2, 20)
         took = time.monotonic() - connected
-        wait(qtbot, lambda: engine.session.phase is Phase.IN_CALL and window.call.form.page is not None, 10)
+        wait(qtbot, lambda: engine.session.phase is Phase.IN_CALL and window.call.form.view is not None, 10)
+        # Then the page itself (not the "form not shown" card): the picture has the view's size.
+        view = window.call.form.view
+        assert view is not None
+        wait(
+            qtbot,
+            lambda: [js(FORM_PICTURE)[k] for k in ("width", "height")] == [view.width(), view.height()],
+            20,
+        )
+        took = max(took, time.monotonic() - connected)
+        assert js(FORM_PICTURE)["lit"] > 0.2  # the page, not a black picture of its size
         # Every local track is live during the call; kept to check they are stopped after it.
         js("() => { window.testTracks = window.clerkConsole.local.getTracks(); }")
         assert js("() => window.testTracks.length") == 2
@@ -242,6 +252,9 @@ def test_the_clerk_console_on_one_screen_through_three_calls(
         wait(qtbot, lambda: window.snapshot is not None and not window.snapshot.microphone_on, 5)
         window.call.mute.click()
         wait(qtbot, lambda: "coupé son micro" not in kiosk_state(), 10)
+        bridge.submit(lambda: engine.send_document())  # the citizen sends the page to the clerk
+        page.locator("#documents li.received").wait_for(timeout=30_000)
+        wait(qtbot, lambda: "page numérisée" not in kiosk_state(), 10)
         window.call.documents.closed.emit()  # the citizen closes the panel
         wait(qtbot, lambda: "Panneau des documents fermé" in kiosk_state(), 10)
         screenshot(page, tmp_path, "console-1366x768.png")
@@ -318,11 +331,17 @@ def test_the_clerk_console_on_one_screen_through_three_calls(
 
         page.get_by_role("button", name="Raccrocher").click()
         released_after_the_call(first, "Entretien terminé")
+        # The paper of that call stays on the agenda, to download…
+        assert page.locator("#agenda #documents li.received").count() == 1
+        assert "dernier entretien" in page.locator("#documents-title").inner_text()
 
         # ------------------------------------------------ call 2: the citizen hangs up on the kiosk
         second = appointments[1]
         pictures.append(join(second))
         assert "nom non communiqué" in page.locator("#citizen").inner_text()
+        # …and the next citizen's call starts without it.
+        assert page.locator("#call #documents li").count() == 0
+        assert page.locator("#documents-status").inner_text() == ""
         check_one_screen(page, 1366, 768)
         window.call.hang_up.click()
         window.call.confirm_yes.click()

@@ -136,8 +136,10 @@ async function answer(call) {
     const videos = pc.getTransceivers().filter((t) => t.receiver.track.kind === "video");
     const isForm = event.track.kind === "video" && videos.indexOf(event.transceiver) === 1;
     const target = $(isForm ? "form-view" : "remote");
-    if (!target.srcObject) target.srcObject = new MediaStream();
-    target.srcObject.addTrack(event.track);
+    // A fresh stream with every track so far: the element loads it anew, rather than relying on a
+    // stream that was empty (or held an ended track) when it was attached.
+    const before = target.srcObject ? target.srcObject.getTracks().filter((t) => t.readyState === "live") : [];
+    target.srcObject = new MediaStream([...before, event.track]);
   });
   pc.addEventListener("datachannel", (event) => {
     if (event.channel.label === "documents") { attachDocuments(event.channel); return; }
@@ -208,8 +210,28 @@ async function followCall() {
   }
 }
 
+// The documents box lives in the call; after it, it moves to the agenda while it holds documents of
+// the call that ended (to download them), and it starts empty for the next citizen.
+function placeDocuments(inCall) {
+  const box = document.querySelector(".documents-box");
+  const held = Object.keys(state.documents).length + Object.keys(state.incoming).length > 0;
+  if (inCall || !held) document.querySelector(".citizen-side").append(box);
+  else $("agenda").append(box);
+  $("documents-title").textContent = inCall ? "Documents de l'usager" : "Documents du dernier entretien";
+}
+
+function forgetDocuments() {
+  for (const doc of Object.values(state.documents)) URL.revokeObjectURL(doc.url);
+  state.documents = {};
+  state.incoming = {};
+  for (const id of ["documents-status", "documents-error", "control-error"]) $(id).textContent = "";
+  renderDocuments();
+}
+
 async function joinAppointment(appointment) {
   $("last-call").textContent = "";
+  forgetDocuments();  // another citizen: nothing of the last one's papers in this call
+  placeDocuments(true);
   state.appointment = appointment;
   state.version = 0;
   state.phase = "joining";
@@ -244,6 +266,7 @@ function endCall(message) {
   // Back to the agenda, where the message stays until the next call.
   $("call").hidden = true;
   document.body.classList.remove("in-call");
+  placeDocuments(false);
   $("last-call").textContent = message;
   setStatus(message);
   showTimer();
