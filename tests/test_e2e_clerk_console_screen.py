@@ -334,6 +334,7 @@ def test_the_clerk_console_on_one_screen_through_three_calls(
         # The paper of that call stays on the agenda, to download…
         assert page.locator("#agenda #documents li.received").count() == 1
         assert "dernier entretien" in page.locator("#documents-title").inner_text()
+        screenshot(page, tmp_path, "console-agenda-1366x768.png")
 
         # ------------------------------------------------ call 2: the citizen hangs up on the kiosk
         second = appointments[1]
