@@ -523,6 +523,8 @@ async def test_every_control_message_the_engine_sends_matches_its_schema(publish
         await engine.answer_control(True)
         await engine.form_page_changed("https://www.service-public.fr/demarche?id=42", "Démarche", 1280, 800)
         await engine.form_view_resized(1280, 760)
+        await engine.screen_shown("fr", True, 1.25)  # what the UI reports of the citizen's screen
+        send(41, type="zoom", level=1.5)
         form.busy = asyncio.Event()  # a busy page: inputs wait in the engine's queue
         send(3, type="text", text="Élodie")
         await wait_for(lambda: form.started == 1)
@@ -563,6 +565,8 @@ async def test_every_control_message_the_engine_sends_matches_its_schema(publish
     assert {"not_in_session", "busy", "not_granted", "citizen_only_field", "internal_error"} <= codes
     events = [m["event"] for m in messages if m["type"] == "state"]
     assert events[0] is None and "page" in events and "resize" in events and events[-1] == "session_ended"
+    assert any(m["type"] == "kiosk.screen" and m["zoom"] == 1.25 for m in messages)
+    assert len(answers(41)) == 1  # queued behind the busy page, then voided by the take-back
 
 
 # --------------------------------------------------------------------------- the documents channel
@@ -742,6 +746,7 @@ CONTROL_VALID: list[dict[str, Any]] = [
     {"v": 1, "type": "navigate", "seq": 8, "url": "http://127.0.0.1:8800/demo-form/?etape=2"},
     {"v": 1, "type": "navigate", "seq": 8, "url": "https://x/" + "a" * (cp.MAX_URL_CHARS - 10)},
     {"v": 1, "type": "navigate", "seq": 8, "url": "javascript:alert(1)"},  # read, then refused: not_allowed
+    *({"v": 1, "type": "zoom", "seq": 9, "level": level} for level in (*cp.ZOOM_LEVELS, 1, 2)),
 ]
 DOCUMENTS_VALID: list[dict[str, Any]] = [
     {"v": 1, "type": "doc.request", "label": "justificatif de domicile"},

@@ -52,7 +52,7 @@ def test_the_clerk_console_joins_and_both_sides_receive_video(
         [record] = recorder.records()
         assert record.end_reason is EndReason.CLERK_HUNG_UP
         assert record.remote_video_frames > 10  # the browser's fake camera reached the kiosk
-        page.locator("#call-status", has_text="Entretien terminé").wait_for(timeout=5_000)
+        page.locator("#last-call", has_text="Entretien terminé").wait_for(timeout=5_000)  # back to the agenda
         assert page.evaluate("window.cspViolations") == [] and csp_reports == []
     finally:
         page.close()

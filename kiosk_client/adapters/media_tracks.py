@@ -139,19 +139,30 @@ class PacedVideoTrack(MediaStreamTrack):
 class PushedVideoTrack(MediaStreamTrack):
     """Sends a new image as soon as it arrives (up to `max_fps`), and otherwise repeats the last one at
     `fps` as a keepalive: a change reaches the clerk without waiting for a pacing tick, and an
-    unchanged form costs little encoding."""
+    unchanged form costs little encoding.
+
+    A browser that starts decoding without a keyframe shows nothing (a black form view, once ≈40 s)
+    until it gets one. The encoder makes one at the start and when asked (PLI/FIR), but an unchanged
+    page makes none of its own: so the first frames and one every `keyframe_every_s` are marked as
+    keyframes, and a receiver that missed one has a picture within that time, PLI or not."""
 
     kind = "video"
 
-    def __init__(self, frames: LatestFrame, fps: int = 10, max_fps: int = 30) -> None:
+    def __init__(
+        self, frames: LatestFrame, fps: int = 10, max_fps: int = 30, keyframe_every_s: float = 2.0
+    ) -> None:
         super().__init__()
         self._frames = frames
         self._period = 1.0 / fps
         self._min_interval = 1.0 / max_fps
+        self._keyframe_every = keyframe_every_s
         self._start: float | None = None
         self._last = 0.0
+        self._last_keyframe = -math.inf
         self._sent_version = -1
+        self._opening_keyframes = 3  # the call's first pictures: whoever receives them can start
         self.frames_sent = 0
+        self.keyframes_marked = 0
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
@@ -175,7 +186,14 @@ class PushedVideoTrack(MediaStreamTrack):
                 now = time.monotonic()
         self._last = now
         self._sent_version = self._frames.version
-        frame = av.VideoFrame.from_ndarray(self._frames.latest(), format="bgr24")
+        # In the encoder's own format: aiortc converts other formats into a new frame, which would
+        # lose the keyframe mark.
+        frame = av.VideoFrame.from_ndarray(self._frames.latest(), format="bgr24").reformat(format="yuv420p")
+        if self._opening_keyframes > 0 or now - self._last_keyframe >= self._keyframe_every:
+            self._opening_keyframes = max(0, self._opening_keyframes - 1)
+            self._last_keyframe = now
+            frame.pict_type = av.video.frame.PictureType.I
+            self.keyframes_marked += 1
         frame.pts = int((now - self._start) * VIDEO_CLOCK_RATE)
         frame.time_base = VIDEO_TIME_BASE
         self.frames_sent += 1

@@ -49,6 +49,7 @@ class CentralAdmin:
         duration: timedelta = timedelta(minutes=20),
         allowed_origins: list[str] | None = None,
         start_url: str | None = None,
+        citizen_name: str | None = None,
     ) -> dict[str, Any]:
         result: dict[str, Any] = self._post(
             "/api/v1/admin/appointments",
@@ -60,6 +61,7 @@ class CentralAdmin:
                 "end": (start + duration).isoformat(),
                 "allowed_origins": allowed_origins or [],
                 "start_url": start_url,
+                **({"citizen_name": citizen_name} if citizen_name is not None else {}),
             },
         )
         return result

@@ -27,6 +27,7 @@ DEMO_FORM = Path(__file__).parent / "demo_form"
 SCHEMAS = Path(__file__).parent / "schemas"  # the data channels' messages (JSON Schema)
 MAX_BODY = 512 * 1024
 MAX_WAIT_S = 30.0
+FINISHED = "this appointment has finished (its call was hung up); it cannot be joined again"
 DEFAULT_CONFIG: dict[str, Any] = {
     "ice_servers": [],
     "poll_interval_seconds": 15,
@@ -294,6 +295,10 @@ async def post_offer(request: web.Request) -> web.Response:
     kiosk = device(request)
     row = appointment_for(request, as_kiosk=kiosk)
     sdp = session_description(await read_json_object(request), "offer")
+    if request.app[STORE].call(row["id"]).ended:
+        # A hang-up (by either side, or the kiosk giving up) ends the appointment for good: a kiosk
+        # restarted later must not open it again, or the clerk would be called into a finished one.
+        raise ApiError(409, "appointment_finished", FINISHED)
     call = request.app[STORE].post_offer(row["id"], sdp)
     await notify(request.app, row["id"])
     return web.json_response({"call_id": call.call_id, "version": call.version}, status=201)
@@ -306,6 +311,10 @@ async def post_answer(request: web.Request) -> web.Response:
     call_id = text(data, "call_id", 64)
     store = request.app[STORE]
     current = store.call(row["id"])
+    if current.ended and current.call_id == call_id:
+        raise ApiError(409, "call_ended", "the call has ended")
+    if current.ended:
+        raise ApiError(409, "appointment_finished", FINISHED)
     if current.call_id is None or call_id != current.call_id:
         raise ApiError(409, "stale_call", "this answer is for a call that is no longer current")
     if current.ended:
@@ -373,6 +382,9 @@ async def clerk_appointments(request: web.Request) -> web.Response:
                 "end": r["end"],
                 "kiosk_name": r["kiosk_name"],
                 "site_name": r["site_name"],
+                "citizen_name": r["citizen_name"],
+                # Ended is final (offers and answers are refused afterwards): nothing left to join.
+                "finished": call.ended,
                 "call": {"version": call.version, "has_offer": call.offer is not None, "ended": call.ended},
             }
         )
@@ -464,6 +476,9 @@ async def admin_create_appointment(request: web.Request) -> web.Response:
     if not isinstance(origins, list):
         raise ApiError(400, "invalid_field", "allowed_origins: expected an array")
     start_url = text(data, "start_url", 2048, optional=True)
+    # Shown to the clerk only (the console's "who is it for"); never sent to the kiosk, whose screen
+    # a waiting room can see.
+    citizen_name = text(data, "citizen_name", 200, optional=True)
     appointment_id = store.create_appointment(
         kiosk_id,
         clerk_id,
@@ -472,6 +487,7 @@ async def admin_create_appointment(request: web.Request) -> web.Response:
         end.astimezone(UTC),
         [origin(o) for o in origins],
         start_url,
+        citizen_name,
     )
     return web.json_response(appointment_json(store.appointment(appointment_id)), status=201)
 

@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS clerks (
 );
 CREATE TABLE IF NOT EXISTS appointments (
     id TEXT PRIMARY KEY, kiosk_id TEXT NOT NULL REFERENCES kiosks(id), clerk_id TEXT NOT NULL REFERENCES clerks(id),
-    service TEXT NOT NULL, start TEXT NOT NULL, end TEXT NOT NULL, allowed_origins TEXT NOT NULL, start_url TEXT
+    service TEXT NOT NULL, start TEXT NOT NULL, end TEXT NOT NULL, allowed_origins TEXT NOT NULL, start_url TEXT,
+    citizen_name TEXT
 );
 CREATE TABLE IF NOT EXISTS calls (
     appointment_id TEXT PRIMARY KEY REFERENCES appointments(id), version INTEGER NOT NULL, call_id TEXT,
@@ -85,6 +86,10 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            # A database made before the citizen's display name existed: add the column (NULL, "not given").
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(appointments)")}
+            if "citizen_name" not in columns:
+                self._db.execute("ALTER TABLE appointments ADD COLUMN citizen_name TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -196,11 +201,14 @@ class Store:
         end: datetime,
         origins: list[str],
         start_url: str | None,
+        citizen_name: str | None = None,
     ) -> str:
         appointment_id = new_id("appt")
         self._exec(
-            "INSERT INTO appointments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO appointments(id, kiosk_id, clerk_id, service, start, end, allowed_origins, start_url, citizen_name) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             appointment_id, kiosk_id, clerk_id, service, start.isoformat(), end.isoformat(), json.dumps(origins), start_url,
+            citizen_name,
         )  # fmt: skip
         return appointment_id
 

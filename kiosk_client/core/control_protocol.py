@@ -1,7 +1,7 @@
 """The remote-control protocol spoken on the "control" data channel (ordered, reliable), version 1.
 
-Clerk → kiosk: control.request, control.release, pointer, key, text, navigate.
-Kiosk → clerk: ack, error, state.
+Clerk → kiosk: control.request, control.release, pointer, key, text, navigate, zoom.
+Kiosk → clerk: ack, error, state, kiosk.screen.
 Every message is a JSON object with "v" (1), "type" and, from the clerk, "seq" (a number the kiosk
 echoes in its ack or error). Anything else — unknown types or fields, wrong types, coordinates out of
 range, oversized messages, control characters in text, shortcuts — is refused with an error naming
@@ -32,6 +32,12 @@ KEYS = (
     "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown",
 )  # fmt: skip
 MODIFIERS = ("shift",)
+# The form view's zoom levels, for the citizen's buttons and the clerk's `zoom` alike: administration
+# sites are written at 14-16 px; beyond 200 % a 1280 px wide page no longer fits its forms.
+ZOOM_LEVELS = (1.0, 1.25, 1.5, 1.75, 2.0)
+# What the kiosk's screen shows of the documents panel (kiosk.screen's `documents`).
+DOCUMENTS_SHOWN = ("closed", "open", "scanning", "sending")
+MAX_SCREEN_PAGES = 99  # kiosk.screen's `pages`: a count, capped (a desk holds at most 30)
 
 
 class ProtocolViolation(Exception):
@@ -84,8 +90,19 @@ class NavigateInput:
     url: str
 
 
-ClerkMessage = ControlRequest | ControlRelease | PointerInput | KeyInput | TextInput | NavigateInput
-InputMessage = PointerInput | KeyInput | TextInput | NavigateInput
+@dataclass(frozen=True, slots=True)
+class ZoomInput:
+    """The form view's zoom, set by the clerk (one of ZOOM_LEVELS). An input like the others: only
+    with the citizen's consent, applied in order; pointer fractions stay fractions of the view."""
+
+    seq: int
+    level: float
+
+
+ClerkMessage = (
+    ControlRequest | ControlRelease | PointerInput | KeyInput | TextInput | NavigateInput | ZoomInput
+)
+InputMessage = PointerInput | KeyInput | TextInput | NavigateInput | ZoomInput
 
 FIELDS: dict[str, tuple[set[str], set[str]]] = {
     # type: (required fields, optional fields) besides v, type, seq
@@ -95,6 +112,7 @@ FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "key": ({"key"}, {"modifiers"}),
     "text": ({"text"}, set()),
     "navigate": ({"url"}, set()),
+    "zoom": ({"level"}, set()),
 }
 
 
@@ -187,6 +205,14 @@ def parse_clerk_message(raw: str | bytes) -> ClerkMessage:
         if len(value) > MAX_TEXT_CHARS:
             raise ProtocolViolation("too_large", f"text: at most {MAX_TEXT_CHARS} characters", seq)
         return TextInput(seq, _text(value, seq))
+    if kind == "zoom":
+        level = data["level"]
+        if isinstance(level, bool) or not isinstance(level, int | float) or not math.isfinite(level):
+            raise ProtocolViolation("invalid_field", "level: expected a number", seq)
+        if float(level) not in ZOOM_LEVELS:
+            levels = ", ".join(f"{z:g}" for z in ZOOM_LEVELS)
+            raise ProtocolViolation("out_of_range", f"level: expected one of {levels}", seq)
+        return ZoomInput(seq, float(level))
     url = data["url"]
     if (
         not isinstance(url, str)
@@ -210,3 +236,26 @@ def ack(seq: int) -> str:
 
 def error(code: str, message: str, seq: int | None) -> str:
     return encode({"type": "error", "seq": seq, "code": code, "message": message[:MAX_ERROR_CHARS]})
+
+
+def kiosk_screen(
+    *, documents: str, pages: int, language: str, zoom: float, microphone: bool, camera: bool
+) -> str:
+    """What the citizen's screen shows, for the clerk's console. Bounded and free of citizen data:
+    no address, no field, no document name — states, a page count, the language's code."""
+    if documents not in DOCUMENTS_SHOWN:
+        raise ValueError(f"documents: {documents!r}")
+    if not (len(language) == 2 and language.isascii() and language.isalpha() and language.islower()):
+        raise ValueError(f"language: {language!r}")
+    level = min(ZOOM_LEVELS, key=lambda z: abs(z - zoom))
+    return encode(
+        {
+            "type": "kiosk.screen",
+            "documents": documents,
+            "pages": max(0, min(MAX_SCREEN_PAGES, pages)),
+            "language": language,
+            "zoom": level,
+            "microphone": microphone,
+            "camera": camera,
+        }
+    )

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from typing import Any, Literal
@@ -21,10 +21,18 @@ from typing import Any, Literal
 from .backoff import Backoff
 from .clock import CentralClock
 from .consent_gate import ConsentGate
-from .control_protocol import InputMessage
+from .control_protocol import InputMessage, kiosk_screen
 from .control_protocol import error as control_error
 from .document_desk import DocumentDesk, DocumentPorts, ExpiredDocument
-from .errors import AuthenticationFailed, CallError, CentralError, CentralUnavailable, MalformedResponse
+from .document_transfer import TransferStatus
+from .errors import (
+    AuthenticationFailed,
+    CallError,
+    CentralError,
+    CentralRejected,
+    CentralUnavailable,
+    MalformedResponse,
+)
 from .events import (
     KioskEvent,
     KioskSnapshot,
@@ -74,6 +82,7 @@ from .session import (
     advance,
     call_dropped,
     clerk_answered,
+    finished_earlier,
     hung_up,
     upcoming_today,
 )
@@ -84,6 +93,15 @@ log = logging.getLogger(__name__)
 class _NoFormView:
     async def apply(self, message: InputMessage, admitted: Callable[[], bool]) -> InputOutcome:
         return InputOutcome("no_form", "this kiosk has no form view")
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenFacts:
+    """What the kiosk's screen shows that only the UI knows."""
+
+    language: str
+    documents_open: bool
+    zoom: float
 
 
 ACTIVE = (Phase.WAITING_FOR_CLERK, Phase.IN_CALL)
@@ -151,6 +169,11 @@ class KioskEngine:
 
         self._document_ports = documents
         self._desk: DocumentDesk | None = None
+
+        # What the kiosk's screen shows that only the UI knows (language, documents panel, zoom);
+        # None for a kiosk without a screen, which then tells the clerk nothing about it.
+        self._screen: ScreenFacts | None = None
+        self._screen_sent: tuple[Call, str] | None = None  # the last kiosk.screen, and on which call
 
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake_poll = asyncio.Event()
@@ -265,6 +288,41 @@ class KioskEngine:
     async def form_refused(self, what: str, detail: str) -> None:
         if self._control is not None and what in ("navigation", "popup", "download"):
             self._control.navigation_refused(what, detail)
+
+    async def screen_shown(self, language: str, documents_open: bool, zoom: float) -> None:
+        """What the UI shows now (sent by it on every change): the clerk's console shows it in words."""
+        self._screen = ScreenFacts(language, documents_open, zoom)
+        self._send_screen()
+
+    def _send_screen(self) -> None:
+        """kiosk.screen on the control channel, whenever what the citizen sees changed (and once when
+        the channel opens). States and a count only: never an address, a field or a name."""
+        call, facts = self._call, self._screen
+        if call is None or facts is None or self._control is None or self._session.phase is not Phase.IN_CALL:
+            return
+        desk = self._desk.state if self._desk is not None else None
+        if desk is not None and desk.scanner == "scanning":
+            documents = "scanning"
+        elif desk is not None and any(t.status is TransferStatus.SENDING for t in desk.transfers):
+            documents = "sending"
+        else:
+            documents = "open" if facts.documents_open else "closed"
+        try:
+            text = kiosk_screen(
+                documents=documents,
+                pages=len(desk.pages) if desk is not None else 0,
+                language=facts.language,
+                zoom=facts.zoom,
+                microphone=self._mic_on,
+                camera=self._cam_on,
+            )
+        except ValueError:
+            log.exception("the kiosk's screen could not be described")
+            return
+        if self._screen_sent == (call, text):
+            return
+        self._screen_sent = (call, text)
+        call.send_control(text)
 
     async def scan_document(self, source: str = "flatbed", colour: bool = True) -> bool:
         """The citizen or the animateur starts a scan (pages are added to the session's desk)."""
@@ -623,6 +681,8 @@ class KioskEngine:
             case ControlChannelOpened():
                 if self._control is not None and self._call is not None:
                     self._call.send_control(self._control.state_message())
+                    self._screen_sent = None  # a new channel: tell it what the screen shows
+                    self._send_screen()
             case ControlMessageReceived(raw=raw):
                 self._on_control_message(raw)
 
@@ -667,10 +727,19 @@ class KioskEngine:
                 log.error("call setup failed: %s", exc)
                 self._notices.add(Notice.CALL_SETUP_FAILING)
                 self._publish_state()
-            except AuthenticationFailed as exc:
-                log.error("the central refused this kiosk's token during the call: %s", exc)
-                self._notices.add(Notice.NOT_ENROLLED)
-                self._publish_state()
+            except CentralRejected as exc:
+                if isinstance(exc, AuthenticationFailed):
+                    log.error("the central refused this kiosk's token during the call: %s", exc)
+                    self._notices.add(Notice.NOT_ENROLLED)
+                    self._publish_state()
+                elif exc.code == "appointment_finished":
+                    # Hung up earlier (before a restart of this kiosk): offering again would only keep
+                    # the citizen's screen waiting for a clerk who will never come.
+                    log.info("appointment %s has already finished; not calling again", appointment.id)
+                    self._set_session(finished_earlier(self._session, self._clock.now()))
+                    return
+                else:
+                    log.warning("signalling refused, offering again: %s", exc)
             except CentralError as exc:
                 log.warning("signalling failed, offering again: %s", exc)
             except Exception:
@@ -807,3 +876,4 @@ class KioskEngine:
         if snapshot != self._last_snapshot:
             self._last_snapshot = snapshot
             self._publish(StateChanged(snapshot))
+            self._send_screen()  # scanning, pages, microphone and camera are the engine's to know

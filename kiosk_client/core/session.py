@@ -142,6 +142,14 @@ def hung_up(session: Session, by_clerk: bool, now: datetime) -> Session:
     return _ended(session, EndReason.CLERK_HUNG_UP if by_clerk else EndReason.CITIZEN_HUNG_UP, now)
 
 
+def finished_earlier(session: Session, now: datetime) -> Session:
+    """The central says this appointment's call was hung up before (this kiosk restarted since):
+    it is over, whatever the clock says."""
+    if session.phase not in (Phase.WAITING_FOR_CLERK, Phase.IN_CALL):
+        return session
+    return _ended(session, EndReason.APPOINTMENT_OVER, now)
+
+
 def call_dropped(session: Session, now: datetime) -> Session:
     """The connection broke without a hang-up: wait for the clerk again on a new connection."""
     if session.phase is not Phase.IN_CALL:

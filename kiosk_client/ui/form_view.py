@@ -25,7 +25,15 @@ from PySide6.QtWebEngineCore import (
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from ..core.control_protocol import InputMessage, KeyInput, NavigateInput, PointerInput, TextInput
+from ..core.control_protocol import (
+    ZOOM_LEVELS,
+    InputMessage,
+    KeyInput,
+    NavigateInput,
+    PointerInput,
+    TextInput,
+    ZoomInput,
+)
 from ..core.navigation import NavigationPolicy
 from .form_input import inject_key, inject_pointer, inject_text
 from .form_scripts import (
@@ -139,6 +147,7 @@ class FormView(QWidget):
     # Chromium moves the focus a little after the touch.
     citizen_field = Signal(bool, bool)
     clerk_pressing = Signal()  # emitted before the clerk's press or click reaches the page
+    zoomed = Signal(float)  # the page's zoom changed (the citizen's buttons or the clerk's zoom)
 
     def __init__(
         self, files: Callable[[], list[str]] = lambda: [], citizen_only_selectors: Sequence[str] = ()
@@ -294,7 +303,7 @@ class FormView(QWidget):
     def _new_generation(self, *_: object) -> None:
         self.generation += 1
 
-    ZOOMS = (1.0, 1.25, 1.5, 1.75, 2.0)  # administration sites use 14-16 px text
+    ZOOMS = ZOOM_LEVELS  # administration sites use 14-16 px text; the clerk's zoom has the same levels
 
     def zoom(self, step: int) -> float:
         """Makes the page larger (step > 0) or smaller, within ZOOMS; returns the new factor. Each
@@ -303,9 +312,22 @@ class FormView(QWidget):
         if view is None:
             return 1.0
         current = min(range(len(self.ZOOMS)), key=lambda i: abs(self.ZOOMS[i] - view.zoomFactor()))
-        factor = self.ZOOMS[max(0, min(len(self.ZOOMS) - 1, current + step))]
-        view.setZoomFactor(factor)
+        return self.set_zoom(self.ZOOMS[max(0, min(len(self.ZOOMS) - 1, current + step))])
+
+    def set_zoom(self, factor: float) -> float:
+        """One of ZOOMS. The view keeps its size: the clerk's pointer fractions and the grabs sent to
+        the clerk are of the view, not of the page, so they still match after a zoom."""
+        view = self.view
+        if view is None:
+            return 1.0
+        factor = min(self.ZOOMS, key=lambda z: abs(z - factor))
+        if factor != view.zoomFactor():
+            view.setZoomFactor(factor)
+            self.zoomed.emit(factor)
         return factor
+
+    def zoom_factor(self) -> float:
+        return self.view.zoomFactor() if self.view is not None else 1.0
 
     def page_size(self) -> tuple[int, int]:
         """The page's size in pixels (the view's, without the notice above it)."""
@@ -330,6 +352,9 @@ class FormView(QWidget):
             if message.action in ("press", "click", "double_click"):
                 self.clerk_pressing.emit()
             self.clerk_pointer.emit(inject_pointer(target, message))
+            done(None, "")
+        elif isinstance(message, ZoomInput):
+            self.set_zoom(message.level)
             done(None, "")
         elif isinstance(message, NavigateInput):
             ok = self.navigate(message.url)

@@ -142,6 +142,13 @@ class KioskWindow(QMainWindow):
         )
         form.refused.connect(lambda what, detail: bridge.submit(lambda: engine.form_refused(what, detail)))
         form.resized.connect(lambda w, h: bridge.submit(lambda: engine.form_view_resized(w, h)))
+        # What the citizen sees, for the clerk's console: connected after the slots that show or hide
+        # the panel, so each report reads the screen as it is after the touch.
+        self._screen_reported: tuple[str, bool, float] | None = None
+        form.zoomed.connect(self._report_screen)
+        self.call.documents_button.clicked.connect(self._report_screen)
+        papers.closed.connect(self._report_screen)
+        form.clerk_pressing.connect(self._report_screen)  # the clerk working on the form closes the papers
 
         # Clock and countdown move every second even when the engine has nothing new to say.
         self._ticker = QTimer(self)
@@ -230,6 +237,22 @@ class KioskWindow(QMainWindow):
         )
         self._has_notices = bool(texts)
         self._show_notices()
+        self._report_screen()
+
+    def _report_screen(self, *_: object) -> None:
+        if self.snapshot is None or self.snapshot.session.phase is not Phase.IN_CALL:
+            self._screen_reported = None  # the next call hears it from the start
+            return
+        facts = (
+            self.t.language,
+            self.call.documents_area.isVisibleTo(self.call),
+            self.call.form.zoom_factor(),
+        )
+        if facts == self._screen_reported:
+            return
+        self._screen_reported = facts
+        language, documents_open, zoom = facts
+        self._bridge.submit(lambda: self._engine.screen_shown(language, documents_open, zoom))
 
     def _follow_form_session(self, snapshot: KioskSnapshot) -> None:
         """The form lives as long as the appointment's session: a dropped call that reconnects keeps

@@ -15,7 +15,8 @@ const token = (() => {
 const $ = (id) => document.getElementById(id);
 const state = {
   appointment: null, pc: null, callId: null, version: 0, local: null, muted: false, phase: "idle", joinedAt: null,
-  control: null, controlState: "none", seq: 0, received: [],
+  connectedAt: null, released: [],  // released: the local tracks of the last call, stopped (for the tests)
+  control: null, controlState: "none", seq: 0, received: [], screen: null,
   documentsChannel: null, incoming: {}, documents: {},  // documents: kept across a dropped call
 };
 window.clerkConsole = state;  // inspected by the browser tests
@@ -28,7 +29,11 @@ async function api(method, path, body) {
   });
   if (response.status === 204) return null;
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error((data.error && data.error.message) || response.statusText);
+  if (!response.ok) {
+    const error = new Error((data.error && data.error.message) || response.statusText);
+    error.code = data.error && data.error.code;
+    throw error;
+  }
   return data;
 }
 
@@ -45,21 +50,26 @@ async function refreshAgenda() {
     const list = $("appointments");
     list.replaceChildren(...data.appointments.map((a) => {
       const item = document.createElement("li");
-      const ready = a.call.has_offer && !a.call.ended;
-      item.className = ready ? "ready" : "";
+      // A hung-up appointment is finished for good: the central refuses to join it, so no button.
+      const finished = a.finished || a.call.ended;
+      const ready = a.call.has_offer && !finished;
+      item.className = finished ? "finished" : ready ? "ready" : "";
       item.dataset.appointment = a.id;
       const when = document.createElement("span");
       when.className = "when";
-      when.textContent = `${time(a.start)} – ${a.service}`;
+      when.textContent = `${time(a.start)} – ${a.service}${a.citizen_name ? ` · ${a.citizen_name}` : ""}`;
       const where = document.createElement("span");
       where.className = "state";
-      where.textContent = `${a.site_name} · ${ready ? "l'usager est en ligne" : a.call.ended ? "terminé" : "borne pas encore connectée"}`;
-      const join = document.createElement("button");
-      join.type = "button";
-      join.textContent = "Rejoindre";
-      join.disabled = state.appointment !== null;
-      join.addEventListener("click", () => joinAppointment(a));
-      item.append(when, where, join);
+      where.textContent = `${a.site_name} · ${finished ? "terminé" : ready ? "l'usager est en ligne" : "borne pas encore connectée"}`;
+      item.append(when, where);
+      if (!finished) {
+        const join = document.createElement("button");
+        join.type = "button";
+        join.textContent = "Rejoindre";
+        join.disabled = state.appointment !== null;
+        join.addEventListener("click", () => joinAppointment(a));
+        item.append(join);
+      }
       return item;
     }));
   } catch (error) {
@@ -70,7 +80,7 @@ async function refreshAgenda() {
 function setStatus(text) { $("call-status").textContent = text; }
 
 async function localMedia() {
-  if (state.local) return state.local;
+  if (state.local && state.local.getTracks().every((t) => t.readyState === "live")) return state.local;
   try {
     state.local = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
   } catch (error) {
@@ -100,8 +110,22 @@ async function iceServers() {
   }
 }
 
+// The camera and microphone are the clerk's: once the call is over (or its connection lost) every
+// track is stopped, so the camera light goes out; a reconnect asks for them again.
+function releaseLocalMedia() {
+  if (state.local) {
+    for (const track of state.local.getTracks()) { track.stop(); state.released.push(track); }
+  }
+  state.local = null;
+  $("local").srcObject = null;
+}
+
 async function answer(call) {
   if (state.pc) state.pc.close();
+  // A new connection brings new tracks: a <video> keeps playing the first track of its stream, so a
+  // stream still holding the old, ended one would stay black.
+  $("remote").srcObject = null;
+  $("form-view").srcObject = null;
   const pc = new RTCPeerConnection({ iceServers: await iceServers() });
   state.pc = pc;
   state.callId = call.call_id;
@@ -112,8 +136,10 @@ async function answer(call) {
     const videos = pc.getTransceivers().filter((t) => t.receiver.track.kind === "video");
     const isForm = event.track.kind === "video" && videos.indexOf(event.transceiver) === 1;
     const target = $(isForm ? "form-view" : "remote");
-    if (!target.srcObject) target.srcObject = new MediaStream();
-    target.srcObject.addTrack(event.track);
+    // A fresh stream with every track so far: the element loads it anew, rather than relying on a
+    // stream that was empty (or held an ended track) when it was attached.
+    const before = target.srcObject ? target.srcObject.getTracks().filter((t) => t.readyState === "live") : [];
+    target.srcObject = new MediaStream([...before, event.track]);
   });
   pc.addEventListener("datachannel", (event) => {
     if (event.channel.label === "documents") { attachDocuments(event.channel); return; }
@@ -122,8 +148,20 @@ async function answer(call) {
     event.channel.addEventListener("message", (message) => onControlMessage(JSON.parse(message.data)));
   });
   pc.addEventListener("connectionstatechange", () => {
-    if (pc.connectionState === "connected") { state.phase = "in_call"; setStatus("En communication."); }
-    if (pc.connectionState === "failed") setStatus("Connexion perdue : la borne va rappeler.");
+    if (state.pc !== pc) return;
+    if (pc.connectionState === "connected") {
+      state.phase = "in_call";
+      if (state.connectedAt === null) state.connectedAt = Date.now();  // a reconnect keeps counting
+      setStatus("En communication depuis");
+      showTimer();
+      showKioskState();
+    }
+    if (pc.connectionState === "failed") {
+      state.phase = "reconnecting";
+      setStatus("Connexion perdue : la borne va rappeler.");
+      releaseLocalMedia();
+      showKioskState();
+    }
   });
   await pc.setRemoteDescription(call.offer);
   await pc.setLocalDescription(await pc.createAnswer());
@@ -137,6 +175,7 @@ async function answer(call) {
 
 async function followCall() {
   const appointment = state.appointment;
+  const answered = new Set();  // the calls this console answered
   while (state.appointment === appointment) {
     let call;
     try {
@@ -149,26 +188,63 @@ async function followCall() {
     if (call === null || state.appointment !== appointment) continue;
     state.version = call.version;
     if (call.ended) {
-      if (call.call_id === state.callId || !call.has_answer) {
-        endCall(call.ended_by === "kiosk" ? "L'usager a terminé l'entretien." : "Entretien terminé.");
-        return;
-      }
-      continue;
+      // Ended is final: the appointment is finished, whoever hung up.
+      const ours = answered.has(call.call_id);
+      endCall(!ours ? "Ce rendez-vous est terminé : il ne peut plus être rejoint."
+        : call.ended_by === "kiosk" ? "L'usager a terminé l'entretien." : "Entretien terminé.");
+      return;
     }
     if (call.has_offer && !call.has_answer) {
       // First join, or the kiosk reconnecting after a dropped connection: answer its new offer.
-      try { await answer(call); } catch (error) { setStatus(`Échec de la connexion : ${error.message}`); }
+      try {
+        await answer(call);
+        answered.add(call.call_id);
+      } catch (error) {
+        if (error.code === "appointment_finished" || error.code === "call_ended") {
+          endCall("Ce rendez-vous est terminé : il ne peut plus être rejoint.");
+          return;
+        }
+        setStatus(`Échec de la connexion : ${error.message}`);
+      }
     }
   }
 }
 
+// The documents box lives in the call; after it, it moves to the agenda while it holds documents of
+// the call that ended (to download them), and it starts empty for the next citizen.
+function placeDocuments(inCall) {
+  const box = document.querySelector(".documents-box");
+  const held = Object.keys(state.documents).length + Object.keys(state.incoming).length > 0;
+  if (inCall || !held) document.querySelector(".citizen-side").append(box);
+  else $("agenda").append(box);
+  $("documents-title").textContent = inCall ? "Documents de l'usager" : "Documents du dernier entretien";
+}
+
+function forgetDocuments() {
+  for (const doc of Object.values(state.documents)) URL.revokeObjectURL(doc.url);
+  state.documents = {};
+  state.incoming = {};
+  for (const id of ["documents-status", "documents-error", "control-error"]) $(id).textContent = "";
+  renderDocuments();
+}
+
 async function joinAppointment(appointment) {
+  $("last-call").textContent = "";
+  forgetDocuments();  // another citizen: nothing of the last one's papers in this call
+  placeDocuments(true);
   state.appointment = appointment;
   state.version = 0;
   state.phase = "joining";
+  state.connectedAt = null;
+  state.screen = null;
   $("call").hidden = false;
+  document.body.classList.add("in-call");
   $("call-title").textContent = `${time(appointment.start)} – ${appointment.service} · ${appointment.site_name}`;
+  $("citizen").textContent = appointment.citizen_name ? `Usager : ${appointment.citizen_name}` : "Usager : nom non communiqué";
   setStatus("En attente de la borne…");
+  showTimer();
+  showKioskState();
+  showZoom();
   refreshAgenda();
   followCall();
 }
@@ -181,13 +257,95 @@ function endCall(message) {
   $("form-view").srcObject = null;
   if (state.pc) state.pc.close();
   state.pc = null;
+  releaseLocalMedia();
   state.appointment = null;
   state.callId = null;
   state.phase = "ended";
+  state.screen = null;
   $("remote").srcObject = null;
+  // Back to the agenda, where the message stays until the next call.
+  $("call").hidden = true;
+  document.body.classList.remove("in-call");
+  placeDocuments(false);
+  $("last-call").textContent = message;
   setStatus(message);
+  showTimer();
+  showZoom();
   refreshAgenda();
 }
+
+// ---------------------------------------------------------------- the call's time and the kiosk's screen
+function showTimer() {
+  const timer = $("call-timer");
+  if (state.connectedAt === null || !state.appointment) { timer.textContent = ""; return; }
+  const seconds = Math.max(0, Math.floor((Date.now() - state.connectedAt) / 1000));
+  timer.textContent = `${String(Math.floor(seconds / 60)).padStart(2, "0")}:${String(seconds % 60).padStart(2, "0")}`;
+}
+setInterval(showTimer, 1000);
+
+const LANGUAGES = { fr: "en français", en: "en anglais", de: "en allemand", es: "en espagnol", it: "en italien", ar: "en arabe" };
+const DOCUMENTS_SHOWN = {
+  closed: "Panneau des documents fermé.",
+  open: "Panneau des documents ouvert.",
+  scanning: "Numérisation en cours…",
+  sending: "Envoi d'un document en cours…",
+};
+
+// What the citizen sees, in words: from this console's own view of the call, then from the kiosk's
+// kiosk.screen messages (never citizen data: states, a count, a language code).
+function showKioskState() {
+  const lines = [];
+  const add = (text, warn) => {
+    const item = document.createElement("li");
+    item.textContent = text;
+    if (warn) item.className = "warn";
+    lines.push(item);
+  };
+  if (state.phase === "joining") add("La borne attend l'entretien : connexion en cours…");
+  else if (state.phase === "reconnecting") add("Connexion perdue : la borne va rappeler.", true);
+  else if (state.phase === "in_call") add("L'usager voit l'entretien.");
+  const screen = state.screen;
+  if (screen && state.phase === "in_call") {
+    add(DOCUMENTS_SHOWN[screen.documents] || "Panneau des documents : état inconnu.");
+    if (screen.pages > 0) add(`${screen.pages} page${screen.pages > 1 ? "s" : ""} numérisée${screen.pages > 1 ? "s" : ""}, pas encore envoyée${screen.pages > 1 ? "s" : ""}.`);
+    add(`Borne ${LANGUAGES[screen.language] || `en langue « ${screen.language} »`}.`);
+    add(`Page affichée à ${Math.round(screen.zoom * 100)} %.`);
+    if (!screen.microphone) add("L'usager a coupé son micro.", true);
+    if (!screen.camera) add("L'usager a coupé sa caméra.", true);
+  }
+  $("kiosk-state").replaceChildren(...lines);
+}
+
+function validScreen(message) {
+  return ["closed", "open", "scanning", "sending"].includes(message.documents)
+    && Number.isInteger(message.pages) && message.pages >= 0 && message.pages <= 99
+    && typeof message.language === "string" && /^[a-z]{2}$/.test(message.language)
+    && ZOOM_LEVELS.includes(message.zoom)
+    && typeof message.microphone === "boolean" && typeof message.camera === "boolean";
+}
+
+// ---------------------------------------------------------------- the clerk's zoom of the form view
+// The kiosk's own levels (the citizen's "Agrandir la page"); only with control, and only with a kiosk
+// that announced it understands zoom by sending kiosk.screen.
+const ZOOM_LEVELS = [1, 1.25, 1.5, 1.75, 2];
+
+function showZoom() {
+  const screen = state.screen;
+  const usable = Boolean(screen) && state.controlState === "granted";
+  const index = screen ? ZOOM_LEVELS.indexOf(screen.zoom) : 0;
+  $("zoom-out").disabled = !usable || index <= 0;
+  $("zoom-in").disabled = !usable || index >= ZOOM_LEVELS.length - 1;
+  $("zoom-level").textContent = screen ? `${Math.round(screen.zoom * 100)} %` : "";
+}
+
+function zoomBy(step) {
+  if (!state.screen) return;
+  const index = ZOOM_LEVELS.indexOf(state.screen.zoom) + step;
+  if (index < 0 || index >= ZOOM_LEVELS.length) return;
+  sendControl({ type: "zoom", level: ZOOM_LEVELS[index] });
+}
+$("zoom-in").addEventListener("click", () => zoomBy(1));
+$("zoom-out").addEventListener("click", () => zoomBy(-1));
 
 $("hangup").addEventListener("click", async () => {
   const appointment = state.appointment;
@@ -209,6 +367,7 @@ $("mute").addEventListener("click", () => {
 // ---------------------------------------------------------------- remote control of the form view
 const ERRORS = {
   not_granted: "L'usager ne vous a pas donné la main.",
+  out_of_range: "Cette valeur n'est pas acceptée par la borne.",
   not_allowed: "Ce site n'est pas autorisé pour ce rendez-vous.",
   citizen_only_field: "Seul l'usager peut remplir ce champ.",
 };
@@ -231,6 +390,7 @@ function showControl(control) {
   $("ask-control").hidden = control !== "none";
   $("release-control").hidden = !granted;
   for (const el of document.querySelectorAll("#address input, #address button, #type input, #type button")) el.disabled = !granted;
+  showZoom();
 }
 
 function onControlMessage(message) {
@@ -238,6 +398,12 @@ function onControlMessage(message) {
   if (message.type === "state") {
     showControl(message.control);
     if (message.url && document.activeElement !== $("address-input")) $("address-input").value = message.url;
+  } else if (message.type === "kiosk.screen") {
+    if (validScreen(message)) {
+      state.screen = message;
+      showKioskState();
+      showZoom();
+    }
   } else if (message.type === "error") {
     $("control-error").textContent = ERRORS[message.code] || message.message;
   } else if (message.type === "ack") {
