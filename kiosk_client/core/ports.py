@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .control_protocol import InputMessage
 from .document_desk import ExpiredDocument
@@ -144,6 +144,7 @@ class VideoSink(Protocol):
     def local_frame(self, image: RgbImage) -> None: ...
 
 
+@runtime_checkable
 class MicrophoneMeter(Protocol):
     """Where the microphone's level goes while the citizen waits for the clerk (the UI's « Vous
     m'entendez ? » bar); called from the engine's thread."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
@@ -20,11 +21,13 @@ from PySide6.QtWidgets import (
 
 from ..core.events import KioskSnapshot
 from ..core.session import EndReason, Phase
+from ..core.volume import MAX_LEVEL
 from .documents_panel import DocumentsPanel
 from .form_view import FormView
 from .i18n import Translator
+from .theme import BLUE, GREY
 from .video_view import VideoView
-from .widgets import ElidedLabel, button, label
+from .widgets import ElidedLabel, ListenButton, button, label, spoken
 
 OPPOSITE_ACTIONS_GAP = 40  # px between "Refuser" and "Accepter", "Non" and "Oui"
 
@@ -43,6 +46,7 @@ class IdleScreen(QWidget):
         self.heading = label("subtitle")
         self.lines = QVBoxLayout()
         self.help = label("hint")
+        self.listen = ListenButton()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(60, 40, 60, 40)
         top = QHBoxLayout()
@@ -55,6 +59,7 @@ class IdleScreen(QWidget):
         layout.addLayout(self.lines)
         layout.addStretch(1)
         layout.addWidget(self.help)
+        layout.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignLeft)
 
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
         now = central_now(snapshot)
@@ -63,6 +68,8 @@ class IdleScreen(QWidget):
         self.date.setText(t.date(now))
         self.heading.setText(t("idle.today"))
         self.help.setText(t("idle.help"))
+        self.listen.setText(t("listen"))
+        self.listen.text_to_read = spoken(self.site.text(), self.help.text())
         while self.lines.count():
             item = self.lines.takeAt(0)
             if item is not None and (widget := item.widget()) is not None:
@@ -80,8 +87,47 @@ class IdleScreen(QWidget):
             )
 
 
+class LevelBar(QWidget):
+    """The microphone's level as ten segments, filled or empty (never by colour alone: an empty
+    segment is an outline)."""
+
+    SEGMENTS = 10
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("levelBar")
+        self.level = 0.0  # 0.0 to 1.0, on a decibel scale (see set_rms)
+        self.setFixedHeight(36)
+        self.setMinimumWidth(240)
+
+    def set_rms(self, rms: float) -> None:
+        # -60 dBFS (a quiet room) is empty, -6 dBFS (a voice close to the microphone) is full.
+        decibels = 20 * math.log10(max(rms, 1e-6))
+        self.level = max(0.0, min(1.0, (decibels + 60) / 54))
+        self.update()
+
+    def lit(self) -> int:
+        return round(self.level * self.SEGMENTS)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        width = self.width() / self.SEGMENTS
+        for i in range(self.SEGMENTS):
+            box = self.rect().adjusted(0, 2, 0, -2)
+            box.setLeft(int(i * width) + 2)
+            box.setWidth(int(width) - 6)
+            painter.setPen(QPen(QColor(GREY), 2))
+            painter.setBrush(QColor(BLUE) if i < self.lit() else QColor("white"))
+            painter.drawRect(box)
+        painter.end()
+
+
 class WaitingScreen(QWidget):
-    """Both 'upcoming' (countdown) and 'waiting for the clerk' (calm reassurance)."""
+    """Both 'upcoming' (countdown) and 'waiting for the clerk' (calm reassurance). While waiting for
+    the clerk, a short check beside it: « Vous vous voyez ? Vous m'entendez ? » — the citizen's own
+    picture, a test sound and the microphone's level."""
+
+    test_sound_requested = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -90,15 +136,72 @@ class WaitingScreen(QWidget):
         self.when = label("subtitle")
         self.countdown = label("countdown")
         self.hint = label("hint")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(60, 60, 60, 60)
-        layout.setSpacing(20)
+        self.listen = ListenButton()
+        text = QVBoxLayout()
+        text.setSpacing(20)
+        text.addStretch(1)
         for widget in (self.title, self.who, self.when, self.countdown, self.hint):
             # Full width, text centred: a centred word-wrapped label would be squeezed to its hint.
-            layout.addWidget(widget)
+            text.addWidget(widget)
             widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.insertStretch(0, 1)
-        layout.addStretch(1)
+        text.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignHCenter)
+        text.addStretch(1)
+
+        self.check = QFrame()
+        self.check.setObjectName("confirm")
+        self.check_title = label("confirmQuestion")
+        self.check_listen = ListenButton()
+        self.self_view = VideoView()
+        self.self_view.setObjectName("waitingSelfView")
+        self.self_view.setFixedSize(240, 180)
+        self.test_sound = button("testSoundButton")
+        self.test_sound.clicked.connect(self.test_sound_requested.emit)
+        self.microphone_label = label("hint")
+        self.level_bar = LevelBar()
+        self.microphone_words = label("hint")
+        controls = QVBoxLayout()
+        controls.addWidget(self.test_sound)
+        controls.addStretch(1)
+        controls.addWidget(self.microphone_label)
+        controls.addWidget(self.level_bar)
+        picture_row = QHBoxLayout()
+        picture_row.setSpacing(20)
+        picture_row.addWidget(self.self_view, 0, Qt.AlignmentFlag.AlignTop)
+        picture_row.addLayout(controls, 1)
+        check = QVBoxLayout(self.check)
+        check.setContentsMargins(24, 20, 24, 20)
+        check.setSpacing(12)
+        check.addWidget(self.check_title)
+        check.addWidget(self.check_listen, 0, Qt.AlignmentFlag.AlignLeft)
+        check.addLayout(picture_row)
+        check.addWidget(self.microphone_words)
+        self.check.hide()
+        self._microphone: float | None = 0.0  # None: no microphone; 0.0 until a level arrives
+
+        # Side by side on a landscape screen; one above the other on a portrait totem.
+        layout = self.arrangement = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        layout.setContentsMargins(40, 20, 40, 20)
+        layout.setSpacing(30)
+        layout.addLayout(text, 1)
+        layout.addWidget(self.check, 0, Qt.AlignmentFlag.AlignVCenter)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        portrait = event.size().height() > event.size().width()
+        direction = QBoxLayout.Direction.TopToBottom if portrait else QBoxLayout.Direction.LeftToRight
+        if self.arrangement.direction() != direction:
+            self.arrangement.setDirection(direction)
+        super().resizeEvent(event)
+
+    def microphone_level(self, level: float | None) -> None:
+        """The newest level (RMS, 0.0-1.0) of the microphone, or None: there is none."""
+        self._microphone = level
+        self.level_bar.set_rms(level or 0.0)
+        self.level_bar.setVisible(level is not None)
+
+    def reset(self) -> None:
+        """No picture of the last citizen, and no level of theirs, stays on the screen."""
+        self.self_view.clear()
+        self.microphone_level(0.0)
 
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
         session = snapshot.session
@@ -123,6 +226,21 @@ class WaitingScreen(QWidget):
         self.countdown.setVisible(show_countdown)
         if show_countdown:
             self.countdown.setText(t("upcoming.countdown", countdown=t.duration(remaining)))
+        self.listen.setText(t("listen"))
+        shown = [self.title, self.who, self.when, *([self.countdown] if show_countdown else []), self.hint]
+        self.listen.text_to_read = spoken(*(w.text() for w in shown))
+        # The devices are opened when the kiosk calls the clerk, that is while waiting for the clerk.
+        self.check.setVisible(session.phase is Phase.WAITING_FOR_CLERK)
+        self.check_title.setText(t("check.title"))
+        self.check_listen.setText(t("listen"))
+        self.test_sound.setText(t("check.test_sound"))
+        self.microphone_label.setText(t("check.microphone"))
+        missing = self._microphone is None
+        self.microphone_label.setVisible(not missing)
+        self.microphone_words.setText(t("check.no_microphone") if missing else t("check.speak"))
+        self.check_listen.text_to_read = spoken(
+            t("check.title"), t("check.hint"), self.microphone_words.text()
+        )
 
 
 class InCallScreen(QWidget):
@@ -131,6 +249,7 @@ class InCallScreen(QWidget):
     camera_toggled = Signal(bool)
     control_answered = Signal(bool)  # the consent question, answered by a touch on this screen
     control_taken_back = Signal()
+    volume_changed = Signal(int)  # « Plus fort » (+1) / « Moins fort » (-1): the clerk's voice
 
     def __init__(
         self, citizen_only_selectors: tuple[str, ...] = (), files: Callable[[], list[str]] = lambda: []
@@ -152,12 +271,14 @@ class InCallScreen(QWidget):
         self.consent.setObjectName("confirm")
         self.consent_question = label("subtitle")
         self.consent_hint = label("hint")
+        self.consent_listen = ListenButton()
         self.consent_accept = button("acceptControlButton", "primary")
         self.consent_refuse = button("refuseControlButton")
         consent_layout = QVBoxLayout(self.consent)
         consent_layout.setContentsMargins(40, 30, 40, 30)
         consent_layout.addWidget(self.consent_question)
         consent_layout.addWidget(self.consent_hint)
+        consent_layout.addWidget(self.consent_listen, 0, Qt.AlignmentFlag.AlignLeft)
         consent_row = QHBoxLayout()
         consent_row.setSpacing(OPPOSITE_ACTIONS_GAP)  # shaky hands: never the wrong one by a slip
         consent_row.addWidget(self.consent_refuse)
@@ -205,6 +326,7 @@ class InCallScreen(QWidget):
         self.confirm = QFrame()
         self.confirm.setObjectName("confirm")
         self.confirm_question = label("confirmQuestion")
+        self.confirm_listen = ListenButton()
         self.confirm_yes = button("confirmHangUpButton", "danger")
         self.confirm_no = button("cancelHangUpButton", "primary")
         # Right where the finger is: in place of "Terminer" and the buttons above it. "Non" is where
@@ -212,6 +334,7 @@ class InCallScreen(QWidget):
         confirm_layout = QVBoxLayout(self.confirm)
         confirm_layout.setContentsMargins(12, 12, 12, 12)
         confirm_layout.addWidget(self.confirm_question)
+        confirm_layout.addWidget(self.confirm_listen, 0, Qt.AlignmentFlag.AlignLeft)
         confirm_layout.addWidget(self.confirm_yes)
         confirm_layout.addSpacing(OPPOSITE_ACTIONS_GAP)
         confirm_layout.addWidget(self.confirm_no)
@@ -228,9 +351,22 @@ class InCallScreen(QWidget):
         side.addSpacing(20)
         side.addWidget(self.hang_up)
         side.addWidget(self.confirm)
+        # Right under the clerk's picture: it is the clerk's voice that gets louder.
+        self.volume_down = button("volumeDownButton")
+        self.volume_up = button("volumeUpButton")
+        self.volume_level = label("volumeLevel", wrap=False)
+        self.volume_level.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.volume_down.clicked.connect(self._quieter)
+        self.volume_up.clicked.connect(self._louder)
+        volume_row = QHBoxLayout()
+        volume_row.setSpacing(OPPOSITE_ACTIONS_GAP)
+        volume_row.addWidget(self.volume_down)
+        volume_row.addWidget(self.volume_level, 1)
+        volume_row.addWidget(self.volume_up)
         main = QVBoxLayout()
         main.addWidget(self.title)
         main.addWidget(self.remote, 1)
+        main.addLayout(volume_row)
         # Scrolls inside the call screen rather than stretching it beyond the kiosk's screen.
         self.documents_scroll = QScrollArea()
         self.documents_scroll.setObjectName("documentsScroll")
@@ -274,6 +410,12 @@ class InCallScreen(QWidget):
         if self.arrangement.direction() != direction:
             self.arrangement.setDirection(direction)
         super().resizeEvent(event)
+
+    def _quieter(self) -> None:
+        self.volume_changed.emit(-1)
+
+    def _louder(self) -> None:
+        self.volume_changed.emit(+1)
 
     def _ask_confirmation(self) -> None:
         self._confirming_shown(True)
@@ -324,6 +466,13 @@ class InCallScreen(QWidget):
         self.confirm_question.setText(t("call.confirm_question"))
         self.confirm_yes.setText(t("call.confirm_yes"))
         self.confirm_no.setText(t("call.confirm_no"))
+        self.confirm_listen.setText(t("listen"))
+        self.confirm_listen.text_to_read = spoken(self.confirm_question.text())
+        self.volume_down.setText(t("volume.down"))
+        self.volume_up.setText(t("volume.up"))
+        self.volume_level.setText(t("volume.level", level=snapshot.volume, levels=MAX_LEVEL))
+        self.volume_down.setEnabled(snapshot.volume > 1)
+        self.volume_up.setEnabled(snapshot.volume < MAX_LEVEL)
         self.form.refusal_text = lambda what, detail: t(f"form.refused.{what}")
         self.form_area.setVisible(self.form.page is not None)
         clerk = appointment.clerk_name if appointment else ""
@@ -341,6 +490,8 @@ class InCallScreen(QWidget):
         self.consent_hint.setText(t("control.question_hint"))
         self.consent_accept.setText(t("control.accept"))
         self.consent_refuse.setText(t("control.refuse"))
+        self.consent_listen.setText(t("listen"))
+        self.consent_listen.text_to_read = spoken(self.consent_question.text(), self.consent_hint.text())
         granted = snapshot.control == "granted"
         self.control_banner.setVisible(granted)
         self.control_text.setText(t("control.banner", clerk=clerk))
@@ -412,6 +563,7 @@ class EndedScreen(QWidget):
         self.title = label("title")
         self.message = label("subtitle")
         self.forget = label("hint")
+        self.listen = ListenButton()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(60, 60, 60, 60)
         layout.setSpacing(20)
@@ -419,6 +571,7 @@ class EndedScreen(QWidget):
         for widget in (self.title, self.message, self.forget):
             widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
             layout.addWidget(widget)
+        layout.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(1)
 
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
@@ -433,3 +586,5 @@ class EndedScreen(QWidget):
         self.title.setText(t(title))
         self.message.setText(t(self.MESSAGES.get(reason, "ended.thanks")) if reason else t("ended.thanks"))
         self.forget.setText(t("ended.forget"))
+        self.listen.setText(t("listen"))
+        self.listen.text_to_read = spoken(self.title.text(), self.message.text(), self.forget.text())
