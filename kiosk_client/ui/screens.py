@@ -7,11 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QResizeEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QScrollArea,
     QSizePolicy,
@@ -98,7 +99,7 @@ class LevelBar(QWidget):
         self.setObjectName("levelBar")
         self.level = 0.0  # 0.0 to 1.0, on a decibel scale (see set_rms)
         self.setFixedHeight(36)
-        self.setMinimumWidth(240)
+        self.setMinimumWidth(200)
 
     def set_rms(self, rms: float) -> None:
         # -60 dBFS (a quiet room) is empty, -6 dBFS (a voice close to the microphone) is full.
@@ -120,6 +121,52 @@ class LevelBar(QWidget):
             painter.setBrush(QColor(BLUE) if i < self.lit() else QColor("white"))
             painter.drawRect(box)
         painter.end()
+
+
+class VolumeControl(QWidget):
+    """« Son − », the level, « Son + » on one row when there is room; the level above the two buttons
+    when not (beside a form). The buttons stay far apart either way."""
+
+    def __init__(self, down: QWidget, level: QWidget, up: QWidget) -> None:
+        super().__init__()
+        self.down, self.level, self.up = down, level, up
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setHorizontalSpacing(OPPOSITE_ACTIONS_GAP)
+        self.grid.setVerticalSpacing(4)
+        self.grid.setColumnStretch(1, 1)
+        self.one_row: bool | None = None
+        self._arrange(False)
+
+    def _arrange(self, one_row: bool) -> None:
+        if one_row == self.one_row:
+            return
+        self.one_row = one_row
+        for widget in (self.down, self.level, self.up):
+            self.grid.removeWidget(widget)
+        if one_row:
+            self.grid.addWidget(self.down, 0, 0)
+            self.grid.addWidget(self.level, 0, 1)
+            self.grid.addWidget(self.up, 0, 2)
+        else:
+            self.grid.addWidget(self.level, 0, 0, 1, 3)
+            self.grid.addWidget(self.down, 1, 0)
+            self.grid.addWidget(self.up, 1, 2)
+
+    def fit(self, width: int) -> None:
+        for side in (self.down, self.up):  # never narrower than its words, beside a form too
+            side.setMinimumWidth(side.sizeHint().width())
+        gap = OPPOSITE_ACTIONS_GAP
+        needed = sum(w.sizeHint().width() for w in (self.down, self.level, self.up)) + 2 * gap
+        self._arrange(width >= needed)
+
+    def minimumSizeHint(self) -> QSize:
+        width = self.down.sizeHint().width() + OPPOSITE_ACTIONS_GAP + self.up.sizeHint().width()
+        return QSize(width, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self.fit(event.size().width())
+        super().resizeEvent(event)
 
 
 class WaitingScreen(QWidget):
@@ -153,28 +200,33 @@ class WaitingScreen(QWidget):
         self.check_listen = ListenButton()
         self.self_view = VideoView()
         self.self_view.setObjectName("waitingSelfView")
-        self.self_view.setFixedSize(240, 180)
+        self.self_view.setFixedSize(200, 150)
         self.test_sound = button("testSoundButton")
         self.test_sound.clicked.connect(self.test_sound_requested.emit)
         self.microphone_label = label("hint")
         self.level_bar = LevelBar()
-        self.microphone_words = label("hint")
-        controls = QVBoxLayout()
-        controls.addWidget(self.test_sound)
-        controls.addStretch(1)
-        controls.addWidget(self.microphone_label)
-        controls.addWidget(self.level_bar)
+        self.microphone_words = label("microphoneWords")
+        buttons = QHBoxLayout()
+        buttons.setSpacing(20)
+        buttons.addWidget(self.check_listen)
+        buttons.addWidget(self.test_sound)
+        buttons.addStretch(1)
+        microphone = QVBoxLayout()
+        microphone.addWidget(self.microphone_label)
+        microphone.addWidget(self.level_bar)
+        microphone.addWidget(self.microphone_words)
+        microphone.addStretch(1)
         picture_row = QHBoxLayout()
-        picture_row.setSpacing(20)
+        picture_row.setSpacing(16)
         picture_row.addWidget(self.self_view, 0, Qt.AlignmentFlag.AlignTop)
-        picture_row.addLayout(controls, 1)
+        picture_row.addLayout(microphone, 1)
         check = QVBoxLayout(self.check)
         check.setContentsMargins(24, 20, 24, 20)
         check.setSpacing(12)
         check.addWidget(self.check_title)
-        check.addWidget(self.check_listen, 0, Qt.AlignmentFlag.AlignLeft)
+        check.addLayout(buttons)  # « Écouter » first, right under the question it reads
         check.addLayout(picture_row)
-        check.addWidget(self.microphone_words)
+        self.check.setMaximumWidth(600)
         self.check.hide()
         self._microphone: float | None = 0.0  # None: no microphone; 0.0 until a level arrives
 
@@ -222,7 +274,10 @@ class WaitingScreen(QWidget):
                 self.hint.setText(t("waiting.late"))
             else:
                 self.hint.setText(t("waiting.hint"))
-        show_countdown = remaining > 0 and not session.reconnecting
+        # While waiting for the clerk the check takes the room; the clerk may come before the start
+        # anyway, so the appointment's time says enough.
+        checking = session.phase is Phase.WAITING_FOR_CLERK
+        show_countdown = remaining > 0 and not session.reconnecting and not checking
         self.countdown.setVisible(show_countdown)
         if show_countdown:
             self.countdown.setText(t("upcoming.countdown", countdown=t.duration(remaining)))
@@ -230,10 +285,11 @@ class WaitingScreen(QWidget):
         shown = [self.title, self.who, self.when, *([self.countdown] if show_countdown else []), self.hint]
         self.listen.text_to_read = spoken(*(w.text() for w in shown))
         # The devices are opened when the kiosk calls the clerk, that is while waiting for the clerk.
-        self.check.setVisible(session.phase is Phase.WAITING_FOR_CLERK)
+        self.check.setVisible(checking)
         self.check_title.setText(t("check.title"))
         self.check_listen.setText(t("listen"))
         self.test_sound.setText(t("check.test_sound"))
+        self.test_sound.setMinimumWidth(self.test_sound.sizeHint().width())
         self.microphone_label.setText(t("check.microphone"))
         missing = self._microphone is None
         self.microphone_label.setVisible(not missing)
@@ -275,10 +331,15 @@ class InCallScreen(QWidget):
         self.consent_accept = button("acceptControlButton", "primary")
         self.consent_refuse = button("refuseControlButton")
         consent_layout = QVBoxLayout(self.consent)
-        consent_layout.setContentsMargins(40, 30, 40, 30)
+        consent_layout.setContentsMargins(32, 20, 32, 20)
         consent_layout.addWidget(self.consent_question)
-        consent_layout.addWidget(self.consent_hint)
-        consent_layout.addWidget(self.consent_listen, 0, Qt.AlignmentFlag.AlignLeft)
+        # « Écouter » ends the text it reads, beside its last lines: below it, it would push the
+        # answers off a 720-pixel screen when the clerk's and the service's names are long.
+        hint_row = QHBoxLayout()
+        hint_row.setSpacing(20)
+        hint_row.addWidget(self.consent_hint, 1)
+        hint_row.addWidget(self.consent_listen, 0, Qt.AlignmentFlag.AlignBottom)
+        consent_layout.addLayout(hint_row)
         consent_row = QHBoxLayout()
         consent_row.setSpacing(OPPOSITE_ACTIONS_GAP)  # shaky hands: never the wrong one by a slip
         consent_row.addWidget(self.consent_refuse)
@@ -358,15 +419,11 @@ class InCallScreen(QWidget):
         self.volume_level.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.volume_down.clicked.connect(self._quieter)
         self.volume_up.clicked.connect(self._louder)
-        volume_row = QHBoxLayout()
-        volume_row.setSpacing(OPPOSITE_ACTIONS_GAP)
-        volume_row.addWidget(self.volume_down)
-        volume_row.addWidget(self.volume_level, 1)
-        volume_row.addWidget(self.volume_up)
+        self.volume = VolumeControl(self.volume_down, self.volume_level, self.volume_up)
         main = QVBoxLayout()
         main.addWidget(self.title)
         main.addWidget(self.remote, 1)
-        main.addLayout(volume_row)
+        main.addWidget(self.volume)
         # Scrolls inside the call screen rather than stretching it beyond the kiosk's screen.
         self.documents_scroll = QScrollArea()
         self.documents_scroll.setObjectName("documentsScroll")
@@ -424,13 +481,18 @@ class InCallScreen(QWidget):
         self._confirming = on
         # What goes away first, then what comes: never both at once, which would ask for more room
         # than the screen has.
-        leaving = [self.confirm] if not on else [self.mute, self.camera, self.hang_up, self.documents_button]
+        # The self-view makes room for the question for these few seconds.
+        leaving = (
+            [self.confirm]
+            if not on
+            else [self.local, self.mute, self.camera, self.hang_up, self.documents_button]
+        )
         for widget in leaving:
             widget.hide()
         if on:
             self.confirm.show()
         else:
-            for widget in (self.mute, self.camera, self.hang_up):
+            for widget in (self.local, self.mute, self.camera, self.hang_up):
                 widget.show()
             self.documents_button.setVisible(self._has_documents)
 
@@ -473,6 +535,7 @@ class InCallScreen(QWidget):
         self.volume_level.setText(t("volume.level", level=snapshot.volume, levels=MAX_LEVEL))
         self.volume_down.setEnabled(snapshot.volume > 1)
         self.volume_up.setEnabled(snapshot.volume < MAX_LEVEL)
+        self.volume.fit(self.volume.width())  # the words may have changed (another language)
         self.form.refusal_text = lambda what, detail: t(f"form.refused.{what}")
         self.form_area.setVisible(self.form.page is not None)
         clerk = appointment.clerk_name if appointment else ""

@@ -38,6 +38,7 @@ QFrame#confirm {{ background: white; border: 4px solid {BLUE}; border-radius: 16
 QFrame#confirm QLabel {{ background: white; }}
 QLabel#confirmQuestion {{ font-size: 28px; }}
 QLabel#volumeLevel {{ font-size: 28px; font-weight: bold; }}
+QLabel#microphoneWords {{ font-size: 24px; color: {GREY}; }}
 VideoView {{ background: #101010; }}
 QFrame#controlBanner {{ background: {BLUE}; border-radius: 8px; }}
 QFrame#documentsPanel {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
