@@ -185,7 +185,7 @@ class WaitingScreen(QWidget):
         self.hint = label("hint")
         self.listen = ListenButton()
         text = QVBoxLayout()
-        text.setSpacing(20)
+        text.setSpacing(14)
         text.addStretch(1)
         for widget in (self.title, self.who, self.when, self.countdown, self.hint):
             # Full width, text centred: a centred word-wrapped label would be squeezed to its hint.
@@ -206,15 +206,10 @@ class WaitingScreen(QWidget):
         self.microphone_label = label("hint")
         self.level_bar = LevelBar()
         self.microphone_words = label("microphoneWords")
-        buttons = QHBoxLayout()
-        buttons.setSpacing(20)
-        buttons.addWidget(self.check_listen)
-        buttons.addWidget(self.test_sound)
-        buttons.addStretch(1)
         microphone = QVBoxLayout()
+        microphone.addWidget(self.test_sound)
         microphone.addWidget(self.microphone_label)
         microphone.addWidget(self.level_bar)
-        microphone.addWidget(self.microphone_words)
         microphone.addStretch(1)
         picture_row = QHBoxLayout()
         picture_row.setSpacing(16)
@@ -224,9 +219,10 @@ class WaitingScreen(QWidget):
         check.setContentsMargins(24, 20, 24, 20)
         check.setSpacing(12)
         check.addWidget(self.check_title)
-        check.addLayout(buttons)  # « Écouter » first, right under the question it reads
+        check.addWidget(self.check_listen, 0, Qt.AlignmentFlag.AlignLeft)  # right under its question
         check.addLayout(picture_row)
-        self.check.setMaximumWidth(600)
+        check.addWidget(self.microphone_words)
+        self.check.setMaximumWidth(540)
         self.check.hide()
         self._microphone: float | None = 0.0  # None: no microphone; 0.0 until a level arrives
 
@@ -282,7 +278,14 @@ class WaitingScreen(QWidget):
         if show_countdown:
             self.countdown.setText(t("upcoming.countdown", countdown=t.duration(remaining)))
         self.listen.setText(t("listen"))
-        shown = [self.title, self.who, self.when, *([self.countdown] if show_countdown else []), self.hint]
+        self.when.setVisible(not checking)  # the check needs the room; the clerk may come early anyway
+        shown = [
+            self.title,
+            self.who,
+            *([self.when] if not checking else []),
+            *([self.countdown] if show_countdown else []),
+            self.hint,
+        ]
         self.listen.text_to_read = spoken(*(w.text() for w in shown))
         # The devices are opened when the kiosk calls the clerk, that is while waiting for the clerk.
         self.check.setVisible(checking)
@@ -331,15 +334,11 @@ class InCallScreen(QWidget):
         self.consent_accept = button("acceptControlButton", "primary")
         self.consent_refuse = button("refuseControlButton")
         consent_layout = QVBoxLayout(self.consent)
-        consent_layout.setContentsMargins(32, 20, 32, 20)
+        consent_layout.setContentsMargins(24, 14, 24, 14)
+        consent_layout.setSpacing(8)
         consent_layout.addWidget(self.consent_question)
-        # « Écouter » ends the text it reads, beside its last lines: below it, it would push the
-        # answers off a 720-pixel screen when the clerk's and the service's names are long.
-        hint_row = QHBoxLayout()
-        hint_row.setSpacing(20)
-        hint_row.addWidget(self.consent_hint, 1)
-        hint_row.addWidget(self.consent_listen, 0, Qt.AlignmentFlag.AlignBottom)
-        consent_layout.addLayout(hint_row)
+        consent_layout.addWidget(self.consent_hint)
+        consent_layout.addWidget(self.consent_listen, 0, Qt.AlignmentFlag.AlignLeft)
         consent_row = QHBoxLayout()
         consent_row.setSpacing(OPPOSITE_ACTIONS_GAP)  # shaky hands: never the wrong one by a slip
         consent_row.addWidget(self.consent_refuse)
@@ -546,6 +545,8 @@ class InCallScreen(QWidget):
             if asking:
                 zoom.hide()
         self.consent.setVisible(asking)
+        # The question needs the width beside the clerk for a moment; the volume is back right after.
+        self.volume.setVisible(not (asking and self.form.page is not None))
         for zoom in (self.zoom_out, self.zoom_in):
             if not asking:
                 zoom.show()
