@@ -238,6 +238,9 @@ class WaitingScreen(QWidget):
         direction = QBoxLayout.Direction.TopToBottom if portrait else QBoxLayout.Direction.LeftToRight
         if self.arrangement.direction() != direction:
             self.arrangement.setDirection(direction)
+            # Beside the text, at mid-height; under it on a portrait totem, in the middle.
+            where = Qt.AlignmentFlag.AlignHCenter if portrait else Qt.AlignmentFlag.AlignVCenter
+            self.arrangement.setAlignment(self.check, where)
         super().resizeEvent(event)
 
     def microphone_level(self, level: float | None) -> None:
