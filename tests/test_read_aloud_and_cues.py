@@ -281,7 +281,7 @@ def test_the_microphone_bar_moves_and_says_when_there_is_no_microphone(make_wind
     qtbot.waitUntil(lambda: waiting.level_bar.lit() > 5)
     bridge.microphone_level_measured(0.001)
     qtbot.waitUntil(lambda: waiting.level_bar.lit() < 3)
-    assert "Parlez" in waiting.microphone_words.text()
+    assert waiting.microphone_words.text().startswith("Votre micro\u00a0: parlez")
     bridge.microphone_level_measured(None)
     qtbot.waitUntil(lambda: not waiting.level_bar.isVisible())
     assert waiting.microphone_words.text().startswith("Pas de micro sur cette borne.")

@@ -31,6 +31,7 @@ from .video_view import VideoView
 from .widgets import ElidedLabel, ListenButton, button, label, spoken
 
 OPPOSITE_ACTIONS_GAP = 40  # px between "Refuser" and "Accepter", "Non" and "Oui"
+CHECK_WIDTH = 540  # the waiting screen's « Vous vous voyez ? Vous m'entendez ? » panel, at most
 
 
 def central_now(snapshot: KioskSnapshot | None) -> datetime:
@@ -203,12 +204,10 @@ class WaitingScreen(QWidget):
         self.self_view.setFixedSize(200, 150)
         self.test_sound = button("testSoundButton")
         self.test_sound.clicked.connect(self.test_sound_requested.emit)
-        self.microphone_label = label("hint")
         self.level_bar = LevelBar()
         self.microphone_words = label("microphoneWords")
         microphone = QVBoxLayout()
         microphone.addWidget(self.test_sound)
-        microphone.addWidget(self.microphone_label)
         microphone.addWidget(self.level_bar)
         microphone.addStretch(1)
         picture_row = QHBoxLayout()
@@ -222,7 +221,7 @@ class WaitingScreen(QWidget):
         check.addWidget(self.check_listen, 0, Qt.AlignmentFlag.AlignLeft)  # right under its question
         check.addLayout(picture_row)
         check.addWidget(self.microphone_words)
-        self.check.setMaximumWidth(540)
+        self.check.setMaximumWidth(CHECK_WIDTH)
         self.check.hide()
         self._microphone: float | None = 0.0  # None: no microphone; 0.0 until a level arrives
 
@@ -241,6 +240,7 @@ class WaitingScreen(QWidget):
             # Beside the text, at mid-height; under it on a portrait totem, in the middle.
             where = Qt.AlignmentFlag.AlignHCenter if portrait else Qt.AlignmentFlag.AlignVCenter
             self.arrangement.setAlignment(self.check, where)
+            self.check.setMinimumWidth(CHECK_WIDTH if portrait else 0)  # centred: as wide as it may be
         super().resizeEvent(event)
 
     def microphone_level(self, level: float | None) -> None:
@@ -296,9 +296,7 @@ class WaitingScreen(QWidget):
         self.check_listen.setText(t("listen"))
         self.test_sound.setText(t("check.test_sound"))
         self.test_sound.setMinimumWidth(self.test_sound.sizeHint().width())
-        self.microphone_label.setText(t("check.microphone"))
         missing = self._microphone is None
-        self.microphone_label.setVisible(not missing)
         self.microphone_words.setText(t("check.no_microphone") if missing else t("check.speak"))
         self.check_listen.text_to_read = spoken(
             t("check.title"), t("check.hint"), self.microphone_words.text()

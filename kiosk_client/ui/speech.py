@@ -42,6 +42,7 @@ class ReadAloud(QObject):
         self._owner: QWidget | None = None
         self.failed = False  # the engine is configured but does not work: a notice for the staff
         self.tts: QTextToSpeech | None = None
+        self._missing_logged: set[str] = set()
         if engine == "none":
             return
         tts = QTextToSpeech(engine, self)
@@ -56,7 +57,6 @@ class ReadAloud(QObject):
             return
         self.tts = tts
         tts.errorOccurred.connect(self._engine_failed)
-        self._missing_logged: set[str] = set()
 
     def _engine_failed(self, reason: QTextToSpeech.ErrorReason, text: str) -> None:
         # A first failure turns read-aloud off for good: better no button than one that does nothing.
