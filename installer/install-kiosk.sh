@@ -13,7 +13,8 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  libsane1 sane-utils fonts-dejavu-core pipewire pipewire-pulse wireplumber pulseaudio-utils gnome-keyring libsecret-1-0 >/dev/null
+  libsane1 sane-utils fonts-dejavu-core pipewire pipewire-pulse wireplumber pulseaudio-utils gnome-keyring libsecret-1-0 \
+  libspeechd2 speech-dispatcher speech-dispatcher-espeak-ng espeak-ng >/dev/null
 
 id kiosk >/dev/null 2>&1 || useradd --create-home --groups video,audio,scanner --shell /bin/bash kiosk
 install -d -o root -g root /opt/kiosk-client

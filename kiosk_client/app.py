@@ -20,7 +20,7 @@ from .core.clock import CentralClock, SystemClock
 from .core.document_desk import DocumentPorts
 from .core.engine import KioskEngine
 from .core.events import KioskEvent
-from .core.ports import FormViewPort, VideoSink
+from .core.ports import FormViewPort, MicrophoneMeter, VideoSink
 from .core.session import Timing
 from .core.settings import Settings
 
@@ -41,7 +41,9 @@ def build_engine(
     """`outbox_key` (from the keyring) enables the scanner and the document outbox."""
     clock = CentralClock(SystemClock())
     timing = Timing() if ended_screen is None else Timing(ended_screen=ended_screen)
-    calls = AiortcCallFactory(settings.camera, settings.audio, sink, form_frames)
+    # The UI's sink also takes the microphone's level (the waiting screen's bar).
+    meter = sink if isinstance(sink, MicrophoneMeter) else None
+    calls = AiortcCallFactory(settings.camera, settings.audio, sink, form_frames, meter)
     return KioskEngine(
         HttpCentral(settings.central_url, device_token, clock),
         calls,

@@ -58,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         language=settings.language,
         fullscreen=settings.fullscreen and not args.windowed,
         form_settings=settings.form,
+        accessibility=settings.accessibility,
     )
 
 

@@ -90,7 +90,7 @@ def test_consented_remote_control_of_the_form(qtbot: QtBot, site: Site, tmp_path
 
         send(seq=2, type="control.request")
         qtbot.waitUntil(window.call.consent.isVisible, timeout=5000)
-        assert "Mme Martin (CAF)" in window.call.consent_question.text()
+        assert "Mme Martin propose" in window.call.consent_question.text()
         window.call.consent_accept.click()  # the citizen's touch
         qtbot.waitUntil(lambda: "granted" in states(), timeout=5000)
         qtbot.waitUntil(window.call.control_banner.isVisible, timeout=5000)

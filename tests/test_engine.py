@@ -17,6 +17,7 @@ from kiosk_client.core.errors import AuthenticationFailed, CentralUnavailable, M
 from kiosk_client.core.events import KioskEvent, KioskSnapshot, Notice, SessionFinished, StateChanged
 from kiosk_client.core.models import Appointment, RemoteConfig, Schedule
 from kiosk_client.core.session import EndReason, Phase, Timing
+from kiosk_client.core.volume import DEFAULT_LEVEL, MAX_LEVEL, gain
 
 from .kiosk_rig import NoonClock
 
@@ -218,6 +219,42 @@ async def test_mute_and_camera_apply_to_the_call_and_reset_for_the_next_citizen(
     central.clerk_hang_up("a1")
     await h.until(lambda: h.engine.session.phase is Phase.IDLE)
     assert h.snapshot.microphone_on and h.snapshot.camera_on
+
+
+async def test_volume_reaches_the_call_and_the_next_citizen_starts_at_the_default(
+    harness: Callable[..., Harness],
+) -> None:
+    central = FakeCentral(schedule_with(0.0, minutes=10), FAST)
+    h = harness(central)
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    call = h.calls.calls[0]
+    assert call.speaker_gain == 1.0 and h.snapshot.volume == DEFAULT_LEVEL
+    await h.engine.change_volume(+1)
+    await h.engine.change_volume(+1)
+    assert h.snapshot.volume == DEFAULT_LEVEL + 2
+    assert call.speaker_gain == pytest.approx(gain(DEFAULT_LEVEL + 2)) and call.speaker_gain > 2.0
+    for _ in range(10):  # never beyond the last step
+        await h.engine.change_volume(+1)
+    assert h.snapshot.volume == MAX_LEVEL and call.speaker_gain == pytest.approx(gain(MAX_LEVEL))
+    await h.engine.change_volume(-1)
+    assert call.speaker_gain == pytest.approx(gain(MAX_LEVEL - 1))
+    central.clerk_hang_up("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IDLE)
+    assert h.snapshot.volume == DEFAULT_LEVEL
+
+
+async def test_a_new_call_after_a_drop_keeps_the_citizens_volume(harness: Callable[..., Harness]) -> None:
+    central = FakeCentral(schedule_with(0.0, minutes=10), FAST)
+    h = harness(central)
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    await h.engine.change_volume(+2)
+    h.calls.calls[0].drop()
+    await h.until(lambda: len(h.calls.calls) == 2)
+    assert h.calls.calls[1].speaker_gain == pytest.approx(gain(DEFAULT_LEVEL + 2))
 
 
 async def test_heartbeats_report_state_and_devices(harness: Callable[..., Harness]) -> None:

@@ -17,6 +17,7 @@ from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.events import KioskSnapshot, Notice
 from kiosk_client.core.models import Appointment
 from kiosk_client.core.session import EndReason, Phase, Session
+from kiosk_client.core.settings import AccessibilitySettings
 from kiosk_client.runtime import LoopThread
 from kiosk_client.ui.bridge import EngineBridge
 from kiosk_client.ui.i18n import CATALOGUE, Translator
@@ -50,7 +51,10 @@ def window(qtbot: QtBot) -> KioskWindow:
     engine = KioskEngine(
         FakeCentral(), FakeCallFactory(), MemoryCache(), CentralClock(SystemClock()), lambda e: None
     )
-    w = KioskWindow(EngineBridge(loop), engine, "fr")
+    # No read-aloud nor cues here (tests/test_read_aloud_and_cues.py has them): the staff notices
+    # these tests check are the engine's, and this machine may have no voice or speaker.
+    quiet = AccessibilitySettings(speech_engine="none", sound_cues=False)
+    w = KioskWindow(EngineBridge(loop), engine, "fr", accessibility=quiet)
     qtbot.addWidget(w)
     w.resize(1280, 800)
     w.show()

@@ -114,3 +114,19 @@ def test_safe_frame_origins_are_read_as_a_browser_writes_them(tmp_path: Path) ->
     path.write_text('[central]\nurl = "https://central.example.org"\n[form]\nsafe_frame_origins = ["maps"]\n')
     with pytest.raises(ConfigError, match=r"form\.safe_frame_origins"):
         load_settings(path)
+
+
+def test_accessibility_section() -> None:
+    base = "[central]\nurl='https://x'\n"
+    defaults = parse_settings(base, "k").accessibility
+    assert (defaults.speech_engine, defaults.speech_rate, defaults.sound_cues) == ("speechd", -0.2, True)
+    chosen = parse_settings(
+        base + "[accessibility]\nspeech_engine='none'\nspeech_rate=0\nsound_cues=false\n", "k"
+    ).accessibility
+    assert (chosen.speech_engine, chosen.speech_rate, chosen.sound_cues) == ("none", 0.0, False)
+    with pytest.raises(ConfigError, match=r"accessibility\.speech_engine.*speechd"):
+        parse_settings(base + "[accessibility]\nspeech_engine='espeak'\n", "k")
+    with pytest.raises(ConfigError, match=r"accessibility\.speech_rate"):
+        parse_settings(base + "[accessibility]\nspeech_rate=2\n", "k")
+    with pytest.raises(ConfigError, match=r"accessibility\.volume"):
+        parse_settings(base + "[accessibility]\nvolume=3\n", "k")

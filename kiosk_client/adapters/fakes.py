@@ -127,6 +127,7 @@ class FakeCall:
         self.microphone = True
         self.camera = True
         self.sent_control: list[str] = []
+        self.speaker_gain = 1.0
 
     async def create_offer(self) -> SessionDescription:
         return SessionDescription("v=0 fake offer", "offer")
@@ -141,6 +142,9 @@ class FakeCall:
 
     def set_camera_enabled(self, enabled: bool) -> None:
         self.camera = enabled
+
+    def set_speaker_gain(self, gain: float) -> None:
+        self.speaker_gain = gain
 
     def stats(self) -> CallStats:
         return CallStats(remote_video_frames=1 if self.answer else 0)

@@ -307,3 +307,87 @@ def audio_level(frame: av.AudioFrame) -> float:
     if frame.format.name.startswith("s16"):
         samples /= 32768.0
     return float(np.sqrt(np.mean(samples * samples)))
+
+
+LIMITER_KNEE = 0.8  # of full scale: below it the gain is exact, above it peaks are rounded off
+
+
+def apply_gain(frame: av.AudioFrame, gain: float) -> av.AudioFrame:
+    """The frame made louder or softer by `gain`, in its own format, layout and timing. Above the
+    knee a soft limiter bends peaks towards full scale instead of clipping them (a loud clerk at
+    +12 dB would otherwise crackle)."""
+    if gain == 1.0:
+        return frame
+    samples: np.ndarray[Any, Any] = frame.to_ndarray()
+    integer = bool(np.issubdtype(samples.dtype, np.integer))
+    scale = float(np.iinfo(samples.dtype.type).max) if integer else 1.0
+    x = samples.astype(np.float32) * (gain / scale)
+    magnitude = np.abs(x)
+    over = magnitude > LIMITER_KNEE
+    if over.any():
+        room = 1.0 - LIMITER_KNEE
+        bent = LIMITER_KNEE + room * np.tanh((magnitude[over] - LIMITER_KNEE) / room)
+        x[over] = np.sign(x[over]) * bent
+    out: np.ndarray[Any, Any] = (
+        np.round(x * scale).astype(samples.dtype) if integer else x.astype(samples.dtype)
+    )
+    louder = av.AudioFrame.from_ndarray(out, format=frame.format.name, layout=frame.layout.name)
+    louder.sample_rate = frame.sample_rate
+    louder.pts = frame.pts
+    louder.time_base = frame.time_base
+    return louder
+
+
+class GainAudioTrack(MediaStreamTrack):
+    """The gain stage between the clerk's received voice and the speaker (« Son + » / « Son − »)."""
+
+    kind = "audio"
+
+    def __init__(self, source: MediaStreamTrack, gain: float = 1.0) -> None:
+        super().__init__()
+        self._source = source
+        self.gain = gain
+
+    async def recv(self) -> av.AudioFrame:
+        frame = await self._source.recv()
+        assert isinstance(frame, av.AudioFrame)
+        return apply_gain(frame, self.gain)
+
+    def stop(self) -> None:
+        self._source.stop()
+        super().stop()
+
+
+class LevelMeter:
+    """Reads a microphone's frames and reports its loudest recent level a few times a second (the
+    « Vous m'entendez ? » bar), until stopped."""
+
+    def __init__(
+        self, track: MediaStreamTrack, report: Callable[[float], None], every_s: float = 0.1
+    ) -> None:
+        self._track = track
+        self._report = report
+        self._every_s = every_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        peak, since = 0.0, time.monotonic()
+        while True:
+            try:
+                frame = await self._track.recv()
+            except MediaStreamError:
+                return
+            if isinstance(frame, av.AudioFrame):
+                peak = max(peak, audio_level(frame))
+            if time.monotonic() - since >= self._every_s:
+                self._report(min(1.0, peak))
+                peak, since = 0.0, time.monotonic()
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self._track.stop()

@@ -29,6 +29,7 @@ from ..core.ports import (
     DocumentsChannelClosed,
     DocumentsChannelOpened,
     DocumentsMessageReceived,
+    MicrophoneMeter,
     RemoteMediaStarted,
     VideoSink,
 )
@@ -36,7 +37,9 @@ from ..core.settings import AudioSettings, CameraSettings
 from . import sctp_tuning
 from .camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
 from .media_tracks import (
+    GainAudioTrack,
     LatestFrame,
+    LevelMeter,
     MutableAudioTrack,
     PacedVideoTrack,
     PushedVideoTrack,
@@ -70,6 +73,19 @@ def rtc_configuration(ice_servers: tuple[IceServer, ...]) -> RTCConfiguration:
     return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
+def alsa_microphone(device: str) -> MediaPlayer:
+    return MediaPlayer(device, format="alsa", options={"channels": "1", "sample_rate": "48000"})
+
+
+def alsa_speaker(device: str) -> MediaRecorder:
+    return MediaRecorder(device, format="alsa")
+
+
+# The seams where the devices are opened (tests give a generated tone and a WAV file instead).
+MicrophoneOpener = Callable[[str], MediaPlayer]
+SpeakerOpener = Callable[[str], MediaRecorder]
+
+
 def to_rgb_image(frame: av.VideoFrame) -> RgbImage:
     array = frame.to_ndarray(format="rgb24")
     return RgbImage(array.shape[1], array.shape[0], array.tobytes())
@@ -85,8 +101,19 @@ class AiortcCall:
         sink: VideoSink | None,
         health: dict[str, str],
         form_frames: LatestFrame | None = None,
+        meter: MicrophoneMeter | None = None,
+        open_microphone: MicrophoneOpener = alsa_microphone,
+        open_speaker: SpeakerOpener = alsa_speaker,
     ) -> None:
         self._pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self._meter = meter
+        self._open_microphone = open_microphone
+        self._open_speaker = open_speaker
+        self._level_meter: LevelMeter | None = None
+        self._mic_source: Any = None
+        self._speaker_gain = 1.0
+        self._gain_stage: GainAudioTrack | None = None
+        self._preview_task: asyncio.Task[None] | None = None
         self._form_frames = form_frames
         self._on_event = on_event
         self._camera_settings = camera
@@ -135,23 +162,45 @@ class AiortcCall:
         off = load_card("camera-off.png", cam.width, cam.height)
         self._video = PacedVideoTrack(source, cam.fps, disabled_image=off, on_frame=self._on_local_frame)
         self._video.enabled = self._camera_enabled
+        self._preview_task = asyncio.get_running_loop().create_task(
+            self._self_view_while_waiting(source, off)
+        )
 
         microphone = self._audio_settings.microphone
         mic_source: Any = None
         if microphone is not None:
             try:
-                self._mic_player = await asyncio.to_thread(
-                    MediaPlayer, microphone, format="alsa", options={"channels": "1", "sample_rate": "48000"}
-                )
+                self._mic_player = await asyncio.to_thread(self._open_microphone, microphone)
                 mic_source = self._mic_player.audio
-                self._health["microphone"] = "ok"
+                self._health["microphone"] = "ok" if mic_source is not None else "missing"
             except (av.FFmpegError, OSError) as exc:
                 log.warning("microphone %r unavailable, sending silence: %s", microphone, exc)
                 self._health["microphone"] = "missing"
         else:
             self._health["microphone"] = "disabled"
-        self._mic = MutableAudioTrack(mic_source if mic_source is not None else SilenceTrack())
+        self._mic_source = mic_source
+        if mic_source is None:
+            self._mic = MutableAudioTrack(SilenceTrack())
+            if self._meter is not None:
+                self._meter.microphone_level(None)
+        else:
+            # One device, two readers through the relay: the call (buffered: every frame reaches the
+            # clerk) and, while the citizen waits, the level bar (only the newest frame matters).
+            self._mic = MutableAudioTrack(self._relay.subscribe(mic_source, buffered=True))
+            if self._meter is not None:
+                self._level_meter = LevelMeter(
+                    self._relay.subscribe(mic_source, buffered=False), self._meter.microphone_level
+                )
+                self._level_meter.start()
         self._mic.enabled = self._mic_enabled
+
+    async def _self_view_while_waiting(self, source: Any, off: Any) -> None:
+        """The citizen sees themselves while waiting for the clerk (« Vous vous voyez ? »): until the
+        call sends video, the self-view is fed from the camera here; then by the sending track."""
+        assert self._video is not None
+        while self._video.frames_sent == 0 and not self._closed:
+            self._on_local_frame(source.latest() if self._video.enabled else off)
+            await asyncio.sleep(1.0 / SELF_VIEW_FPS)
 
     def _on_track(self, track: Any) -> None:
         if track.kind == "video":
@@ -161,7 +210,11 @@ class AiortcCall:
             source = track
             if self._speaker is None and self._audio_settings.speaker is not None:
                 # Unbuffered: if the speaker stalls or fails, frames are dropped instead of piling up.
-                self._speaker = self._start_speaker(self._relay.subscribe(track, buffered=False))
+                # The gain stage (« Son + » / « Son − ») sits right before the speaker.
+                self._gain_stage = GainAudioTrack(
+                    self._relay.subscribe(track, buffered=False), self._speaker_gain
+                )
+                self._speaker = self._start_speaker(self._gain_stage)
                 if self._speaker is not None:
                     source = self._relay.subscribe(track, buffered=False)
             reader = TrackReader(source)
@@ -172,8 +225,9 @@ class AiortcCall:
 
     def _start_speaker(self, track: Any) -> MediaRecorder | None:
         device = self._audio_settings.speaker
+        assert device is not None
         try:
-            recorder = MediaRecorder(device, format="alsa")
+            recorder = self._open_speaker(device)
             recorder.addTrack(track)
         except (av.FFmpegError, OSError, ValueError) as exc:
             log.warning("speaker %r unavailable: %s", device, exc)
@@ -196,6 +250,7 @@ class AiortcCall:
         log.debug("connection state: %s", state)
         if state == "connected" and self._connected_at is None:
             self._connected_at = time.time()
+            self._stop_level_meter()  # the clerk is here: the waiting screen's level bar is gone
             self._on_event(CallConnected())
         elif state in ("failed", "closed") and not self._closed:
             self._on_event(CallConnectionLost(state))
@@ -242,6 +297,16 @@ class AiortcCall:
         if self._video is not None:
             self._video.enabled = enabled
 
+    def set_speaker_gain(self, gain: float) -> None:
+        self._speaker_gain = gain
+        if self._gain_stage is not None:
+            self._gain_stage.gain = gain
+
+    def _stop_level_meter(self) -> None:
+        meter, self._level_meter = self._level_meter, None
+        if meter is not None:
+            meter.stop()
+
     def stats(self) -> CallStats:
         video, audio = self._readers.get("video"), self._readers.get("audio")
         return CallStats(
@@ -268,6 +333,9 @@ class AiortcCall:
         if self._closed:
             return
         self._closed = True
+        self._stop_level_meter()
+        if self._preview_task is not None:
+            self._preview_task.cancel()
         for reader in self._readers.values():
             await reader.stop()
         if self._speaker is not None:
@@ -276,6 +344,8 @@ class AiortcCall:
         await self._pc.close()
         if self._mic is not None:
             self._mic.stop()
+        if self._mic_source is not None:
+            self._mic_source.stop()  # the relay's readers do not release the device: its own track does
         if self._camera is not None:
             await asyncio.to_thread(self._camera.stop)
 
@@ -287,8 +357,14 @@ class AiortcCallFactory:
         audio: AudioSettings,
         sink: VideoSink | None = None,
         form_frames: LatestFrame | None = None,
+        meter: MicrophoneMeter | None = None,
+        open_microphone: MicrophoneOpener = alsa_microphone,
+        open_speaker: SpeakerOpener = alsa_speaker,
     ) -> None:
         use_system_alsa_config()
+        self._meter = meter
+        self._open_microphone = open_microphone
+        self._open_speaker = open_speaker
         self._form_frames = form_frames
         self._camera = camera
         self._audio = audio
@@ -309,7 +385,16 @@ class AiortcCallFactory:
         self, ice_servers: tuple[IceServer, ...], on_event: Callable[[CallEvent], None]
     ) -> AiortcCall:
         self._current = AiortcCall(
-            ice_servers, on_event, self._camera, self._audio, self._sink, self._health, self._form_frames
+            ice_servers,
+            on_event,
+            self._camera,
+            self._audio,
+            self._sink,
+            self._health,
+            self._form_frames,
+            self._meter,
+            self._open_microphone,
+            self._open_speaker,
         )
         return self._current
 

@@ -86,6 +86,7 @@ from .session import (
     hung_up,
     upcoming_today,
 )
+from .volume import DEFAULT_LEVEL, clamp_level, gain
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ class KioskEngine:
         self._notices: set[Notice] = set()
         self._mic_on = True
         self._cam_on = True
+        self._volume = DEFAULT_LEVEL
         self._media_flowing = False
         self._last_snapshot: KioskSnapshot | None = None
 
@@ -263,6 +265,13 @@ class KioskEngine:
         self._cam_on = on
         if self._call is not None:
             self._call.set_camera_enabled(on)
+        self._publish_state()
+
+    async def change_volume(self, steps: int) -> None:
+        """« Son + » / « Son − »: the clerk's voice louder or softer, for this session only."""
+        self._volume = clamp_level(self._volume + steps)
+        if self._call is not None:
+            self._call.set_speaker_gain(gain(self._volume))
         self._publish_state()
 
     async def refresh_now(self) -> None:
@@ -645,6 +654,7 @@ class KioskEngine:
         """Back to a clean idle screen: nothing of this citizen's session stays in the engine."""
         self._mic_on = True
         self._cam_on = True
+        self._volume = DEFAULT_LEVEL  # the next citizen hears the clerk at the kiosk's own loudness
         self._media_flowing = False
         self._offer_posted_at = None
         self._answer_at = None
@@ -713,6 +723,7 @@ class KioskEngine:
             self._call = call
             call.set_microphone_enabled(self._mic_on)
             call.set_camera_enabled(self._cam_on)
+            call.set_speaker_gain(gain(self._volume))
             outcome: Literal["ended", "retry"] = "retry"
             try:
                 offer = await call.create_offer()
@@ -869,6 +880,7 @@ class KioskEngine:
             control=self._control.state.value if self._control else ControlState.NONE.value,
             form_origins=tuple(sorted(self._control.policy.origins)) if self._control else (),
             documents=self._desk.state if self._desk else None,
+            volume=self._volume,
         )
 
     def _publish_state(self) -> None:

@@ -9,6 +9,7 @@ from enum import StrEnum
 from .document_desk import DocumentsState
 from .models import Appointment
 from .session import EndReason, Session
+from .volume import DEFAULT_LEVEL
 
 
 class Notice(StrEnum):
@@ -39,6 +40,7 @@ class KioskSnapshot:
     control: str = "none"  # remote control of the form view: none, requested, granted
     form_origins: tuple[str, ...] = ()  # where the form view may go in this session
     documents: DocumentsState | None = None  # None: no scanning on this kiosk (or no session)
+    volume: int = DEFAULT_LEVEL  # the loudness the citizen chose (core.volume), back to default per session
 
 
 @dataclass(frozen=True, slots=True)

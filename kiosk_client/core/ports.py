@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .control_protocol import InputMessage
 from .document_desk import ExpiredDocument
@@ -115,6 +115,9 @@ class Call(Protocol):
 
     def set_camera_enabled(self, enabled: bool) -> None: ...
 
+    def set_speaker_gain(self, gain: float) -> None:
+        """The gain applied to the clerk's voice before the speaker (1.0: as received)."""
+
     def stats(self) -> CallStats: ...
 
     def send_control(self, text: str) -> None:
@@ -139,6 +142,15 @@ class VideoSink(Protocol):
     def remote_frame(self, image: RgbImage) -> None: ...
 
     def local_frame(self, image: RgbImage) -> None: ...
+
+
+@runtime_checkable
+class MicrophoneMeter(Protocol):
+    """Where the microphone's level goes while the citizen waits for the clerk (the UI's « Vous
+    m'entendez ? » bar); called from the engine's thread."""
+
+    def microphone_level(self, level: float | None) -> None:
+        """0.0 (silence) to 1.0 (full scale); None: this kiosk has no working microphone."""
 
 
 class LocalCache(Protocol):

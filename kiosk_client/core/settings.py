@@ -55,6 +55,20 @@ class DocumentSettings:
     retention_hours: int = 24  # a document the clerk never confirmed is destroyed after this
 
 
+SPEECH_ENGINES = ("speechd", "mock", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessibilitySettings:
+    # QtTextToSpeech's engine for « Écouter »: "speechd" (speech-dispatcher, with espeak-ng's voices
+    # on Debian), "mock" (Qt's silent test engine) or "none" (no read-aloud, no « Écouter » button).
+    speech_engine: str = "speechd"
+    # -1.0 (slowest) to 1.0 (fastest); a little slower than the engine's normal pace by default, for
+    # older listeners.
+    speech_rate: float = -0.2
+    sound_cues: bool = True  # short sounds when the clerk joins, asks for control or for a document
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     central_url: str
@@ -67,6 +81,7 @@ class Settings:
     form: FormSettings = field(default_factory=FormSettings)
     scanner: ScannerSettings = field(default_factory=ScannerSettings)
     documents: DocumentSettings = field(default_factory=DocumentSettings)
+    accessibility: AccessibilitySettings = field(default_factory=AccessibilitySettings)
 
 
 class _Section:
@@ -121,7 +136,13 @@ def parse_settings(text: str, file: str) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, None, f"not valid TOML ({exc})") from None
     _Section(
-        file, "", raw, ("central", "kiosk", "camera", "audio", "secrets", "form", "scanner", "documents")
+        file,
+        "",
+        raw,
+        ("central", "kiosk", "camera", "audio", "secrets", "form", "scanner", "documents", "accessibility"),
+    )
+    accessibility = _Section(
+        file, "accessibility", raw.get("accessibility", {}), ("speech_engine", "speech_rate", "sound_cues")
     )
     scanner = _Section(
         file, "scanner", raw.get("scanner", {}), ("enabled", "device", "dpi", "stall_timeout_s")
@@ -196,6 +217,26 @@ def parse_settings(text: str, file: str) -> Settings:
             stall_timeout_s=scanner.positive_int("stall_timeout_s", 30, 600),
         ),
         documents=DocumentSettings(retention_hours=documents.positive_int("retention_hours", 24, 24 * 30)),
+        accessibility=_accessibility(accessibility),
+    )
+
+
+def _accessibility(section: _Section) -> AccessibilitySettings:
+    engines = ", ".join(f'"{e}"' for e in SPEECH_ENGINES)
+    engine = section.get("speech_engine", str, f"one of {engines}", "speechd")
+    if engine not in SPEECH_ENGINES:
+        raise ConfigError(
+            section.file, section.key("speech_engine"), f"expected one of {engines}, got {engine!r}"
+        )
+    rate = section.get("speech_rate", (int, float), "a number from -1.0 to 1.0", -0.2)
+    if not -1.0 <= rate <= 1.0:
+        raise ConfigError(
+            section.file, section.key("speech_rate"), f"expected a number from -1.0 to 1.0, got {rate!r}"
+        )
+    return AccessibilitySettings(
+        speech_engine=engine,
+        speech_rate=float(rate),
+        sound_cues=section.get("sound_cues", bool, "true or false", True),
     )
 
 

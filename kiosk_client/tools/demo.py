@@ -146,6 +146,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 exit_after_session=args.exit_after_session,
                 on_session_finished=records.append,
                 max_seconds=args.timeout,
+                accessibility=settings.accessibility,
             )
         finally:
             bot_calls = bot.wait(timeout=20) if bot is not None else []

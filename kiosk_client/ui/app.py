@@ -16,7 +16,7 @@ from ..app import form_frames
 from ..core.engine import KioskEngine
 from ..core.events import KioskEvent, SessionRecord
 from ..core.ports import FormViewPort, VideoSink
-from ..core.settings import FormSettings
+from ..core.settings import AccessibilitySettings, FormSettings
 from ..runtime import LoopThread, shorten_gil_switch_interval
 from .bridge import BridgeFormView, BridgeVideoSink, EngineBridge
 from .main_window import KioskWindow
@@ -61,6 +61,7 @@ def run_kiosk_app(
     on_session_finished: Callable[[SessionRecord], None] | None = None,
     max_seconds: float | None = None,
     form_settings: FormSettings | None = None,
+    accessibility: AccessibilitySettings | None = None,
 ) -> int:
     prepare_qt_environment()
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -70,7 +71,14 @@ def run_kiosk_app(
     bridge = EngineBridge(loop)
     frames = form_frames()
     engine = make_engine(bridge.publish, BridgeVideoSink(bridge), BridgeFormView(bridge), frames)
-    window = KioskWindow(bridge, engine, language, form_settings or FormSettings(), frames)
+    window = KioskWindow(
+        bridge,
+        engine,
+        language,
+        form_settings or FormSettings(),
+        frames,
+        accessibility or AccessibilitySettings(),
+    )
     if fullscreen:
         window.enter_kiosk_mode()
     else:

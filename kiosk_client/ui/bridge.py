@@ -31,12 +31,14 @@ class EngineBridge(QObject):
     # InputMessage, admitted() (consent, checked at injection), done(code, reason): applied on the Qt thread
     form_input = Signal(object, object, object)
     session_document = Signal(str, bytes)  # a document the citizen sent: for the form's file chooser
+    microphone_level = Signal()  # a new level is waiting: take_microphone_level()
 
     def __init__(self, loop: LoopThread) -> None:
         super().__init__()
         self._loop = loop
         self._frames_lock = threading.Lock()
         self._latest: dict[str, RgbImage | None] = {"remote": None, "local": None}
+        self._level: tuple[float | None] | None = None  # (level,) waiting to be shown; (None,): no microphone
 
     # --- engine side (called on the engine's thread)
 
@@ -62,7 +64,20 @@ class EngineBridge(QObject):
     def local_frame_arrived(self, image: RgbImage) -> None:
         self._offer_frame("local", image, self.local_frame)
 
+    def microphone_level_measured(self, level: float | None) -> None:
+        # Like frames: only the newest level waits, and one signal for however many arrived.
+        with self._frames_lock:
+            pending = self._level is not None
+            self._level = (level,)
+        if not pending:
+            self.microphone_level.emit()
+
     # --- UI side (main thread)
+
+    def take_microphone_level(self) -> tuple[float | None] | None:
+        with self._frames_lock:
+            level, self._level = self._level, None
+        return level
 
     def take_frame(self, slot: str) -> RgbImage | None:
         with self._frames_lock:
@@ -80,7 +95,7 @@ class EngineBridge(QObject):
 
 
 class BridgeVideoSink:
-    """The core's VideoSink port, delivering into the bridge."""
+    """The core's VideoSink and MicrophoneMeter ports, delivering into the bridge."""
 
     def __init__(self, bridge: EngineBridge) -> None:
         self._bridge = bridge
@@ -90,6 +105,9 @@ class BridgeVideoSink:
 
     def local_frame(self, image: RgbImage) -> None:
         self._bridge.local_frame_arrived(image)
+
+    def microphone_level(self, level: float | None) -> None:
+        self._bridge.microphone_level_measured(level)
 
 
 class BridgeFormView:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from ..core.document_desk import DocumentsState, PagePreview
 from ..core.document_transfer import Transfer, TransferStatus
 from .i18n import Translator
-from .widgets import button, label
+from .widgets import ListenButton, button, label, spoken
 
 THUMB_HEIGHT = 300
 
@@ -59,6 +59,7 @@ class DocumentsPanel(QFrame):
         self.setObjectName("documentsPanel")
         self.heading = label("subtitle")
         self.instruction = label("hint")
+        self.listen = ListenButton()
         self.status = label("documentsStatus")
         self.scan_flatbed = button("scanFlatbedButton", "primary")
         self.scan_feeder = button("scanFeederButton")
@@ -104,6 +105,7 @@ class DocumentsPanel(QFrame):
         layout.setContentsMargins(24, 16, 24, 16)
         layout.addLayout(top)
         layout.addWidget(self.instruction)
+        layout.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addLayout(scan_row)
         layout.addWidget(self.status)
         layout.addWidget(self.pages, 1)
@@ -179,6 +181,10 @@ class DocumentsPanel(QFrame):
             self._show_pages(state.pages, t)
         self.transfers.setText("\n".join(self._transfer_line(x, t) for x in state.transfers))
         self.transfers.setVisible(bool(state.transfers))
+        self.listen.setText(t("listen"))
+        self.listen.text_to_read = spoken(
+            self.heading.text(), self.instruction.text(), self.status.text(), self.transfers.text()
+        )
 
     def _status_text(self, state: DocumentsState, t: Translator) -> str:
         parts = []

@@ -15,19 +15,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.cues import Cue, cues_between
+from ..core.document_desk import DocumentsState
 from ..core.engine import KioskEngine
 from ..core.events import KioskSnapshot
 from ..core.navigation import NavigationPolicy
 from ..core.session import Phase
-from ..core.settings import FormSettings
+from ..core.settings import AccessibilitySettings, FormSettings
+from ..core.volume import gain
 from .bridge import EngineBridge
 from .form_stream import FormStreamer, FrameOutlet
 from .i18n import Translator
 from .screens import EndedScreen, IdleScreen, InCallScreen, WaitingScreen
 from .session_files import SessionFiles
+from .sounds import SoundCues
+from .speech import ReadAloud
 from .theme import LARGER_TEXT, stylesheet
 from .video_view import to_qimage
-from .widgets import button, label
+from .widgets import ListenButton, button, label
 
 MIN_SCREEN = (1280, 720)  # the smallest kiosk screen every state is designed and audited for
 
@@ -67,8 +72,14 @@ class KioskWindow(QMainWindow):
         language: str = "fr",
         form_settings: FormSettings = FormSettings(),  # noqa: B008  # frozen
         form_outlet: FrameOutlet | None = None,
+        accessibility: AccessibilitySettings = AccessibilitySettings(),  # noqa: B008  # frozen
+        speech: ReadAloud | None = None,
     ) -> None:
         super().__init__()
+        self.speech = speech or ReadAloud(accessibility.speech_engine, accessibility.speech_rate)
+        self.speech.setParent(self)
+        self.sounds = SoundCues(accessibility.sound_cues, parent=self)
+        self._reading: tuple[object, ...] | None = None  # what was on screen when reading started
         self.setWindowTitle("Kiosk")
         self.setStyleSheet(stylesheet())
         self.larger_text = False
@@ -118,6 +129,13 @@ class KioskWindow(QMainWindow):
         layout.addWidget(self.stack, 1)
         layout.addWidget(self.notices)
         self.setCentralWidget(root)
+        for listen in self.findChildren(ListenButton):
+            listen.clicked.connect(self._listen_touched)
+        self.speech.availability_changed.connect(self._refresh)
+        self.sounds.availability_changed.connect(self._refresh)
+        self.call.volume_changed.connect(self._volume_touched)
+        self.waiting.test_sound_requested.connect(self._test_sound_touched)
+        bridge.microphone_level.connect(self._show_microphone_level)
 
         bridge.state_changed.connect(self.show_state)
         bridge.remote_frame.connect(self._show_remote_frame)
@@ -163,6 +181,46 @@ class KioskWindow(QMainWindow):
         self._engine.consent.close()
         self._bridge.submit(self._engine.take_back_control)
 
+    def _listen_touched(self) -> None:
+        listen = self.sender()
+        if isinstance(listen, ListenButton) and listen.text_to_read:
+            self._reading = self._reading_context(self.snapshot)
+            self.speech.say(listen.text_to_read, self.t.language, listen)
+
+    def _volume_touched(self, steps: int) -> None:
+        engine = self._engine
+        self._bridge.submit(lambda: engine.change_volume(steps))
+
+    def _test_sound_touched(self) -> None:
+        self.sounds.play(Cue.TEST)
+
+    def _show_microphone_level(self) -> None:
+        level = self._bridge.take_microphone_level()
+        if level is not None:
+            self.waiting.microphone_level(level[0])
+            if self.snapshot is not None and self.waiting.isVisible():
+                self.waiting.show_state(self.snapshot, self.t)  # "no microphone" in words
+
+    @staticmethod
+    def _reading_context(snapshot: KioskSnapshot | None) -> tuple[object, ...] | None:
+        """What a text read aloud belongs to: when it changes, the reading stops (the countdown and
+        a sending's percentage do not count)."""
+        if snapshot is None:
+            return None
+        documents = snapshot.documents or DocumentsState()
+        return (
+            snapshot.session.phase,
+            snapshot.session.clerk_late,
+            snapshot.session.reconnecting,
+            snapshot.control,
+            documents.requested,
+            documents.scanner,
+            documents.scan_error,
+            documents.store_error,
+            len(documents.pages),
+            tuple(t.status for t in documents.transfers),
+        )
+
     def _text_size_touched(self) -> None:
         self.toggle_larger_text()
 
@@ -172,6 +230,7 @@ class KioskWindow(QMainWindow):
         self._refresh()
 
     def switch_language(self) -> None:
+        self.speech.stop()  # not the rest of a French sentence in an English voice
         self.t = Translator(self.t.other_language())
         self._refresh()
 
@@ -197,7 +256,8 @@ class KioskWindow(QMainWindow):
         self.call.set_compact(self.small_screen())
 
     def show_state(self, snapshot: KioskSnapshot) -> None:
-        previous = self.snapshot.session.phase if self.snapshot else None
+        before = self.snapshot
+        previous = before.session.phase if before else None
         self.snapshot = snapshot
         phase = snapshot.session.phase
         screen: IdleScreen | WaitingScreen | InCallScreen | EndedScreen
@@ -216,6 +276,14 @@ class KioskWindow(QMainWindow):
                 self.toggle_larger_text(False)  # and in the kiosk's own text size
         if phase is not previous and phase in (Phase.IDLE, Phase.ENDED, Phase.UPCOMING):
             self.call.reset()  # no image of the last citizen (or clerk) survives the session
+            self.waiting.reset()
+        if self._reading is not None and self._reading != self._reading_context(snapshot):
+            self.speech.stop()  # the screen moved on: so does the voice (and at the session's end)
+            self._reading = None
+        for cue in cues_between(before, snapshot):
+            self.sounds.play(cue)
+        self.speech.set_gain(gain(snapshot.volume))
+        self.sounds.set_gain(gain(snapshot.volume))
         self._follow_form_session(snapshot)
         appointment = snapshot.session.appointment
         self.t.clerk = appointment.clerk_name if appointment is not None else ""
@@ -226,7 +294,14 @@ class KioskWindow(QMainWindow):
         # Larger text needs a screen of the kiosk's minimum size: on a smaller one, the essentials first.
         self.text_size.setVisible(phase is not Phase.IN_CALL and not self.small_screen())
         self.text_size.setText(self.t("text.smaller" if self.larger_text else "text.larger"))
+        reading = self.speech.available(self.t.language)
+        for listen in self.findChildren(ListenButton):
+            listen.setVisible(reading)  # none rather than one that says nothing
         texts = [self.t(f"notice.{n.value}") for n in sorted(snapshot.notices)]
+        if self.speech.failed or (self.speech.tts is not None and not reading):
+            texts.append(self.t("notice.read_aloud_missing"))
+        if self.sounds.failed:
+            texts.append(self.t("notice.sounds_missing"))
         if self.small_screen():
             texts.append(self.t("notice.small_screen"))  # for the staff: this kiosk needs a bigger screen
         # Notices are for the staff: in words on the idle screen, while a citizen is there only a
@@ -280,11 +355,17 @@ class KioskWindow(QMainWindow):
 
     def _show_local_frame(self) -> None:
         image = self._bridge.take_frame("local")
-        if image is not None and self.snapshot is not None and self.snapshot.session.phase is Phase.IN_CALL:
+        if image is None or self.snapshot is None:
+            return
+        if self.snapshot.session.phase is Phase.IN_CALL:
             self.call.local.show_image(to_qimage(image))
+        elif self.snapshot.session.phase is Phase.WAITING_FOR_CLERK:
+            self.waiting.self_view.show_image(to_qimage(image))  # « Vous vous voyez ? »
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._ticker.stop()
+        self.speech.stop()
+        self.sounds.stop()
         if self.streamer is not None:
             self.streamer.stop()
         self.call.form.end_session()

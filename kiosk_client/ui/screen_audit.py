@@ -30,9 +30,11 @@ from ..core.engine import KioskEngine
 from ..core.events import KioskSnapshot, Notice
 from ..core.models import Appointment
 from ..core.session import EndReason, Phase, Session
+from ..core.settings import AccessibilitySettings
 from ..runtime import LoopThread
 from .bridge import EngineBridge
 from .main_window import KioskWindow
+from .speech import ReadAloud
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +140,19 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
     yield "upcoming", snap(Session(Phase.UPCOMING, appointment)), nothing
     yield "waiting", snap(Session(Phase.WAITING_FOR_CLERK, appointment)), nothing
     yield "clerk_late", snap(Session(Phase.WAITING_FOR_CLERK, appointment, clerk_late=True)), nothing
+
+    def speaking(window: KioskWindow) -> None:
+        window.waiting.microphone_level(0.05)  # about -26 dBFS: a voice at arm's length
+
+    def no_microphone(window: KioskWindow) -> None:
+        window.waiting.microphone_level(None)
+        assert window.snapshot is not None
+        window.show_state(window.snapshot)
+
+    waiting = Session(Phase.WAITING_FOR_CLERK, appointment)
+    yield "waiting_check_speaking", snap(waiting), speaking
+    yield "waiting_check_no_microphone", snap(waiting), no_microphone
+    yield "in_call_louder", snap(in_call, volume=5), nothing
     yield "in_call", snap(in_call), nothing
     yield "in_call_muted", snap(in_call, microphone_on=False, camera_on=False), nothing
     long_names = replace(
@@ -276,7 +291,12 @@ def _qimage_to_array(image: QImage) -> np.ndarray[Any, np.dtype[np.uint8]]:
     return buffer.reshape(height, stride)[:, : width * 3].reshape(height, width, 3).copy()
 
 
-OPPOSITES = (("consent_refuse", "consent_accept"), ("confirm_no", "confirm_yes"), ("zoom_out", "zoom_in"))
+OPPOSITES = (
+    ("consent_refuse", "consent_accept"),
+    ("confirm_no", "confirm_yes"),
+    ("zoom_out", "zoom_in"),
+    ("volume_down", "volume_up"),
+)
 
 
 def measure(window: KioskWindow, where: str, screen: tuple[int, int], findings: Findings) -> QImage:
@@ -373,7 +393,15 @@ def audit_screens(
                 if only is not None and name not in only:
                     continue
                 # A fresh window per state, as the state a citizen finds must not depend on the last one.
-                window = KioskWindow(EngineBridge(loop), engine, language)
+                # Read-aloud on (Qt's silent engine, offering its buttons in both languages) and cues
+                # off: the screens of a kiosk whose voices and speakers work.
+                window = KioskWindow(
+                    EngineBridge(loop),
+                    engine,
+                    language,
+                    accessibility=AccessibilitySettings(speech_engine="mock", sound_cues=False),
+                    speech=ReadAloud("mock", need_voice=False),
+                )
                 window.resize(width, height)
                 window.show()
                 app.processEvents()

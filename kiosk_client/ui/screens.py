@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
@@ -11,6 +12,7 @@ from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QResizeEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QSizePolicy,
     QVBoxLayout,
@@ -19,14 +21,17 @@ from PySide6.QtWidgets import (
 
 from ..core.events import KioskSnapshot
 from ..core.session import EndReason, Phase
+from ..core.volume import MAX_LEVEL
 from .documents_panel import DocumentsPanel
 from .form_view import FormView
 from .i18n import Translator
 from .onscreen_keyboard import OnScreenKeyboard
+from .theme import BLUE, GREY
 from .video_view import VideoView
-from .widgets import ElidedLabel, WrappingScrollArea, button, label
+from .widgets import ElidedLabel, ListenButton, WrappingScrollArea, button, label, spoken
 
 OPPOSITE_ACTIONS_GAP = 40  # px between "Refuser" and "Accepter", "Non" and "Oui"
+CHECK_WIDTH = 540  # the waiting screen's « Vous vous voyez ? Vous m'entendez ? » panel, at most
 
 
 def central_now(snapshot: KioskSnapshot | None) -> datetime:
@@ -43,6 +48,7 @@ class IdleScreen(QWidget):
         self.heading = label("subtitle")
         self.lines = QVBoxLayout()
         self.help = label("hint")
+        self.listen = ListenButton()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(60, 40, 60, 40)
         top = QHBoxLayout()
@@ -55,6 +61,7 @@ class IdleScreen(QWidget):
         layout.addLayout(self.lines)
         layout.addStretch(1)
         layout.addWidget(self.help)
+        layout.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignLeft)
 
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
         now = central_now(snapshot)
@@ -63,6 +70,8 @@ class IdleScreen(QWidget):
         self.date.setText(t.date(now))
         self.heading.setText(t("idle.today"))
         self.help.setText(t("idle.help"))
+        self.listen.setText(t("listen"))
+        self.listen.text_to_read = spoken(self.site.text(), self.help.text())
         while self.lines.count():
             item = self.lines.takeAt(0)
             if item is not None and (widget := item.widget()) is not None:
@@ -80,8 +89,93 @@ class IdleScreen(QWidget):
             )
 
 
+class LevelBar(QWidget):
+    """The microphone's level as ten segments, filled or empty (never by colour alone: an empty
+    segment is an outline)."""
+
+    SEGMENTS = 10
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("levelBar")
+        self.level = 0.0  # 0.0 to 1.0, on a decibel scale (see set_rms)
+        self.setFixedHeight(36)
+        self.setMinimumWidth(200)
+
+    def set_rms(self, rms: float) -> None:
+        # -60 dBFS (a quiet room) is empty, -6 dBFS (a voice close to the microphone) is full.
+        decibels = 20 * math.log10(max(rms, 1e-6))
+        self.level = max(0.0, min(1.0, (decibels + 60) / 54))
+        self.update()
+
+    def lit(self) -> int:
+        return round(self.level * self.SEGMENTS)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        width = self.width() / self.SEGMENTS
+        for i in range(self.SEGMENTS):
+            box = self.rect().adjusted(0, 2, 0, -2)
+            box.setLeft(int(i * width) + 2)
+            box.setWidth(int(width) - 6)
+            painter.setPen(QPen(QColor(GREY), 2))
+            painter.setBrush(QColor(BLUE) if i < self.lit() else QColor("white"))
+            painter.drawRect(box)
+        painter.end()
+
+
+class VolumeControl(QWidget):
+    """« Son − », the level, « Son + » on one row when there is room; the level above the two buttons
+    when not (beside a form). The buttons stay far apart either way."""
+
+    def __init__(self, down: QWidget, level: QWidget, up: QWidget) -> None:
+        super().__init__()
+        self.down, self.level, self.up = down, level, up
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setHorizontalSpacing(OPPOSITE_ACTIONS_GAP)
+        self.grid.setVerticalSpacing(4)
+        self.grid.setColumnStretch(1, 1)
+        self.one_row: bool | None = None
+        self._arrange(False)
+
+    def _arrange(self, one_row: bool) -> None:
+        if one_row == self.one_row:
+            return
+        self.one_row = one_row
+        for widget in (self.down, self.level, self.up):
+            self.grid.removeWidget(widget)
+        if one_row:
+            self.grid.addWidget(self.down, 0, 0)
+            self.grid.addWidget(self.level, 0, 1)
+            self.grid.addWidget(self.up, 0, 2)
+        else:
+            self.grid.addWidget(self.level, 0, 0, 1, 3)
+            self.grid.addWidget(self.down, 1, 0)
+            self.grid.addWidget(self.up, 1, 2)
+
+    def fit(self, width: int) -> None:
+        for side in (self.down, self.up):  # never narrower than its words, beside a form too
+            side.setMinimumWidth(side.sizeHint().width())
+        gap = OPPOSITE_ACTIONS_GAP
+        needed = sum(w.sizeHint().width() for w in (self.down, self.level, self.up)) + 2 * gap
+        self._arrange(width >= needed)
+
+    def minimumSizeHint(self) -> QSize:
+        width = self.down.sizeHint().width() + OPPOSITE_ACTIONS_GAP + self.up.sizeHint().width()
+        return QSize(width, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self.fit(event.size().width())
+        super().resizeEvent(event)
+
+
 class WaitingScreen(QWidget):
-    """Both 'upcoming' (countdown) and 'waiting for the clerk' (calm reassurance)."""
+    """Both 'upcoming' (countdown) and 'waiting for the clerk' (calm reassurance). While waiting for
+    the clerk, a short check beside it: « Vous vous voyez ? Vous m'entendez ? » — the citizen's own
+    picture, a test sound and the microphone's level."""
+
+    test_sound_requested = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -90,15 +184,75 @@ class WaitingScreen(QWidget):
         self.when = label("subtitle")
         self.countdown = label("countdown")
         self.hint = label("hint")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(60, 60, 60, 60)
-        layout.setSpacing(20)
+        self.listen = ListenButton()
+        text = QVBoxLayout()
+        text.setSpacing(14)
+        text.addStretch(1)
         for widget in (self.title, self.who, self.when, self.countdown, self.hint):
             # Full width, text centred: a centred word-wrapped label would be squeezed to its hint.
-            layout.addWidget(widget)
+            text.addWidget(widget)
             widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.insertStretch(0, 1)
-        layout.addStretch(1)
+        text.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignHCenter)
+        text.addStretch(1)
+
+        self.check = QFrame()
+        self.check.setObjectName("confirm")
+        self.check_title = label("confirmQuestion")
+        self.check_listen = ListenButton()
+        self.self_view = VideoView()
+        self.self_view.setObjectName("waitingSelfView")
+        self.self_view.setFixedSize(200, 150)
+        self.test_sound = button("testSoundButton")
+        self.test_sound.clicked.connect(self.test_sound_requested.emit)
+        self.level_bar = LevelBar()
+        self.microphone_words = label("microphoneWords")
+        microphone = QVBoxLayout()
+        microphone.addWidget(self.test_sound)
+        microphone.addWidget(self.level_bar)
+        microphone.addStretch(1)
+        picture_row = QHBoxLayout()
+        picture_row.setSpacing(16)
+        picture_row.addWidget(self.self_view, 0, Qt.AlignmentFlag.AlignTop)
+        picture_row.addLayout(microphone, 1)
+        check = QVBoxLayout(self.check)
+        check.setContentsMargins(24, 20, 24, 20)
+        check.setSpacing(12)
+        check.addWidget(self.check_title)
+        check.addWidget(self.check_listen, 0, Qt.AlignmentFlag.AlignLeft)  # right under its question
+        check.addLayout(picture_row)
+        check.addWidget(self.microphone_words)
+        self.check.setMaximumWidth(CHECK_WIDTH)
+        self.check.hide()
+        self._microphone: float | None = 0.0  # None: no microphone; 0.0 until a level arrives
+
+        # Side by side on a landscape screen; one above the other on a portrait totem.
+        layout = self.arrangement = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        layout.setContentsMargins(40, 20, 40, 20)
+        layout.setSpacing(30)
+        layout.addLayout(text, 1)
+        layout.addWidget(self.check, 0, Qt.AlignmentFlag.AlignVCenter)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        portrait = event.size().height() > event.size().width()
+        direction = QBoxLayout.Direction.TopToBottom if portrait else QBoxLayout.Direction.LeftToRight
+        if self.arrangement.direction() != direction:
+            self.arrangement.setDirection(direction)
+            # Beside the text, at mid-height; under it on a portrait totem, in the middle.
+            where = Qt.AlignmentFlag.AlignHCenter if portrait else Qt.AlignmentFlag.AlignVCenter
+            self.arrangement.setAlignment(self.check, where)
+            self.check.setMinimumWidth(CHECK_WIDTH if portrait else 0)  # centred: as wide as it may be
+        super().resizeEvent(event)
+
+    def microphone_level(self, level: float | None) -> None:
+        """The newest level (RMS, 0.0-1.0) of the microphone, or None: there is none."""
+        self._microphone = level
+        self.level_bar.set_rms(level or 0.0)
+        self.level_bar.setVisible(level is not None)
+
+    def reset(self) -> None:
+        """No picture of the last citizen, and no level of theirs, stays on the screen."""
+        self.self_view.clear()
+        self.microphone_level(0.0)
 
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
         session = snapshot.session
@@ -119,10 +273,34 @@ class WaitingScreen(QWidget):
                 self.hint.setText(t("waiting.late"))
             else:
                 self.hint.setText(t("waiting.hint"))
-        show_countdown = remaining > 0 and not session.reconnecting
+        # While waiting for the clerk the check takes the room; the clerk may come before the start
+        # anyway, so the appointment's time says enough.
+        checking = session.phase is Phase.WAITING_FOR_CLERK
+        show_countdown = remaining > 0 and not session.reconnecting and not checking
         self.countdown.setVisible(show_countdown)
         if show_countdown:
             self.countdown.setText(t("upcoming.countdown", countdown=t.duration(remaining)))
+        self.listen.setText(t("listen"))
+        self.when.setVisible(not checking)  # the check needs the room; the clerk may come early anyway
+        shown = [
+            self.title,
+            self.who,
+            *([self.when] if not checking else []),
+            *([self.countdown] if show_countdown else []),
+            self.hint,
+        ]
+        self.listen.text_to_read = spoken(*(w.text() for w in shown))
+        # The devices are opened when the kiosk calls the clerk, that is while waiting for the clerk.
+        self.check.setVisible(checking)
+        self.check_title.setText(t("check.title"))
+        self.check_listen.setText(t("listen"))
+        self.test_sound.setText(t("check.test_sound"))
+        self.test_sound.setMinimumWidth(self.test_sound.sizeHint().width())
+        missing = self._microphone is None
+        self.microphone_words.setText(t("check.no_microphone") if missing else t("check.speak"))
+        self.check_listen.text_to_read = spoken(
+            t("check.title"), t("check.hint"), self.microphone_words.text()
+        )
 
 
 CLERK_VIDEO_MIN = QSize(240, 180)
@@ -135,6 +313,7 @@ class InCallScreen(QWidget):
     control_answered = Signal(bool)  # the consent question, answered by a touch on this screen
     control_taken_back = Signal()
     keyboard_shown = Signal(bool)
+    volume_changed = Signal(int)  # « Plus fort » (+1) / « Moins fort » (-1): the clerk's voice
 
     def __init__(
         self, citizen_only_selectors: tuple[str, ...] = (), files: Callable[[], list[str]] = lambda: []
@@ -156,12 +335,15 @@ class InCallScreen(QWidget):
         self.consent.setObjectName("confirm")
         self.consent_question = label("subtitle")
         self.consent_hint = label("hint")
+        self.consent_listen = ListenButton()
         self.consent_accept = button("acceptControlButton", "primary")
         self.consent_refuse = button("refuseControlButton")
         consent_layout = QVBoxLayout(self.consent)
-        consent_layout.setContentsMargins(40, 30, 40, 30)
+        consent_layout.setContentsMargins(24, 14, 24, 14)
+        consent_layout.setSpacing(8)
         consent_layout.addWidget(self.consent_question)
         consent_layout.addWidget(self.consent_hint)
+        consent_layout.addWidget(self.consent_listen, 0, Qt.AlignmentFlag.AlignLeft)
         consent_row = QHBoxLayout()
         consent_row.setSpacing(OPPOSITE_ACTIONS_GAP)  # shaky hands: never the wrong one by a slip
         consent_row.addWidget(self.consent_refuse)
@@ -213,6 +395,7 @@ class InCallScreen(QWidget):
         self.confirm = QFrame()
         self.confirm.setObjectName("confirm")
         self.confirm_question = label("confirmQuestion")
+        self.confirm_listen = ListenButton()
         self.confirm_yes = button("confirmHangUpButton", "danger")
         self.confirm_no = button("cancelHangUpButton", "primary")
         # Right where the finger is: in place of "Terminer" and the buttons above it. "Non" is where
@@ -220,6 +403,7 @@ class InCallScreen(QWidget):
         confirm_layout = QVBoxLayout(self.confirm)
         confirm_layout.setContentsMargins(12, 12, 12, 12)
         confirm_layout.addWidget(self.confirm_question)
+        confirm_layout.addWidget(self.confirm_listen, 0, Qt.AlignmentFlag.AlignLeft)
         confirm_layout.addWidget(self.confirm_yes)
         confirm_layout.addSpacing(OPPOSITE_ACTIONS_GAP)
         confirm_layout.addWidget(self.confirm_no)
@@ -238,9 +422,19 @@ class InCallScreen(QWidget):
         side.addSpacing(20)
         side.addWidget(self.hang_up)
         side.addWidget(self.confirm)
-        main = QVBoxLayout()
+        # Right under the clerk's picture: it is the clerk's voice that gets louder.
+        self.volume_down = button("volumeDownButton")
+        self.volume_up = button("volumeUpButton")
+        self.volume_level = label("volumeLevel", wrap=False)
+        self.volume_level.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.volume_down.clicked.connect(self._quieter)
+        self.volume_up.clicked.connect(self._louder)
+        self.volume = VolumeControl(self.volume_down, self.volume_level, self.volume_up)
+        main = self._main_column = QVBoxLayout()
         main.addWidget(self.title)
         main.addWidget(self.remote, 1)
+        main.addWidget(self.volume)
+        self._side_column_layout = side
         # Scrolls inside the call screen rather than stretching it beyond the kiosk's screen.
         self.documents_scroll = WrappingScrollArea()
         self.documents_scroll.setObjectName("documentsScroll")
@@ -319,6 +513,7 @@ class InCallScreen(QWidget):
         # with "Fermer le clavier" (what leaves first, then what comes).
         self.side_column.hide()
         self.zoom_bar.hide()
+        self.volume.hide()
         if self._compact:
             self.title.hide()  # a small screen: the room goes to the page and the keys, the clerk stays seen
         self.keyboard.open_for(secret and not self._compact)  # on a small screen, the keys come first
@@ -336,6 +531,7 @@ class InCallScreen(QWidget):
         self.keyboard_shown.emit(False)
         self.zoom_bar.setVisible(not self.consent.isVisible())
         self.side_column.show()
+        self._show_volume()
         self.title.show()
 
     def _watch_field(self) -> None:
@@ -346,12 +542,29 @@ class InCallScreen(QWidget):
     def set_compact(self, on: bool) -> None:
         """On a screen smaller than the kiosk's minimum, the essentials first: the clerk, the question
         and the buttons keep their room; the citizen's own picture goes, the clerk's gets smaller."""
+        if on != self._compact:
+            # The volume goes where the citizen's picture was: under the clerk, it made the clerk's
+            # column wider than a small screen leaves it.
+            (self._main_column if on else self._side_column_layout).removeWidget(self.volume)
+            if on:
+                self._side_column_layout.insertWidget(0, self.volume)
+            else:
+                self._main_column.insertWidget(2, self.volume)
         self._compact = on
         self.remote.setMinimumSize(CLERK_VIDEO_MIN / 1.5 if on else CLERK_VIDEO_MIN)
         if on:
             self.local.hide()
-        else:
+        elif not self._confirming:
             self.local.show()
+
+    def _show_volume(self, asking: bool | None = None) -> None:
+        asking = self.consent.isVisible() if asking is None else asking
+        hidden = (
+            not self.keyboard.isHidden()  # the keys need the room
+            or (asking and self.form.page is not None)  # the question needs the width beside the clerk
+            or (self._confirming and self._compact)  # on a small screen, the question needs its column
+        )
+        self.volume.setVisible(not hidden)
 
     def _clerk_pressing(self) -> None:
         # The clerk works on the form: the citizen sees it again, and the keyboard goes (the clerk's
@@ -369,6 +582,12 @@ class InCallScreen(QWidget):
         self.documents_area.hide()
         self.form_area.setVisible(self.form.page is not None)
 
+    def _quieter(self) -> None:
+        self.volume_changed.emit(-1)
+
+    def _louder(self) -> None:
+        self.volume_changed.emit(+1)
+
     def _ask_confirmation(self) -> None:
         self._confirming_shown(True)
 
@@ -376,14 +595,23 @@ class InCallScreen(QWidget):
         self._confirming = on
         # What goes away first, then what comes: never both at once, which would ask for more room
         # than the screen has.
-        leaving = [self.confirm] if not on else [self.mute, self.camera, self.hang_up, self.documents_button]
+        # The self-view makes room for the question for these few seconds.
+        leaving = (
+            [self.confirm]
+            if not on
+            else [self.local, self.mute, self.camera, self.hang_up, self.documents_button]
+        )
         for widget in leaving:
             widget.hide()
+        if on and self._compact:
+            self.volume.hide()
         if on:
             self.confirm.show()
         else:
             for widget in (self.mute, self.camera, self.hang_up):
                 widget.show()
+            self.local.setVisible(not self._compact)
+            self._show_volume()
             self.documents_button.setVisible(self._has_documents)
 
     def _confirmed(self) -> None:
@@ -419,6 +647,14 @@ class InCallScreen(QWidget):
         self.confirm_question.setText(t("call.confirm_question"))
         self.confirm_yes.setText(t("call.confirm_yes"))
         self.confirm_no.setText(t("call.confirm_no"))
+        self.confirm_listen.setText(t("listen"))
+        self.confirm_listen.text_to_read = spoken(self.confirm_question.text())
+        self.volume_down.setText(t("volume.down"))
+        self.volume_up.setText(t("volume.up"))
+        self.volume_level.setText(t("volume.level", level=snapshot.volume, levels=MAX_LEVEL))
+        self.volume_down.setEnabled(snapshot.volume > 1)
+        self.volume_up.setEnabled(snapshot.volume < MAX_LEVEL)
+        self.volume.fit(self.volume.width())  # the words may have changed (another language)
         self.form.refusal_text = lambda what, detail: t(f"form.refused.{what}")
         if self.documents_area.isHidden() or self.form.page is None:
             self.form_area.setVisible(self.form.page is not None)
@@ -433,6 +669,8 @@ class InCallScreen(QWidget):
         if asking:
             self.zoom_bar.hide()
         self.consent.setVisible(asking)
+        # The question needs the width beside the clerk for a moment; the volume is back right after.
+        self._show_volume(asking)
         if not asking and self.keyboard.isHidden():
             self.zoom_bar.show()
         self.keyboard.translate(t, clerk)
@@ -440,6 +678,8 @@ class InCallScreen(QWidget):
         self.consent_hint.setText(t("control.question_hint"))
         self.consent_accept.setText(t("control.accept"))
         self.consent_refuse.setText(t("control.refuse"))
+        self.consent_listen.setText(t("listen"))
+        self.consent_listen.text_to_read = spoken(self.consent_question.text(), self.consent_hint.text())
         granted = snapshot.control == "granted"
         self.control_banner.setVisible(granted)
         self.control_text.setText(t("control.banner", clerk=clerk))
@@ -512,6 +752,7 @@ class EndedScreen(QWidget):
         self.title = label("title")
         self.message = label("subtitle")
         self.forget = label("hint")
+        self.listen = ListenButton()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(60, 60, 60, 60)
         layout.setSpacing(20)
@@ -519,6 +760,7 @@ class EndedScreen(QWidget):
         for widget in (self.title, self.message, self.forget):
             widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
             layout.addWidget(widget)
+        layout.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(1)
 
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
@@ -533,3 +775,5 @@ class EndedScreen(QWidget):
         self.title.setText(t(title))
         self.message.setText(t(self.MESSAGES.get(reason, "ended.thanks")) if reason else t("ended.thanks"))
         self.forget.setText(t("ended.forget"))
+        self.listen.setText(t("listen"))
+        self.listen.text_to_read = spoken(self.title.text(), self.message.text(), self.forget.text())

@@ -37,6 +37,8 @@ QPushButton#language {{ font-size: 22px; min-height: 56px; min-width: 160px; }}
 QFrame#confirm {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
 QFrame#confirm QLabel {{ background: white; }}
 QLabel#confirmQuestion {{ font-size: 28px; }}
+QLabel#volumeLevel {{ font-size: 28px; font-weight: bold; }}
+QLabel#microphoneWords {{ font-size: 24px; color: {GREY}; }}
 VideoView {{ background: #101010; }}
 QFrame#controlBanner {{ background: {BLUE}; border-radius: 8px; }}
 QFrame#documentsPanel {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
-from PySide6.QtGui import QFontMetrics, QResizeEvent
+import re
+
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, QTimer
+from PySide6.QtGui import QColor, QFontMetrics, QIcon, QPainter, QPen, QPixmap, QPolygonF, QResizeEvent
 from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QWidget
+
+from .theme import BLUE
 
 
 def label(name: str, text: str = "", wrap: bool = True) -> QLabel:
@@ -92,3 +96,57 @@ class WrappingScrollArea(QScrollArea):
         height = max(height, widget.minimumSizeHint().height())
         if widget.minimumHeight() != height:
             widget.setMinimumHeight(height)
+
+
+def speaker_icon(size: int = 40, colour: str = BLUE) -> QIcon:
+    """A loudspeaker with two sound waves, drawn (no emoji font is needed on the kiosk)."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    s = size / 40
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(colour))
+    painter.drawPolygon(
+        QPolygonF(
+            [
+                QPointF(4 * s, 14 * s),
+                QPointF(12 * s, 14 * s),
+                QPointF(22 * s, 5 * s),
+                QPointF(22 * s, 35 * s),
+                QPointF(12 * s, 26 * s),
+                QPointF(4 * s, 26 * s),
+            ]
+        )
+    )
+    painter.setPen(QPen(QColor(colour), 3 * s, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    for radius in (7, 13):
+        box = QRectF(20 * s - radius * s, 20 * s - radius * s, 2 * radius * s, 2 * radius * s)
+        painter.drawArc(box, -45 * 16, 90 * 16)
+    painter.end()
+    return QIcon(pixmap)
+
+
+class ListenButton(QPushButton):
+    """« Écouter », right under the text it reads; `text_to_read` is set by the screen that shows it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("listenButton")
+        self.setProperty("role", "listenButton")
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setIcon(speaker_icon())
+        self.setIconSize(QSize(40, 40))
+        self.text_to_read = ""
+
+
+def spoken(*parts: str) -> str:
+    """Texts shown on several labels as one text to read: each ends a sentence, symbols that a voice
+    would spell out (✓, —) are left out."""
+    sentences = []
+    for part in parts:
+        part = re.sub(r"\s*[✓—•]\s*", " ", part).strip()
+        if part:
+            sentences.append(part if part[-1] in ".?!…:" else part + ".")
+    return " ".join(sentences)
