@@ -286,7 +286,7 @@ setInterval(showTimer, 1000);
 const LANGUAGES = { fr: "en français", en: "en anglais", de: "en allemand", es: "en espagnol", it: "en italien", ar: "en arabe" };
 const DOCUMENTS_SHOWN = {
   closed: "Panneau des documents fermé.",
-  open: "Panneau des documents ouvert (il remplace le formulaire sur l’écran de l’usager ; votre prochain clic sur le formulaire le referme).",
+  open: "Panneau des documents ouvert (il remplace le formulaire sur l’écran de l’usager ; quand vous avez la main, un clic sur le formulaire le referme).",
   scanning: "Numérisation en cours…",
   sending: "Envoi d'un document en cours…",
 };
