@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -191,3 +192,59 @@ async def test_clock_offset_from_the_date_header(hostile: HostileCentral) -> Non
     await central.fetch_schedule(None)
     await central.aclose()
     assert timedelta(minutes=6, seconds=58) < clock.offset < timedelta(minutes=7, seconds=2)
+
+
+class GoesSilent:
+    """A loopback HTTP server whose open connections all go silent at once, as when the kiosk's link
+    is cut: the central is fine, but every pooled connection is dead. New connections are served."""
+
+    def __init__(self) -> None:
+        self.silent_before = 0  # connections numbered below this never answer again
+        self.connections = 0
+        self.server: asyncio.AbstractServer | None = None
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        number = self.connections
+        self.connections += 1
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                if number < self.silent_before:
+                    await asyncio.sleep(3600)
+                body = b'{"kiosk": {"name": "Borne 1", "site_name": "Site"}, "appointments": []}'
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            writer.close()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+async def test_after_a_cut_the_next_request_opens_a_fresh_connection() -> None:
+    silent = GoesSilent()
+    async with silent as url:
+        central = HttpCentral(url, "t", timeout_s=1.0)
+        try:
+            # Several requests at once leave several connections in the pool.
+            await asyncio.gather(*(central.fetch_schedule(None) for _ in range(4)))
+            assert silent.connections == 4
+            silent.silent_before = silent.connections  # the cut: every pooled connection is now dead
+            with pytest.raises(CentralUnavailable, match="did not answer in time"):
+                await central.fetch_schedule(None)
+            # The link is back: the next request must not wait out a timeout on another dead one.
+            started = asyncio.get_running_loop().time()
+            schedule = await central.fetch_schedule(None)
+            assert schedule is not None and schedule.kiosk_name == "Borne 1"
+            assert asyncio.get_running_loop().time() - started < 0.5
+            assert silent.connections == 5
+        finally:
+            await central.aclose()

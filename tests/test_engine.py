@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -538,3 +539,24 @@ async def test_the_goodbye_screen_lasts_its_time_whoever_hangs_up_and_whatever_t
     await h.until(lambda: h.engine.session.phase is Phase.IDLE, within=5)
     shown = asyncio.get_running_loop().time() - ended
     assert 1.3 <= shown <= 3.0, shown  # its configured 1.5 s, give or take the engine's 0.2 s tick
+
+
+async def test_after_a_long_cut_the_kiosk_calls_again_within_two_seconds_of_the_central_returning(
+    harness: Callable[..., Harness],
+) -> None:
+    """A cut long enough to end the call (and to fail every request meanwhile) must not leave the kiosk
+    sleeping off a back-off when the central is reachable again: the citizen is waiting."""
+    central = FakeCentral(schedule_with(0.0, minutes=10), FAST)
+    h = harness(central)
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    central.failure = CentralUnavailable("the link is down")
+    h.calls.calls[0].drop()
+    await h.until(lambda: h.engine.session.reconnecting)
+    await asyncio.sleep(12)  # many failed attempts: an exponential back-off would now wait 10 s or more
+    offers = len(central.offers)
+    back = time.monotonic()
+    central.failure = None
+    await h.until(lambda: len(central.offers) > offers, within=5)
+    assert time.monotonic() - back <= 2.0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from functools import partial
 from typing import Any
 
 import httpx
@@ -32,6 +34,10 @@ log = logging.getLogger(__name__)
 
 API = "/api/v1"
 MAX_RESPONSE = 2 * 1024 * 1024
+# A connection attempt made while the link is down waits for SYN retransmissions (1 s, then 3 s, 7 s…):
+# given up soon, the next attempt sends its SYN as soon as the link is back. Enough for TCP and TLS
+# over a 600 ms satellite round trip.
+CONNECT_TIMEOUT_S = 2.5
 
 
 def _rejection(response: httpx.Response) -> CentralRejected:
@@ -59,7 +65,8 @@ class HttpCentral:
     ) -> None:
         self._clock = clock
         self._timeout = timeout_s
-        self._client = httpx.AsyncClient(
+        self._new_client = partial(
+            httpx.AsyncClient,
             base_url=base_url.rstrip("/"),
             headers={"User-Agent": "kiosk-client"}
             | ({"Authorization": f"Bearer {device_token}"} if device_token else {}),
@@ -67,23 +74,45 @@ class HttpCentral:
             transport=transport,
             follow_redirects=False,
         )
+        self._client = self._new_client()
+        self._retired: list[httpx.AsyncClient] = []
+        self._closing: set[asyncio.Future[None]] = set()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in (*self._retired, self._client):
+            await client.aclose()
+        self._retired.clear()
+
+    def _fresh_connections(self, failed: httpx.AsyncClient) -> None:
+        """After a network failure, every pooled connection may be dead (a cut on the kiosk's link kills
+        them all silently): the next requests open new ones instead of waiting out a timeout on each.
+        Requests still running on the old pool finish there (a long-poll may be alive); it is closed at
+        the next failure, when nothing can be waiting on it any more."""
+        if failed is not self._client:
+            return  # another request already started afresh
+        for old in self._retired:
+            closing = asyncio.ensure_future(old.aclose())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        self._retired = [failed]
+        self._client = self._new_client()
 
     async def _request(
         self, method: str, path: str, *, timeout_s: float | None = None, **kwargs: Any
     ) -> httpx.Response:
         sent = self._clock.local_now() if self._clock else None
+        client = self._client
+        timeout = httpx.Timeout(timeout_s or self._timeout, connect=min(CONNECT_TIMEOUT_S, self._timeout))
         try:
-            response = await self._client.request(
-                method, API + path, timeout=timeout_s or self._timeout, **kwargs
-            )
+            response = await client.request(method, API + path, timeout=timeout, **kwargs)
         except httpx.TimeoutException as exc:
+            self._fresh_connections(client)
             raise CentralUnavailable(
                 f"{method} {path}: the central did not answer in time ({type(exc).__name__})"
             ) from None
         except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.TransportError):
+                self._fresh_connections(client)
             raise CentralUnavailable(f"{method} {path}: cannot reach the central ({exc})") from None
         if self._clock is not None and sent is not None:
             self._clock.observe(response.headers.get("Date"), sent, self._clock.local_now())

@@ -108,6 +108,8 @@ class ScreenFacts:
 ACTIVE = (Phase.WAITING_FOR_CLERK, Phase.IN_CALL)
 LONG_POLL_S = 20.0
 HANG_UP_GRACE_S = 2.5
+LIVE_RETRY_BASE_S = 0.5
+LIVE_RETRY_CAP_S = 1.0
 CONFIG_REFRESH_S = 600.0
 HEARTBEAT_S = 30.0
 
@@ -715,7 +717,7 @@ class KioskEngine:
                     )
 
     async def _call_loop(self, appointment: Appointment) -> None:
-        backoff = Backoff(base_s=1.0, cap_s=20.0, rng=self._rng)
+        backoff = self._live_backoff()
         while True:
             lost = asyncio.Event()
             self._lost = lost
@@ -767,8 +769,13 @@ class KioskEngine:
                 await call.close()
             await asyncio.sleep(backoff.next_delay())
 
+    def _live_backoff(self) -> Backoff:
+        """While an appointment is live a citizen is waiting: a new call within a second or so of the
+        central answering again (at most about one request a second from each kiosk in a call)."""
+        return Backoff(base_s=LIVE_RETRY_BASE_S, cap_s=LIVE_RETRY_CAP_S, rng=self._rng)
+
     async def _retrying[T](self, request: Callable[[], Awaitable[T]]) -> T:
-        backoff = Backoff(base_s=1.0, cap_s=15.0, rng=self._rng)
+        backoff = self._live_backoff()
         while True:
             try:
                 return await request()
@@ -781,7 +788,7 @@ class KioskEngine:
     ) -> Literal["ended", "retry"]:
         version = ticket.version
         answered = False
-        backoff = Backoff(base_s=1.0, cap_s=15.0, rng=self._rng)
+        backoff = self._live_backoff()
         lost_wait = asyncio.ensure_future(lost.wait())
         try:
             while True:
