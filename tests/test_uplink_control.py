@@ -81,14 +81,16 @@ def test_heavy_loss_brings_it_down_and_it_recovers() -> None:
     assert control.estimate > 2 * low
 
 
-def test_remb_is_a_ceiling() -> None:
+def test_remb_is_a_ceiling_on_the_pictures() -> None:
     control = UplinkController(start_bps=1_000_000)
+    control.form_active = True
     control.on_remb(0.0, 300_000)
-    assert control.estimate == 300_000
+    shared = control.allocation()
+    assert shared.camera_bps + shared.form_bps <= 300_000 and control.estimate == 1_000_000
     control.on_report(1.0, 0.0, 0.04)
-    assert control.estimate <= 300_000
+    assert control.allocation().camera_bps + control.allocation().form_bps <= 300_000
     control.on_report(7.0, 0.0, 0.04)  # REMB not heard of for 5 s: no longer a ceiling
-    assert control.estimate > 300_000
+    assert control.allocation().camera_bps + control.allocation().form_bps > 300_000
 
 
 def test_voice_first_then_the_form_then_the_camera_then_the_documents() -> None:
@@ -108,6 +110,12 @@ def test_voice_first_then_the_form_then_the_camera_then_the_documents() -> None:
     control.estimate = 120_000
     thin = control.allocation()
     assert thin.camera_bps >= CAMERA_FLOOR_BPS and thin.camera.scale == 0.5 and thin.camera.fps == 10
+    # Back up only after a few rounds with room to spare (each size change costs a keyframe).
+    control.form_active = control.documents_waiting = False
+    control.estimate = 400_000
+    assert control.allocation().camera.scale == 0.5
+    steps = [control.allocation().camera.scale for _ in range(7)]
+    assert steps[-1] == 1.0 and steps.count(0.5) >= 2
 
 
 def test_documents_get_a_real_share_of_an_adsl_uplink() -> None:

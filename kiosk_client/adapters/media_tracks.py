@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import av
+import cv2
 import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
@@ -111,14 +112,27 @@ class PacedVideoTrack(MediaStreamTrack):
         self._on_frame = on_frame
         self._start: float | None = None
         self._count = 0
+        self._origin = 0.0
+        self._max_fps = fps
+        self.scale = 1.0
         self.enabled = True
         self.frames_sent = 0
+
+    def step(self, scale: float, fps: int) -> None:
+        """Fewer pixels and frames on a thin uplink (the shared uplink control decides): a smaller,
+        slower picture rather than a frozen one."""
+        self.scale = min(max(scale, 0.25), 1.0)
+        period = 1.0 / min(max(fps, 1), self._max_fps)
+        if period != self._period and self._start is not None:
+            # The pacing goes on from now at the new rate (timestamps follow the clock, see recv).
+            self._start = time.monotonic() - self._count * period
+        self._period = period
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
-            self._start = time.monotonic()
+            self._start = self._origin = time.monotonic()
         else:
             self._count += 1
             delay = self._start + self._count * self._period - time.monotonic()
@@ -129,8 +143,12 @@ class PacedVideoTrack(MediaStreamTrack):
             image = self._disabled_image if self._disabled_image is not None else np.zeros_like(image)
         if self._on_frame is not None:
             self._on_frame(image)
+        if self.scale < 1.0:
+            height, width = image.shape[:2]
+            size = (max(16, int(width * self.scale) // 2 * 2), max(16, int(height * self.scale) // 2 * 2))
+            image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-        frame.pts = int(self._count * self._period * VIDEO_CLOCK_RATE)
+        frame.pts = int((time.monotonic() - self._origin) * VIDEO_CLOCK_RATE)
         frame.time_base = VIDEO_TIME_BASE
         self.frames_sent += 1
         return frame
@@ -163,6 +181,7 @@ class PushedVideoTrack(MediaStreamTrack):
         self._opening_keyframes = 3  # the call's first pictures: whoever receives them can start
         self.frames_sent = 0
         self.keyframes_marked = 0
+        self.last_change = -math.inf
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
@@ -185,6 +204,8 @@ class PushedVideoTrack(MediaStreamTrack):
                             await self._frames.wait_newer(self._sent_version)
                 now = time.monotonic()
         self._last = now
+        if self._frames.version != self._sent_version:
+            self.last_change = now  # someone is working on the page (the uplink control's hint)
         self._sent_version = self._frames.version
         # In the encoder's own format: aiortc converts other formats into a new frame, which would
         # lose the keyframe mark.

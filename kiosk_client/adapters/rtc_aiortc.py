@@ -34,6 +34,7 @@ from ..core.ports import (
     VideoSink,
 )
 from ..core.settings import AudioSettings, CameraSettings
+from ..core.uplink_control import UplinkController
 from . import sctp_tuning
 from .camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
 from .media_tracks import (
@@ -46,6 +47,7 @@ from .media_tracks import (
     SilenceTrack,
     TrackReader,
 )
+from .uplink_aiortc import DocumentPace, UplinkGovernor
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,8 @@ class AiortcCall:
         self._mic_enabled = True
         self._camera_enabled = True
         self._last_self_view = 0.0
+        self._documents_pace = DocumentPace()
+        self.uplink: UplinkGovernor | None = None
         self._pc.on("track", self._on_track)
         self._pc.on("connectionstatechange", self._on_connection_state)
 
@@ -261,18 +265,31 @@ class AiortcCall:
         try:
             await self._open_devices()
             assert self._mic is not None and self._video is not None
-            self._pc.addTrack(self._mic)
-            self._pc.addTrack(self._video)
+            audio_sender = self._pc.addTrack(self._mic)
+            camera_sender = self._pc.addTrack(self._video)
+            form_sender = form_track = None
             if self._form_frames is not None:
                 # The live form view: always the offer's second video track.
-                self._pc.addTrack(PushedVideoTrack(self._form_frames))
+                form_track = PushedVideoTrack(self._form_frames)
+                form_sender = self._pc.addTrack(form_track)
+            # One estimate of the uplink for the voice, both pictures and the documents.
+            self.uplink = UplinkGovernor(
+                UplinkController(),
+                camera_sender,
+                form_sender,
+                self._video,
+                form_track,
+                self._documents_pace,
+                [s for s in (audio_sender, camera_sender, form_sender) if s is not None],
+            )
+            self.uplink.start()
             # Remote control: ordered and reliable, created by the kiosk so it is in the offer.
             self._control = self._pc.createDataChannel("control", ordered=True)
             self._control.on("open", lambda: self._on_event(ControlChannelOpened()))
             self._control.on("message", lambda raw: self._on_event(ControlMessageReceived(raw)))
             # Documents: their own ordered, reliable channel, so a transfer never queues up input.
             documents = self._pc.createDataChannel("documents", ordered=True)
-            link = AiortcDocumentLink(documents)
+            link = AiortcDocumentLink(documents, self._documents_pace)
             documents.on("open", lambda: self._on_event(DocumentsChannelOpened(link)))
             documents.on("close", lambda: self._on_event(DocumentsChannelClosed(link)))
             documents.on("message", lambda raw: self._on_event(DocumentsMessageReceived(raw)))
@@ -336,6 +353,8 @@ class AiortcCall:
         self._stop_level_meter()
         if self._preview_task is not None:
             self._preview_task.cancel()
+        if self.uplink is not None:
+            await self.uplink.stop()
         for reader in self._readers.values():
             await reader.stop()
         if self._speaker is not None:
@@ -410,8 +429,9 @@ class AiortcDocumentLink:
     """The documents channel as the core's DocumentLink: sending, and waiting for the SCTP buffer to
     drain so chunks never pile up ahead of the call's other traffic."""
 
-    def __init__(self, channel: Any) -> None:
+    def __init__(self, channel: Any, pace: DocumentPace | None = None) -> None:
         self._channel = channel
+        self.pace = pace or DocumentPace()
         self._low = asyncio.Event()
         channel.on("bufferedamountlow", self._low.set)
         channel.on("close", self._low.set)
@@ -427,11 +447,13 @@ class AiortcDocumentLink:
         if not self.is_open():
             raise ConnectionError("the documents channel is closed")
         self._channel.send(data)
+        self.pace.consume(len(data))
 
     def buffered_amount(self) -> int:
-        return int(self._channel.bufferedAmount)
+        return int(self._channel.bufferedAmount) + int(self.pace.owed())
 
     async def drained(self, low: int) -> None:
+        await self.pace.paid(low)
         self._channel.bufferedAmountLowThreshold = low
         while self.is_open() and self._channel.bufferedAmount > low:
             self._low.clear()

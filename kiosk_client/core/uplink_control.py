@@ -35,13 +35,17 @@ FORM_MAX_BPS = 600_000
 FORM_FLOOR_BPS = 120_000  # the clerk reads the page: below this, text smears
 DOCUMENTS_FLOOR_BPS = 16_000  # a paper never stops moving altogether
 INCREASE_PER_S = 0.08
+STARTUP_INCREASE_PER_S = 0.5  # until the first sign of a queue: find the link's size in seconds
 NEAR_CONGESTION_INCREASE_PER_S = 0.02  # close to where the queue grew last time: probe gently
 RTT_WINDOW_S = 60.0  # long enough that a standing queue is not taken for the path's own delay
 # The goal is a round trip under load at most 1.5 times the idle one: act well before it.
 QUEUE_FACTOR = 1.25
 QUEUE_SLACK_S = 0.010  # jitter of the path itself is not a queue
 DELAY_DECREASE = 0.85
-DECREASE_HOLD_S = 0.5  # after a cut, wait for the reports to show its effect before cutting again
+DECREASE_HOLD_S = 0.5
+REMB_VALID_S = 5.0
+STEP_UP_MARGIN = 1.3
+STEP_UP_ROUNDS = 3  # after a cut, wait for the reports to show its effect before cutting again
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +58,8 @@ class CameraStep:
 
 
 CAMERA_STEPS = (
-    CameraStep(450_000, 1.0, 20),
-    CameraStep(250_000, 1.0, 15),
-    CameraStep(140_000, 0.5, 15),
+    CameraStep(200_000, 1.0, 30),  # the camera's own size and rate (the track never goes above it)
+    CameraStep(120_000, 0.5, 20),
     CameraStep(0, 0.5, 10),
 )
 
@@ -79,6 +82,9 @@ class UplinkController:
         self._last_decrease = -1e9
         self._remb: tuple[float, float] | None = None  # (when, bps)
         self._congested_at: float | None = None  # the estimate when the queue last grew
+        self._now = 0.0
+        self._step = 0  # index in CAMERA_STEPS
+        self._up_rounds = 0
         self.form_active = False
         self.documents_waiting = False
         self.decreases = {"loss": 0, "delay": 0, "remb": 0}
@@ -104,17 +110,21 @@ class UplinkController:
             self._last_decrease = now
             self.decreases["loss"] += 1
         elif loss < 0.02 and not self._queue_growing(rtt_s):
-            near = self._congested_at is not None and self.estimate >= 0.85 * self._congested_at
-            rate = NEAR_CONGESTION_INCREASE_PER_S if near else INCREASE_PER_S
+            if self._congested_at is None:
+                rate = STARTUP_INCREASE_PER_S
+            elif self.estimate >= 0.85 * self._congested_at:
+                rate = NEAR_CONGESTION_INCREASE_PER_S
+            else:
+                rate = INCREASE_PER_S
             self.estimate *= (1 + rate) ** min(elapsed, 2.0)
         self._bound(now)
 
     def on_remb(self, now: float, bps: int) -> None:
-        """The browser's own receive-side estimate: a ceiling, never a floor."""
+        """The browser's own receive-side estimate for our video: a ceiling on the pictures (not on
+        the voice or the documents), never a floor."""
         self._remb = (now, float(bps))
-        if self.estimate > bps:
-            self.decreases["remb"] += 1
-        self._bound(now)
+        self._now = now
+        self.decreases["remb"] += 1
 
     def _queue_growing(self, rtt_s: float | None) -> bool:
         if rtt_s is None or len(self._rtts) < 3:
@@ -123,10 +133,13 @@ class UplinkController:
         return rtt_s > least * QUEUE_FACTOR + QUEUE_SLACK_S
 
     def _bound(self, now: float) -> None:
-        ceiling = float(MAX_ESTIMATE_BPS)
-        if self._remb is not None and now - self._remb[0] < 5.0:
-            ceiling = min(ceiling, self._remb[1])
-        self.estimate = min(max(self.estimate, MIN_ESTIMATE_BPS), max(ceiling, MIN_ESTIMATE_BPS))
+        self._now = now
+        self.estimate = min(max(self.estimate, MIN_ESTIMATE_BPS), MAX_ESTIMATE_BPS)
+
+    def video_ceiling(self) -> int | None:
+        if self._remb is None or self._now - self._remb[0] >= REMB_VALID_S:
+            return None
+        return int(self._remb[1])
 
     def least_rtt(self) -> float | None:
         return min((rtt for _, rtt in self._rtts), default=None)
@@ -150,7 +163,26 @@ class UplinkController:
         camera = min(
             camera_cap, max(CAMERA_FLOOR_BPS, left - (DOCUMENTS_FLOOR_BPS if self.documents_waiting else 0))
         )
-        left = max(0, left - camera)
+        ceiling = self.video_ceiling()
+        if ceiling is not None:  # what the clerk's browser says it can take of our pictures
+            if form:
+                form = max(FORM_FLOOR_BPS, min(form, ceiling // 2))
+            camera = max(CAMERA_FLOOR_BPS, min(camera, ceiling - form))
+        left = max(0, int(self.estimate) - AUDIO_BPS - form - camera)
         documents = max(DOCUMENTS_FLOOR_BPS, left) if self.documents_waiting else 0
-        step = next(s for s in CAMERA_STEPS if camera >= s.min_bps)
-        return Allocation(int(self.estimate), AUDIO_BPS, form, camera, step, documents)
+        return Allocation(int(self.estimate), AUDIO_BPS, form, camera, self._camera_step(camera), documents)
+
+    def _camera_step(self, camera_bps: int) -> CameraStep:
+        """Down at once; up only after a few rounds with room to spare: each change of picture size
+        costs a keyframe, and a size that flaps every second is worse than either size."""
+        wanted = next(i for i, s in enumerate(CAMERA_STEPS) if camera_bps >= s.min_bps)
+        if wanted > self._step:
+            self._step, self._up_rounds = wanted, 0
+        elif wanted < self._step:
+            roomy = camera_bps >= CAMERA_STEPS[self._step - 1].min_bps * STEP_UP_MARGIN
+            self._up_rounds = self._up_rounds + 1 if roomy else 0
+            if self._up_rounds >= STEP_UP_ROUNDS:
+                self._step, self._up_rounds = self._step - 1, 0
+        else:
+            self._up_rounds = 0
+        return CAMERA_STEPS[self._step]
