@@ -123,9 +123,12 @@ async def diagnose_turn(kwargs: dict[str, Any]) -> tuple[bool, str]:
     return False, "it answered only after the gathering's 5 s"
 
 
-def describe_route(pc: RTCPeerConnection, turn: str | None) -> str | None:
-    """The selected candidate pair as "<local> -> <remote>" (CallStats.route). aiortc has no public
-    view of it: the nominated pair lives in aioice's Connection._nominated."""
+def describe_route(pc: RTCPeerConnection, configuration: RTCConfiguration) -> str | None:
+    """The selected candidate pair as "<local> -> <remote>" (CallStats.route), a local relay with how
+    it reaches the TURN server that `configuration` gave aiortc. aiortc has no public view of the
+    pair: the nominated one lives in aioice's Connection._nominated."""
+    kwargs = connection_kwargs(configuration.iceServers or [])
+    turn = turn_label(kwargs) if "turn_server" in kwargs else None
     if pc.sctp is None:
         return None
     try:
@@ -172,6 +175,7 @@ class AiortcCall:
         open_speaker: SpeakerOpener = alsa_speaker,
     ) -> None:
         configuration = rtc_configuration(ice_servers)
+        self._configuration = configuration
         self._pc = RTCPeerConnection(configuration)
         # The TURN server this connection really uses (aiortc takes one; see turn_url_used).
         self._turn_url = turn_url_used(configuration.iceServers or [])
@@ -321,7 +325,7 @@ class AiortcCall:
         log.debug("connection state: %s", state)
         if state == "connected" and self._connected_at is None:
             self._connected_at = time.time()
-            self._route = describe_route(self._pc, turn_label(self._turn_kwargs) if self._turn_url else None)
+            self._route = describe_route(self._pc, self._configuration)
             self._stop_level_meter()  # the clerk is here: the waiting screen's level bar is gone
             self._on_event(CallConnected(self._route))
         elif state in ("failed", "closed") and not self._closed:
