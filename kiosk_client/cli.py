@@ -8,13 +8,17 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .core.errors import ConfigError, KioskError
+
+if TYPE_CHECKING:
+    from .central.turn import TurnOptions
 
 log = logging.getLogger("kiosk_client")
 
@@ -75,6 +79,29 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+TURN_SECRET_ENV = "KIOSK_CENTRAL_TURN_SECRET"
+
+
+def turn_options(urls: list[str], secret_file: Path | None) -> TurnOptions | None:
+    """The TURN server the central hands credentials for: its URLs on the command line, the secret it
+    shares with coturn (static-auth-secret) from a file readable by its owner only, or the
+    environment — never the command line, which every local user sees in `ps`."""
+    from .central.turn import TurnOptions
+
+    if not urls:
+        return None
+    secret = os.environ.get(TURN_SECRET_ENV, "")
+    if secret_file is not None:
+        if stat.S_IMODE(secret_file.stat().st_mode) & 0o077:
+            raise ValueError(
+                f"{secret_file} can be read by other users: `chmod 600` it (and change the secret)"
+            )
+        secret = secret_file.read_text().strip()
+    if not secret:
+        raise ValueError(f"--turn-url needs the shared secret: --turn-secret-file or ${TURN_SECRET_ENV}")
+    return TurnOptions(tuple(urls), secret)
+
+
 def cmd_central(args: argparse.Namespace) -> int:
     from .central.guard import CentralOptions
     from .central.server import ADMIN_TOKEN_ENV, CentralServer, admin_token_file, token_hint
@@ -91,7 +118,12 @@ def cmd_central(args: argparse.Namespace) -> int:
             print(f"cannot read or create the admin token file: {exc}", file=sys.stderr)
             return 2
         where = f"in {token_file} (mode 0600)"
-    options = CentralOptions(clerk_origins=tuple(args.clerk_origin))
+    try:
+        turn = turn_options(args.turn_url, args.turn_secret_file)
+    except (OSError, ValueError) as exc:
+        print(f"TURN: {exc}", file=sys.stderr)
+        return 2
+    options = CentralOptions(clerk_origins=tuple(args.clerk_origin), turn=turn)
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -259,6 +291,21 @@ def parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="a web origin whose pages may call the clerk API from a browser (CORS), e.g. "
         "https://clerks.example.org; repeat for several",
+    )
+    c.add_argument(
+        "--turn-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a URL of the TURN server (coturn with use-auth-secret) whose time-limited credentials "
+        "kiosks and clerks get, e.g. turn:turn.example.org:3478?transport=udp; repeat for each transport "
+        "(udp, tcp, turns: on 443)",
+    )
+    c.add_argument(
+        "--turn-secret-file",
+        type=Path,
+        help=f"the secret shared with coturn (its static-auth-secret), in a file of mode 0600 "
+        f"(or ${TURN_SECRET_ENV})",
     )
     c.add_argument(
         "--announce",

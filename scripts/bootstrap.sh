@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the kiosk client needs on this machine, idempotently:
-#   - Debian packages (only when run as root): SANE (test backend), Chromium for browser tests, fonts;
+#   - Debian packages (only when run as root): SANE (test backend), Chromium for browser tests, fonts,
+#     coturn (the TURN tests start their own turnserver) and nftables (they block UDP with nft);
 #   - a Python >= 3.12 virtual environment in .venv with the project and its dev tools.
 # Safe to run again: it skips what is already done (a stamp records the inputs it installed from).
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$root"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
-debian_packages=(libsane1 sane-utils chromium fonts-dejavu-core)
+debian_packages=(libsane1 sane-utils chromium fonts-dejavu-core coturn nftables iproute2 openssl)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
   for p in "${debian_packages[@]}"; do

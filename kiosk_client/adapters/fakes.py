@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -25,6 +26,7 @@ from ..core.ports import (
     CallEvent,
     CallStats,
     InputOutcome,
+    RelayUnavailable,
     RemoteMediaStarted,
 )
 
@@ -38,6 +40,7 @@ class FakeCentral:
         self.config = config or RemoteConfig(poll_interval_s=0.05, join_before_s=1.0)
         self.failure: CentralError | None = None
         self.schedule_requests = 0
+        self.config_requests = 0
         self.requests = 0
         self.offers: list[tuple[str, CallTicket]] = []
         self.hang_ups: list[tuple[str, str, str]] = []
@@ -60,6 +63,7 @@ class FakeCentral:
         return self.schedule
 
     async def fetch_config(self) -> RemoteConfig:
+        self.config_requests += 1
         self._check()
         return self.config
 
@@ -120,20 +124,35 @@ class FakeCentral:
 
 
 class FakeCall:
-    def __init__(self, on_event: Callable[[CallEvent], None]) -> None:
+    def __init__(
+        self,
+        on_event: Callable[[CallEvent], None],
+        ice_servers: tuple[IceServer, ...] = (),
+        relay_problem: RelayUnavailable | None = None,
+    ) -> None:
         self.on_event = on_event
+        self.ice_servers = ice_servers
+        self.relay_problem = relay_problem  # reported while the offer is made, as the real adapter does
+        self.connected_at: float | None = None
         self.answer: SessionDescription | None = None
         self.closed = False
         self.microphone = True
         self.camera = True
         self.sent_control: list[str] = []
         self.speaker_gain = 1.0
+        self.ice_fails = False
 
     async def create_offer(self) -> SessionDescription:
+        if self.relay_problem is not None:
+            self.on_event(self.relay_problem)
         return SessionDescription("v=0 fake offer", "offer")
 
     async def accept_answer(self, answer: SessionDescription) -> None:
         self.answer = answer
+        if self.ice_fails:
+            self.on_event(CallConnectionLost("failed"))  # answered, but no candidate pair worked
+            return
+        self.connected_at = time.time()
         self.on_event(CallConnected())
         self.on_event(RemoteMediaStarted("video"))
 
@@ -147,7 +166,7 @@ class FakeCall:
         self.speaker_gain = gain
 
     def stats(self) -> CallStats:
-        return CallStats(remote_video_frames=1 if self.answer else 0)
+        return CallStats(remote_video_frames=1 if self.answer else 0, connected_at=self.connected_at)
 
     def send_control(self, text: str) -> None:
         self.sent_control.append(text)
@@ -163,9 +182,13 @@ class FakeCallFactory:
     def __init__(self) -> None:
         self.calls: list[FakeCall] = []
         self.health = {"camera": "ok", "microphone": "ok", "speaker": "ok"}
+        # What the next calls meet, one entry per call (then: a relay, and ICE that works).
+        self.relay_problems: list[RelayUnavailable | None] = []
+        self.ice_failures: list[bool] = []
 
     def new_call(self, ice_servers: tuple[IceServer, ...], on_event: Callable[[CallEvent], None]) -> FakeCall:
-        call = FakeCall(on_event)
+        call = FakeCall(on_event, ice_servers, self.relay_problems.pop(0) if self.relay_problems else None)
+        call.ice_fails = self.ice_failures.pop(0) if self.ice_failures else False
         self.calls.append(call)
         return call
 

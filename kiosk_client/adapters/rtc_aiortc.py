@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +15,11 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+from aioice import stun as aioice_stun
+from aioice import turn as aioice_turn
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer, MediaRecorder, MediaRelay
+from aiortc.rtcicetransport import connection_kwargs
 
 from ..core.errors import CallError
 from ..core.models import IceServer, RgbImage, SessionDescription
@@ -30,6 +34,7 @@ from ..core.ports import (
     DocumentsChannelOpened,
     DocumentsMessageReceived,
     MicrophoneMeter,
+    RelayUnavailable,
     RemoteMediaStarted,
     VideoSink,
 )
@@ -75,6 +80,70 @@ def rtc_configuration(ice_servers: tuple[IceServer, ...]) -> RTCConfiguration:
     return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
+def turn_url_used(servers: list[RTCIceServer]) -> str | None:
+    """The one TURN URL aiortc will use from `servers`: `connection_kwargs` (aiortc/rtcicetransport.py)
+    keeps the first STUN and the first usable TURN URL and silently drops the others."""
+    for server in servers:
+        for url in [server.urls] if isinstance(server.urls, str) else server.urls:
+            if url.startswith(("turn:", "turns:")):
+                kwargs = connection_kwargs([RTCIceServer(urls=url)])
+                if "turn_server" in kwargs:
+                    return url
+    return None
+
+
+def turn_label(kwargs: dict[str, Any]) -> str:
+    return "tls" if kwargs.get("turn_ssl") else str(kwargs.get("turn_transport", "udp"))
+
+
+PROBE_TIMEOUT_S = 3.0
+
+
+async def diagnose_turn(kwargs: dict[str, Any]) -> tuple[bool, str]:
+    """Why a TURN server gave no relay candidate: (refused, detail). aioice drops the reason (its
+    gathering keeps only the tasks that succeeded, aioice/ice.py get_component_candidates), so one
+    Allocate is tried again here, only when the relay is missing."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            transport, _ = await aioice_turn.create_turn_endpoint(
+                asyncio.DatagramProtocol,
+                server_addr=kwargs["turn_server"],
+                username=kwargs.get("turn_username"),
+                password=kwargs.get("turn_password"),
+                ssl=kwargs.get("turn_ssl", False),
+                transport=kwargs.get("turn_transport", "udp"),
+            )
+    except aioice_stun.TransactionFailed as exc:
+        code = exc.response.attributes.get("ERROR-CODE", (0, ""))[0]
+        # 401 Unauthorized: wrong or expired credential; 403/441: refused for this user.
+        return code in (401, 403, 441), str(exc)
+    except ssl.SSLCertVerificationError as exc:
+        return False, f"its TLS certificate is not trusted: {exc.verify_message}"
+    except (TimeoutError, OSError, ConnectionError, aioice_stun.TransactionError) as exc:
+        return False, f"no answer ({type(exc).__name__}: {exc})" if str(exc) else "no answer"
+    transport.close()
+    return False, "it answered only after the gathering's 5 s"
+
+
+def describe_route(pc: RTCPeerConnection, configuration: RTCConfiguration) -> str | None:
+    """The selected candidate pair as "<local> -> <remote>" (CallStats.route), a local relay with how
+    it reaches the TURN server that `configuration` gave aiortc. aiortc has no public view of the
+    pair: the nominated one lives in aioice's Connection._nominated."""
+    kwargs = connection_kwargs(configuration.iceServers or [])
+    turn = turn_label(kwargs) if "turn_server" in kwargs else None
+    if pc.sctp is None:
+        return None
+    try:
+        connection = pc.sctp.transport.transport._connection  # bundled: one ICE transport for all
+        pair = next(iter(connection._nominated.values()))
+    except (AttributeError, StopIteration):
+        return None
+    local = pair.local_candidate.type
+    if local == "relay" and turn is not None:
+        local = f"relay/{turn}"
+    return f"{local} -> {pair.remote_candidate.type}"
+
+
 def alsa_microphone(device: str) -> MediaPlayer:
     return MediaPlayer(device, format="alsa", options={"channels": "1", "sample_rate": "48000"})
 
@@ -107,7 +176,13 @@ class AiortcCall:
         open_microphone: MicrophoneOpener = alsa_microphone,
         open_speaker: SpeakerOpener = alsa_speaker,
     ) -> None:
-        self._pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        configuration = rtc_configuration(ice_servers)
+        self._configuration = configuration
+        self._pc = RTCPeerConnection(configuration)
+        # The TURN server this connection really uses (aiortc takes one; see turn_url_used).
+        self._turn_url = turn_url_used(configuration.iceServers or [])
+        self._turn_kwargs = connection_kwargs(configuration.iceServers or [])
+        self._route: str | None = None
         self._meter = meter
         self._open_microphone = open_microphone
         self._open_speaker = open_speaker
@@ -254,8 +329,9 @@ class AiortcCall:
         log.debug("connection state: %s", state)
         if state == "connected" and self._connected_at is None:
             self._connected_at = time.time()
+            self._route = describe_route(self._pc, self._configuration)
             self._stop_level_meter()  # the clerk is here: the waiting screen's level bar is gone
-            self._on_event(CallConnected())
+            self._on_event(CallConnected(self._route))
         elif state in ("failed", "closed") and not self._closed:
             self._on_event(CallConnectionLost(state))
 
@@ -296,7 +372,12 @@ class AiortcCall:
             await self._pc.setLocalDescription(await self._pc.createOffer())
         except (ValueError, OSError, av.FFmpegError) as exc:
             raise CallError(f"could not prepare the offer: {exc}") from exc
-        return SessionDescription(self._pc.localDescription.sdp, "offer")
+        sdp = self._pc.localDescription.sdp
+        if self._turn_url is not None and " typ relay" not in sdp:
+            refused, detail = await diagnose_turn(self._turn_kwargs)
+            log.warning("TURN %s gave no relay candidate: %s", self._turn_url, detail)
+            self._on_event(RelayUnavailable(self._turn_url, refused, detail))
+        return SessionDescription(sdp, "offer")
 
     async def accept_answer(self, answer: SessionDescription) -> None:
         try:
@@ -333,6 +414,7 @@ class AiortcCall:
             first_remote_audio_at=audio.first_at if audio else None,
             local_video_frames_sent=self._video.frames_sent if self._video else 0,
             connected_at=self._connected_at,
+            route=self._route,
         )
 
     def camera_frame(self) -> np.ndarray[Any, np.dtype[np.uint8]] | None:

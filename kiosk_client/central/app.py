@@ -19,6 +19,7 @@ from .errors import ApiError, error_body
 from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
 from .json_body import read_json_object
 from .store import CallRow, Store, utcnow
+from .turn import credential_expiry, turn_ice_server
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ STORE = web.AppKey("store", Store)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 WATCHERS = web.AppKey("watchers", dict)
 GUARD = web.AppKey("guard", Guard)
+OPTIONS = web.AppKey("options", CentralOptions)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -233,9 +235,30 @@ def served_config(store: Store) -> dict[str, Any]:
     return {**DEFAULT_CONFIG, **(store.get_setting("kiosk_config") or {})}
 
 
+def ice_servers_for(request: web.Request, who: str, appointments: list[Any]) -> list[dict[str, Any]]:
+    """The ICE servers set in the kiosk config, then the TURN server with a credential made now for
+    `who`, valid through its appointment under way (see turn.py). Each call gets fresh ones: the
+    kiosk fetches its config and the console this list right before they connect."""
+    servers = list(served_config(request.app[STORE])["ice_servers"])
+    turn = request.app[OPTIONS].turn
+    if turn is not None:
+        now = utcnow()
+        spans = [(datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"])) for r in appointments]
+        servers.append(turn_ice_server(turn, who, credential_expiry(turn, now, spans)))
+    return servers
+
+
 async def kiosk_config(request: web.Request) -> web.Response:
-    device(request)
-    return web.json_response(served_config(request.app[STORE]))
+    kiosk = device(request)
+    since, until = window()
+    appointments = request.app[STORE].appointments_for_kiosk(kiosk["id"], since, until)
+    return web.json_response(
+        {
+            **served_config(request.app[STORE]),
+            "ice_servers": ice_servers_for(request, kiosk["id"], appointments),
+        },
+        headers={"Cache-Control": "no-store"},  # it carries a credential
+    )
 
 
 async def heartbeat(request: web.Request) -> web.Response:
@@ -394,9 +417,14 @@ async def clerk_appointments(request: web.Request) -> web.Response:
 
 
 async def clerk_config(request: web.Request) -> web.Response:
-    clerk(request)
+    me = clerk(request)
+    since, until = window()
+    appointments = request.app[STORE].appointments_for_clerk(me["id"], since, until)
     # The clerk's browser needs the same STUN/TURN servers to reach kiosks behind NAT.
-    return web.json_response({"ice_servers": served_config(request.app[STORE])["ice_servers"]})
+    return web.json_response(
+        {"ice_servers": ice_servers_for(request, me["id"], appointments)},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 # --------------------------------------------------------------------------- admin endpoints (reference central only)
@@ -557,6 +585,7 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app[ADMIN_TOKEN] = admin_token
     app[WATCHERS] = {}
     app[GUARD] = Guard(options)
+    app[OPTIONS] = options
     app.on_response_prepare.append(security_headers)
     v1 = "/api/v1"
     app.router.add_get(f"{v1}/health", health)

@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from ..core import navigation
 from .errors import ApiError, error_body
+from .turn import TurnOptions
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ class CentralOptions:
     enrolment_failures: RateLimit = RateLimit(30, 30)
     # Unknown clerk or admin tokens from one client address.
     token_failures_per_address: RateLimit = RateLimit(20, 20)
+    # The TURN server whose time-limited credentials the central hands to kiosks and clerks (with the
+    # ICE servers of their config); None: only the ICE servers set in the kiosk config are served.
+    turn: TurnOptions | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "clerk_origins", tuple(web_origin(o) for o in self.clerk_origins))

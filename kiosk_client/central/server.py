@@ -93,9 +93,13 @@ class CentralThread:
     """The reference central on a thread of its own, so a test or the demo can use it from any loop."""
 
     def __init__(
-        self, db_path: Path | str, admin_token: str | None = None, options: CentralOptions | None = None
+        self,
+        db_path: Path | str,
+        admin_token: str | None = None,
+        options: CentralOptions | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
-        self.server = CentralServer(db_path, admin_token=admin_token, options=options)
+        self.server = CentralServer(db_path, host=host, admin_token=admin_token, options=options)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="reference-central", daemon=True)
 

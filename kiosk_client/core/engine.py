@@ -42,6 +42,7 @@ from .events import (
     SessionRecord,
     StateChanged,
 )
+from .ice_paths import IcePath, ice_paths
 from .input_queue import InputQueue, QueuedInput
 from .models import Appointment, CallTicket, Heartbeat, RemoteConfig, Schedule
 from .navigation import NavigationPolicy
@@ -61,6 +62,7 @@ from .ports import (
     FormViewPort,
     InputOutcome,
     LocalCache,
+    RelayUnavailable,
     RemoteMediaStarted,
 )
 from .remote_control import (
@@ -111,6 +113,7 @@ HANG_UP_GRACE_S = 2.5
 LIVE_RETRY_BASE_S = 0.5
 LIVE_RETRY_CAP_S = 1.0
 CONFIG_REFRESH_S = 600.0
+CONFIG_BEFORE_CALL_S = 5.0  # a slow central delays an offer by this much at most
 HEARTBEAT_S = 30.0
 
 
@@ -162,6 +165,10 @@ class KioskEngine:
         self._offer_posted_at: float | None = None
         self._answer_at: float | None = None
         self._stats = CallStats()
+        # Which of the ICE paths (core/ice_paths.py) the next connection of this session tries, and
+        # what the current connection's TURN server said if it gave no relay candidate.
+        self._path_index = 0
+        self._relay_problem: RelayUnavailable | None = None
 
         self._form: FormViewPort = form or _NoFormView()
         self._default_origins = default_origins
@@ -595,6 +602,7 @@ class KioskEngine:
         self._offer_posted_at = None
         self._answer_at = None
         self._stats = CallStats()
+        self._path_index = 0  # every session starts with the most direct path
         self._call_task = asyncio.get_running_loop().create_task(self._call_loop(appointment))
 
     def _finish_call(self, ended: Session) -> None:
@@ -661,14 +669,16 @@ class KioskEngine:
         self._offer_posted_at = None
         self._answer_at = None
         self._stats = CallStats()
-        self._notices -= {Notice.CALL_SETUP_FAILING}
+        self._notices -= {Notice.CALL_SETUP_FAILING, Notice.RELAY_UNREACHABLE, Notice.RELAY_REFUSED}
 
     # ----------------------------------------------------------------- the call and its signalling
 
     def _on_call_event(self, event: CallEvent) -> None:
         match event:
-            case CallConnected():
-                log.info("call connected")
+            case CallConnected(route=route):
+                log.info("call connected (%s)", route or "route unknown")
+            case RelayUnavailable() as problem:
+                self._relay_problem = problem
             case RemoteMediaStarted(kind=kind):
                 log.info("remote %s is flowing", kind)
                 self._media_flowing = True
@@ -721,7 +731,17 @@ class KioskEngine:
         while True:
             lost = asyncio.Event()
             self._lost = lost
-            call = self._calls.new_call(self._config.ice_servers, self._on_call_event)
+            await self._refresh_config_for_call()
+            paths = ice_paths(self._config.ice_servers)
+            path = paths[self._path_index % len(paths)]
+            self._relay_problem = None
+            log.info(
+                "connecting: path %d of %d, %s",
+                self._path_index % len(paths) + 1,
+                len(paths),
+                path.describe(),
+            )
+            call = self._calls.new_call(path.servers, self._on_call_event)
             self._call = call
             call.set_microphone_enabled(self._mic_on)
             call.set_camera_enabled(self._cam_on)
@@ -729,6 +749,14 @@ class KioskEngine:
             outcome: Literal["ended", "retry"] = "retry"
             try:
                 offer = await call.create_offer()
+                if self._relay_unusable(path, paths):
+                    # No relay on this path and another one left: try it now, before any clerk answers
+                    # an offer that could only connect directly.
+                    self._path_index += 1
+                    self._call = None
+                    with contextlib.suppress(Exception):
+                        await call.close()
+                    continue
                 ticket = await self._retrying(partial(self._central.post_offer, appointment.id, offer))
                 self._call_ticket = ticket
                 if self._offer_posted_at is None:
@@ -762,6 +790,15 @@ class KioskEngine:
                 self._publish_state()
             if outcome == "ended":
                 return
+            if lost.is_set() and call.stats().connected_at is None and len(paths) > 1:
+                # ICE failed on this path: the next connection tries the next one (after the last, the
+                # first again: networks change, and a relay that failed may be back).
+                self._path_index = (self._path_index + 1) % len(paths)
+                log.warning(
+                    "could not connect with %s; next: %s",
+                    path.describe(),
+                    paths[self._path_index].describe(),
+                )
             self._stats = call.stats()
             self._media_flowing = False
             self._call = None
@@ -773,6 +810,49 @@ class KioskEngine:
         """While an appointment is live a citizen is waiting: a new call within a second or so of the
         central answering again (at most about one request a second from each kiosk in a call)."""
         return Backoff(base_s=LIVE_RETRY_BASE_S, cap_s=LIVE_RETRY_CAP_S, rng=self._rng)
+
+    async def _refresh_config_for_call(self) -> None:
+        """The config again right before connecting: its TURN credential is made for this call (it
+        expires, see the central's openapi.yaml). The last one is kept if the central is slow or down."""
+        try:
+            async with asyncio.timeout(CONFIG_BEFORE_CALL_S):
+                config = await self._central.fetch_config()
+        except (CentralError, TimeoutError) as exc:
+            log.warning("config not refreshed before the call, using the last one: %s", exc)
+            return
+        self._config = config
+        self._config_fetched_at = time.monotonic()
+        try:
+            self._cache.save_remote_config(config)
+        except OSError:
+            log.exception("the local cache could not be written")
+
+    def _relay_unusable(self, path: IcePath, paths: tuple[IcePath, ...]) -> bool:
+        """After gathering: tell the staff when the TURN server gave no relay, and whether to skip to
+        the next path at once (it was unreachable and another transport is left; refused credentials
+        would be refused on every transport, so the offer goes on with the direct candidates)."""
+        problem = self._relay_problem
+        self._set_notice(Notice.RELAY_UNREACHABLE, problem is not None and not problem.refused)
+        self._set_notice(Notice.RELAY_REFUSED, problem is not None and problem.refused)
+        self._publish_state()
+        if problem is None:
+            return False
+        if problem.refused:
+            log.error(
+                "the TURN server %s refused the kiosk's credentials (%s): check that the central's TURN "
+                "secret is coturn's static-auth-secret and that both clocks are right; offering with "
+                "direct candidates only",
+                problem.url,
+                problem.detail,
+            )
+            return False
+        if self._path_index % len(paths) + 1 < len(paths):
+            log.warning("%s gave no relay (%s); trying the next path now", path.describe(), problem.detail)
+            return True
+        log.warning(
+            "%s gave no relay (%s); offering with direct candidates only", path.describe(), problem.detail
+        )
+        return False
 
     async def _retrying[T](self, request: Callable[[], Awaitable[T]]) -> T:
         backoff = self._live_backoff()

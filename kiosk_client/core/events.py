@@ -22,6 +22,8 @@ class Notice(StrEnum):
     CAMERA_MISSING = "camera_missing"
     MICROPHONE_MISSING = "microphone_missing"
     CALL_SETUP_FAILING = "call_setup_failing"
+    RELAY_UNREACHABLE = "relay_unreachable"  # the TURN server did not answer on a path
+    RELAY_REFUSED = "relay_refused"  # the TURN server refused the credentials (secret, clock)
 
 
 @dataclass(frozen=True, slots=True)

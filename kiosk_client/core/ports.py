@@ -51,11 +51,25 @@ class CallStats:
     first_remote_audio_at: float | None = None
     local_video_frames_sent: int = 0
     connected_at: float | None = None
+    # The candidate pair ICE selected, "<local> -> <remote>": host, srflx, prflx or relay, the local
+    # relay with how it reaches its TURN server (e.g. "relay/tcp -> host"); None until connected.
+    route: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CallConnected:
-    pass
+    route: str | None = None  # as in CallStats.route
+
+
+@dataclass(frozen=True, slots=True)
+class RelayUnavailable:
+    """The connection's TURN server gave it no relay candidate (reported once gathering is over,
+    before the offer is returned): `refused` when the server refused the credentials (expired, or a
+    secret that differs from coturn's), otherwise it could not be reached or did not answer."""
+
+    url: str
+    refused: bool
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +109,7 @@ class DocumentsMessageReceived:
 
 CallEvent = (
     CallConnected
+    | RelayUnavailable
     | RemoteMediaStarted
     | CallConnectionLost
     | ControlChannelOpened

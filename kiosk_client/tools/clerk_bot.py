@@ -19,8 +19,11 @@ import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from ..adapters.media_tracks import PacedVideoTrack, ToneTrack, TrackReader, audio_level
-from ..adapters.rtc_aiortc import rtc_configuration
+from ..adapters.rtc_aiortc import describe_route, rtc_configuration
 from ..core.document_protocol import Manifest
+from ..core.errors import MalformedResponse
+from ..core.models import IceServer
+from ..core.wire import parse_remote_config
 from .document_receiver import DocumentReceiver
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,7 @@ class BotCallReport:
     ended_by: str | None = None
     ended_at: float | None = None
     documents: list[dict[str, Any]] = field(default_factory=list)  # manifests received and checked
+    route: str | None = None  # the selected candidate pair, as the kiosk's CallStats.route
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,6 +147,17 @@ class ClerkBot:
         response.raise_for_status()
         return list(response.json()["appointments"])
 
+    async def ice_servers(self) -> tuple[IceServer, ...]:
+        """The clerk's STUN/TURN servers, fetched before each answer as the console does (a TURN
+        credential is made for the call). None configured, or an unreadable answer: host candidates."""
+        try:
+            response = await self._client.get("/clerk/config")
+            response.raise_for_status()
+            return parse_remote_config({"ice_servers": response.json().get("ice_servers", [])}).ice_servers
+        except (httpx.HTTPError, ValueError, MalformedResponse) as exc:
+            log.warning("no ICE servers from the central (%s): host candidates only", exc)
+            return ()
+
     async def serve_appointment(self, appointment_id: str, start: datetime) -> BotCallReport:
         """Answer this appointment's call (at its start time unless told otherwise), hold it for
         `hold_s` after media flows both ways, then hang up. Returns what was measured."""
@@ -156,8 +171,14 @@ class ClerkBot:
                 state = newer.json()
         report = BotCallReport(appointment_id, state["call_id"], start.isoformat())
         self.reports.append(report)
-        pc = RTCPeerConnection(rtc_configuration(()))
+        configuration = rtc_configuration(await self.ice_servers())
+        pc = RTCPeerConnection(configuration)
         readers: dict[str, TrackReader] = {}
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "connected":
+                report.route = describe_route(pc, configuration)
 
         def on_audio(frame: Any) -> None:
             report.audio_level_max = max(report.audio_level_max, audio_level(frame))
