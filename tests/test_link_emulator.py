@@ -1,7 +1,8 @@
 """The field-link emulator, measured with real traffic between its two namespaces.
 
-Both namespaces share this machine's monotonic clock, so a datagram can carry its send time and the
-receiver reads the one-way delay directly. Needs root (network namespaces, veths, raw sockets).
+Both namespaces share this machine's clock, so a datagram carries its send time and the receiver
+reads the one-way delay directly, from the time its kernel took the datagram (SO_TIMESTAMPNS): the
+test process's own scheduling does not count. Needs root (network namespaces, veths, raw sockets).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ pytestmark = pytest.mark.skipif(
     reason="the link emulator needs root: network namespaces, veth pairs and AF_PACKET sockets",
 )
 
-HEADER = struct.Struct("!Id")  # sequence number, send time (time.monotonic)
+HEADER = struct.Struct("!Id")  # sequence number, send time (time.time, as kernel timestamps)
+SO_TIMESTAMPNS = 35
 OVERHEAD = 14 + 20 + 8  # Ethernet + IPv4 + UDP: what the emulator's rate counts beyond the payload
 PORT = 9000
 
@@ -61,16 +63,21 @@ class Receiver:
         self.arrivals: list[Arrival] = []
         self._stop = False
         sock.settimeout(0.05)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop:
             try:
-                data, peer = self.sock.recvfrom(65536)
+                data, ancillary, _, peer = self.sock.recvmsg(65536, 64)
             except TimeoutError:
                 continue
-            now = time.monotonic()
+            now = time.time()
+            for level, kind, stamp in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    seconds, nanoseconds = struct.unpack_from("qq", stamp)
+                    now = seconds + nanoseconds * 1e-9
             if self.echo:
                 self.sock.sendto(data, peer)
             seq, sent = HEADER.unpack_from(data)
@@ -93,7 +100,7 @@ def send_stream(sock: socket.socket, to: tuple[str, int], rate_bps: float, secon
         if due > now + 0.001:
             time.sleep(due - now)
             continue
-        sock.sendto(HEADER.pack(seq, time.monotonic()) + padding, to)
+        sock.sendto(HEADER.pack(seq, time.time()) + padding, to)
         seq += 1
     return seq
 
@@ -155,7 +162,7 @@ def test_round_trip_time_follows_the_profile(name: str, rtt_ms: float, spread_ms
         sent = 0
         start = time.monotonic()
         while time.monotonic() < start + 1.5:  # a probe every 15 ms, echoed by the world side
-            sender.sendto(HEADER.pack(sent, time.monotonic()) + b"\0" * 88, (link.world_ip, PORT))
+            sender.sendto(HEADER.pack(sent, time.time()) + b"\0" * 88, (link.world_ip, PORT))
             sent += 1
             time.sleep(0.015)
         time.sleep(rtt_ms / 1000 + spread_ms / 1000 + 0.1)
@@ -163,7 +170,7 @@ def test_round_trip_time_follows_the_profile(name: str, rtt_ms: float, spread_ms
     rtts = [(a.received - a.sent) * 1000 for a in arrivals]
     assert len(rtts) >= 0.85 * sent, f"{len(rtts)} of {sent} probes came back"
     assert min(rtts) >= rtt_ms - spread_ms - 1
-    assert max(rtts) <= rtt_ms + spread_ms + 15  # scheduling on a busy machine: a few ms at most
+    assert max(rtts) <= rtt_ms + spread_ms + 25  # scheduling on a busy machine: some ms at most
     assert quantile(rtts, 0.5) == pytest.approx(rtt_ms, abs=max(4.0, spread_ms / 3))
     if spread_ms:  # the jitter is there, and it does not reorder
         assert quantile(rtts, 0.9) - quantile(rtts, 0.1) >= spread_ms / 3
@@ -185,6 +192,8 @@ def test_uplink_rate_holds_and_the_queue_never_exceeds_400_ms() -> None:
     rate = sum(a.size + OVERHEAD for a in steady[1:]) * 8 / span
     assert rate == pytest.approx(800e3, rel=0.10)
     delays = [(a.received - a.sent) * 1000 for a in arrivals]
+    print(f"uplink {rate / 1e3:.0f} kbit/s; one-way delay p50 {quantile(delays, 0.5):.1f} ms, max "
+          f"{max(delays):.1f} ms; the forwarder late by {stats.late_ms}")  # fmt: skip
     assert max(delays) <= 20 + 400 + 25
     assert quantile(delays, 0.5) >= 20 + 300  # the queue did fill: the limit was what held it
     assert stats.dropped_queue > 0
@@ -224,7 +233,7 @@ def test_loss_rate_matches_the_profile() -> None:
     with FieldLink(profile, seed=3) as link:
         with stream(link, "kiosk", "world") as (sender, receiver):
             for seq in range(n):
-                sender.sendto(HEADER.pack(seq, time.monotonic()) + b"\0" * 20, (link.world_ip, PORT))
+                sender.sendto(HEADER.pack(seq, time.time()) + b"\0" * 20, (link.world_ip, PORT))
                 if seq % 50 == 49:
                     time.sleep(0.004)  # ≈ 10 000 datagrams/s: the forwarder's socket never overflows
             time.sleep(0.3)
@@ -241,15 +250,15 @@ def test_a_cut_stops_everything_and_traffic_resumes() -> None:
     """A cut on command (1 s) and one from a schedule (0.5 s): echoes stop for as long, then resume."""
     with FieldLink("loopback-like") as link, stream(link, "kiosk", "world", echo=True) as (sender, _):
         replies = Receiver(sender)
-        start = time.monotonic()
+        start = time.time()
         link.start_cut_schedule([(2.0, 0.5)])
         cut = False
         seq = 0
-        while time.monotonic() < start + 3.0:
-            if not cut and time.monotonic() >= start + 0.5:
+        while time.time() < start + 3.0:
+            if not cut and time.time() >= start + 0.5:
                 link.cut(1.0)
                 cut = True
-            sender.sendto(HEADER.pack(seq, time.monotonic()) + b"\0" * 20, (link.world_ip, PORT))
+            sender.sendto(HEADER.pack(seq, time.time()) + b"\0" * 20, (link.world_ip, PORT))
             seq += 1
             time.sleep(0.01)
         time.sleep(0.1)
@@ -269,12 +278,12 @@ def test_nothing_crosses_without_the_forwarder() -> None:
     with FieldLink("loopback-like") as link, stream(link, "kiosk", "world") as (sender, receiver):
         link.stop_forwarding()
         for seq in range(20):
-            sender.sendto(HEADER.pack(seq, time.monotonic()), (link.world_ip, PORT))
+            sender.sendto(HEADER.pack(seq, time.time()), (link.world_ip, PORT))
         time.sleep(0.3)
         assert receiver.arrivals == []
         link.start_forwarding()
         for seq in range(20, 40):
-            sender.sendto(HEADER.pack(seq, time.monotonic()), (link.world_ip, PORT))
+            sender.sendto(HEADER.pack(seq, time.time()), (link.world_ip, PORT))
         time.sleep(0.3)
         assert [a.seq for a in receiver.arrivals] == list(range(20, 40))
 

@@ -92,6 +92,7 @@ PACKET_STATISTICS = 6
 PACKET_IGNORE_OUTGOING = 23  # Linux >= 4.20; not exported by the socket module
 SOL_PACKET = 263
 SO_RCVBUFFORCE = 33  # root may exceed rmem_max; not exported by the socket module
+SO_TIMESTAMPNS = 35  # the kernel's receive time (CLOCK_REALTIME) on each frame; also SCM_TIMESTAMPNS
 SIOCETHTOOL = 0x8946
 # Legacy ethtool "set" commands (struct ethtool_value): tx checksum, scatter-gather, TSO, GSO, GRO.
 ETHTOOL_OFFLOADS = (0x17, 0x19, 0x1F, 0x24, 0x2C)
@@ -189,6 +190,9 @@ class DirectionStats:
     dropped_socket: int  # the kernel's, on the forwarder's socket: the emulator fell behind
     max_frame: int
     queue_delay_ms: dict[str, float]  # p50, p95, p99, max of the frames that passed
+    # How much later than the model said the forwarder sent frames (its timers, a busy machine):
+    # the emulation's own error, to read beside any delay a bench measures.
+    late_ms: dict[str, float]
     cpu_s: float  # CPU time of this direction's thread
 
     @staticmethod
@@ -254,6 +258,9 @@ class Pipe:
             self.rx.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         except OSError:
             self._ignores_outgoing = False  # older kernels: filtered by hand on each frame
+        # A frame's arrival is when the kernel took it, not when this thread got round to reading it:
+        # a forwarder held up for a moment still delays each frame by the model's time only.
+        self.rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.rx.bind((rx_if, ETH_P_ALL))
         self.rx.setblocking(False)
         self.tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
@@ -275,6 +282,7 @@ class Pipe:
         self.dropped_queue = self.dropped_loss = self.dropped_cut = self.dropped_socket = 0
         self.max_frame = 0
         self.delays: deque[float] = deque(maxlen=self.SAMPLES)
+        self.lateness: deque[float] = deque(maxlen=self.SAMPLES)
         self._cpu_base = self.cpu_s
 
     def stats(self) -> DirectionStats:
@@ -292,6 +300,7 @@ class Pipe:
             dropped_socket=self.dropped_socket,
             max_frame=self.max_frame,
             queue_delay_ms=percentiles(list(self.delays)),
+            late_ms=percentiles(list(self.lateness)),
             cpu_s=round(self.cpu_s - self._cpu_base, 4),
         )
 
@@ -349,7 +358,7 @@ class Pipe:
     def _release(self, now: float) -> None:
         heap = self.heap
         while heap and heap[0][0] <= now:
-            frame = heapq.heappop(heap)[2]
+            due, _, frame = heapq.heappop(heap)
             if self.state.is_down(now):
                 self.dropped_cut += 1  # in flight when the link went down
                 continue
@@ -360,16 +369,24 @@ class Pipe:
                 continue
             self.frames_passed += 1
             self.bytes_passed += len(frame)
+            self.lateness.append(now - due)
 
     def _receive(self) -> None:
+        now = time.monotonic()
+        to_monotonic = now - time.time()
         for _ in range(512):  # bounded, so that due frames are not held back by a flood
             try:
-                frame, address = self.rx.recvfrom(MAX_FRAME)
+                frame, ancillary, _, address = self.rx.recvmsg(MAX_FRAME, 64)
             except BlockingIOError:
                 return
             if not self._ignores_outgoing and address[2] == PACKET_OUTGOING:
                 continue
-            self.arrive(frame, time.monotonic())
+            arrival = now
+            for level, kind, data in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+                    seconds, nanoseconds = struct.unpack_from("qq", data)
+                    arrival = min(now, seconds + nanoseconds * 1e-9 + to_monotonic)
+            self.arrive(frame, arrival)
 
     def _run(self) -> None:
         rx = [self.rx]
