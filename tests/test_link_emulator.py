@@ -31,7 +31,9 @@ pytestmark = pytest.mark.skipif(
     reason="the link emulator needs root: network namespaces, veth pairs and AF_PACKET sockets",
 )
 
-HEADER = struct.Struct("!Id")  # sequence number, send time (time.time, as kernel timestamps)
+# Sequence number, send time (time.time, as kernel timestamps), and the time an echo spent in the
+# echoing process (subtracted from the round trip: the test process may be slow to answer).
+HEADER = struct.Struct("!Idd")
 SO_TIMESTAMPNS = 35
 OVERHEAD = 14 + 20 + 8  # Ethernet + IPv4 + UDP: what the emulator's rate counts beyond the payload
 PORT = 9000
@@ -43,6 +45,7 @@ class Arrival:
     sent: float
     received: float
     size: int
+    dwell: float = 0.0
 
 
 def udp_socket(link: FieldLink, side: Side, bind: bool = False) -> socket.socket:
@@ -78,10 +81,10 @@ class Receiver:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                     seconds, nanoseconds = struct.unpack_from("qq", stamp)
                     now = seconds + nanoseconds * 1e-9
+            seq, sent, dwell = HEADER.unpack_from(data)
             if self.echo:
-                self.sock.sendto(data, peer)
-            seq, sent = HEADER.unpack_from(data)
-            self.arrivals.append(Arrival(seq, sent, now, len(data)))
+                self.sock.sendto(HEADER.pack(seq, sent, time.time() - now) + data[HEADER.size :], peer)
+            self.arrivals.append(Arrival(seq, sent, now, len(data), dwell))
 
     def stop(self) -> list[Arrival]:
         self._stop = True
@@ -100,7 +103,7 @@ def send_stream(sock: socket.socket, to: tuple[str, int], rate_bps: float, secon
         if due > now + 0.001:
             time.sleep(due - now)
             continue
-        sock.sendto(HEADER.pack(seq, time.time()) + padding, to)
+        sock.sendto(HEADER.pack(seq, time.time(), 0.0) + padding, to)
         seq += 1
     return seq
 
@@ -162,12 +165,12 @@ def test_round_trip_time_follows_the_profile(name: str, rtt_ms: float, spread_ms
         sent = 0
         start = time.monotonic()
         while time.monotonic() < start + 1.5:  # a probe every 15 ms, echoed by the world side
-            sender.sendto(HEADER.pack(sent, time.time()) + b"\0" * 88, (link.world_ip, PORT))
+            sender.sendto(HEADER.pack(sent, time.time(), 0.0) + b"\0" * 88, (link.world_ip, PORT))
             sent += 1
             time.sleep(0.015)
         time.sleep(rtt_ms / 1000 + spread_ms / 1000 + 0.1)
         arrivals = replies.stop()
-    rtts = [(a.received - a.sent) * 1000 for a in arrivals]
+    rtts = [(a.received - a.sent - a.dwell) * 1000 for a in arrivals]
     assert len(rtts) >= 0.85 * sent, f"{len(rtts)} of {sent} probes came back"
     assert min(rtts) >= rtt_ms - spread_ms - 1
     assert max(rtts) <= rtt_ms + spread_ms + 25  # scheduling on a busy machine: some ms at most
@@ -233,7 +236,7 @@ def test_loss_rate_matches_the_profile() -> None:
     with FieldLink(profile, seed=3) as link:
         with stream(link, "kiosk", "world") as (sender, receiver):
             for seq in range(n):
-                sender.sendto(HEADER.pack(seq, time.time()) + b"\0" * 20, (link.world_ip, PORT))
+                sender.sendto(HEADER.pack(seq, time.time(), 0.0) + b"\0" * 20, (link.world_ip, PORT))
                 if seq % 50 == 49:
                     time.sleep(0.004)  # ≈ 10 000 datagrams/s: the forwarder's socket never overflows
             time.sleep(0.3)
@@ -258,7 +261,7 @@ def test_a_cut_stops_everything_and_traffic_resumes() -> None:
             if not cut and time.time() >= start + 0.5:
                 link.cut(1.0)
                 cut = True
-            sender.sendto(HEADER.pack(seq, time.time()) + b"\0" * 20, (link.world_ip, PORT))
+            sender.sendto(HEADER.pack(seq, time.time(), 0.0) + b"\0" * 20, (link.world_ip, PORT))
             seq += 1
             time.sleep(0.01)
         time.sleep(0.1)
@@ -278,12 +281,12 @@ def test_nothing_crosses_without_the_forwarder() -> None:
     with FieldLink("loopback-like") as link, stream(link, "kiosk", "world") as (sender, receiver):
         link.stop_forwarding()
         for seq in range(20):
-            sender.sendto(HEADER.pack(seq, time.time()), (link.world_ip, PORT))
+            sender.sendto(HEADER.pack(seq, time.time(), 0.0), (link.world_ip, PORT))
         time.sleep(0.3)
         assert receiver.arrivals == []
         link.start_forwarding()
         for seq in range(20, 40):
-            sender.sendto(HEADER.pack(seq, time.time()), (link.world_ip, PORT))
+            sender.sendto(HEADER.pack(seq, time.time(), 0.0), (link.world_ip, PORT))
         time.sleep(0.3)
         assert [a.seq for a in receiver.arrivals] == list(range(20, 40))
 
