@@ -1,4 +1,4 @@
-"""Command line: run, enroll, demo, central, clerk-bot, bench, audit, selftest."""
+"""Command line: run, enroll, demo, central, clerk-bot, bench, audit, field-link, selftest."""
 
 from __future__ import annotations
 
@@ -225,6 +225,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_field_link(args: argparse.Namespace) -> int:
+    from .tools.link_emulator import PROFILES, run_command
+
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        print("field-link: give the command to run after --, e.g. -- bash", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print("field-link needs root (network namespaces, raw sockets)", file=sys.stderr)
+        return 2
+    assert args.profile in PROFILES
+    return run_command(args.profile, argv, seed=args.seed)
+
+
 def cmd_selftest(args: argparse.Namespace) -> int:
     from .tools.selftest import run_selftest
 
@@ -374,6 +388,21 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--states", default="", help="screens: only these states (comma-separated names)")
     audit.add_argument("--json", action="store_true", help="print only the JSON object")
     audit.set_defaults(func=cmd_audit)
+
+    from .tools.link_emulator import PROFILES
+
+    fl = sub.add_parser(
+        "field-link",
+        help="run a command behind an emulated rural link (root): kiosk-client field-link --profile adsl -- CMD",
+        description="Runs CMD in a 'kiosk' network namespace whose only way out is an emulated link to a "
+        "'world' namespace (printed at start: run servers there with ip netns exec). Profiles: "
+        + "; ".join(PROFILES)
+        + ". The cut profile's cuts start with the command.",
+    )
+    fl.add_argument("--profile", choices=list(PROFILES), default="adsl")
+    fl.add_argument("--seed", type=int, default=None, help="the loss and jitter draws (repeatable runs)")
+    fl.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD", help="the command and its arguments")
+    fl.set_defaults(func=cmd_field_link)
 
     st = sub.add_parser("selftest", help="check this machine: Python/Qt, camera, keyring, config")
     st.add_argument("--config", type=Path, default=DEFAULT_CONFIG)

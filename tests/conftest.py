@@ -25,6 +25,8 @@ from kiosk_client.central.admin import CentralAdmin, Clerk
 from kiosk_client.central.server import CentralThread
 from kiosk_client.tools.bench_join_chromium import CHROMIUM, CHROMIUM_ARGS  # one browser set-up
 
+from .field_rig import field  # noqa: F401 - the field-link fixture, for every test module
+
 
 @pytest.fixture
 def central(tmp_path: Path) -> Iterator[CentralThread]:

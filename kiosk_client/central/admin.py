@@ -17,9 +17,10 @@ class Clerk:
 
 
 class CentralAdmin:
-    def __init__(self, url: str, admin_token: str) -> None:
+    def __init__(self, url: str, admin_token: str, transport: httpx.BaseTransport | None = None) -> None:
+        # `transport`: e.g. a field link's, whose connections start in the kiosk's network namespace.
         self._client = httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=10
+            base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=10, transport=transport
         )
 
     def close(self) -> None:

@@ -7,14 +7,20 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..central.server import ADMIN_TOKEN_ENV
 
 
 class CentralProcess:
-    def __init__(self, db_path: Path) -> None:
+    """`host` is the address it listens on; `wrap` prefixes its command line, e.g. `ip netns exec
+    NAME` to run it inside a field link's world namespace (see `link_emulator.FieldLink.netns_argv`)."""
+
+    def __init__(self, db_path: Path, host: str = "127.0.0.1", wrap: Sequence[str] = ()) -> None:
         self._db = db_path
+        self._host = host
+        self._wrap = list(wrap)
         self._process: subprocess.Popen[str] | None = None
         self.url = ""
         # Made here and handed down in the child's environment: the central never prints it, and
@@ -24,12 +30,15 @@ class CentralProcess:
     def start(self) -> CentralProcess:
         self._process = subprocess.Popen(
             [
+                *self._wrap,
                 sys.executable,
                 "-m",
                 "kiosk_client",
                 "central",
                 "--db",
                 str(self._db),
+                "--host",
+                self._host,
                 "--port",
                 "0",
                 "--announce",
