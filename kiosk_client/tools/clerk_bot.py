@@ -261,6 +261,7 @@ class ClerkBot:
             video = readers.get("video")
             if deadline is None and video is not None and video.first_at is not None:
                 deadline = time.monotonic() + self._hold_s
+                report.first_video_at = video.first_at  # known now, for whoever watches the call live
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             wait = 0.2
