@@ -84,6 +84,8 @@ async def test_the_documents_side_answers_and_counts_what_it_refuses_even_when_h
 
         async def drained(self, low: int) -> None: ...
 
+        async def ready(self) -> None: ...
+
     class Source:
         def read(self, doc_id: str) -> bytes:
             raise AssertionError("nothing is read")

@@ -28,7 +28,9 @@ async def until(predicate: Any, within: float = 15.0) -> None:
 
 
 async def test_the_camera_goes_below_aiortcs_floor_and_steps_its_picture_down() -> None:
-    factory = AiortcCallFactory(CameraSettings(device=None), AudioSettings(microphone=None, speaker=None))
+    factory = AiortcCallFactory(
+        CameraSettings(device=None), AudioSettings(microphone=None, speaker=None), uplink_control=True
+    )
     call = factory.new_call((), lambda event: None)
     clerk = RTCPeerConnection()
     sizes: list[tuple[int, int]] = []

@@ -271,6 +271,9 @@ class FakeDocumentLink:
     def buffered_amount(self) -> int:
         return 0
 
+    async def ready(self) -> None:
+        return None  # no uplink to share
+
     async def drained(self, low: int) -> None:
         if not self._open:
             raise ConnectionError("the fake documents link is closed")

@@ -56,6 +56,8 @@ from .uplink_aiortc import DocumentPace, UplinkGovernor
 
 log = logging.getLogger(__name__)
 
+PACE_SLACK = 32 * 1024  # bytes the documents may be ahead of their pace
+
 sctp_tuning.install()
 
 SELF_VIEW_FPS = 15.0
@@ -175,7 +177,9 @@ class AiortcCall:
         meter: MicrophoneMeter | None = None,
         open_microphone: MicrophoneOpener = alsa_microphone,
         open_speaker: SpeakerOpener = alsa_speaker,
+        uplink_control: bool = False,
     ) -> None:
+        self._uplink_control = uplink_control
         configuration = rtc_configuration(ice_servers)
         self._configuration = configuration
         self._pc = RTCPeerConnection(configuration)
@@ -348,17 +352,10 @@ class AiortcCall:
                 # The live form view: always the offer's second video track.
                 form_track = PushedVideoTrack(self._form_frames)
                 form_sender = self._pc.addTrack(form_track)
-            # One estimate of the uplink for the voice, both pictures and the documents.
-            self.uplink = UplinkGovernor(
-                UplinkController(),
-                camera_sender,
-                form_sender,
-                self._video,
-                form_track,
-                self._documents_pace,
-                [s for s in (audio_sender, camera_sender, form_sender) if s is not None],
-            )
-            self.uplink.start()
+            # One estimate of the uplink for the voice, both pictures and the documents: off by
+            # default until the field bench has tuned it (README, "Thin uplinks").
+            if self._uplink_control:
+                self._start_uplink_control(audio_sender, camera_sender, form_sender, form_track)
             # Remote control: ordered and reliable, created by the kiosk so it is in the offer.
             self._control = self._pc.createDataChannel("control", ordered=True)
             self._control.on("open", lambda: self._on_event(ControlChannelOpened()))
@@ -378,6 +375,22 @@ class AiortcCall:
             log.warning("TURN %s gave no relay candidate: %s", self._turn_url, detail)
             self._on_event(RelayUnavailable(self._turn_url, refused, detail))
         return SessionDescription(sdp, "offer")
+
+    def _start_uplink_control(
+        self, audio_sender: Any, camera_sender: Any, form_sender: Any, form_track: Any
+    ) -> None:
+        assert self._video is not None
+        self.uplink = UplinkGovernor(
+            UplinkController(),
+            camera_sender,
+            form_sender,
+            self._video,
+            form_track,
+            self._documents_pace,
+            [s for s in (audio_sender, camera_sender, form_sender) if s is not None],
+        )
+        self._documents_pace.rate_bps = self.uplink.controller.documents_share()
+        self.uplink.start()
 
     async def accept_answer(self, answer: SessionDescription) -> None:
         try:
@@ -461,8 +474,10 @@ class AiortcCallFactory:
         meter: MicrophoneMeter | None = None,
         open_microphone: MicrophoneOpener = alsa_microphone,
         open_speaker: SpeakerOpener = alsa_speaker,
+        uplink_control: bool = False,
     ) -> None:
         use_system_alsa_config()
+        self._uplink_control = uplink_control
         self._meter = meter
         self._open_microphone = open_microphone
         self._open_speaker = open_speaker
@@ -496,6 +511,7 @@ class AiortcCallFactory:
             self._meter,
             self._open_microphone,
             self._open_speaker,
+            self._uplink_control,
         )
         return self._current
 
@@ -532,10 +548,13 @@ class AiortcDocumentLink:
         self.pace.consume(len(data))
 
     def buffered_amount(self) -> int:
-        return int(self._channel.bufferedAmount) + int(self.pace.owed())
+        return int(self._channel.bufferedAmount)
+
+    async def ready(self) -> None:
+        # A couple of chunks' slack: enough to keep the channel busy, never a queue of its own.
+        await self.pace.paid(PACE_SLACK)
 
     async def drained(self, low: int) -> None:
-        await self.pace.paid(low)
         self._channel.bufferedAmountLowThreshold = low
         while self.is_open() and self._channel.bufferedAmount > low:
             self._low.clear()

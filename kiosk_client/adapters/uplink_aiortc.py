@@ -48,7 +48,8 @@ class DocumentPace:
     waiting to be sent: the transfer's own high-water mark then waits for it, as for SCTP's buffer."""
 
     def __init__(self, rate_bps: float = 0.0) -> None:
-        self.rate_bps = rate_bps  # 0: no limit
+        self.rate_bps = rate_bps  # 0: no limit (until the call's uplink control sets it)
+        self.bytes_total = 0
         self._tokens = 0.0
         self._last = time.monotonic()
         self.last_send = -1e9
@@ -65,6 +66,7 @@ class DocumentPace:
     def consume(self, nbytes: int) -> None:
         self._refill()
         self.last_send = time.monotonic()
+        self.bytes_total += nbytes
         if self.rate_bps > 0:
             self._tokens -= nbytes
 
@@ -101,6 +103,8 @@ class UplinkGovernor:
         self._seen: dict[int, Any] = {}  # sender id → timestamp of the last report used
         self._set: dict[int, int] = {}  # sender id → the target set here
         self._task: asyncio.Task[None] | None = None
+        self._sent_at: float | None = None
+        self._sent_bytes = 0
         self.last: Allocation | None = None
         allow_low_video_bitrates()
 
@@ -124,10 +128,21 @@ class UplinkGovernor:
 
     async def tick(self) -> Allocation:
         now = time.monotonic()
+        sent_bytes = self._documents.bytes_total
+        reports = []
         for sender in self._senders:
-            report = await self._newest_report(sender)
+            stats = await sender.getStats()
+            sent_bytes += sum(
+                int(getattr(s, "bytesSent", 0) or 0) for s in stats.values() if s.type == "outbound-rtp"
+            )
+            report = self._newest_report(sender, stats)
             if report is not None:
-                self.controller.on_report(now, report[0], report[1])
+                reports.append(report)
+        if self._sent_at is not None and now > self._sent_at:
+            self.controller.on_sent(max(0, sent_bytes - self._sent_bytes) * 8 / (now - self._sent_at))
+        self._sent_at, self._sent_bytes = now, sent_bytes
+        for report in reports:
+            self.controller.on_report(now, report[0], report[1])
         for sender in (self._camera_sender, self._form_sender):
             encoder = encoder_of(sender) if sender is not None else None
             set_here = self._set.get(id(sender))
@@ -146,8 +161,7 @@ class UplinkGovernor:
         track = self._form_track
         return track is not None and time.monotonic() - getattr(track, "last_change", -1e9) < 3.0
 
-    async def _newest_report(self, sender: Any) -> tuple[float, float | None] | None:
-        stats = await sender.getStats()
+    def _newest_report(self, sender: Any, stats: Any) -> tuple[float, float | None] | None:
         for stat in stats.values():
             if getattr(stat, "type", "") != "remote-inbound-rtp":
                 continue
@@ -165,7 +179,8 @@ class UplinkGovernor:
         step = getattr(self._camera_track, "step", None)
         if callable(step):
             step(allocation.camera.scale, allocation.camera.fps)
-        self._documents.rate_bps = allocation.documents_bps if allocation.documents_bps else 0
+        # Always a pace, never "unlimited": a transfer that starts between two rounds starts paced.
+        self._documents.rate_bps = allocation.documents_bps or self.controller.documents_share()
 
     def _target(self, sender: Any, bps: int) -> None:
         encoder = encoder_of(sender)

@@ -48,6 +48,11 @@ class DocumentLink(Protocol):
         """Returns when no more than `low` bytes wait to be sent; raises ConnectionError if closed."""
         ...
 
+    async def ready(self) -> None:
+        """Returns when the next chunk may go: the call's pace for documents (their share of the
+        uplink), so a letter never goes into the transport's buffer all at once."""
+        ...
+
     def is_open(self) -> bool: ...
 
 
@@ -270,6 +275,7 @@ class DocumentTransfers:
             if link.buffered_amount() > HIGH_WATER:
                 await link.drained(LOW_WATER)
                 continue
+            await link.ready()
             piece = data[position : position + dp.MAX_CHUNK]
             link.send_bytes(dp.chunk(manifest.id, position, piece))
             position += len(piece)

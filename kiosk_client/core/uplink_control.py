@@ -45,7 +45,9 @@ DELAY_DECREASE = 0.85
 DECREASE_HOLD_S = 0.5
 REMB_VALID_S = 5.0
 STEP_UP_MARGIN = 1.3
-STEP_UP_ROUNDS = 3  # after a cut, wait for the reports to show its effect before cutting again
+STEP_UP_ROUNDS = 3
+APP_LIMITED_FACTOR = 2.0
+RTT_NOISE_S = 0.002  # after a cut, wait for the reports to show its effect before cutting again
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +85,22 @@ class UplinkController:
         self._remb: tuple[float, float] | None = None  # (when, bps)
         self._congested_at: float | None = None  # the estimate when the queue last grew
         self._now = 0.0
+        self.sent_bps = 0.0
+        self._last_rtt: float | None = None
         self._step = 0  # index in CAMERA_STEPS
         self._up_rounds = 0
         self.form_active = False
         self.documents_waiting = False
         self.decreases = {"loss": 0, "delay": 0, "remb": 0}
 
-    # ---- what the clerk's side reports
+    # ---- what the kiosk sends, and what the clerk's side reports
+
+    def on_sent(self, bps: float) -> None:
+        """What the call really sent over the last round (RTP and documents). A sender that uses
+        little of its estimate learns nothing about the link: the estimate never grows beyond twice
+        what was sent (as GCC), so the first document does not meet an estimate of megabits that
+        only a camera card's trickle ever tested."""
+        self.sent_bps = bps
 
     def on_report(self, now: float, fraction_lost: float, rtt_s: float | None) -> None:
         """One RTCP receiver report (of any of our streams): the loss since the last one, the round trip."""
@@ -100,23 +111,41 @@ class UplinkController:
             self._rtts.append((now, rtt_s))
             while self._rtts and self._rtts[0][0] < now - RTT_WINDOW_S:
                 self._rtts.popleft()
-        if self._queue_growing(rtt_s) and now - self._last_decrease >= DECREASE_HOLD_S:
-            self._congested_at = self.estimate
-            self.estimate *= DELAY_DECREASE
+        queued = self._queue_growing(rtt_s)
+        # A queue that is already draining needs no further cut: the round trip lags the rate by the
+        # queue's own length, and cutting on every report of it took an ADSL call to its floor.
+        draining = (
+            queued
+            and rtt_s is not None
+            and self._last_rtt is not None
+            and rtt_s < self._last_rtt - RTT_NOISE_S
+        )
+        if rtt_s is not None and rtt_s > 0:
+            self._last_rtt = rtt_s
+        if draining:
+            pass
+        elif queued and now - self._last_decrease >= DECREASE_HOLD_S:
+            # Below what actually went through: a queue means we sent more than the link carries.
+            sent = self.sent_bps if self.sent_bps > 0 else self.estimate
+            self._congested_at = min(self.estimate, sent)
+            self.estimate = DELAY_DECREASE * min(self.estimate, sent)
             self._last_decrease = now
             self.decreases["delay"] += 1
         elif loss > 0.10 and now - self._last_decrease >= DECREASE_HOLD_S:
             self.estimate *= 1 - 0.5 * loss
             self._last_decrease = now
             self.decreases["loss"] += 1
-        elif loss < 0.02 and not self._queue_growing(rtt_s):
+        elif loss < 0.02 and not queued:
             if self._congested_at is None:
                 rate = STARTUP_INCREASE_PER_S
             elif self.estimate >= 0.85 * self._congested_at:
                 rate = NEAR_CONGESTION_INCREASE_PER_S
             else:
                 rate = INCREASE_PER_S
-            self.estimate *= (1 + rate) ** min(elapsed, 2.0)
+            grown = self.estimate * (1 + rate) ** min(elapsed, 2.0)
+            if self.sent_bps > 0:
+                grown = min(grown, max(self.estimate, APP_LIMITED_FACTOR * self.sent_bps))
+            self.estimate = grown
         self._bound(now)
 
     def on_remb(self, now: float, bps: int) -> None:
@@ -147,6 +176,15 @@ class UplinkController:
     # ---- how it is shared
 
     def allocation(self) -> Allocation:
+        form, camera, documents = self._shares(self.documents_waiting)
+        return Allocation(int(self.estimate), AUDIO_BPS, form, camera, self._camera_step(camera), documents)
+
+    def documents_share(self) -> int:
+        """What a document would get now: the pace a transfer starts at, before the next round has
+        seen it waiting (starting unpaced, a whole letter went into SCTP's buffer at once)."""
+        return self._shares(True)[2]
+
+    def _shares(self, documents_waiting: bool) -> tuple[int, int, int]:
         left = max(0, int(self.estimate) - AUDIO_BPS)
         form = 0
         if self.form_active:
@@ -156,12 +194,12 @@ class UplinkController:
             form = min(form, max(0, left - CAMERA_FLOOR_BPS))
             left -= form
         camera_cap = CAMERA_MAX_BPS
-        if self.documents_waiting:
+        if documents_waiting:
             # Before the documents in priority, but not all of it: a paper on an 800 kbit/s uplink
             # would otherwise wait for the call to end.
             camera_cap = min(camera_cap, max(CAMERA_FLOOR_BPS, int(left * 0.45)))
         camera = min(
-            camera_cap, max(CAMERA_FLOOR_BPS, left - (DOCUMENTS_FLOOR_BPS if self.documents_waiting else 0))
+            camera_cap, max(CAMERA_FLOOR_BPS, left - (DOCUMENTS_FLOOR_BPS if documents_waiting else 0))
         )
         ceiling = self.video_ceiling()
         if ceiling is not None:  # what the clerk's browser says it can take of our pictures
@@ -169,8 +207,8 @@ class UplinkController:
                 form = max(FORM_FLOOR_BPS, min(form, ceiling // 2))
             camera = max(CAMERA_FLOOR_BPS, min(camera, ceiling - form))
         left = max(0, int(self.estimate) - AUDIO_BPS - form - camera)
-        documents = max(DOCUMENTS_FLOOR_BPS, left) if self.documents_waiting else 0
-        return Allocation(int(self.estimate), AUDIO_BPS, form, camera, self._camera_step(camera), documents)
+        documents = max(DOCUMENTS_FLOOR_BPS, left) if documents_waiting else 0
+        return form, camera, documents
 
     def _camera_step(self, camera_bps: int) -> CameraStep:
         """Down at once; up only after a few rounds with room to spare: each change of picture size
