@@ -34,7 +34,7 @@ from ..core.ports import (
     VideoSink,
 )
 from ..core.settings import AudioSettings, CameraSettings
-from . import sctp_tuning
+from . import ice_consent, sctp_tuning
 from .camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
 from .media_tracks import (
     GainAudioTrack,
@@ -50,6 +50,7 @@ from .media_tracks import (
 log = logging.getLogger(__name__)
 
 sctp_tuning.install()
+ice_consent.install()
 
 SELF_VIEW_FPS = 15.0
 SYSTEM_ALSA_CONFIG = Path("/usr/share/alsa/alsa.conf")
