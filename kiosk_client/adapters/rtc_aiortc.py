@@ -34,7 +34,7 @@ from ..core.ports import (
     VideoSink,
 )
 from ..core.settings import AudioSettings, CameraSettings
-from . import ice_consent, sctp_tuning
+from . import ice_consent, sctp_tuning, video_recovery
 from .camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
 from .media_tracks import (
     GainAudioTrack,
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 sctp_tuning.install()
 ice_consent.install()
+video_recovery.install()
 
 SELF_VIEW_FPS = 15.0
 SYSTEM_ALSA_CONFIG = Path("/usr/share/alsa/alsa.conf")
