@@ -298,7 +298,9 @@ async def test_a_packet_whose_retransmission_is_lost_is_nacked_again_and_recover
     assert "dropped" in when
     assert len(nacked) >= 2 and all(lost == nacked[0] for lost in nacked[:2])  # the same packet, twice
     assert recovery.recovered == 1 and recovery.given_up == 0 and recovery.plis == 0
-    assert max(call.gaps(0.0, 1.0)) < 0.25  # at a 40 ms round trip: a glitch, not a freeze
+    # A glitch, not a freeze: on this link nothing else is lost, so aiortc alone would NACK it again
+    # never and wait until its buffer overflowed (≈10 s). (≈0.15 s alone; room for a loaded machine.)
+    assert max(call.gaps(0.0, 1.0)) < 0.6
 
 
 @pytest.mark.e2e
