@@ -25,6 +25,11 @@ VIDEO_CLOCK_RATE = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 AUDIO_RATE = 48_000
 AUDIO_SAMPLES = 960  # 20 ms
+# How often the kiosk's video senders make a keyframe of their own (the camera's and the form view's).
+# aiortc 1.16's VP8 encoder makes one only every 3000 frames (`gop_size` in codecs/vpx.py, not
+# configurable), at start and on PLI/FIR; a receiver that lost one and whose PLI was lost, or that
+# does not ask (some don't), would otherwise stay frozen or black for minutes.
+KEYFRAME_EVERY_S = 2.0
 
 
 class FrameSource(Protocol):
@@ -94,7 +99,9 @@ def _settle(future: asyncio.Future[None]) -> None:
 
 
 class PacedVideoTrack(MediaStreamTrack):
-    """Sends the source's newest image at a fixed frame rate; a blank image while disabled."""
+    """Sends the source's newest image at a fixed frame rate; a blank image while disabled. Every
+    `keyframe_every_s` of media time (None: never) a frame is marked as a keyframe, which aiortc's
+    encoder obeys (see KEYFRAME_EVERY_S)."""
 
     kind = "video"
 
@@ -104,10 +111,13 @@ class PacedVideoTrack(MediaStreamTrack):
         fps: int,
         disabled_image: np.ndarray[Any, np.dtype[np.uint8]] | None = None,
         on_frame: Callable[[np.ndarray[Any, np.dtype[np.uint8]]], None] | None = None,
+        keyframe_every_s: float | None = KEYFRAME_EVERY_S,
     ) -> None:
         super().__init__()
         self._source = source
         self._period = 1.0 / fps
+        self._keyframe_every = max(1, round(keyframe_every_s * fps)) if keyframe_every_s is not None else None
+        self.keyframes_marked = 0
         self._disabled_image = disabled_image
         self._on_frame = on_frame
         self._start: float | None = None
@@ -148,6 +158,13 @@ class PacedVideoTrack(MediaStreamTrack):
             size = (max(16, int(width * self.scale) // 2 * 2), max(16, int(height * self.scale) // 2 * 2))
             image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        if self._keyframe_every is not None and self._count % self._keyframe_every == 0:
+            # In the encoder's own format: aiortc converts other formats into a new frame, which
+            # would lose the mark. Only these frames: the others are converted on aiortc's encoder
+            # thread, off the event loop.
+            frame = frame.reformat(format="yuv420p")
+            frame.pict_type = av.video.frame.PictureType.I
+            self.keyframes_marked += 1
         frame.pts = int((time.monotonic() - self._origin) * VIDEO_CLOCK_RATE)
         frame.time_base = VIDEO_TIME_BASE
         self.frames_sent += 1
@@ -167,7 +184,11 @@ class PushedVideoTrack(MediaStreamTrack):
     kind = "video"
 
     def __init__(
-        self, frames: LatestFrame, fps: int = 10, max_fps: int = 30, keyframe_every_s: float = 2.0
+        self,
+        frames: LatestFrame,
+        fps: int = 10,
+        max_fps: int = 30,
+        keyframe_every_s: float = KEYFRAME_EVERY_S,
     ) -> None:
         super().__init__()
         self._frames = frames

@@ -40,7 +40,7 @@ from ..core.ports import (
 )
 from ..core.settings import AudioSettings, CameraSettings
 from ..core.uplink_control import UplinkController
-from . import sctp_tuning
+from . import ice_consent, sctp_tuning, video_recovery
 from .camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
 from .media_tracks import (
     GainAudioTrack,
@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 PACE_SLACK = 32 * 1024  # bytes the documents may be ahead of their pace
 
 sctp_tuning.install()
+ice_consent.install()
+video_recovery.install()
 
 SELF_VIEW_FPS = 15.0
 SYSTEM_ALSA_CONFIG = Path("/usr/share/alsa/alsa.conf")
