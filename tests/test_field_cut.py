@@ -181,3 +181,47 @@ def documents_pages(recorder: Recorder) -> int:
     states = [e.snapshot.documents for e in recorder.events if isinstance(e, StateChanged)]
     state = states[-1] if states else None
     return len(state.pages) if state is not None and state.scanner == "idle" else -1
+
+
+def test_a_call_over_satellite_holds(tmp_path: Path) -> None:
+    """600 ms round trip: aioice's consent checks (no retransmission, 0.5 s) ended every such call
+    ≈37 s in. Held here for 60 s, well past that: one call, never offered again."""
+    with field_rig("satellite", tmp_path) as rig:
+        link = rig.link
+        admin = CentralAdmin(rig.central_url, rig.admin_token, NetnsTransport(link.world_ns))
+        admin.configure(join_before_seconds=2, poll_interval_seconds=1, no_show_after_seconds=600)
+        kiosk_id = admin.create_kiosk("Borne 1", "France Services de la montagne")
+        clerk = admin.create_clerk("Mme Martin", "CAF")
+        code = admin.enrollment_code(kiosk_id)
+        appointment = admin.create_appointment(kiosk_id, clerk, "CAF", datetime.now().astimezone())
+        appointment_id = str(appointment["id"])
+        engine_loop, bot_loop = LoopThread("engine"), LoopThread("bot")
+        engine_loop.start()
+        bot_loop.start()
+        kept: list[Any] = []
+        move_loop_into(engine_loop, link.kiosk_ns, kept)
+        move_loop_into(bot_loop, link.world_ns, kept)
+        recorder = Recorder()
+        bot = ClerkBot(rig.central_url, clerk.token, hold_s=600)
+        try:
+            token = engine_loop.submit(enroll(rig.central_url, code)).result(timeout=30).device_token
+            engine = make_engine(rig.central_url, token, tmp_path / "kiosk", recorder)
+            engine_loop.submit(engine.run())
+            served = bot_loop.submit(
+                bot.serve_appointment(appointment_id, datetime.fromisoformat(str(appointment["start"])))
+            )
+            deadline = time.monotonic() + 60
+            while not (bot.reports and bot.reports[0].first_video_at is not None):
+                assert time.monotonic() < deadline, "the call never carried video"
+                time.sleep(0.2)
+            connected = time.monotonic()
+            while time.monotonic() - connected < 60:
+                time.sleep(5)
+                assert engine.session.phase is Phase.IN_CALL and not engine.session.reconnecting
+                assert not served.done(), "the clerk's side saw the call end or the kiosk offer again"
+            assert len(bot.reports) == 1
+        finally:
+            with contextlib.suppress(Exception):
+                bot_loop.submit(bot.aclose()).result(timeout=5)
+            engine_loop.stop()
+            bot_loop.stop()

@@ -111,8 +111,11 @@ def test_waiting_screen_text_never_overlaps(window: KioskWindow, qtbot: QtBot) -
             window.waiting.hint,
         )
     ]
-    for upper, lower in itertools.pairwise(labels):
-        assert upper.geometry().bottom() < lower.geometry().top()
+
+    def stacked() -> bool:
+        return all(u.geometry().bottom() < d.geometry().top() for u, d in itertools.pairwise(labels))
+
+    qtbot.waitUntil(stacked, timeout=3000)  # once laid out (a loaded machine takes longer than 50 ms)
     for label in labels:
         assert label.height() >= label.heightForWidth(label.width())  # no line is cut off
 
