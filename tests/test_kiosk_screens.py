@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import string
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -99,7 +100,11 @@ def test_waiting_screens(window: KioskWindow) -> None:
 
 
 def test_waiting_screen_text_never_overlaps(window: KioskWindow, qtbot: QtBot) -> None:
-    window.show_state(snapshot(Session(Phase.UPCOMING, APPOINTMENT)))
+    # Five minutes from now, not from when the module was imported: a long suite (the field tests
+    # run first) had made NOW's appointment a past one, whose screen has no countdown.
+    now = datetime.now(UTC)
+    soon = replace(APPOINTMENT, start=now + timedelta(minutes=5), end=now + timedelta(minutes=35))
+    window.show_state(snapshot(Session(Phase.UPCOMING, soon), today=(soon,)))
     qtbot.wait(50)
     labels = [
         w
