@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,12 @@ import pytest
 
 from kiosk_client.adapters.central_http import enroll
 from kiosk_client.central.admin import CentralAdmin
+from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.events import StateChanged
 from kiosk_client.core.session import Phase
 from kiosk_client.runtime import LoopThread
-from kiosk_client.tools.clerk_bot import BotCallReport, ClerkBot
-from kiosk_client.tools.link_emulator import NetnsTransport, netns
+from kiosk_client.tools.clerk_bot import ClerkBot
+from kiosk_client.tools.link_emulator import FieldLink, NetnsTransport, netns
 
 from .field_rig import field_rig
 from .kiosk_rig import Recorder, make_engine
@@ -40,8 +43,24 @@ def move_loop_into(loop: LoopThread, namespace: str, kept: list[Any]) -> None:
     loop.submit(enter()).result(timeout=5)
 
 
-def test_after_a_60_s_cut_the_kiosk_calls_again_and_the_clerk_sees_it_within_seconds(tmp_path: Path) -> None:
-    with field_rig("adsl", tmp_path) as rig:
+@dataclass
+class FieldCall:
+    """A kiosk engine in the kiosk's namespace and a clerk bot beside the central on the far side."""
+
+    link: FieldLink
+    engine: KioskEngine
+    bot: ClerkBot
+    recorder: Recorder
+    appointment_id: str
+    start: datetime
+    engine_loop: LoopThread
+    bot_loop: LoopThread
+
+
+@contextlib.contextmanager
+def field_call(profile: str, tmp_path: Path, outbox_key: bytes | None = None) -> Iterator[FieldCall]:
+    """An appointment starting now on a kiosk enrolled over the link; the engine already running."""
+    with field_rig(profile, tmp_path) as rig:
         link = rig.link
         admin = CentralAdmin(rig.central_url, rig.admin_token, NetnsTransport(link.world_ns))
         admin.configure(join_before_seconds=2, poll_interval_seconds=1, no_show_after_seconds=600)
@@ -49,8 +68,6 @@ def test_after_a_60_s_cut_the_kiosk_calls_again_and_the_clerk_sees_it_within_sec
         clerk = admin.create_clerk("Mme Martin", "CAF")
         code = admin.enrollment_code(kiosk_id)
         appointment = admin.create_appointment(kiosk_id, clerk, "CAF", datetime.now().astimezone())
-        appointment_id = str(appointment["id"])
-
         engine_loop, bot_loop = LoopThread("engine"), LoopThread("bot")
         engine_loop.start()
         bot_loop.start()
@@ -59,53 +76,57 @@ def test_after_a_60_s_cut_the_kiosk_calls_again_and_the_clerk_sees_it_within_sec
         move_loop_into(bot_loop, link.world_ns, kept)
         recorder = Recorder()
         bot = ClerkBot(rig.central_url, clerk.token, hold_s=600)
-        reports: list[BotCallReport] = []
-
-        async def clerk_side() -> None:
-            start = datetime.fromisoformat(str(appointment["start"]))
-            while True:  # each new offer of the kiosk's is answered, as a clerk's console does
-                report = await bot.serve_appointment(appointment_id, start)
-                reports.append(report)
-                if report.ended_by != "kiosk_reoffered":
-                    return
-
         try:
             token = engine_loop.submit(enroll(rig.central_url, code)).result(timeout=30).device_token
-            engine = make_engine(rig.central_url, token, tmp_path / "kiosk", recorder)
+            engine = make_engine(rig.central_url, token, tmp_path / "kiosk", recorder, outbox_key=outbox_key)
             engine_loop.submit(engine.run())
-            bot_loop.submit(clerk_side())
-
-            def first_call_flowing() -> bool:
-                return bool(bot.reports) and bot.reports[0].first_video_at is not None
-
-            deadline = time.monotonic() + 40
-            while not first_call_flowing():
-                assert time.monotonic() < deadline, "the first call never carried video"
-                time.sleep(0.1)
-            assert engine.session.phase is Phase.IN_CALL
-
-            link.cut(60)
-            back = time.time() + 60
-            time.sleep(59)
-            calls_before = len(bot.reports)
-            deadline = time.monotonic() + 30
-            while not (len(bot.reports) > calls_before and bot.reports[-1].first_video_at is not None):
-                assert time.monotonic() < deadline, "no new call carried video after the cut"
-                time.sleep(0.05)
-            second = bot.reports[-1]
-            assert second.answered_at is not None and second.first_video_at is not None
-            answered_after = second.answered_at - back
-            video_after = second.first_video_at - back
-            print(f"after the cut: answered {answered_after:.2f} s, video {video_after:.2f} s")
-            # The kiosk offered again within about 2 s of the link's return (the clerk answers at once);
-            # the citizen's picture follows once ICE and DTLS are through (a few 40 ms round trips).
-            assert answered_after <= 3.5
-            assert video_after <= 5.0
+            start = datetime.fromisoformat(str(appointment["start"]))
+            yield FieldCall(link, engine, bot, recorder, str(appointment["id"]), start, engine_loop, bot_loop)
         finally:
             with contextlib.suppress(Exception):
                 bot_loop.submit(bot.aclose()).result(timeout=5)
             engine_loop.stop()
             bot_loop.stop()
+
+
+def wait_for_video(bot: ClerkBot, within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while not (bot.reports and bot.reports[0].first_video_at is not None):
+        assert time.monotonic() < deadline, "the call never carried video"
+        time.sleep(0.1)
+
+
+def test_after_a_60_s_cut_the_kiosk_calls_again_and_the_clerk_sees_it_within_seconds(tmp_path: Path) -> None:
+    with field_call("adsl", tmp_path) as call:
+        bot = call.bot
+
+        async def clerk_side() -> None:
+            while True:  # each new offer of the kiosk's is answered, as a clerk's console does
+                report = await bot.serve_appointment(call.appointment_id, call.start)
+                if report.ended_by != "kiosk_reoffered":
+                    return
+
+        call.bot_loop.submit(clerk_side())
+        wait_for_video(bot, 40)
+        assert call.engine.session.phase is Phase.IN_CALL
+
+        call.link.cut(60)
+        back = time.time() + 60
+        time.sleep(59)
+        calls_before = len(bot.reports)
+        deadline = time.monotonic() + 30
+        while not (len(bot.reports) > calls_before and bot.reports[-1].first_video_at is not None):
+            assert time.monotonic() < deadline, "no new call carried video after the cut"
+            time.sleep(0.05)
+        second = bot.reports[-1]
+        assert second.answered_at is not None and second.first_video_at is not None
+        answered_after = second.answered_at - back
+        video_after = second.first_video_at - back
+        print(f"after the cut: answered {answered_after:.2f} s, video {video_after:.2f} s")
+        # The kiosk offered again within about 2 s of the link's return (the clerk answers at once);
+        # the citizen's picture follows once ICE and DTLS are through (a few 40 ms round trips).
+        assert answered_after <= 3.5
+        assert video_after <= 5.0
 
 
 def test_a_letter_crosses_an_adsl_uplink_during_the_call(
@@ -115,66 +136,38 @@ def test_a_letter_crosses_an_adsl_uplink_during_the_call(
     goes is printed: the shared uplink control that is to keep it short is not on by default yet
     (README, "Thin uplinks"); with SCTP alone it fills to the emulator's 400 ms limit."""
     monkeypatch.setenv("SANE_CONFIG_DIR", str(sane_folder(tmp_path)))
-    with field_rig("adsl", tmp_path) as rig:
-        link = rig.link
-        admin = CentralAdmin(rig.central_url, rig.admin_token, NetnsTransport(link.world_ns))
-        admin.configure(join_before_seconds=2, poll_interval_seconds=1, no_show_after_seconds=600)
-        kiosk_id = admin.create_kiosk("Borne 1", "France Services de la vallée")
-        clerk = admin.create_clerk("Mme Martin", "CAF")
-        code = admin.enrollment_code(kiosk_id)
-        appointment = admin.create_appointment(kiosk_id, clerk, "CAF", datetime.now().astimezone())
-        appointment_id = str(appointment["id"])
-        engine_loop, bot_loop = LoopThread("engine"), LoopThread("bot")
-        engine_loop.start()
-        bot_loop.start()
-        kept: list[Any] = []
-        move_loop_into(engine_loop, link.kiosk_ns, kept)
-        move_loop_into(bot_loop, link.world_ns, kept)
-        recorder = Recorder()
-        bot = ClerkBot(rig.central_url, clerk.token, hold_s=600)
-        try:
-            token = engine_loop.submit(enroll(rig.central_url, code)).result(timeout=30).device_token
-            engine = make_engine(rig.central_url, token, tmp_path / "kiosk", recorder, outbox_key=b"f" * 32)
-            engine_loop.submit(engine.run())
-            start = datetime.fromisoformat(str(appointment["start"]))
-            bot_loop.submit(bot.serve_appointment(appointment_id, start))
-            deadline = time.monotonic() + 40
-            while not (bot.reports and bot.reports[0].first_video_at is not None):
-                assert time.monotonic() < deadline, "the call never carried video"
-                time.sleep(0.1)
-            time.sleep(5)  # the estimate settles on the link
+    with field_call("adsl", tmp_path, outbox_key=b"f" * 32) as call:
+        bot, engine, engine_loop = call.bot, call.engine, call.engine_loop
+        call.bot_loop.submit(bot.serve_appointment(call.appointment_id, call.start))
+        wait_for_video(bot, 40)
+        time.sleep(5)  # the estimate settles on the link
 
-            async def request() -> None:
-                bot.request_document(appointment_id, "justificatif de domicile")
+        async def request() -> None:
+            bot.request_document(call.appointment_id, "justificatif de domicile")
 
-            bot_loop.submit(request()).result(timeout=5)
-            for count in (1, 2, 3):
-                assert engine_loop.submit(engine.scan_document("flatbed")).result(timeout=60)
-                deadline = time.monotonic() + 60
-                while documents_pages(recorder) != count:
-                    assert time.monotonic() < deadline, "the scan did not finish"
-                    time.sleep(0.1)
-            link.reset_stats()
-            sent_at = time.monotonic()
-            assert engine_loop.submit(engine.send_document()).result(timeout=10)
+        call.bot_loop.submit(request()).result(timeout=5)
+        for count in (1, 2, 3):
+            assert engine_loop.submit(engine.scan_document("flatbed")).result(timeout=60)
             deadline = time.monotonic() + 60
-            while not bot.documents:
-                assert time.monotonic() < deadline, "the letter never arrived"
-                time.sleep(0.05)
-            letter_s = time.monotonic() - sent_at
-            up = link.stats().up
-            size = bot.documents[0][0].size
-            print(
-                f"letter {size} B in {letter_s:.1f} s; uplink queue ms {up.queue_delay_ms}, dropped {up.dropped_queue}"
-            )
-            manifest, data = bot.documents[0]
-            assert manifest.pages == 3 and hashlib.sha256(data).hexdigest() == manifest.sha256
-            assert letter_s <= 1.5 * size * 8 / 800_000 + 5  # the link's own time, and some
-        finally:
-            with contextlib.suppress(Exception):
-                bot_loop.submit(bot.aclose()).result(timeout=5)
-            engine_loop.stop()
-            bot_loop.stop()
+            while documents_pages(call.recorder) != count:
+                assert time.monotonic() < deadline, "the scan did not finish"
+                time.sleep(0.1)
+        call.link.reset_stats()
+        sent_at = time.monotonic()
+        assert engine_loop.submit(engine.send_document()).result(timeout=10)
+        deadline = time.monotonic() + 60
+        while not bot.documents:
+            assert time.monotonic() < deadline, "the letter never arrived"
+            time.sleep(0.05)
+        letter_s = time.monotonic() - sent_at
+        up = call.link.stats().up
+        size = bot.documents[0][0].size
+        print(
+            f"letter {size} B in {letter_s:.1f} s; uplink queue ms {up.queue_delay_ms}, dropped {up.dropped_queue}"
+        )
+        manifest, data = bot.documents[0]
+        assert manifest.pages == 3 and hashlib.sha256(data).hexdigest() == manifest.sha256
+        assert letter_s <= 1.5 * size * 8 / 800_000 + 5  # the link's own time, and some
 
 
 def documents_pages(recorder: Recorder) -> int:
@@ -186,42 +179,12 @@ def documents_pages(recorder: Recorder) -> int:
 def test_a_call_over_satellite_holds(tmp_path: Path) -> None:
     """600 ms round trip: aioice's consent checks (no retransmission, 0.5 s) ended every such call
     ≈37 s in. Held here for 60 s, well past that: one call, never offered again."""
-    with field_rig("satellite", tmp_path) as rig:
-        link = rig.link
-        admin = CentralAdmin(rig.central_url, rig.admin_token, NetnsTransport(link.world_ns))
-        admin.configure(join_before_seconds=2, poll_interval_seconds=1, no_show_after_seconds=600)
-        kiosk_id = admin.create_kiosk("Borne 1", "France Services de la montagne")
-        clerk = admin.create_clerk("Mme Martin", "CAF")
-        code = admin.enrollment_code(kiosk_id)
-        appointment = admin.create_appointment(kiosk_id, clerk, "CAF", datetime.now().astimezone())
-        appointment_id = str(appointment["id"])
-        engine_loop, bot_loop = LoopThread("engine"), LoopThread("bot")
-        engine_loop.start()
-        bot_loop.start()
-        kept: list[Any] = []
-        move_loop_into(engine_loop, link.kiosk_ns, kept)
-        move_loop_into(bot_loop, link.world_ns, kept)
-        recorder = Recorder()
-        bot = ClerkBot(rig.central_url, clerk.token, hold_s=600)
-        try:
-            token = engine_loop.submit(enroll(rig.central_url, code)).result(timeout=30).device_token
-            engine = make_engine(rig.central_url, token, tmp_path / "kiosk", recorder)
-            engine_loop.submit(engine.run())
-            served = bot_loop.submit(
-                bot.serve_appointment(appointment_id, datetime.fromisoformat(str(appointment["start"])))
-            )
-            deadline = time.monotonic() + 60
-            while not (bot.reports and bot.reports[0].first_video_at is not None):
-                assert time.monotonic() < deadline, "the call never carried video"
-                time.sleep(0.2)
-            connected = time.monotonic()
-            while time.monotonic() - connected < 60:
-                time.sleep(5)
-                assert engine.session.phase is Phase.IN_CALL and not engine.session.reconnecting
-                assert not served.done(), "the clerk's side saw the call end or the kiosk offer again"
-            assert len(bot.reports) == 1
-        finally:
-            with contextlib.suppress(Exception):
-                bot_loop.submit(bot.aclose()).result(timeout=5)
-            engine_loop.stop()
-            bot_loop.stop()
+    with field_call("satellite", tmp_path) as call:
+        served = call.bot_loop.submit(call.bot.serve_appointment(call.appointment_id, call.start))
+        wait_for_video(call.bot, 60)
+        connected = time.monotonic()
+        while time.monotonic() - connected < 60:
+            time.sleep(5)
+            assert call.engine.session.phase is Phase.IN_CALL and not call.engine.session.reconnecting
+            assert not served.done(), "the clerk's side saw the call end or the kiosk offer again"
+        assert len(call.bot.reports) == 1
