@@ -96,6 +96,7 @@ def wait_for_video(bot: ClerkBot, within_s: float) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.long
 def test_after_a_60_s_cut_the_kiosk_calls_again_and_the_clerk_sees_it_within_seconds(tmp_path: Path) -> None:
     with field_call("adsl", tmp_path) as call:
         bot = call.bot
@@ -123,12 +124,39 @@ def test_after_a_60_s_cut_the_kiosk_calls_again_and_the_clerk_sees_it_within_sec
         answered_after = second.answered_at - back
         video_after = second.first_video_at - back
         print(f"after the cut: answered {answered_after:.2f} s, video {video_after:.2f} s")
-        # The kiosk offered again within about 2 s of the link's return (the clerk answers at once);
-        # the citizen's picture follows once ICE and DTLS are through (a few 40 ms round trips).
-        assert answered_after <= 3.5
-        assert video_after <= 5.0
+        # The issue's bound: media within 2 s of the link's return (measured 0.45-0.9 s). The kiosk
+        # offers again at once (the clerk answers at once); the picture follows once ICE and DTLS are
+        # through (a few 40 ms round trips).
+        assert answered_after <= 2.0
+        assert video_after <= 2.0
 
 
+@pytest.mark.long
+def test_after_a_10_s_cut_the_same_call_carries_video_again_within_a_second(tmp_path: Path) -> None:
+    """A cut shorter than ICE consent's 30 s: the same call goes on (no new offer), and the clerk
+    sees the citizen again ≤ 1 s after the link returns (a keyframe every 2 s, a PLI on the first
+    incomplete frame) — FIELD-NETWORKS.md measured ≈3.3 s before, Chromium 0.4 s."""
+    with field_call("adsl", tmp_path) as call:
+        served = call.bot_loop.submit(call.bot.serve_appointment(call.appointment_id, call.start))
+        wait_for_video(call.bot, 40)
+        time.sleep(3)
+        report = call.bot.reports[0]
+        call.link.cut(10)
+        back = time.time() + 10
+        time.sleep(9.5)
+        # The frozen stretch that spans the link's return ends with the first frame after it.
+        deadline = time.monotonic() + 10
+        while not (ends := [end for start, end in report.video_stalls if start < back < end]):
+            assert time.monotonic() < deadline, "no video after the cut"
+            time.sleep(0.05)
+        video_after = ends[0] - back
+        print(f"after a 10 s cut: video {video_after:.2f} s after the link returned")
+        assert not served.done() and len(call.bot.reports) == 1, "the call was set up again"
+        assert call.engine.session.phase is Phase.IN_CALL
+        assert video_after <= 1.0
+
+
+@pytest.mark.long
 def test_a_letter_crosses_an_adsl_uplink_during_the_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -176,15 +204,21 @@ def documents_pages(recorder: Recorder) -> int:
     return len(state.pages) if state is not None and state.scanner == "idle" else -1
 
 
-def test_a_call_over_satellite_holds(tmp_path: Path) -> None:
+@pytest.mark.long
+@pytest.mark.timeout(300)
+def test_a_call_over_satellite_holds_three_minutes(tmp_path: Path) -> None:
     """600 ms round trip: aioice's consent checks (no retransmission, 0.5 s) ended every such call
-    ≈37 s in. Held here for 60 s, well past that: one call, never offered again."""
+    ≈37 s in. Held here for 3 minutes: one call, never offered again, video still arriving."""
     with field_call("satellite", tmp_path) as call:
         served = call.bot_loop.submit(call.bot.serve_appointment(call.appointment_id, call.start))
         wait_for_video(call.bot, 60)
         connected = time.monotonic()
-        while time.monotonic() - connected < 60:
+        frames = call.bot.reports[0].video_frames
+        while time.monotonic() - connected < 180:
             time.sleep(5)
             assert call.engine.session.phase is Phase.IN_CALL and not call.engine.session.reconnecting
             assert not served.done(), "the clerk's side saw the call end or the kiosk offer again"
+            now_frames = call.bot.reports[0].video_frames
+            assert now_frames > frames + 10, f"the picture stalled ({frames} → {now_frames} in 5 s)"
+            frames = now_frames
         assert len(call.bot.reports) == 1

@@ -219,6 +219,7 @@ def aiortc_receivers() -> Iterator[None]:
 
 
 @pytest.mark.e2e
+@pytest.mark.solo
 async def test_random_loss_costs_far_fewer_freezes_with_the_recovery() -> None:
     """5 % loss each way, 40 ms round trip, 24 s: decoded-frame gaps over 200 ms with aiortc's own
     receiver and sender against the kiosk's (recovery, keyframe every 2 s), side by side. Both sets of
