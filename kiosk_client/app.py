@@ -10,6 +10,7 @@ from . import __version__
 from .adapters.camera_opencv import load_card
 from .adapters.camera_page import CameraPages
 from .adapters.central_http import HttpCentral
+from .adapters.device_files import open_device_files
 from .adapters.local_cache import FileCache
 from .adapters.media_tracks import LatestFrame
 from .adapters.outbox import EncryptedOutbox
@@ -55,6 +56,7 @@ def build_engine(
         form=form,
         default_origins=settings.form.default_origins,
         documents=document_ports(settings, outbox_key, calls) if outbox_key is not None else None,
+        device_files=open_device_files,
     )
 
 
