@@ -1015,6 +1015,8 @@ class KioskEngine:
         except Exception:
             log.exception("probing the devices failed")
         while True:
+            # Cleared before sending: a change while the heartbeat is on its way gets one more.
+            self._heartbeat_due.clear()
             try:
                 await self._central.send_heartbeat(
                     Heartbeat(
@@ -1030,7 +1032,6 @@ class KioskEngine:
             self._set_notice(Notice.CAMERA_MISSING, health.get("camera", "ok") != "ok")
             self._set_notice(Notice.MICROPHONE_MISSING, health.get("microphone", "ok") != "ok")
             self._publish_state()
-            self._heartbeat_due.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._heartbeat_due.wait(), timeout=HEARTBEAT_S)
 

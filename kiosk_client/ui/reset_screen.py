@@ -76,12 +76,14 @@ def web_storage_roots() -> list[Path]:
 
 
 def files_under(roots: list[Path]) -> list[str]:
+    """Files under the folders, named from the folder ("QtWebEngine/OffTheRecord/Cookies"): the
+    report says which, not where this machine keeps its home."""
     found: list[str] = []
     for root in roots:
         if root.is_dir():
-            found.extend(str(p) for p in root.rglob("*") if not p.is_dir())
+            found.extend(str(p.relative_to(root.parent)) for p in root.rglob("*") if not p.is_dir())
         elif root.exists():
-            found.append(str(root))
+            found.append(root.name)
     return found
 
 
