@@ -107,6 +107,17 @@ def test_a_file_left_in_the_session_files_folder_fails_until_the_start_up_wipe(
     assert not planted.exists()
 
 
+def test_a_scanned_page_left_on_the_documents_panel_fails(qtbot: QtBot, window: KioskWindow) -> None:
+    from kiosk_client.core.document_desk import DocumentsState, PagePreview
+    from kiosk_client.ui.screen_audit import _preview
+
+    pages = (PagePreview(1, _preview(), "gray"), PagePreview(2, _preview(), "gray"))
+    window.call.documents.show_state(DocumentsState(pages=pages), window.t)
+    found = failing(window.screen_reset.check())
+    assert found == {Check.SCAN_TEMPORARIES: "2 scanned page(s) on screen left: page 1, page 2"}
+    assert failing(wipe_and_check(qtbot, window, start_up=False)) == {}
+
+
 def test_the_form_views_page_and_profile_are_destroyed_before_the_check_passes(
     qtbot: QtBot, window: KioskWindow
 ) -> None:

@@ -31,8 +31,17 @@ class Check(StrEnum):
 
 
 ENGINE_CHECKS = frozenset({Check.SCAN_TEMPORARIES, Check.DEVICES, Check.SETTINGS, Check.OUTBOX})
+# Both sides answer for the settings (the engine: volume; the screen: language, text size, zoom) and
+# for the scan's temporaries (the engine: its pages in memory; the screen: the previews it shows).
 SCREEN_CHECKS = frozenset(
-    {Check.WEB_PROFILE, Check.WEB_STORAGE, Check.SESSION_FILES, Check.CLIPBOARD, Check.SETTINGS}
+    {
+        Check.WEB_PROFILE,
+        Check.WEB_STORAGE,
+        Check.SESSION_FILES,
+        Check.CLIPBOARD,
+        Check.SETTINGS,
+        Check.SCAN_TEMPORARIES,
+    }
 )
 
 Trigger = Literal["session_end", "start_up"]

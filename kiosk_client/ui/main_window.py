@@ -377,6 +377,9 @@ class KioskWindow(QMainWindow):
             zoom=self.call.form.zoom_factor(),
         )
 
+    def papers_shown(self) -> list[str]:
+        return [f"page {n}" for n in range(1, self.call.documents.pages_shown() + 1)]
+
     def _show_remote_frame(self) -> None:
         image = self._bridge.take_frame("remote")
         if image is not None and self.snapshot is not None and self.snapshot.session.phase is Phase.IN_CALL:

@@ -10,6 +10,7 @@ What it looks at (core/reset_check.py judges):
   of service, and only the start-up wipe (a restart, by staff) removes those folders;
 - session_files: the documents folder of the form's file chooser (ui/session_files.py) is empty — the
   scans themselves never touch the disk but encrypted in the outbox (pages stay in memory);
+- scan_temporaries (with the engine's: its desk of pages is gone): the documents panel shows no page;
 - clipboard: no format at all, in the clipboard or the selection;
 - settings: the kiosk's own language, normal text, the form at 100 %.
 """
@@ -58,6 +59,10 @@ class ResetWindow(Protocol):
         """Language, text size, reading, the screens' pictures: as for a new citizen."""
 
     def screen_settings(self) -> SettingsFound: ...
+
+    def papers_shown(self) -> list[str]:
+        """The scanned pages any screen still shows (named by position, never their image)."""
+        ...
 
 
 def web_storage_roots() -> list[Path]:
@@ -139,6 +144,7 @@ class ScreenReset(QObject):
             leftovers(Check.SESSION_FILES, self._files.leftovers(), "session file(s)"),
             clipboard_empty(_clipboard_formats()),
             settings_at_default(self._window.screen_settings()),
+            leftovers(Check.SCAN_TEMPORARIES, self._window.papers_shown(), "scanned page(s) on screen"),
         ]
 
     @staticmethod
