@@ -5,6 +5,7 @@ again; a report the central could not take at the session's end reaches it once 
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from kiosk_client.core.navigation import NavigationPolicy
 from kiosk_client.core.session import Phase
 from kiosk_client.core.volume import DEFAULT_LEVEL
 from kiosk_client.runtime import LoopThread
-from kiosk_client.tools.clerk_bot import ClerkBot
+from kiosk_client.tools.clerk_bot import BotCallReport, ClerkBot
 from kiosk_client.ui.bridge import BridgeFormView, BridgeVideoSink, EngineBridge
 from kiosk_client.ui.main_window import KioskWindow
 from kiosk_client.ui.reset_screen import files_under, web_storage_roots
@@ -124,6 +125,15 @@ def loops() -> Iterator[LoopThread]:
     bot_loop.stop()
 
 
+def clerk_for(
+    loops: LoopThread, url: str, clerk_token: str, appointment: dict[str, object]
+) -> tuple[ClerkBot, concurrent.futures.Future[BotCallReport]]:
+    """The clerk bot answers the appointment's call at once and stays until the citizen hangs up."""
+    bot = ClerkBot(url, clerk_token, hold_s=120, answer_at_start=False)
+    start = datetime.fromisoformat(str(appointment["start"]))
+    return bot, loops.submit(bot.serve_appointment(str(appointment["id"]), start))
+
+
 def citizen_hangs_up(qtbot: QtBot, kiosk: Kiosk) -> None:
     kiosk.window.call.hang_up.click()
     kiosk.window.call.confirm_yes.click()
@@ -137,10 +147,7 @@ def test_after_a_session_the_central_holds_a_passing_reset_report(
     appointment = form_appointment(site, 3)
     appointment_id = str(appointment["id"])
     kiosk = start_kiosk(qtbot, site.url, token, tmp_path)
-    bot = ClerkBot(site.url, site.clerk.token, hold_s=120, answer_at_start=False)
-    served = loops.submit(
-        bot.serve_appointment(appointment_id, datetime.fromisoformat(str(appointment["start"])))
-    )
+    bot, served = clerk_for(loops, site.url, site.clerk.token, appointment)
     try:
         qtbot.waitUntil(lambda: kiosk.window.call.form.page is not None, timeout=20_000)
         # The citizen's traces: the administration's page keeps a cookie, localStorage and an IndexedDB
@@ -196,8 +203,7 @@ def test_a_planted_file_puts_the_kiosk_out_of_service_until_a_restart(
     first = form_appointment(site, 3)
     first_id = str(first["id"])
     kiosk = start_kiosk(qtbot, site.url, token, tmp_path)
-    bot = ClerkBot(site.url, site.clerk.token, hold_s=120, answer_at_start=False)
-    served = loops.submit(bot.serve_appointment(first_id, datetime.fromisoformat(str(first["start"]))))
+    bot, served = clerk_for(loops, site.url, site.clerk.token, first)
     try:
         qtbot.waitUntil(lambda: kiosk.engine.session.phase is Phase.IN_CALL, timeout=20_000)
         # The next appointment is already due when this one ends: a clean kiosk would call at once.
@@ -259,8 +265,7 @@ def test_a_report_the_central_missed_at_the_session_end_reaches_it_once_it_is_ba
     appointment = site.appointment_in(3)
     appointment_id = str(appointment["id"])
     kiosk = start_kiosk(qtbot, central.url, token, tmp_path)
-    bot = ClerkBot(central.url, clerk.token, hold_s=120, answer_at_start=False)
-    loops.submit(bot.serve_appointment(appointment_id, datetime.fromisoformat(str(appointment["start"]))))
+    bot, _ = clerk_for(loops, central.url, clerk.token, appointment)
     back: CentralThread | None = None
     try:
         qtbot.waitUntil(lambda: kiosk.engine.session.phase is Phase.IN_CALL, timeout=20_000)

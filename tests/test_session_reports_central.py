@@ -4,28 +4,21 @@ that are malformed or whose verdict contradicts their checks."""
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
-from kiosk_client.adapters.central_http import HttpCentral, enroll
-from kiosk_client.core.clock import CentralClock, SystemClock
+from kiosk_client.adapters.central_http import HttpCentral
 from kiosk_client.core.errors import CentralRejected
 from kiosk_client.core.events import SessionRecord
 from kiosk_client.core.reset_check import Check, failed, passed, verdict
 from kiosk_client.core.session import EndReason
 from kiosk_client.core.session_report import session_report
 
+from . import test_central_http
 from .conftest import Site
 
-
-@pytest.fixture
-async def kiosk(site: Site) -> AsyncIterator[HttpCentral]:
-    token = (await enroll(site.url, site.enrollment_code)).device_token
-    central = HttpCentral(site.url, token, CentralClock(SystemClock()))
-    yield central
-    await central.aclose()
+kiosk = test_central_http.kiosk  # the enrolled kiosk's HttpCentral (a fixture)
 
 
 def a_report(ok: bool = True) -> dict[str, object]:
