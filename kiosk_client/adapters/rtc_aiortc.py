@@ -40,7 +40,7 @@ from ..core.ports import (
 )
 from ..core.settings import AudioSettings, CameraSettings
 from ..core.uplink_control import UplinkController
-from . import ice_consent, sctp_tuning, video_recovery
+from . import ice_consent, sctp_tuning, uplink_aiortc, video_recovery
 from .camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
 from .media_tracks import (
     GainAudioTrack,
@@ -61,6 +61,7 @@ PACE_SLACK = 32 * 1024  # bytes the documents may be ahead of their pace
 sctp_tuning.install()
 ice_consent.install()
 video_recovery.install()
+uplink_aiortc.install()
 
 SELF_VIEW_FPS = 15.0
 SYSTEM_ALSA_CONFIG = Path("/usr/share/alsa/alsa.conf")
@@ -390,6 +391,7 @@ class AiortcCall:
             form_track,
             self._documents_pace,
             [s for s in (audio_sender, camera_sender, form_sender) if s is not None],
+            lambda: self._pc.sctp,
         )
         self._documents_pace.rate_bps = self.uplink.controller.documents_share()
         self.uplink.start()

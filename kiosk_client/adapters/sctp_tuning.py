@@ -7,6 +7,7 @@ Both settings were found with `kiosk-client bench documents`; see the README's b
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from aiortc import rtcpeerconnection, rtcsctptransport
 from aiortc.rtcsctptransport import WEBRTC_STRING, RTCSctpTransport
@@ -34,6 +35,10 @@ class BoundedFlightSctpTransport(RTCSctpTransport):
     receive path that no message from the peer can break."""
 
     _bounded_cwnd: int
+    # Set by the call's uplink control (adapters/uplink_aiortc.py): told every raw round trip SCTP
+    # measures (one per SACK, aiortc's RFC 4960 sample), and the documents' window on the uplink.
+    rtt_listener: Callable[[float], None] | None = None
+    flight_cap = SCTP_MAX_FLIGHT_BYTES
     # Messages from the peer whose handling raised, for the whole process (the audit counts its own).
     contained_errors = 0
 
@@ -52,9 +57,18 @@ class BoundedFlightSctpTransport(RTCSctpTransport):
             type(self).contained_errors += 1
             log.exception("a data-channel message from the peer could not be handled; dropped")
 
+    def _update_rto(self, R: float) -> None:  # noqa: N803 (aiortc's name)
+        listener = self.rtt_listener
+        if listener is not None:
+            listener(R)
+        super()._update_rto(R)
+
     @property
     def _cwnd(self) -> int:
-        return self._bounded_cwnd
+        # The uplink control's window comes on top of SCTP's own: SCTP alone sends a 16 KB message
+        # as one burst (160 ms of an ADSL uplink's queue), while a window of the documents' share
+        # times the round trip sends as SACKs come back, at the pace of that share.
+        return min(self._bounded_cwnd, self.flight_cap)
 
     @_cwnd.setter
     def _cwnd(self, value: int) -> None:

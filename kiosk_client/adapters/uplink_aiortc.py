@@ -21,16 +21,22 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from aiortc.codecs import vpx
+from aiortc.rtp import RtcpRrPacket, RtcpSrPacket
+from aiortc.rtcrtpsender import RTCRtpSender
 
 from ..core.uplink_control import CAMERA_FLOOR_BPS, Allocation, UplinkController
 
 log = logging.getLogger(__name__)
 
 ENCODER_ATTRIBUTE = "_RTCRtpSender__encoder"
-REPORT_INTERVAL_S = 1.0
+UPDATE_INTERVAL_S = 0.1  # the estimate follows the round trips of each SACK: a few rounds per RTT
+STATS_EVERY = 5  # rounds between two readings of what was sent (aiortc's getStats)
+SENT_WINDOW_S = 1.0
 
 
 def allow_low_video_bitrates(floor_bps: int = CAMERA_FLOOR_BPS) -> None:
@@ -82,6 +88,38 @@ class DocumentPace:
         return time.monotonic() - self.last_send < within_s
 
 
+RTCP_HOOK = "_kiosk_rtcp_listener"
+
+
+def install() -> None:
+    """Every RTCP receiver report's own round trip (now − LSR − DLSR) and loss, told to the sender's
+    listener when one is set: aiortc keeps only an 85 %-weighted average of the round trips, which
+    lagged a drained queue by seconds. Idempotent."""
+    original = RTCRtpSender._handle_rtcp_packet
+    if getattr(original, "_kiosk_hooked", False):
+        return
+
+    async def handle(self: RTCRtpSender, packet: Any) -> None:
+        listener = getattr(self, RTCP_HOOK, None)
+        if listener is not None and isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            lsr = getattr(self, "_RTCRtpSender__lsr", None)
+            lsr_time = getattr(self, "_RTCRtpSender__lsr_time", None)
+            for report in packet.reports:
+                if report.ssrc != self._ssrc:
+                    continue
+                rtt = None
+                if lsr_time is not None and lsr == report.lsr and report.dlsr:
+                    rtt = time.time() - lsr_time - report.dlsr / 65536
+                listener(rtt, report.fraction_lost / 256)  # RTCP's 8-bit fixed point
+        await original(self, packet)
+
+    handle._kiosk_hooked = True  # type: ignore[attr-defined]
+    RTCRtpSender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+MIN_FLIGHT_BYTES = 3 * 1200  # SCTP's chunks: a receiver that SACKs every second packet never stalls
+
+
 class UplinkGovernor:
     def __init__(
         self,
@@ -92,6 +130,7 @@ class UplinkGovernor:
         form_track: Any | None,
         documents: DocumentPace,
         senders: list[Any],
+        sctp: Callable[[], Any] = lambda: None,
     ) -> None:
         self.controller = controller
         self._camera_sender = camera_sender
@@ -100,18 +139,35 @@ class UplinkGovernor:
         self._form_track = form_track
         self._documents = documents
         self._senders = senders
-        self._seen: dict[int, Any] = {}  # sender id → timestamp of the last report used
+        self._sctp = sctp
+        self._hooked_sctp: Any = None
         self._set: dict[int, int] = {}  # sender id → the target set here
         self._task: asyncio.Task[None] | None = None
-        self._sent_at: float | None = None
-        self._sent_bytes = 0
+        self._sent: deque[tuple[float, int]] = deque()  # (when, bytes sent in all) over SENT_WINDOW_S
+        self._rounds = 0
         self.last: Allocation | None = None
         allow_low_video_bitrates()
+        for sender in senders:
+            setattr(sender, RTCP_HOOK, self._on_rtcp)
+
+    def _on_rtcp(self, rtt: float | None, fraction_lost: float) -> None:
+        now = time.monotonic()
+        self.controller.on_loss(now, fraction_lost)
+        if rtt is not None:
+            self.controller.on_rtt(now, rtt)
+
+    def _on_sack_rtt(self, rtt: float) -> None:
+        self.controller.on_rtt(time.monotonic(), rtt)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        for sender in self._senders:
+            with contextlib.suppress(AttributeError):
+                delattr(sender, RTCP_HOOK)
+        if self._hooked_sctp is not None:
+            self._hooked_sctp.rtt_listener = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -119,7 +175,7 @@ class UplinkGovernor:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(REPORT_INTERVAL_S)
+            await asyncio.sleep(UPDATE_INTERVAL_S)
             try:
                 await self.tick()
             except Exception:
@@ -128,21 +184,11 @@ class UplinkGovernor:
 
     async def tick(self) -> Allocation:
         now = time.monotonic()
-        sent_bytes = self._documents.bytes_total
-        reports = []
-        for sender in self._senders:
-            stats = await sender.getStats()
-            sent_bytes += sum(
-                int(getattr(s, "bytesSent", 0) or 0) for s in stats.values() if s.type == "outbound-rtp"
-            )
-            report = self._newest_report(sender, stats)
-            if report is not None:
-                reports.append(report)
-        if self._sent_at is not None and now > self._sent_at:
-            self.controller.on_sent(max(0, sent_bytes - self._sent_bytes) * 8 / (now - self._sent_at))
-        self._sent_at, self._sent_bytes = now, sent_bytes
-        for report in reports:
-            self.controller.on_report(now, report[0], report[1])
+        self._hook_sctp()
+        if self._rounds % STATS_EVERY == 0:
+            await self._measure_sent(now)
+        self._rounds += 1
+        self.controller.update(now)
         for sender in (self._camera_sender, self._form_sender):
             encoder = encoder_of(sender) if sender is not None else None
             set_here = self._set.get(id(sender))
@@ -155,22 +201,31 @@ class UplinkGovernor:
         self.last = allocation
         return allocation
 
+    def _hook_sctp(self) -> None:
+        sctp = self._sctp()
+        if sctp is not None and sctp is not self._hooked_sctp and hasattr(sctp, "rtt_listener"):
+            sctp.rtt_listener = self._on_sack_rtt
+            self._hooked_sctp = sctp
+
+    async def _measure_sent(self, now: float) -> None:
+        total = self._documents.bytes_total
+        for sender in self._senders:
+            stats = await sender.getStats()
+            total += sum(
+                int(getattr(s, "bytesSent", 0) or 0) for s in stats.values() if s.type == "outbound-rtp"
+            )
+        self._sent.append((now, total))
+        while len(self._sent) > 2 and self._sent[0][0] < now - SENT_WINDOW_S:
+            self._sent.popleft()
+        (first, first_bytes), (last, last_bytes) = self._sent[0], self._sent[-1]
+        if last > first:
+            self.controller.on_sent(max(0, last_bytes - first_bytes) * 8 / (last - first))
+
     def _form_active(self) -> bool:
         # The form view sends new pictures while someone works on the page; a still page costs a
         # keepalive frame a second and needs no share of its own.
         track = self._form_track
         return track is not None and time.monotonic() - getattr(track, "last_change", -1e9) < 3.0
-
-    def _newest_report(self, sender: Any, stats: Any) -> tuple[float, float | None] | None:
-        for stat in stats.values():
-            if getattr(stat, "type", "") != "remote-inbound-rtp":
-                continue
-            if self._seen.get(id(sender)) == stat.timestamp:
-                return None  # no new report since the last round
-            self._seen[id(sender)] = stat.timestamp
-            # aiortc keeps RTCP's 8-bit fixed point: 256ths.
-            return (stat.fractionLost / 256, stat.roundTripTime)
-        return None
 
     def _apply(self, allocation: Allocation) -> None:
         self._target(self._camera_sender, allocation.camera_bps)
@@ -180,7 +235,15 @@ class UplinkGovernor:
         if callable(step):
             step(allocation.camera.scale, allocation.camera.fps)
         # Always a pace, never "unlimited": a transfer that starts between two rounds starts paced.
-        self._documents.rate_bps = allocation.documents_bps or self.controller.documents_share()
+        share = allocation.documents_bps or self.controller.documents_share()
+        self._documents.rate_bps = share
+        if self._hooked_sctp is not None:
+            # The documents' share for one round trip and the queue the control aims at: SCTP then
+            # sends as SACKs return, never a burst that fills the uplink's queue.
+            window = self.controller.least_rtt() or 0.1
+            self._hooked_sctp.flight_cap = max(
+                MIN_FLIGHT_BYTES, int(share * (window + self.controller.target_queue()) / 8)
+            )
 
     def _target(self, sender: Any, bps: int) -> None:
         encoder = encoder_of(sender)

@@ -42,11 +42,16 @@ RTT_WINDOW_S = 60.0  # long enough that a standing queue is not taken for the pa
 QUEUE_FACTOR = 1.25
 QUEUE_SLACK_S = 0.010  # jitter of the path itself is not a queue
 DELAY_DECREASE = 0.85
-DECREASE_HOLD_S = 0.5
+DEEPEST_CUT = 0.7
+DECREASE_HOLD_S = 0.1  # after a cut: its round trip (the queue's and the path's), and this
+RECENT_S = 0.3  # the round trips that make "now": several SACKs while a document goes
+STALE_S = 2.0  # older than this, a round trip says nothing of the queue now
+TREND_S = 0.3  # a queue lower than this long ago is draining: no further cut
+HOLD_BAND = 0.5  # between half the target and the target: neither grow nor cut
 REMB_VALID_S = 5.0
 STEP_UP_MARGIN = 1.3
 STEP_UP_ROUNDS = 3
-APP_LIMITED_FACTOR = 2.0
+APP_LIMITED_FACTOR = 1.5
 RTT_NOISE_S = 0.002  # after a cut, wait for the reports to show its effect before cutting again
 
 
@@ -79,14 +84,20 @@ class Allocation:
 class UplinkController:
     def __init__(self, start_bps: int = START_BPS) -> None:
         self.estimate = float(start_bps)
-        self._rtts: deque[tuple[float, float]] = deque()  # (when, rtt)
+        self._recent: deque[tuple[float, float]] = deque()  # (when, rtt) of the last samples
+        # The least round trip of the last RTT_WINDOW_S: a deque of increasing round trips, so the
+        # minimum is its first item whatever the rate of samples (one per SCTP SACK).
+        self._least: deque[tuple[float, float]] = deque()
+        self._queues: deque[tuple[float, float]] = deque()  # (when, queue delay) at each update
         self._last_update: float | None = None
         self._last_decrease = -1e9
+        self._hold_until = -1e9
         self._remb: tuple[float, float] | None = None  # (when, bps)
         self._congested_at: float | None = None  # the estimate when the queue last grew
         self._now = 0.0
+        self._loss = 0.0
         self.sent_bps = 0.0
-        self._last_rtt: float | None = None
+        self.queue_s: float | None = None  # the queue delay seen at the last update
         self._step = 0  # index in CAMERA_STEPS
         self._up_rounds = 0
         self.form_active = False
@@ -96,53 +107,95 @@ class UplinkController:
     # ---- what the kiosk sends, and what the clerk's side reports
 
     def on_sent(self, bps: float) -> None:
-        """What the call really sent over the last round (RTP and documents). A sender that uses
-        little of its estimate learns nothing about the link: the estimate never grows beyond twice
-        what was sent (as GCC), so the first document does not meet an estimate of megabits that
-        only a camera card's trickle ever tested."""
+        """What the call really sent lately (RTP and documents). A sender that uses little of its
+        estimate learns nothing about the link: the estimate never grows beyond twice what was sent
+        (as GCC), so the first document does not meet an estimate of megabits that only a camera
+        card's trickle ever tested."""
         self.sent_bps = bps
 
+    def on_rtt(self, now: float, rtt_s: float) -> None:
+        """One raw round trip: of an RTCP receiver report (now − LSR − DLSR) or of an SCTP SACK. Raw,
+        not aiortc's 85 %-weighted average, which lagged a drained queue by seconds and kept the
+        estimate falling after the queue had gone."""
+        if rtt_s <= 0:
+            return
+        self._recent.append((now, rtt_s))
+        while len(self._recent) > 2 and self._recent[0][0] < now - RECENT_S:
+            self._recent.popleft()
+        while self._least and self._least[-1][1] >= rtt_s:
+            self._least.pop()
+        self._least.append((now, rtt_s))
+        while self._least[0][0] < now - RTT_WINDOW_S:
+            self._least.popleft()
+
+    def on_loss(self, now: float, fraction_lost: float) -> None:
+        """The loss one RTCP receiver report gives for one of our streams since its last one."""
+        self._loss = max(self._loss, min(max(fraction_lost, 0.0), 1.0))
+
     def on_report(self, now: float, fraction_lost: float, rtt_s: float | None) -> None:
-        """One RTCP receiver report (of any of our streams): the loss since the last one, the round trip."""
-        elapsed = 0.0 if self._last_update is None else max(0.0, now - self._last_update)
+        """A receiver report alone (loss and its round trip), then an update: for callers without a
+        stream of round trips of their own."""
+        self.on_loss(now, fraction_lost)
+        if rtt_s is not None:
+            self.on_rtt(now, rtt_s)
+        self.update(now)
+
+    def queue_delay(self, now: float) -> float | None:
+        """How long our packets wait in the uplink's queue now: the least of the last round trips
+        (a SACK that the far end delayed, or a report that waited behind a keyframe, only ever
+        adds), over the least of the last minute (the path's own)."""
+        fresh = [rtt for when, rtt in self._recent if when >= now - RECENT_S]
+        if len(fresh) < 2:
+            fresh = [rtt for when, rtt in list(self._recent)[-2:] if when >= now - STALE_S]
+        if not fresh or not self._least:
+            return None
+        return max(0.0, min(fresh) - self._least[0][1])
+
+    def update(self, now: float) -> None:
+        """The estimate from the queue now and its trend, a few times a second.
+
+        A queue above the target means we send more than the link carries: cut below what was
+        really sent, once; then wait a round trip for the cut to show, and cut again only if the
+        queue is not draining (it drains at the rate of the cut: a queue of 100 ms takes ~0.7 s
+        after a 15 % cut, and cutting on every sample of it took an ADSL call to its floor). In
+        the band under the target: hold. Well under it: grow."""
+        elapsed = 0.0 if self._last_update is None else min(max(0.0, now - self._last_update), 2.0)
         self._last_update = now
-        loss = min(max(fraction_lost, 0.0), 1.0)
-        if rtt_s is not None and rtt_s > 0:
-            self._rtts.append((now, rtt_s))
-            while self._rtts and self._rtts[0][0] < now - RTT_WINDOW_S:
-                self._rtts.popleft()
-        queued = self._queue_growing(rtt_s)
-        # A queue that is already draining needs no further cut: the round trip lags the rate by the
-        # queue's own length, and cutting on every report of it took an ADSL call to its floor.
-        draining = (
-            queued
-            and rtt_s is not None
-            and self._last_rtt is not None
-            and rtt_s < self._last_rtt - RTT_NOISE_S
-        )
-        if rtt_s is not None and rtt_s > 0:
-            self._last_rtt = rtt_s
-        if draining:
-            pass
-        elif queued and now - self._last_decrease >= DECREASE_HOLD_S:
-            # Below what actually went through: a queue means we sent more than the link carries.
-            sent = self.sent_bps if self.sent_bps > 0 else self.estimate
-            self._congested_at = min(self.estimate, sent)
-            self.estimate = DELAY_DECREASE * min(self.estimate, sent)
-            self._last_decrease = now
-            self.decreases["delay"] += 1
-        elif loss > 0.10 and now - self._last_decrease >= DECREASE_HOLD_S:
+        loss, self._loss = self._loss, 0.0
+        queue = self.queue_delay(now)
+        self.queue_s = queue
+        if queue is not None:
+            self._queues.append((now, queue))
+            while self._queues and self._queues[0][0] < now - TREND_S - 0.5:
+                self._queues.popleft()
+        least = self._least[0][1] if self._least else 0.0
+        target = self.target_queue()
+        if queue is not None and queue > target:
+            earlier = [q for when, q in self._queues if when <= now - TREND_S]
+            draining = bool(earlier) and queue < earlier[-1] - RTT_NOISE_S
+            if now >= self._hold_until and not draining:
+                # Below what actually went through: a queue means we sent more than the link carries.
+                # Not below DEEPEST_CUT of the estimate, though: what was sent over the last second
+                # may be low only because a document ended in it, while its queue is still there.
+                sent = self.sent_bps if self.sent_bps > 0 else self.estimate
+                self._congested_at = min(self.estimate, sent)
+                self.estimate = max(DELAY_DECREASE * min(self.estimate, sent), DEEPEST_CUT * self.estimate)
+                self._last_decrease = now
+                self._hold_until = now + least + queue + DECREASE_HOLD_S
+                self.decreases["delay"] += 1
+        elif loss > 0.10 and now >= self._hold_until:
             self.estimate *= 1 - 0.5 * loss
             self._last_decrease = now
+            self._hold_until = now + least + DECREASE_HOLD_S
             self.decreases["loss"] += 1
-        elif loss < 0.02 and not queued:
+        elif loss < 0.02 and (queue is None or queue <= target * HOLD_BAND):
             if self._congested_at is None:
                 rate = STARTUP_INCREASE_PER_S
             elif self.estimate >= 0.85 * self._congested_at:
                 rate = NEAR_CONGESTION_INCREASE_PER_S
             else:
                 rate = INCREASE_PER_S
-            grown = self.estimate * (1 + rate) ** min(elapsed, 2.0)
+            grown = self.estimate * (1 + rate) ** elapsed
             if self.sent_bps > 0:
                 grown = min(grown, max(self.estimate, APP_LIMITED_FACTOR * self.sent_bps))
             self.estimate = grown
@@ -155,12 +208,6 @@ class UplinkController:
         self._now = now
         self.decreases["remb"] += 1
 
-    def _queue_growing(self, rtt_s: float | None) -> bool:
-        if rtt_s is None or len(self._rtts) < 3:
-            return False
-        least = min(rtt for _, rtt in self._rtts)
-        return rtt_s > least * QUEUE_FACTOR + QUEUE_SLACK_S
-
     def _bound(self, now: float) -> None:
         self._now = now
         self.estimate = min(max(self.estimate, MIN_ESTIMATE_BPS), MAX_ESTIMATE_BPS)
@@ -170,8 +217,14 @@ class UplinkController:
             return None
         return int(self._remb[1])
 
+    def target_queue(self) -> float:
+        """The queue delay the control aims under (the issue's goal: a round trip under load at
+        most 1.5 times the idle one; acted on at 1.25 times, and some for the path's jitter)."""
+        least = self.least_rtt() or 0.0
+        return least * (QUEUE_FACTOR - 1) + QUEUE_SLACK_S
+
     def least_rtt(self) -> float | None:
-        return min((rtt for _, rtt in self._rtts), default=None)
+        return self._least[0][1] if self._least else None
 
     # ---- how it is shared
 
