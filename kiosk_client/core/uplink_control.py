@@ -35,8 +35,8 @@ FORM_MAX_BPS = 600_000
 FORM_FLOOR_BPS = 120_000  # the clerk reads the page: below this, text smears
 DOCUMENTS_FLOOR_BPS = 16_000  # a paper never stops moving altogether
 INCREASE_PER_S = 0.08
-STARTUP_INCREASE_PER_S = 0.5  # until the first sign of a queue: find the link's size in seconds
-NEAR_CONGESTION_INCREASE_PER_S = 0.02  # close to where the queue grew last time: probe gently
+STARTUP_INCREASE_PER_S = 0.3  # until the first queue, or with documents waiting and no queue
+NEAR_CONGESTION_INCREASE_PER_S = 0.03
 RTT_WINDOW_S = 60.0  # long enough that a standing queue is not taken for the path's own delay
 # The goal is a round trip under load at most 1.5 times the idle one: act well before it.
 QUEUE_FACTOR = 1.25
@@ -48,6 +48,7 @@ RECENT_S = 0.3  # the round trips that make "now": several SACKs while a documen
 STALE_S = 2.0  # older than this, a round trip says nothing of the queue now
 TREND_S = 0.3  # a queue lower than this long ago is draining: no further cut
 HOLD_BAND = 0.5  # between half the target and the target: neither grow nor cut
+EMPTY_BAND = 0.25  # under a quarter of the target the queue is empty: grow quickly
 REMB_VALID_S = 5.0
 STEP_UP_MARGIN = 1.3
 STEP_UP_ROUNDS = 3
@@ -189,10 +190,12 @@ class UplinkController:
             self._hold_until = now + least + DECREASE_HOLD_S
             self.decreases["loss"] += 1
         elif loss < 0.02 and (queue is None or queue <= target * HOLD_BAND):
-            if self._congested_at is None:
+            if queue is not None and queue > target * EMPTY_BAND:
+                rate = NEAR_CONGESTION_INCREASE_PER_S  # a queue is forming: probe gently
+            elif self._congested_at is None or self.documents_waiting:
+                # An empty queue and something to send: find the room quickly. A document's window
+                # (SCTP's, one round trip of its share) keeps an overshoot to a few packets.
                 rate = STARTUP_INCREASE_PER_S
-            elif self.estimate >= 0.85 * self._congested_at:
-                rate = NEAR_CONGESTION_INCREASE_PER_S
             else:
                 rate = INCREASE_PER_S
             grown = self.estimate * (1 + rate) ** elapsed
@@ -255,7 +258,11 @@ class UplinkController:
             camera_cap, max(CAMERA_FLOOR_BPS, left - (DOCUMENTS_FLOOR_BPS if documents_waiting else 0))
         )
         ceiling = self.video_ceiling()
-        if ceiling is not None:  # what the clerk's browser says it can take of our pictures
+        # What the clerk's browser says it can take of our pictures, a ceiling on them; but not while
+        # documents go: its estimator sees the queue the documents make (which this control holds to
+        # its target by their own round trips) and cut the camera to a postage stamp for them,
+        # against the priorities.
+        if ceiling is not None and not documents_waiting:
             if form:
                 form = max(FORM_FLOOR_BPS, min(form, ceiling // 2))
             camera = max(CAMERA_FLOOR_BPS, min(camera, ceiling - form))

@@ -269,6 +269,7 @@ class Run:
     idle_queue_ms: dict[str, float]
     dropped: int
     camera_kbps: float
+    camera_sent_fps: float
     camera: dict[str, float]
     form: dict[str, float]
     estimate_kbps: list[tuple[int, int, int, int, int]]  # estimate, camera, documents, REMB, queue ms
@@ -356,6 +357,7 @@ def measure(
             idle = link.stats().up.queue_delay_ms
             estimates: list[tuple[int, int, int, int, int]] = []
             sent_before = _camera_bytes(kiosk_loop, call)
+            frames_before = call._video.frames_sent if call._video else 0
             link.reset_stats()
             side.expected = side.document_bytes + document_bytes
             begin = time.monotonic()
@@ -390,6 +392,7 @@ def measure(
                 idle,
                 stats.dropped_queue,
                 round(camera_kbps),
+                round(((call._video.frames_sent if call._video else 0) - frames_before) / (end - begin), 1),
                 video.get("video0", {}),
                 video.get("video1", {}),
                 estimates[:: max(1, len(estimates) // 40)],
