@@ -26,17 +26,19 @@ from collections.abc import Callable
 from typing import Any
 
 from aiortc.codecs import vpx
-from aiortc.rtp import RtcpRrPacket, RtcpSrPacket
 from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket, unpack_remb_fci
 
-from ..core.uplink_control import CAMERA_FLOOR_BPS, Allocation, UplinkController
+from ..core.uplink_control import CAMERA_FLOOR_BPS, FORM_FLOOR_BPS, Allocation, UplinkController
 
 log = logging.getLogger(__name__)
 
 ENCODER_ATTRIBUTE = "_RTCRtpSender__encoder"
 UPDATE_INTERVAL_S = 0.1  # the estimate follows the round trips of each SACK: a few rounds per RTT
-STATS_EVERY = 5  # rounds between two readings of what was sent (aiortc's getStats)
+STATS_EVERY = 3  # rounds between two readings of what was sent (aiortc's getStats)
 SENT_WINDOW_S = 1.0
+TARGET_DEADBAND = 0.12  # aiortc's encoder ignores changes of 10 % or less; a little more here
+TARGET_UP_INTERVAL_S = 1.0
 
 
 def allow_low_video_bitrates(floor_bps: int = CAMERA_FLOOR_BPS) -> None:
@@ -110,7 +112,16 @@ def install() -> None:
                 rtt = None
                 if lsr_time is not None and lsr == report.lsr and report.dlsr:
                     rtt = time.time() - lsr_time - report.dlsr / 65536
-                listener(rtt, report.fraction_lost / 256)  # RTCP's 8-bit fixed point
+                listener.on_receiver_report(rtt, report.fraction_lost / 256)  # RTCP's 8-bit fixed point
+        elif listener is not None and isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            # A REMB: aiortc would set it as this encoder's target at once (and the same whole
+            # estimate on each video sender); with the uplink control on, it is one input of the
+            # control's, which sets the targets.
+            with contextlib.suppress(ValueError):
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                if self._ssrc in ssrcs:
+                    listener.on_remb(bitrate)
+            return
         await original(self, packet)
 
     handle._kiosk_hooked = True  # type: ignore[attr-defined]
@@ -143,14 +154,19 @@ class UplinkGovernor:
         self._hooked_sctp: Any = None
         self._set: dict[int, int] = {}  # sender id → the target set here
         self._task: asyncio.Task[None] | None = None
-        self._sent: deque[tuple[float, int]] = deque()  # (when, bytes sent in all) over SENT_WINDOW_S
+        # (when, bytes sent in all, of which the camera's) over SENT_WINDOW_S
+        self._sent: deque[tuple[float, int, int]] = deque()
         self._rounds = 0
         self.last: Allocation | None = None
         allow_low_video_bitrates()
+        self._changed: dict[int, float] = {}  # sender id → when its target last changed
         for sender in senders:
-            setattr(sender, RTCP_HOOK, self._on_rtcp)
+            setattr(sender, RTCP_HOOK, self)
 
-    def _on_rtcp(self, rtt: float | None, fraction_lost: float) -> None:
+    def on_remb(self, bps: int) -> None:
+        self.controller.on_remb(time.monotonic(), bps)
+
+    def on_receiver_report(self, rtt: float | None, fraction_lost: float) -> None:
         now = time.monotonic()
         self.controller.on_loss(now, fraction_lost)
         if rtt is not None:
@@ -189,13 +205,11 @@ class UplinkGovernor:
             await self._measure_sent(now)
         self._rounds += 1
         self.controller.update(now)
-        for sender in (self._camera_sender, self._form_sender):
-            encoder = encoder_of(sender) if sender is not None else None
-            set_here = self._set.get(id(sender))
-            if encoder is not None and set_here is not None and encoder.target_bitrate != set_here:
-                self.controller.on_remb(now, int(encoder.target_bitrate))
         self.controller.form_active = self._form_active()
-        self.controller.documents_waiting = self._documents.waiting()
+        sctp = self._hooked_sctp
+        self.controller.documents_waiting = self._documents.waiting() or bool(
+            sctp is not None and (sctp._outbound_queue or sctp._flight_size > MIN_FLIGHT_BYTES)
+        )
         allocation = self.controller.allocation()
         self._apply(allocation)
         self.last = allocation
@@ -208,18 +222,26 @@ class UplinkGovernor:
             self._hooked_sctp = sctp
 
     async def _measure_sent(self, now: float) -> None:
-        total = self._documents.bytes_total
+        # The documents as SCTP puts them on the wire: what the pace lets into SCTP's buffer may
+        # wait there for the window.
+        sctp = self._hooked_sctp
+        total = int(sctp.wire_bytes) if sctp is not None else self._documents.bytes_total
+        camera = 0
         for sender in self._senders:
             stats = await sender.getStats()
-            total += sum(
+            sent = sum(
                 int(getattr(s, "bytesSent", 0) or 0) for s in stats.values() if s.type == "outbound-rtp"
             )
-        self._sent.append((now, total))
+            total += sent
+            if sender is self._camera_sender:
+                camera = sent
+        self._sent.append((now, total, camera))
         while len(self._sent) > 2 and self._sent[0][0] < now - SENT_WINDOW_S:
             self._sent.popleft()
-        (first, first_bytes), (last, last_bytes) = self._sent[0], self._sent[-1]
+        (first, first_bytes, first_camera), (last, last_bytes, last_camera) = self._sent[0], self._sent[-1]
         if last > first:
             self.controller.on_sent(max(0, last_bytes - first_bytes) * 8 / (last - first))
+            self.controller.camera_sent_bps = max(0, last_camera - first_camera) * 8 / (last - first)
 
     def _form_active(self) -> bool:
         # The form view sends new pictures while someone works on the page; a still page costs a
@@ -229,8 +251,10 @@ class UplinkGovernor:
 
     def _apply(self, allocation: Allocation) -> None:
         self._target(self._camera_sender, allocation.camera_bps)
-        if self._form_sender is not None and allocation.form_bps:
-            self._target(self._form_sender, allocation.form_bps)
+        if self._form_sender is not None:
+            # A still page costs a keepalive picture whatever its target; the floor is what a page
+            # that starts changing gets until the next round.
+            self._target(self._form_sender, allocation.form_bps or FORM_FLOOR_BPS)
         step = getattr(self._camera_track, "step", None)
         if callable(step):
             step(allocation.camera.scale, allocation.camera.fps)
@@ -240,14 +264,28 @@ class UplinkGovernor:
         if self._hooked_sctp is not None:
             # The documents' share for one round trip and the queue the control aims at: SCTP then
             # sends as SACKs return, never a burst that fills the uplink's queue.
+            # Paced at the share, chunk by chunk; the window (twice the share for a round trip and
+            # the queue aimed at) only bounds what a late SACK leaves in flight.
             window = self.controller.least_rtt() or 0.1
+            self._hooked_sctp.set_pace(share)
             self._hooked_sctp.flight_cap = max(
-                MIN_FLIGHT_BYTES, int(share * (window + self.controller.target_queue()) / 8)
+                MIN_FLIGHT_BYTES, int(2 * share * (window + self.controller.target_queue()) / 8)
             )
 
     def _target(self, sender: Any, bps: int) -> None:
+        """aiortc's VP8 encoder starts a new codec (and with it a keyframe) for any change of its
+        target over 10 %: ten rounds a second of small changes made a keyframe every 100 ms. So a
+        target moves only when it changes by more than that, downwards at once (the queue), upwards
+        at most once every TARGET_UP_INTERVAL_S."""
         encoder = encoder_of(sender)
         if encoder is None or not hasattr(encoder, "target_bitrate"):
             return
+        now = time.monotonic()
+        current = int(encoder.target_bitrate)
+        if abs(bps - current) <= TARGET_DEADBAND * current:
+            return
+        if bps > current and now - self._changed.get(id(sender), -1e9) < TARGET_UP_INTERVAL_S:
+            return
         encoder.target_bitrate = bps
+        self._changed[id(sender)] = now
         self._set[id(sender)] = int(encoder.target_bitrate)

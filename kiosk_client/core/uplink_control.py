@@ -19,6 +19,7 @@ Pure: no clock, no library; the adapter feeds it reports and applies the allocat
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from dataclasses import dataclass
 from typing import Literal
@@ -47,8 +48,9 @@ DECREASE_HOLD_S = 0.1  # after a cut: its round trip (the queue's and the path's
 RECENT_S = 0.3  # the round trips that make "now": several SACKs while a document goes
 STALE_S = 2.0  # older than this, a round trip says nothing of the queue now
 TREND_S = 0.3  # a queue lower than this long ago is draining: no further cut
-HOLD_BAND = 0.5  # between half the target and the target: neither grow nor cut
-EMPTY_BAND = 0.25  # under a quarter of the target the queue is empty: grow quickly
+HOLD_BAND = 0.75  # between this share of the target and the target: neither grow nor cut
+EMPTY_BAND = 0.5  # under half the target the queue is empty (a video frame's own): grow quickly
+CAMERA_SLACK = 1.15
 REMB_VALID_S = 5.0
 STEP_UP_MARGIN = 1.3
 STEP_UP_ROUNDS = 3
@@ -98,6 +100,7 @@ class UplinkController:
         self._now = 0.0
         self._loss = 0.0
         self.sent_bps = 0.0
+        self.camera_sent_bps = 0.0  # what the camera's encoder really sends (0: not known)
         self.queue_s: float | None = None  # the queue delay seen at the last update
         self._step = 0  # index in CAMERA_STEPS
         self._up_rounds = 0
@@ -121,7 +124,7 @@ class UplinkController:
         if rtt_s <= 0:
             return
         self._recent.append((now, rtt_s))
-        while len(self._recent) > 2 and self._recent[0][0] < now - RECENT_S:
+        while len(self._recent) > 3 and self._recent[0][0] < now - RECENT_S:
             self._recent.popleft()
         while self._least and self._least[-1][1] >= rtt_s:
             self._least.pop()
@@ -141,16 +144,18 @@ class UplinkController:
             self.on_rtt(now, rtt_s)
         self.update(now)
 
-    def queue_delay(self, now: float) -> float | None:
-        """How long our packets wait in the uplink's queue now: the least of the last round trips
-        (a SACK that the far end delayed, or a report that waited behind a keyframe, only ever
-        adds), over the least of the last minute (the path's own)."""
-        fresh = [rtt for when, rtt in self._recent if when >= now - RECENT_S]
-        if len(fresh) < 2:
-            fresh = [rtt for when, rtt in list(self._recent)[-2:] if when >= now - STALE_S]
+    def queue_delay(self, now: float, since: float = -1e9) -> float | None:
+        """How long our packets wait in the uplink's queue now: the median of the last round trips
+        over the least of the last minute (the path's own). The median, not the least: the queue
+        of a call is bursty (a video frame, a window of SCTP), and the least of 300 ms of samples
+        found the one moment it had drained while half the packets waited 50 ms or more; and not
+        the mean: a SACK the far end delayed (up to 200 ms) is an outlier, not a queue."""
+        fresh = [rtt for when, rtt in self._recent if when >= max(now - RECENT_S, since)]
+        if len(fresh) < 3:
+            fresh = [rtt for when, rtt in list(self._recent)[-3:] if when >= max(now - STALE_S, since)]
         if not fresh or not self._least:
             return None
-        return max(0.0, min(fresh) - self._least[0][1])
+        return max(0.0, statistics.median(fresh) - self._least[0][1])
 
     def update(self, now: float) -> None:
         """The estimate from the queue now and its trend, a few times a second.
@@ -174,7 +179,11 @@ class UplinkController:
         if queue is not None and queue > target:
             earlier = [q for when, q in self._queues if when <= now - TREND_S]
             draining = bool(earlier) and queue < earlier[-1] - RTT_NOISE_S
-            if now >= self._hold_until and not draining:
+            # Only round trips measured since the last cut could show it: on the sparse reports of
+            # a call without documents (one a second or less), the same three old samples cut the
+            # estimate again at every round, down to its floor.
+            since_cut = self.queue_delay(now, since=self._last_decrease + least)
+            if now >= self._hold_until and not draining and since_cut is not None and since_cut > target:
                 # Below what actually went through: a queue means we sent more than the link carries.
                 # Not below DEEPEST_CUT of the estimate, though: what was sent over the last second
                 # may be low only because a document ended in it, while its queue is still there.
@@ -266,7 +275,10 @@ class UplinkController:
             if form:
                 form = max(FORM_FLOOR_BPS, min(form, ceiling // 2))
             camera = max(CAMERA_FLOOR_BPS, min(camera, ceiling - form))
-        left = max(0, int(self.estimate) - AUDIO_BPS - form - camera)
+        # What the camera's encoder leaves of its share (it lags a new target, and a still scene
+        # costs less) goes to the documents rather than to nothing.
+        used = camera if self.camera_sent_bps <= 0 else min(camera, int(CAMERA_SLACK * self.camera_sent_bps))
+        left = max(0, int(self.estimate) - AUDIO_BPS - form - used)
         documents = max(DOCUMENTS_FLOOR_BPS, left) if documents_waiting else 0
         return form, camera, documents
 

@@ -22,6 +22,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -53,7 +54,9 @@ class NoisyCamera:
         rng = np.random.default_rng(seed)
         self._noise = [rng.integers(-12, 13, (height, width, 3), dtype=np.int16) for _ in range(6)]
         y, x = np.mgrid[0:height, 0:width]
-        self._base = np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], axis=2)
+        self._base = np.stack(
+            [x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], axis=2
+        )
         self._base = self._base.astype(np.int16)
         self._yx = (y, x)
         self._count = 0
@@ -351,6 +354,27 @@ def measure(
                     raise RuntimeError("no video reached the clerk")
                 time.sleep(0.05)
             join_s = time.monotonic() - started
+            if os.environ.get("BENCH_UPLINK_TRACE"):
+                from aiortc.codecs import vpx
+
+                original = vpx.Vp8Encoder.encode
+                t0 = time.monotonic()
+
+                def encode(self: Any, frame: Any, force_keyframe: bool = False) -> Any:
+                    codec = self.codec
+                    payloads, timestamp = original(self, frame, force_keyframe)
+                    size = sum(len(p) for p in payloads)
+                    if size > 6000 or codec is not self.codec:
+                        print(
+                            f"{time.monotonic() - t0:6.2f} frame {frame.width}x{frame.height} {size} B"
+                            f" new codec {codec is not self.codec} at {self.target_bitrate}",
+                            file=sys.stderr,
+                        )
+                    return payloads, timestamp
+
+                vpx.Vp8Encoder.encode = encode  # type: ignore[method-assign]
+                tracer = threading.Thread(target=_trace, args=(link, call, side), daemon=True)
+                tracer.start()
             time.sleep(settle_s)
             link.reset_stats()
             time.sleep(3.0)
@@ -405,13 +429,36 @@ def measure(
                 kiosk_loop.submit(call.close()).result(timeout=10)
 
 
+def _trace(link: FieldLink, call: Any, side: ClerkSide) -> None:
+    """Every quarter of a second, on stderr: the link's own queue against what the control sees.
+    (It reads the link's counters without resetting them: percentiles since the last reset.)"""
+    start = time.monotonic()
+    while True:
+        time.sleep(0.25)
+        if call.uplink is None:
+            continue
+        up = link.stats().up.queue_delay_ms
+        c = call.uplink.controller
+        last = call.uplink.last
+        print(
+            f"{time.monotonic() - start:6.2f} link p50/max {up['p50']:.0f}/{up['max']:.0f}"
+            f" q {c.queue_s and round(c.queue_s * 1000)} E {c.estimate / 1000:.0f}"
+            f" sent {c.sent_bps / 1000:.0f} cam {last and last.camera_bps // 1000}"
+            f" docs {last and last.documents_bps // 1000} remb {(c.video_ceiling() or 0) // 1000}"
+            f" got {side.document_bytes // 1024}K rtts {[round(r * 1000) for _, r in c._recent]}",
+            file=sys.stderr,
+        )
+
+
 def _camera_bytes(loop: LoopThread, call: Any) -> int:
     async def read() -> int:
         total = 0
         for sender in call._pc.getSenders():
             if sender.track is not None and sender.track is call._video:
                 stats = await sender.getStats()
-                total += sum(int(getattr(s, "bytesSent", 0)) for s in stats.values() if s.type == "outbound-rtp")
+                total += sum(
+                    int(getattr(s, "bytesSent", 0)) for s in stats.values() if s.type == "outbound-rtp"
+                )
         return total
 
     return loop.submit(read()).result(timeout=10)
