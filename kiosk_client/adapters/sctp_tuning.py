@@ -95,6 +95,7 @@ class BoundedFlightSctpTransport(RTCSctpTransport):
     _pace_last = 0.0
     _pacing = False  # only while _transmit runs: the pace is a limit on sending, not SCTP's cwnd
     _pace_timer: asyncio.TimerHandle | None = None
+    _pace_task: asyncio.Future[None] | None = None
 
     def set_pace(self, bps: float) -> None:
         self._refill()
@@ -121,12 +122,13 @@ class BoundedFlightSctpTransport(RTCSctpTransport):
         if self._outbound_queue and self._pace_timer is None and self._pace_tokens < PACE_CHUNK_BYTES:
             # Come back when the pace allows the next chunk (no SACK may come to call us).
             wait = (PACE_CHUNK_BYTES - self._pace_tokens) * 8 / self.pace_bps
-            self._pace_timer = self._loop.call_later(max(wait, 0.002), self._paced_again)
+            loop = asyncio.get_running_loop()
+            self._pace_timer = loop.call_later(max(wait, 0.002), self._paced_again)
 
     def _paced_again(self) -> None:
         self._pace_timer = None
         if self._association_state == self.State.ESTABLISHED:
-            asyncio.ensure_future(self._transmit())
+            self._pace_task = asyncio.ensure_future(self._transmit())
 
     @property
     def _cwnd(self) -> int:

@@ -179,11 +179,8 @@ class UplinkGovernor:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        for sender in self._senders:
-            with contextlib.suppress(AttributeError):
-                delattr(sender, RTCP_HOOK)
-        if self._hooked_sctp is not None:
-            self._hooked_sctp.rtt_listener = None
+        """The rounds stop; the reports still reach the controller (the senders and the SCTP
+        transport end with the call)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -177,8 +177,10 @@ class UplinkController:
         least = self._least[0][1] if self._least else 0.0
         target = self.target_queue()
         if queue is not None and queue > target:
-            earlier = [q for when, q in self._queues if when <= now - TREND_S]
-            draining = bool(earlier) and queue < earlier[-1] - RTT_NOISE_S
+            # The trend from queues measured after the last cut could show (none yet: wait).
+            after_cut = self._last_decrease + least
+            earlier = [q for when, q in self._queues if after_cut <= when <= now - TREND_S]
+            draining = self.decreases["delay"] > 0 and (not earlier or queue < earlier[-1] - RTT_NOISE_S)
             # Only round trips measured since the last cut could show it: on the sparse reports of
             # a call without documents (one a second or less), the same three old samples cut the
             # estimate again at every round, down to its floor.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -70,7 +71,7 @@ class NoisyCamera:
         cy, cx = h / 2 + h / 4 * np.sin(t * 1.3), w / 2 + w / 3 * np.cos(t * 0.9)
         blob = ((y - cy) ** 2 + (x - cx) ** 2 < (h / 5) ** 2)[..., None] * np.array([60, 40, -50], np.int16)
         image = np.roll(self._base, int(t * 40) % w, axis=1) + blob + self._noise[self._count % 6]
-        return np.clip(image, 0, 255).astype(np.uint8)
+        return np.asarray(np.clip(image, 0, 255), dtype=np.uint8)
 
 
 @dataclass
@@ -81,7 +82,7 @@ class Gaps:
 
     def summary(self, since: float, until: float) -> dict[str, float]:
         ts = [t for t in self.times if since <= t <= until]
-        gaps = [b - a for a, b in zip(ts, ts[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(ts)]
         span = max(until - since, 1e-9)
         return {
             "fps": round(len(ts) / span, 1),
@@ -317,7 +318,7 @@ def measure(
     from ..adapters.media_tracks import LatestFrame
 
     # The synthetic camera stands in for the placeholder card the kiosk sends without a device.
-    rtc_aiortc.PlaceholderSource = lambda w, h: NoisyCamera(w, h)  # type: ignore[assignment,misc,return-value]
+    rtc_aiortc.PlaceholderSource = NoisyCamera  # type: ignore[attr-defined,assignment]
     side = ClerkSide()
     links: list[DocumentLink] = []
 
