@@ -36,7 +36,7 @@ FORM_MAX_BPS = 600_000
 FORM_FLOOR_BPS = 120_000  # the clerk reads the page: below this, text smears
 DOCUMENTS_FLOOR_BPS = 16_000  # a paper never stops moving altogether
 INCREASE_PER_S = 0.08
-STARTUP_INCREASE_PER_S = 0.3  # until the first queue, or with documents waiting and no queue
+DOCUMENTS_INCREASE_PER_S = 0.3  # with documents waiting and no queue
 NEAR_CONGESTION_INCREASE_PER_S = 0.03
 RTT_WINDOW_S = 60.0  # long enough that a standing queue is not taken for the path's own delay
 # The goal is a round trip under load at most 1.5 times the idle one: act well before it.
@@ -55,6 +55,7 @@ REMB_VALID_S = 5.0
 STEP_UP_MARGIN = 1.3
 STEP_UP_ROUNDS = 3
 APP_LIMITED_FACTOR = 1.5
+MEDIA_LIMITED_FACTOR = 1.25
 RTT_NOISE_S = 0.002  # after a cut, wait for the reports to show its effect before cutting again
 
 
@@ -96,7 +97,6 @@ class UplinkController:
         self._last_decrease = -1e9
         self._hold_until = -1e9
         self._remb: tuple[float, float] | None = None  # (when, bps)
-        self._congested_at: float | None = None  # the estimate when the queue last grew
         self._now = 0.0
         self._loss = 0.0
         self.sent_bps = 0.0
@@ -190,7 +190,6 @@ class UplinkController:
                 # Not below DEEPEST_CUT of the estimate, though: what was sent over the last second
                 # may be low only because a document ended in it, while its queue is still there.
                 sent = self.sent_bps if self.sent_bps > 0 else self.estimate
-                self._congested_at = min(self.estimate, sent)
                 self.estimate = max(DELAY_DECREASE * min(self.estimate, sent), DEEPEST_CUT * self.estimate)
                 self._last_decrease = now
                 self._hold_until = now + least + queue + DECREASE_HOLD_S
@@ -201,17 +200,21 @@ class UplinkController:
             self._hold_until = now + least + DECREASE_HOLD_S
             self.decreases["loss"] += 1
         elif loss < 0.02 and (queue is None or queue <= target * HOLD_BAND):
+            factor = APP_LIMITED_FACTOR
             if queue is not None and queue > target * EMPTY_BAND:
                 rate = NEAR_CONGESTION_INCREASE_PER_S  # a queue is forming: probe gently
-            elif self._congested_at is None or self.documents_waiting:
-                # An empty queue and something to send: find the room quickly. A document's window
-                # (SCTP's, one round trip of its share) keeps an overshoot to a few packets.
-                rate = STARTUP_INCREASE_PER_S
+            elif self.documents_waiting:
+                # An empty queue and a document to send: find the room quickly. The documents are
+                # paced and every SACK is a round trip: an overshoot shows within one.
+                rate = DOCUMENTS_INCREASE_PER_S
             else:
+                # Only the pictures, and a report a second to see their queue by: a camera target
+                # raised faster filled the 400 ms queue before the second report came.
                 rate = INCREASE_PER_S
+                factor = MEDIA_LIMITED_FACTOR
             grown = self.estimate * (1 + rate) ** elapsed
             if self.sent_bps > 0:
-                grown = min(grown, max(self.estimate, APP_LIMITED_FACTOR * self.sent_bps))
+                grown = min(grown, max(self.estimate, factor * self.sent_bps))
             self.estimate = grown
         self._bound(now)
 
