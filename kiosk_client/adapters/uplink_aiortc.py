@@ -1,18 +1,23 @@
 """The shared uplink estimate (core/uplink_control.py) applied to an aiortc call.
 
-Once a second: the receiver reports the clerk's browser sent about each of our streams (aiortc keeps
-the last one in each sender's stats: fraction lost, round trip) go to the controller; its allocation
-goes back to the video encoders' targets, to the camera track's picture size and frame rate, and to
-the documents' pace.
+What feeds the controller, as it comes: the round trip and loss of every RTCP receiver report on our
+senders (now − LSR − DLSR, computed here: aiortc keeps only an 85 %-weighted average, which lagged a
+drained queue by seconds), every SACK's round trip on the data channels' SCTP transport
+(adapters/sctp_tuning.py), and the browser's REMB. Ten times a second its allocation goes back to the
+video encoders' targets, to the camera track's picture size and frame rate, and to the documents:
+their token bucket (DocumentPace, what the transfer hands to SCTP) and SCTP's own pace and window (so
+a 16 KB message leaves chunk by chunk at the documents' share, not as one burst into the queue).
 
 aiortc 1.16 specifics, each checked by tests/test_uplink_aiortc.py:
 - a sender's encoder is private (`RTCRtpSender._RTCRtpSender__encoder`, made at the first frame);
 - the VP8 encoder clamps its target to `aiortc.codecs.vpx.MIN_BITRATE` (250 kbit/s) at every set, so
   that constant is lowered to the camera's floor here: on an 800 kbit/s uplink shared with the form
   view and the documents, 250 kbit/s for the citizen's face alone was the queue that froze the call;
-- a REMB from the browser sets the encoder's target directly; a target found different from the one
-  set here came from a REMB, and is handed to the controller as such (a ceiling) before being
-  overwritten.
+- the VP8 encoder starts a new codec, with a keyframe, for any change of its target over 10 %: aiortc
+  set every REMB as the target (the browser sends several a second), and the targets here move only
+  by more than that and upwards at most once a second;
+- a REMB is therefore kept from aiortc's sender (its RTCP handler is wrapped) and handed to the
+  controller, which keeps it as a ceiling on the pictures.
 """
 
 from __future__ import annotations

@@ -5,14 +5,21 @@ estimate applied to both video senders at once), and the documents channel runs 
 congestion control beside them: on an 800 kbit/s ADSL uplink the queue filled (RTT p95 272-435 ms
 against 66 ms for Chromium) and the clerk saw the citizen freeze ten times a minute
 (FIELD-NETWORKS.md). Here one sender-side estimate is made from what the clerk's side reports
-(RTCP receiver reports: loss and round trip; REMB when the browser sends one), and it is divided by
+(RTCP receiver reports: loss and round trip; SCTP's SACKs: round trips; REMB when the browser sends
+one: a ceiling on the pictures, except while documents go), and it is divided by
 priority: the citizen's voice first, then the form view while the clerk is working on it, then the
 camera (stepping its picture down rather than freezing), then the documents.
 
-Loss-based like GCC's loss controller (RFC draft-ietf-rmcat-gcc): below 2 % loss the estimate grows,
-above 10 % it shrinks in proportion. Delay-based in the simplest form that keeps a short queue: when
-the round trip grows beyond 1.5 times the least one seen lately, the estimate shrinks at once, since
-a growing round trip on a thin uplink is our own queue.
+Delay-based, from raw round trips: one per SCTP SACK while documents go (many a second), one per
+RTCP receiver report otherwise (about one a second per stream). The queue delay is the median of the
+last 300 ms of round trips over the least of the last minute. Above the target (a quarter of the
+path's round trip and 10 ms: the issue's goal is a round trip under load at most 1.5 times the idle
+one) the estimate is cut to 90 % of what went through, once: then it waits for round trips taken
+after the cut, and cuts again only if the queue is not draining. Under half the target it grows:
+30 %/s while documents wait (they are paced, and each SACK shows an overshoot within a round trip),
+8 %/s for the pictures alone (a report a second is slow to see their queue), never beyond 1.5 (1.25)
+times what was really sent. Loss-based like GCC's loss controller only above 10 % loss (random loss
+of a rural line is not congestion).
 
 Pure: no clock, no library; the adapter feeds it reports and applies the allocation.
 """
@@ -42,7 +49,7 @@ RTT_WINDOW_S = 60.0  # long enough that a standing queue is not taken for the pa
 # The goal is a round trip under load at most 1.5 times the idle one: act well before it.
 QUEUE_FACTOR = 1.25
 QUEUE_SLACK_S = 0.010  # jitter of the path itself is not a queue
-DELAY_DECREASE = 0.85
+DELAY_DECREASE = 0.9
 DEEPEST_CUT = 0.7
 DECREASE_HOLD_S = 0.1  # after a cut: its round trip (the queue's and the path's), and this
 RECENT_S = 0.3  # the round trips that make "now": several SACKs while a document goes
@@ -205,7 +212,9 @@ class UplinkController:
                 rate = NEAR_CONGESTION_INCREASE_PER_S  # a queue is forming: probe gently
             elif self.documents_waiting:
                 # An empty queue and a document to send: find the room quickly. The documents are
-                # paced and every SACK is a round trip: an overshoot shows within one.
+                # paced and every SACK is a round trip: an overshoot shows within one. (Growing
+                # gently near the last cut's level was tried: a cut while only the camera sent, at
+                # its level, then held a whole batch of documents below half the link.)
                 rate = DOCUMENTS_INCREASE_PER_S
             else:
                 # Only the pictures, and a report a second to see their queue by: a camera target

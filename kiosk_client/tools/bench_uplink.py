@@ -307,13 +307,14 @@ def _loops(link: FieldLink) -> Iterator[tuple[LoopThread, LoopThread]]:
 def measure(
     link: FieldLink,
     clerk_kind: str = "aiortc",
-    uplink_control: bool = True,
+    uplink_control: bool | None = None,
     document_bytes: int = LETTER_BYTES,
     settle_s: float = 8.0,
     after_s: float = 2.0,
     timeout_s: float = 120.0,
 ) -> Run:
-    """One call over `link`: settle, send one document, figures of the uplink meanwhile."""
+    """One call over `link`: settle, send one document, figures of the uplink meanwhile.
+    `uplink_control` None: the call's default."""
     from ..adapters import rtc_aiortc
     from ..adapters.media_tracks import LatestFrame
 
@@ -329,6 +330,8 @@ def measure(
     page = np.full((480, 640, 3), 235, np.uint8)
     page[40:60, 40:600] = 30  # a still form: its keepalive pictures only
     with tempfile.TemporaryDirectory() as tmp, _loops(link) as (kiosk_loop, clerk_loop):
+        # None: the call's default, as a kiosk runs it.
+        options = {} if uplink_control is None else {"uplink_control": uplink_control}
         call = rtc_aiortc.AiortcCall(
             (),
             on_event,
@@ -337,7 +340,7 @@ def measure(
             None,
             {},
             LatestFrame(page),
-            uplink_control=uplink_control,
+            **options,
         )
         clerk: AiortcClerk | ChromiumClerk = (
             AiortcClerk(side) if clerk_kind == "aiortc" else ChromiumClerk(side, link.world_ns, Path(tmp))
@@ -410,7 +413,7 @@ def measure(
             return Run(
                 link.profile.name if hasattr(link.profile, "name") else str(link.profile),
                 clerk_kind,
-                uplink_control,
+                call.uplink is not None,
                 document_bytes,
                 None if side.done_at is None else round(side.done_at - begin, 2),
                 stats.queue_delay_ms,
