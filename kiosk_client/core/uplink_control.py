@@ -14,7 +14,7 @@ Delay-based, from raw round trips: one per SCTP SACK while documents go (many a 
 RTCP receiver report otherwise (about one a second per stream). The queue delay is the median of the
 last 300 ms of round trips over the least of the last minute. Above the target (a quarter of the
 path's round trip and 10 ms: the issue's goal is a round trip under load at most 1.5 times the idle
-one) the estimate is cut to 90 % of what went through, once: then it waits for round trips taken
+one) the estimate is cut to 85 % of what went through, once: then it waits for round trips taken
 after the cut, and cuts again only if the queue is not draining. Under half the target it grows:
 30 %/s while documents wait (they are paced, and each SACK shows an overshoot within a round trip),
 8 %/s for the pictures alone (a report a second is slow to see their queue), never beyond 1.5 (1.25)
@@ -49,7 +49,7 @@ RTT_WINDOW_S = 60.0  # long enough that a standing queue is not taken for the pa
 # The goal is a round trip under load at most 1.5 times the idle one: act well before it.
 QUEUE_FACTOR = 1.25
 QUEUE_SLACK_S = 0.010  # jitter of the path itself is not a queue
-DELAY_DECREASE = 0.9
+DELAY_DECREASE = 0.85
 DEEPEST_CUT = 0.7
 DECREASE_HOLD_S = 0.1  # after a cut: its round trip (the queue's and the path's), and this
 RECENT_S = 0.3  # the round trips that make "now": several SACKs while a document goes
