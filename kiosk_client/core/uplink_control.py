@@ -55,6 +55,8 @@ DECREASE_HOLD_S = 0.1  # after a cut: its round trip (the queue's and the path's
 RECENT_S = 0.3  # the round trips that make "now": several SACKs while a document goes
 STALE_S = 2.0  # older than this, a round trip says nothing of the queue now
 TREND_S = 0.3  # a queue lower than this long ago is draining: no further cut
+DENSE_SAMPLES = 5  # round trips in the last second: SACKs are flowing
+SPARSE_FACTOR = 2.0
 HOLD_BAND = 0.75  # between this share of the target and the target: neither grow nor cut
 EMPTY_BAND = 0.5  # under half the target the queue is empty (a video frame's own): grow quickly
 CAMERA_SLACK = 1.15
@@ -183,7 +185,13 @@ class UplinkController:
                 self._queues.popleft()
         least = self._least[0][1] if self._least else 0.0
         target = self.target_queue()
-        if queue is not None and queue > target:
+        # Without a SACK's round trip every few packets (no document going), the round trips are the
+        # RTCP reports', a few a second, each one late behind a video frame by up to 30 ms on ADSL:
+        # a cut needs a queue twice the target there, or the pictures alone were cut, report after
+        # report, to a postage stamp, and the next document started from that.
+        sparse = sum(1 for when, _ in self._recent if when >= now - 1.0) < DENSE_SAMPLES
+        cut_above = target * (SPARSE_FACTOR if sparse else 1.0)
+        if queue is not None and queue > cut_above:
             # The trend from queues measured after the last cut could show (none yet: wait).
             after_cut = self._last_decrease + least
             earlier = [q for when, q in self._queues if after_cut <= when <= now - TREND_S]
@@ -192,7 +200,14 @@ class UplinkController:
             # a call without documents (one a second or less), the same three old samples cut the
             # estimate again at every round, down to its floor.
             since_cut = self.queue_delay(now, since=self._last_decrease + least)
-            if now >= self._hold_until and not draining and since_cut is not None and since_cut > target:
+            fresh_since_cut = sum(1 for when, _ in self._recent if when >= self._last_decrease + least)
+            if (
+                now >= self._hold_until
+                and not draining
+                and fresh_since_cut >= 2
+                and since_cut is not None
+                and since_cut > cut_above
+            ):
                 # Below what actually went through: a queue means we sent more than the link carries.
                 # Not below DEEPEST_CUT of the estimate, though: what was sent over the last second
                 # may be low only because a document ended in it, while its queue is still there.
@@ -206,7 +221,9 @@ class UplinkController:
             self._last_decrease = now
             self._hold_until = now + least + DECREASE_HOLD_S
             self.decreases["loss"] += 1
-        elif loss < 0.02 and (queue is None or queue <= target * HOLD_BAND):
+        elif loss < 0.02 and self.sent_bps > 0 and (queue is None or queue <= target * HOLD_BAND):
+            # (Nothing known of what was sent yet: no growth, or the start-up estimate grew past the
+            # link before the first measure could hold it.)
             factor = APP_LIMITED_FACTOR
             if queue is not None and queue > target * EMPTY_BAND:
                 rate = NEAR_CONGESTION_INCREASE_PER_S  # a queue is forming: probe gently
