@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import itertools
 import json
 import logging
@@ -331,7 +332,7 @@ def measure(
     page[40:60, 40:600] = 30  # a still form: its keepalive pictures only
     with tempfile.TemporaryDirectory() as tmp, _loops(link) as (kiosk_loop, clerk_loop):
         # None: the call's default, as a kiosk runs it.
-        options = {} if uplink_control is None else {"uplink_control": uplink_control}
+        default = inspect.signature(rtc_aiortc.AiortcCall).parameters["uplink_control"].default
         call = rtc_aiortc.AiortcCall(
             (),
             on_event,
@@ -340,7 +341,7 @@ def measure(
             None,
             {},
             LatestFrame(page),
-            **options,
+            uplink_control=bool(default) if uplink_control is None else uplink_control,
         )
         clerk: AiortcClerk | ChromiumClerk = (
             AiortcClerk(side) if clerk_kind == "aiortc" else ChromiumClerk(side, link.world_ns, Path(tmp))
