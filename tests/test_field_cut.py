@@ -132,9 +132,10 @@ def test_after_a_60_s_cut_the_kiosk_calls_again_and_the_clerk_sees_it_within_sec
 def test_a_letter_crosses_an_adsl_uplink_during_the_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A 3-page letter crosses an 800 kbit/s uplink during the call, whole. The uplink's queue while it
-    goes is printed: the shared uplink control that is to keep it short is not on by default yet
-    (README, "Thin uplinks"); with SCTP alone it fills to the emulator's 400 ms limit."""
+    """A 3-page letter (SANE's test pages, ≈1 MB) crosses an 800 kbit/s uplink during the call, whole,
+    through the whole engine (scanner, outbox, document protocol). The uplink's queue while it goes is
+    printed; tests/test_field_uplink.py holds it short (with SCTP alone it filled to the emulator's
+    400 ms limit)."""
     monkeypatch.setenv("SANE_CONFIG_DIR", str(sane_folder(tmp_path)))
     with field_call("adsl", tmp_path, outbox_key=b"f" * 32) as call:
         bot, engine, engine_loop = call.bot, call.engine, call.engine_loop

@@ -70,15 +70,22 @@ class BoundedFlightSctpTransport(RTCSctpTransport):
         # SACKs when a second packet arrives or its delayed-ack timer fires (up to 200 ms), so
         # aiortc's own sample (of the oldest chunk acknowledged) carries that delay, 20-60 ms at an
         # ADSL documents' pace, and the control took it for a queue.
+        # Not a SACK that acknowledges a single chunk with nothing sent after it: the far end's
+        # delayed-ack timer sent that one (documents trickling at their floor, slower than a packet
+        # per timer), and its round trip is the timer's; a batch stuck at 80 kbit/s took that for a
+        # standing queue. (A single chunk with more in flight: a receiver that acknowledges every
+        # packet, as aiortc's does.)
         listener = self.rtt_listener
         if listener is not None and not uint32_gt(self._last_sacked_tsn, chunk.cumulative_tsn):
             newest = None
+            acknowledged = 0
             for sent in self._sent_queue:
                 if not uint32_gte(chunk.cumulative_tsn, sent.tsn):
                     break
+                acknowledged += 1
                 if sent._sent_count == 1 and sent._sent_time is not None:
                     newest = sent._sent_time
-            if newest is not None:
+            if newest is not None and (acknowledged >= 2 or len(self._sent_queue) > acknowledged):
                 listener(time.time() - newest)
         await super()._receive_sack_chunk(chunk)
 

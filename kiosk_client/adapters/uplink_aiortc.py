@@ -210,8 +210,11 @@ class UplinkGovernor:
         self.controller.update(now)
         self.controller.form_active = self._form_active()
         sctp = self._hooked_sctp
+        # Waiting in SCTP counts: the transfer hands over up to a megabyte ahead, which waits in the
+        # data channels' queue, then SCTP's, then in flight.
         self.controller.documents_waiting = self._documents.waiting() or bool(
-            sctp is not None and (sctp._outbound_queue or sctp._flight_size > MIN_FLIGHT_BYTES)
+            sctp is not None
+            and (sctp._data_channel_queue or sctp._outbound_queue or sctp._flight_size > MIN_FLIGHT_BYTES)
         )
         allocation = self.controller.allocation()
         self._apply(allocation)
