@@ -7,7 +7,10 @@ from aiortc's). A letter or a batch goes on the documents channel as the core se
 high-water mark); the figures: the uplink queue while it goes (link.stats(), frames that passed),
 its time, the camera's bitrate and the clerk's gaps between pictures.
 
-Root only (network namespaces). Also used by tests/test_field_uplink.py.
+Prints one JSON line per run. BENCH_UPLINK_TRACE=1 also prints, every quarter of a second on stderr,
+the link's own queue against what the control sees (its queue delay, estimate, shares, round trips)
+and every new VP8 codec or large frame. Root only (network namespaces). Also used by
+tests/test_field_uplink.py.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import json
 import logging
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
@@ -487,10 +489,6 @@ def main(argv: list[str] | None = None) -> int:
                 run = measure(link, args.clerk, mode, args.bytes, settle_s=args.settle)
             print(json.dumps(asdict(run)), flush=True)
     return 0
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 if __name__ == "__main__":
