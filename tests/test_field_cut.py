@@ -168,7 +168,9 @@ def test_a_letter_crosses_an_adsl_uplink_during_the_call(
         )
         manifest, data = bot.documents[0]
         assert manifest.pages == 3 and hashlib.sha256(data).hexdigest() == manifest.sha256
-        assert letter_s <= 1.5 * size * 8 / 800_000 + 5  # the link's own time, and some
+        # The link's own time, and some: the documents share the uplink with the call's pictures and
+        # voice and are held to a short queue (≈ 425 kbit/s of the 800 here: 19.6 s for 1 MB).
+        assert letter_s <= 2.0 * size * 8 / 800_000 + 5
 
 
 def documents_pages(recorder: Recorder) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
@@ -107,6 +108,7 @@ def install() -> None:
     if getattr(original, "_kiosk_hooked", False):
         return
 
+    @functools.wraps(original)  # aiortc's own stays reachable (inspect.unwrap), for the tests
     async def handle(self: RTCRtpSender, packet: Any) -> None:
         listener = getattr(self, RTCP_HOOK, None)
         if listener is not None and isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
