@@ -160,9 +160,10 @@ def test_after_a_10_s_cut_the_same_call_carries_video_again_within_a_second(tmp_
 def test_a_letter_crosses_an_adsl_uplink_during_the_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A 3-page letter crosses an 800 kbit/s uplink during the call, whole. The uplink's queue while it
-    goes is printed: the shared uplink control that is to keep it short is not on by default yet
-    (README, "Thin uplinks"); with SCTP alone it fills to the emulator's 400 ms limit."""
+    """A 3-page letter (SANE's test pages, ≈1 MB) crosses an 800 kbit/s uplink during the call, whole,
+    through the whole engine (scanner, outbox, document protocol). The uplink's queue while it goes is
+    printed; tests/test_field_uplink.py holds it short (with SCTP alone it filled to the emulator's
+    400 ms limit)."""
     monkeypatch.setenv("SANE_CONFIG_DIR", str(sane_folder(tmp_path)))
     with field_call("adsl", tmp_path, outbox_key=b"f" * 32) as call:
         bot, engine, engine_loop = call.bot, call.engine, call.engine_loop
@@ -195,7 +196,9 @@ def test_a_letter_crosses_an_adsl_uplink_during_the_call(
         )
         manifest, data = bot.documents[0]
         assert manifest.pages == 3 and hashlib.sha256(data).hexdigest() == manifest.sha256
-        assert letter_s <= 1.5 * size * 8 / 800_000 + 5  # the link's own time, and some
+        # The link's own time, and some: the documents share the uplink with the call's pictures and
+        # voice and are held to a short queue (≈ 425 kbit/s of the 800 here: 19.6 s for 1 MB).
+        assert letter_s <= 2.0 * size * 8 / 800_000 + 5
 
 
 def documents_pages(recorder: Recorder) -> int:

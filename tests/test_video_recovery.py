@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import itertools
 import time
 from collections.abc import Iterator
@@ -45,7 +46,8 @@ def test_the_patch_is_what_aiortc_builds_and_the_internals_it_uses_are_there() -
     # The swapped components: set by aiortc's constructor, used by its packet handler, by these names.
     for method in (RTCRtpReceiver.__init__, RTCRtpReceiver._handle_rtp_packet):
         assert {NACK_GENERATOR_ATTRIBUTE, JITTER_BUFFER_ATTRIBUTE} <= set(method.__code__.co_names)
-    assert SENDER_RTT_ATTRIBUTE in RTCRtpSender._handle_rtcp_packet.__code__.co_names
+    # (aiortc's own handler: the uplink control wraps it, adapters/uplink_aiortc.py)
+    assert SENDER_RTT_ATTRIBUTE in inspect.unwrap(RTCRtpSender._handle_rtcp_packet).__code__.co_names
     for name in ("_send_rtcp_nack", "_send_rtcp_pli", "_handle_disconnect"):
         assert callable(getattr(RTCRtpReceiver, name))
 
