@@ -156,7 +156,7 @@ def test_after_a_10_s_cut_the_same_call_carries_video_again_within_a_second(tmp_
         assert video_after <= 1.0
 
 
-@pytest.mark.long
+@pytest.mark.solo  # a rate through the uplink control: its round trips include the event loop's lag
 def test_a_letter_crosses_an_adsl_uplink_during_the_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
