@@ -353,44 +353,47 @@ async def chromium_pair(options: Options, camera: Path) -> dict[str, Any]:
 
 
 def bench_field(
-    profile: str,
+    profile: str | Profile,
     duration_s: float = 60.0,
     *,
+    letter_bytes: int = LETTER_BYTES,
+    batch_bytes: int = BATCH_BYTES,
     skip_chromium_pair: bool = False,
     skip_kiosk_pair: bool = False,
     uplink_control: bool = False,
     progress: Callable[[str], None] = lambda text: None,
 ) -> dict[str, Any]:
-    """One run of the bench on `profile`; the result as one JSON-ready dict."""
+    """One run of the bench on `profile`; the result as one JSON-ready dict. Smaller documents and
+    profiles of their own are for the bench's test (a whole run costs minutes)."""
     from .bench_field_figures import goals as goals_of
 
     workdir = Path(tempfile.mkdtemp(prefix="kiosk-bench-field-"))
     chosen = profile_named(profile)
     frames = face_frames()
     camera = write_y4m(frames, workdir / "face.y4m")
-    documents = {"letter": document_bytes(LETTER_BYTES, 1), "batch": document_bytes(BATCH_BYTES, 2)}
+    documents = {"letter": document_bytes(letter_bytes, 1), "batch": document_bytes(batch_bytes, 2)}
     options = Options(chosen, duration_s, workdir, documents)
     started = time.monotonic()
     kiosk: dict[str, Any] = {}
     chromium: dict[str, Any] | None = None
     if not skip_kiosk_pair:
-        progress(f"{profile}: the kiosk and the clerk console…")
+        progress(f"{chosen.name}: the kiosk and the clerk console…")
         kiosk = asyncio.run(kiosk_pair(options, frames, camera, uplink_control))
     del frames  # ≈ 90 MB
     if not skip_chromium_pair:
-        progress(f"{profile}: two Chromium peers…")
+        progress(f"{chosen.name}: two Chromium peers…")
         chromium = asyncio.run(chromium_pair(options, camera))
     return {
         "benchmark": "field",
-        "profile": profile,
+        "profile": chosen.name,
         "duration_s": duration_s,
         "uplink_control": uplink_control,
         "method": {
             "order": ORDER,
             "rtt": RTT_METHOD,
             "camera": "synthetic moving face with sensor noise, 640×480 at 20 fps, both sides",
-            "letter_bytes": LETTER_BYTES,
-            "batch_bytes": BATCH_BYTES,
+            "letter_bytes": letter_bytes,
+            "batch_bytes": batch_bytes,
         },
         "kiosk": kiosk,
         "chromium": chromium,

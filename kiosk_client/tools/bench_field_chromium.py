@@ -237,7 +237,9 @@ class ChromiumPair:
         failed = False
         while True:
             await asyncio.sleep(0.5)
-            state = await self.kiosk.evaluate("() => window.bench.pc.iceConnectionState")
+            # Chromium's iceConnectionState stays "disconnected"; its connectionState turns "failed"
+            # ≈17 s into a cut, and from then on nothing recovers without a restart.
+            state = await self.kiosk.evaluate("() => window.bench.pc.connectionState")
             if state == "failed" and not failed:
                 failures.append(time.time())
             failed = state == "failed"

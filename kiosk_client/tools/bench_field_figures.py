@@ -107,9 +107,12 @@ def goals(kiosk: dict[str, Any], chromium: dict[str, Any] | None) -> dict[str, d
         a, b = both(key)
         return None if a is None or b is None else bool(a <= b + 1)
 
+    def zero(key: str) -> bool | None:
+        return None if kiosk.get(key) is None else kiosk.get(key) == 0
+
     recovery = kiosk.get("recovery_10s_cut_s")
     return {
-        "call_drops": {"goal": "0 call drops", "met": kiosk.get("call_drops") == 0},
+        "call_drops": {"goal": "0 call drops", "met": zero("call_drops")},
         "clerk_freezes": {
             "goal": "clerk sees ≤ Chromium's freezes/min + 1",
             "met": plus_one("clerk_freezes_per_min"),
@@ -124,7 +127,7 @@ def goals(kiosk: dict[str, Any], chromium: dict[str, Any] | None) -> dict[str, d
             "goal": "video back ≤ 1 s after a 10 s cut",
             "met": None if recovery is None else bool(recovery <= 1.0),
         },
-        "documents_lost": {"goal": "0 documents lost", "met": kiosk.get("documents_lost") == 0},
+        "documents_lost": {"goal": "0 documents lost", "met": zero("documents_lost")},
     }
 
 
