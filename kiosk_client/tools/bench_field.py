@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from .bench_field_chromium import FRAME_RECORDER_JS, ChromiumPair, frames_of, launch_in
+from .bench_field_chromium import FRAME_RECORDER_JS, ChromiumPair, frames_of, ice_rtt_ms, launch_in
 from .bench_field_figures import first_after, goals, probe_samples, ratios, rtt_figures, video_figures
 from .bench_field_kiosk import KioskSide, start_kiosk, stop_kiosk, wait_in_call
 from .bench_join_chromium import join, wait_for_join_button
@@ -74,6 +74,10 @@ class Driver(Protocol):
         ...
 
     async def received_at(self, label: str) -> float | None: ...
+
+    async def ice_rtt_ms(self) -> float | None:
+        """Chromium's ICE RTT at the clerk's end (a cross-check of the probe)."""
+        ...
 
     def drops(self) -> list[float]: ...
 
@@ -151,6 +155,7 @@ async def run_script(driver: Driver, link: FieldLink, probe: LinkProbe, options:
     steady_end = time.time()
     cpu_after = cpu_counters()
     up = link.stats().up
+    figures["ice_rtt_ms"] = await driver.ice_rtt_ms()
     figures["up_queue_p95_ms"] = up.queue_delay_ms["p95"]
     figures["cpu_busy"] = round((cpu_after[0] - cpu_before[0]) / max(cpu_after[1] - cpu_before[1], 1), 3)
 
@@ -245,6 +250,9 @@ class ConsoleDriver:
         )
         return None if at is None else float(at) / 1000
 
+    async def ice_rtt_ms(self) -> float | None:
+        return await ice_rtt_ms(self.page)
+
     def drops(self) -> list[float]:
         return self.side.drops()
 
@@ -276,6 +284,9 @@ class PairDriver:
 
     async def received_at(self, label: str) -> float | None:
         return (await self.pair.document_times(label))[1]
+
+    async def ice_rtt_ms(self) -> float | None:
+        return await ice_rtt_ms(self.pair.clerk)
 
     def drops(self) -> list[float]:
         return list(self._failures)
@@ -345,7 +356,6 @@ async def chromium_pair(options: Options, camera: Path) -> dict[str, Any]:
                     figures = await run_script(driver, link, probe, options)
                 finally:
                     await driver.close()
-                figures["ice_rtt_ms"] = await pair.ice_rtt_ms()
                 return figures
             finally:
                 await kiosk.close()

@@ -134,14 +134,18 @@ async (sdp) => {
 }
 """
 
-# Smoothed RTT of the selected candidate pair, as Chromium's ICE measures it (a cross-check of the
-# bench's own probe).
+# The RTT of the selected candidate pair as Chromium's ICE measures it, on the clerk's side (the
+# console's connection or the pair's): a cross-check of the bench's own probe.
 ICE_RTT_JS = """
 async () => {
+  const pc = (window.bench || window.clerkConsole).pc;
+  if (!pc) return null;
+  const stats = await pc.getStats();
   let rtt = null;
-  (await window.bench.pc.getStats()).forEach((report) => {
-    if (report.type === "candidate-pair" && report.nominated && report.state === "succeeded"
-        && report.currentRoundTripTime !== undefined) rtt = report.currentRoundTripTime;
+  stats.forEach((report) => {
+    if (report.type !== "transport" || !report.selectedCandidatePairId) return;
+    const pair = stats.get(report.selectedCandidatePairId);
+    if (pair && pair.currentRoundTripTime !== undefined) rtt = pair.currentRoundTripTime;
   });
   return rtt;
 }
@@ -267,6 +271,8 @@ class ChromiumPair:
         )
         return (sent / 1000 if sent else None, done / 1000 if done else None)
 
-    async def ice_rtt_ms(self) -> float | None:
-        rtt = await self.kiosk.evaluate(ICE_RTT_JS)
-        return None if rtt is None else float(rtt) * 1000
+
+async def ice_rtt_ms(page: Page) -> float | None:
+    """Chromium's ICE round trip on the page's connection (see ICE_RTT_JS), ms."""
+    rtt = await page.evaluate(ICE_RTT_JS)
+    return None if rtt is None else round(float(rtt) * 1000, 1)

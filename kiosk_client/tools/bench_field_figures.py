@@ -22,6 +22,7 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("kiosk_frozen_s_per_min", "kiosk shows the clerk: seconds frozen/min", "s"),
     ("rtt_p50_ms", "RTT p50 during the call (probe)", "ms"),
     ("rtt_p95_ms", "RTT p95 during the call (probe)", "ms"),
+    ("ice_rtt_ms", "RTT, Chromium's ICE at the clerk (cross-check)", "ms"),
     ("rtt_documents_p50_ms", "RTT p50 while documents go", "ms"),
     ("rtt_documents_p95_ms", "RTT p95 while documents go", "ms"),
     ("clerk_freezes_per_min_documents", "clerk sees: freezes/min while documents go", ""),

@@ -106,7 +106,10 @@ class KioskSide:
         return sent_at
 
     def stop(self) -> None:
-        # The engine hangs up and closes its connections on cancel, across the link: give it time.
+        """The citizen hangs up (the call closes cleanly, across the link), then the loop stops."""
+        with contextlib.suppress(Exception):
+            self.loop.submit(self.engine.citizen_hang_up()).result(timeout=10)
+            time.sleep(1.0)
         self.loop.stop(timeout=15)
 
 
