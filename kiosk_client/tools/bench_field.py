@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from .bench_field_chromium import FRAME_RECORDER_JS, ChromiumPair, frames_of, ice_rtt_ms, launch_in
+from .bench_field_chromium import FRAME_RECORDER_JS, ChromiumPair, clerk_stats, frames_of, launch_in
 from .bench_field_figures import first_after, goals, probe_samples, ratios, rtt_figures, video_figures
 from .bench_field_kiosk import KioskSide, start_kiosk, stop_kiosk, wait_in_call
 from .bench_join_chromium import join, wait_for_join_button
@@ -75,8 +75,8 @@ class Driver(Protocol):
 
     async def received_at(self, label: str) -> float | None: ...
 
-    async def ice_rtt_ms(self) -> float | None:
-        """Chromium's ICE RTT at the clerk's end (a cross-check of the probe)."""
+    async def clerk_stats(self) -> dict[str, float | None]:
+        """Chromium's getStats at the clerk's end (bench_field_chromium.CLERK_STATS_JS)."""
         ...
 
     def drops(self) -> list[float]: ...
@@ -148,14 +148,23 @@ async def run_script(driver: Driver, link: FieldLink, probe: LinkProbe, options:
         raise RuntimeError("the clerk never saw the citizen: no call to measure")
     await asyncio.sleep(SETTLE_S)
 
+    stats_before = await driver.clerk_stats()
     steady_start = time.time()
     link.reset_stats()
     cpu_before = cpu_counters()
     await asyncio.sleep(options.duration_s)
     steady_end = time.time()
     cpu_after = cpu_counters()
+    stats_after = await driver.clerk_stats()
     up = link.stats().up
-    figures["ice_rtt_ms"] = await driver.ice_rtt_ms()
+    rtt = stats_after["rtt"]
+    figures["ice_rtt_ms"] = None if rtt is None else round(rtt * 1000, 1)
+    for key in ("received", "decoded"):
+        before, after = stats_before[key], stats_after[key]
+        span = steady_end - steady_start
+        figures[f"clerk_{key}_fps"] = (
+            None if before is None or after is None else round((after - before) / span, 2)
+        )
     figures["up_queue_p95_ms"] = up.queue_delay_ms["p95"]
     figures["cpu_busy"] = round((cpu_after[0] - cpu_before[0]) / max(cpu_after[1] - cpu_before[1], 1), 3)
 
@@ -250,8 +259,8 @@ class ConsoleDriver:
         )
         return None if at is None else float(at) / 1000
 
-    async def ice_rtt_ms(self) -> float | None:
-        return await ice_rtt_ms(self.page)
+    async def clerk_stats(self) -> dict[str, float | None]:
+        return await clerk_stats(self.page)
 
     def drops(self) -> list[float]:
         return self.side.drops()
@@ -285,8 +294,8 @@ class PairDriver:
     async def received_at(self, label: str) -> float | None:
         return (await self.pair.document_times(label))[1]
 
-    async def ice_rtt_ms(self) -> float | None:
-        return await ice_rtt_ms(self.pair.clerk)
+    async def clerk_stats(self) -> dict[str, float | None]:
+        return await clerk_stats(self.pair.clerk)
 
     def drops(self) -> list[float]:
         return list(self._failures)

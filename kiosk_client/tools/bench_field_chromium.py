@@ -134,20 +134,29 @@ async (sdp) => {
 }
 """
 
-# The RTT of the selected candidate pair as Chromium's ICE measures it, on the clerk's side (the
-# console's connection or the pair's): a cross-check of the bench's own probe.
-ICE_RTT_JS = """
+# What Chromium's getStats says at the clerk's end (the console's connection or the pair's): the RTT
+# of the selected candidate pair as its ICE measures it (a cross-check of the bench's probe), and the
+# frames of the citizen's video (the track #remote shows) received and decoded so far — where the
+# frames the clerk does not see went: never sent or lost, or received and not shown.
+CLERK_STATS_JS = """
 async () => {
   const pc = (window.bench || window.clerkConsole).pc;
-  if (!pc) return null;
+  const source = document.getElementById("remote").srcObject;
+  const result = { rtt: null, received: null, decoded: null };
+  if (!pc || !source || !source.getVideoTracks().length) return result;
+  const shown = source.getVideoTracks()[0].id;
   const stats = await pc.getStats();
-  let rtt = null;
   stats.forEach((report) => {
-    if (report.type !== "transport" || !report.selectedCandidatePairId) return;
-    const pair = stats.get(report.selectedCandidatePairId);
-    if (pair && pair.currentRoundTripTime !== undefined) rtt = pair.currentRoundTripTime;
+    if (report.type === "transport" && report.selectedCandidatePairId) {
+      const pair = stats.get(report.selectedCandidatePairId);
+      if (pair && pair.currentRoundTripTime !== undefined) result.rtt = pair.currentRoundTripTime;
+    }
+    if (report.type === "inbound-rtp" && report.kind === "video" && report.trackIdentifier === shown) {
+      result.received = report.framesReceived;
+      result.decoded = report.framesDecoded;
+    }
   });
-  return rtt;
+  return result;
 }
 """
 
@@ -272,7 +281,7 @@ class ChromiumPair:
         return (sent / 1000 if sent else None, done / 1000 if done else None)
 
 
-async def ice_rtt_ms(page: Page) -> float | None:
-    """Chromium's ICE round trip on the page's connection (see ICE_RTT_JS), ms."""
-    rtt = await page.evaluate(ICE_RTT_JS)
-    return None if rtt is None else round(float(rtt) * 1000, 1)
+async def clerk_stats(page: Page) -> dict[str, float | None]:
+    """See CLERK_STATS_JS: {"rtt": s, "received": frames, "decoded": frames}, None where unknown."""
+    stats: dict[str, float | None] = await page.evaluate(CLERK_STATS_JS)
+    return stats

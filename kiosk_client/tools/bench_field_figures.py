@@ -14,6 +14,8 @@ FREEZE_S = 0.2  # a gap between two frames shown longer than this is a freeze
 FIGURES: tuple[tuple[str, str, str], ...] = (
     ("join_ms", "join (answer → clerk sees video)", "ms"),
     ("clerk_fps", "clerk sees: frames/s", ""),
+    ("clerk_received_fps", "clerk's Chromium: frames received/s (getStats)", ""),
+    ("clerk_decoded_fps", "clerk's Chromium: frames decoded/s (getStats)", ""),
     ("clerk_freezes_per_min", "clerk sees: freezes/min (gaps > 200 ms)", ""),
     ("clerk_frozen_s_per_min", "clerk sees: seconds frozen/min", "s"),
     ("clerk_longest_gap_ms", "clerk sees: longest gap", "ms"),
