@@ -5,7 +5,7 @@ console in headless Chromium, and two Chromium peers, on the same emulated rural
 Each pair runs on a fresh link of the profile, one after the other (the kiosk's first): 2 shared cores
 cannot carry two calls that both encode 640×480 video without each disturbing the other's figures
 (one pair alone keeps the machine ≈ half busy: `cpu_busy`). Both pairs follow the same script
-(`run_script`):
+(`run_script` in bench_field_script.py):
   1. join: the clerk answers; from the answer to the first frame of the citizen the clerk sees;
   2. a steady call of `duration` s: frames shown at both ends, the link probe's round trips;
   3. documents: a 3-page letter (128 KiB), then a 10-page colour batch (3.47 MB), the same bytes on
@@ -18,33 +18,28 @@ Both ends' cameras are the synthetic face (tools/synthetic_face.py), 640×480 at
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .bench_field_chromium import FRAME_RECORDER_JS, ChromiumPair, clerk_stats, frames_of, launch_in
-from .bench_field_figures import first_after, goals, probe_samples, ratios, rtt_figures, video_figures
+from .bench_field_figures import goals, ratios
 from .bench_field_kiosk import KioskSide, start_kiosk, stop_kiosk, wait_in_call
+from .bench_field_script import Options, probed_link, run_script
 from .bench_join_chromium import join, wait_for_join_button
 from .field_setup import book, central_beyond
-from .link_emulator import FieldLink, Profile, profile_named
+from .link_emulator import Profile, profile_named
 from .synthetic_face import Image, LoopingFrames, face_frames, write_y4m
 
 log = logging.getLogger(__name__)
 
 LETTER_BYTES = 128 * 1024
 BATCH_BYTES = 3_470_000
-SETTLE_S = 2.0  # after the first frame, before the steady window
-RECOVERY_WAIT_S = 60.0  # after a cut: how long the clerk may wait for a picture before "never"
 RTT_METHOD = (
     "a 64-byte UDP datagram every 100 ms from the kiosk side, echoed by the world side, through the "
     "same link queues as the call (tools/link_probe.py, its own process); the same measure for both"
@@ -56,173 +51,6 @@ def document_bytes(size: int, seed: int) -> bytes:
     """Incompressible bytes that start like a PDF (scans are JPEG inside): the same on both sides."""
     head = b"%PDF-1.4\n"
     return head + random.Random(seed).randbytes(size - len(head))
-
-
-class Driver(Protocol):
-    """One pair (the kiosk and its clerk console, or two Chromium peers) as the script drives it."""
-
-    async def join(self) -> tuple[float, float | None]:
-        """The clerk answers: (answered, first frame shown at the clerk) wall s."""
-        ...
-
-    async def clerk_frames(self) -> list[float]: ...
-
-    async def kiosk_frames(self) -> list[float]: ...
-
-    async def send(self, label: str) -> float:
-        """The kiosk side sends the document; when "send" was touched (wall s)."""
-        ...
-
-    async def received_at(self, label: str) -> float | None: ...
-
-    async def clerk_stats(self) -> dict[str, float | None]:
-        """Chromium's getStats at the clerk's end (bench_field_chromium.CLERK_STATS_JS)."""
-        ...
-
-    def drops(self) -> list[float]: ...
-
-
-@dataclass
-class Options:
-    profile: Profile
-    duration_s: float
-    workdir: Path
-    documents: dict[str, bytes]
-
-
-class LinkProbe:
-    """The probe process (tools/link_probe.py) across `link`, writing to `out`."""
-
-    def __init__(self, link: FieldLink, out: Path) -> None:
-        self.out = out
-        self._process = subprocess.Popen(
-            [
-                sys.executable, "-m", "kiosk_client.tools.link_probe", "--kiosk-ns", link.kiosk_ns,
-                "--world-ns", link.world_ns, "--out", str(out),
-            ],
-            stdin=subprocess.PIPE,
-        )  # fmt: skip
-
-    def close(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        try:
-            self._process.wait(5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-
-
-@contextlib.contextmanager
-def probed_link(profile: Profile, workdir: Path, name: str) -> Iterator[tuple[FieldLink, LinkProbe]]:
-    with FieldLink(profile) as link:
-        probe = LinkProbe(link, workdir / f"{name}-rtt.txt")
-        try:
-            yield link, probe
-        finally:
-            probe.close()
-
-
-def cpu_counters() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    values = [float(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
-async def wait_received(driver: Driver, label: str, timeout_s: float) -> float | None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if (done := await driver.received_at(label)) is not None:
-            return done
-        await asyncio.sleep(0.1)
-    return None
-
-
-async def run_script(driver: Driver, link: FieldLink, probe: LinkProbe, options: Options) -> dict[str, Any]:
-    """The same steps and figures for either pair (see the module's docstring)."""
-    figures: dict[str, Any] = {}
-    answered, first = await driver.join()
-    figures["join_ms"] = None if first is None else round((first - answered) * 1000, 1)
-    if first is None:
-        raise RuntimeError("the clerk never saw the citizen: no call to measure")
-    await asyncio.sleep(SETTLE_S)
-
-    stats_before = await driver.clerk_stats()
-    steady_start = time.time()
-    link.reset_stats()
-    cpu_before = cpu_counters()
-    await asyncio.sleep(options.duration_s)
-    steady_end = time.time()
-    cpu_after = cpu_counters()
-    stats_after = await driver.clerk_stats()
-    up = link.stats().up
-    rtt = stats_after["rtt"]
-    figures["ice_rtt_ms"] = None if rtt is None else round(rtt * 1000, 1)
-    for key in ("received", "decoded"):
-        before, after = stats_before[key], stats_after[key]
-        span = steady_end - steady_start
-        figures[f"clerk_{key}_fps"] = (
-            None if before is None or after is None else round((after - before) / span, 2)
-        )
-    figures["up_queue_p95_ms"] = up.queue_delay_ms["p95"]
-    figures["cpu_busy"] = round((cpu_after[0] - cpu_before[0]) / max(cpu_after[1] - cpu_before[1], 1), 3)
-
-    cuts: list[tuple[float, float]] = []
-    sent: dict[str, float] = {}
-    received: dict[str, float | None] = {}
-    documents_start = time.time()
-    if options.profile.cuts:
-        # The documents cross the cuts: the letter goes at once, the batch a moment later, and the
-        # link goes down under them.
-        link.start_cut_schedule()
-        schedule_start = time.time()
-        cuts = [(schedule_start + at, schedule_start + at + down) for at, down in options.profile.cuts]
-        sent["letter"] = await driver.send("letter")
-        await asyncio.sleep(3)
-        sent["batch"] = await driver.send("batch")
-        await asyncio.sleep(max(0.0, cuts[-1][1] - time.time()) + 1)
-        for label in ("letter", "batch"):
-            received[label] = await wait_received(driver, label, 300)
-    else:
-        for label, timeout_s in (("letter", 120.0), ("batch", 400.0)):
-            sent[label] = await driver.send(label)
-            received[label] = await wait_received(driver, label, timeout_s)
-    documents_end = time.time()
-
-    for label in ("letter", "batch"):
-        done = received[label]
-        figures[f"{label}_s"] = None if done is None else round(done - sent[label], 2)
-    figures["documents_lost"] = sum(1 for label in ("letter", "batch") if received[label] is None)
-
-    clerk, kiosk = await driver.clerk_frames(), await driver.kiosk_frames()
-    for side, frames in (("clerk", clerk), ("kiosk", kiosk)):
-        for key, value in video_figures(frames, steady_start, steady_end).items():
-            figures[f"{side}_{key}"] = value
-    during = video_figures(clerk, documents_start, cuts[0][0] if cuts else documents_end)
-    figures["clerk_freezes_per_min_documents"] = during["freezes_per_min"]
-    samples = probe_samples(probe.out)
-    steady_rtt = rtt_figures(samples, steady_start, steady_end)
-    documents_rtt = rtt_figures(samples, documents_start, cuts[0][0] if cuts else documents_end)
-    figures |= {
-        "rtt_p50_ms": steady_rtt["p50"],
-        "rtt_p95_ms": steady_rtt["p95"],
-        "probes_lost_percent": steady_rtt["lost_percent"],
-        "rtt_documents_p50_ms": documents_rtt["p50"],
-        "rtt_documents_p95_ms": documents_rtt["p95"],
-    }
-    for (_, end), key in zip(cuts, ("recovery_10s_cut_s", "recovery_60s_cut_s"), strict=False):
-        wait_until = end + RECOVERY_WAIT_S
-        recovered = first_after(await driver.clerk_frames(), end)
-        while recovered is None and time.time() < wait_until:
-            await asyncio.sleep(0.5)
-            recovered = first_after(await driver.clerk_frames(), end)
-        figures[key] = recovered
-    # A drop inside a cut (or just after, while the call recovers) is the cut's, not a failure.
-    figures["call_drops"] = sum(
-        1 for at in driver.drops() if not any(start <= at <= end + 10 for start, end in cuts)
-    )
-    return figures
 
 
 class ConsoleDriver:
@@ -384,8 +212,6 @@ def bench_field(
 ) -> dict[str, Any]:
     """One run of the bench on `profile`; the result as one JSON-ready dict. Smaller documents and
     profiles of their own are for the bench's test (a whole run costs minutes)."""
-    from .bench_field_figures import goals as goals_of
-
     workdir = Path(tempfile.mkdtemp(prefix="kiosk-bench-field-"))
     chosen = profile_named(profile)
     frames = face_frames()
@@ -417,9 +243,6 @@ def bench_field(
         "kiosk": kiosk,
         "chromium": chromium,
         "ratio": ratios(kiosk, chromium) if chromium is not None and kiosk else None,
-        "goals": goals_of(kiosk, chromium),
+        "goals": goals(kiosk, chromium),
         "elapsed_s": round(time.monotonic() - started, 1),
     }
-
-
-__all__ = ["bench_field", "goals"]
