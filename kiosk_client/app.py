@@ -10,6 +10,7 @@ from . import __version__
 from .adapters.camera_opencv import load_card
 from .adapters.camera_page import CameraPages
 from .adapters.central_http import HttpCentral
+from .adapters.device_files import open_device_files
 from .adapters.local_cache import FileCache
 from .adapters.media_tracks import FrameSource, LatestFrame
 from .adapters.outbox import EncryptedOutbox
@@ -38,18 +39,22 @@ def build_engine(
     ended_screen: timedelta | None = None,
     outbox_key: bytes | None = None,
     camera_source: FrameSource | None = None,
-    uplink_control: bool = False,
+    uplink_control: bool | None = None,
     documents: DocumentPorts | None = None,
 ) -> KioskEngine:
     """`outbox_key` (from the keyring) enables the scanner and the document outbox. Benches may send
-    `camera_source` instead of the camera, turn on the shared uplink control, and give their own
-    document ports (`documents`: a scanner that hands over prepared documents)."""
+    `camera_source` instead of the camera, turn the shared uplink control on or off (None: the
+    kiosk's default), and give their own document ports (`documents`: a scanner that hands over
+    prepared documents)."""
     clock = CentralClock(SystemClock())
     timing = Timing() if ended_screen is None else Timing(ended_screen=ended_screen)
     # The UI's sink also takes the microphone's level (the waiting screen's bar).
     meter = sink if isinstance(sink, MicrophoneMeter) else None
-    calls = AiortcCallFactory(
-        settings.camera, settings.audio, sink, form_frames, meter, uplink_control=uplink_control
+    devices = (settings.camera, settings.audio, sink, form_frames, meter)
+    calls = (
+        AiortcCallFactory(*devices)
+        if uplink_control is None
+        else AiortcCallFactory(*devices, uplink_control=uplink_control)
     )
     calls.camera_source = camera_source
     ports = documents
@@ -66,6 +71,7 @@ def build_engine(
         form=form,
         default_origins=settings.form.default_origins,
         documents=ports,
+        device_files=open_device_files,
     )
 
 

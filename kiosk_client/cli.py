@@ -402,7 +402,10 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--skip-chromium-pair", action="store_true", help="field: the kiosk pair only")
     bench.add_argument("--skip-kiosk-pair", action="store_true", help="field: the Chromium pair only")
     bench.add_argument(
-        "--uplink-control", action="store_true", help="field: the kiosk with the shared uplink control on"
+        "--uplink-control",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="field: the kiosk with its shared uplink control on, or off (default: as the kiosk runs)",
     )
     bench.add_argument("--json", action="store_true", help="one JSON object on one line")
     bench.set_defaults(func=cmd_bench)

@@ -35,6 +35,13 @@ class LoopThread:
         self._thread.start()
 
     def submit[T](self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """The coroutine's future; cancelled at once if the loop has stopped (the window can still
+        send a command while the application quits), so nothing waits for it nor leaks it."""
+        if self.loop.is_closed() or (self._thread.ident is not None and not self._thread.is_alive()):
+            coro.close()
+            future: concurrent.futures.Future[T] = concurrent.futures.Future()
+            future.cancel()
+            return future
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -51,5 +58,25 @@ class LoopThread:
                 self.submit(cancel_all()).result(timeout=timeout)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=timeout)
-        if not self.loop.is_running():
-            self.loop.close()
+        if not self.loop.is_running() and not self.loop.is_closed():
+            # Commands submitted while it stopped (or before it ever ran) are still queued: cancel
+            # them, rather than let close() drop them ("coroutine ... was never awaited").
+            # On a thread of its own: this one may be running a loop already (Playwright's sync API).
+            drain = threading.Thread(target=self._drain, name="loop-drain", daemon=True)
+            drain.start()
+            drain.join(timeout=timeout)
+            if not self.loop.is_running():
+                self.loop.close()
+
+    def _drain(self) -> None:
+        with contextlib.suppress(RuntimeError, asyncio.CancelledError):
+            self.loop.run_until_complete(self._cancel_leftovers())
+
+    @staticmethod
+    async def _cancel_leftovers() -> None:
+        # No await before this: the queued commands became tasks just before this one started, and
+        # are cancelled before their first step, so none of them runs.
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -75,3 +75,9 @@ def browser() -> Iterator[Browser]:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield instance
         instance.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` first: with several workers, the minutes they spend waiting on an
+    emulated link overlap the rest of the suite instead of trailing after it."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -72,6 +72,13 @@ def test_the_window_follows_the_session_and_the_citizen_hangs_up(
         qtbot.waitUntil(lambda: window.stack.currentWidget() is window.idle, timeout=5_000)
         [record] = recorder.records()
         assert record.end_reason is EndReason.CITIZEN_HUNG_UP
+        # The kiosk proved it forgot the session, and the central holds the proof with the record.
+        qtbot.waitUntil(
+            lambda: any(r["appointment_id"] == appointment["id"] for r in site.admin.session_reports()),
+            timeout=10_000,
+        )
+        [report] = [r for r in site.admin.session_reports() if r["appointment_id"] == appointment["id"]]
+        assert report["passed"] is True and report["session"]["end_reason"] == "citizen_hung_up"
     finally:
         engine_loop.stop()
         bot_loop.submit(bot.aclose())

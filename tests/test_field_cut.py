@@ -85,6 +85,7 @@ def wait_for_video(bot: ClerkBot, within_s: float) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.long
 def test_after_a_60_s_cut_the_kiosk_calls_again_and_the_clerk_sees_it_within_seconds(tmp_path: Path) -> None:
     with field_call("adsl", tmp_path) as call:
         bot = call.bot
@@ -112,18 +113,46 @@ def test_after_a_60_s_cut_the_kiosk_calls_again_and_the_clerk_sees_it_within_sec
         answered_after = second.answered_at - back
         video_after = second.first_video_at - back
         print(f"after the cut: answered {answered_after:.2f} s, video {video_after:.2f} s")
-        # The kiosk offered again within about 2 s of the link's return (the clerk answers at once);
-        # the citizen's picture follows once ICE and DTLS are through (a few 40 ms round trips).
-        assert answered_after <= 3.5
-        assert video_after <= 5.0
+        # The issue's bound: media within 2 s of the link's return (measured 0.45-0.9 s). The kiosk
+        # offers again at once (the clerk answers at once); the picture follows once ICE and DTLS are
+        # through (a few 40 ms round trips).
+        assert answered_after <= 2.0
+        assert video_after <= 2.0
 
 
+@pytest.mark.long
+def test_after_a_10_s_cut_the_same_call_carries_video_again_within_a_second(tmp_path: Path) -> None:
+    """A cut shorter than ICE consent's 30 s: the same call goes on (no new offer), and the clerk
+    sees the citizen again ≤ 1 s after the link returns (a keyframe every 2 s, a PLI on the first
+    incomplete frame) — FIELD-NETWORKS.md measured ≈3.3 s before, Chromium 0.4 s."""
+    with field_call("adsl", tmp_path) as call:
+        served = call.bot_loop.submit(call.bot.serve_appointment(call.appointment_id, call.start))
+        wait_for_video(call.bot, 40)
+        time.sleep(3)
+        report = call.bot.reports[0]
+        call.link.cut(10)
+        back = time.time() + 10
+        time.sleep(9.5)
+        # The frozen stretch that spans the link's return ends with the first frame after it.
+        deadline = time.monotonic() + 10
+        while not (ends := [end for start, end in report.video_stalls if start < back < end]):
+            assert time.monotonic() < deadline, "no video after the cut"
+            time.sleep(0.05)
+        video_after = ends[0] - back
+        print(f"after a 10 s cut: video {video_after:.2f} s after the link returned")
+        assert not served.done() and len(call.bot.reports) == 1, "the call was set up again"
+        assert call.engine.session.phase is Phase.IN_CALL
+        assert video_after <= 1.0
+
+
+@pytest.mark.long
 def test_a_letter_crosses_an_adsl_uplink_during_the_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A 3-page letter crosses an 800 kbit/s uplink during the call, whole. The uplink's queue while it
-    goes is printed: the shared uplink control that is to keep it short is not on by default yet
-    (README, "Thin uplinks"); with SCTP alone it fills to the emulator's 400 ms limit."""
+    """A 3-page letter (SANE's test pages, ≈1 MB) crosses an 800 kbit/s uplink during the call, whole,
+    through the whole engine (scanner, outbox, document protocol). The uplink's queue while it goes is
+    printed; tests/test_field_uplink.py holds it short (with SCTP alone it filled to the emulator's
+    400 ms limit)."""
     monkeypatch.setenv("SANE_CONFIG_DIR", str(sane_folder(tmp_path)))
     with field_call("adsl", tmp_path, outbox_key=b"f" * 32) as call:
         bot, engine, engine_loop = call.bot, call.engine, call.engine_loop
@@ -156,7 +185,9 @@ def test_a_letter_crosses_an_adsl_uplink_during_the_call(
         )
         manifest, data = bot.documents[0]
         assert manifest.pages == 3 and hashlib.sha256(data).hexdigest() == manifest.sha256
-        assert letter_s <= 1.5 * size * 8 / 800_000 + 5  # the link's own time, and some
+        # The link's own time, and some: the documents share the uplink with the call's pictures and
+        # voice and are held to a short queue (≈ 425 kbit/s of the 800 here: 19.6 s for 1 MB).
+        assert letter_s <= 2.0 * size * 8 / 800_000 + 5
 
 
 def documents_pages(recorder: Recorder) -> int:
@@ -165,15 +196,21 @@ def documents_pages(recorder: Recorder) -> int:
     return len(state.pages) if state is not None and state.scanner == "idle" else -1
 
 
-def test_a_call_over_satellite_holds(tmp_path: Path) -> None:
+@pytest.mark.long
+@pytest.mark.timeout(300)
+def test_a_call_over_satellite_holds_three_minutes(tmp_path: Path) -> None:
     """600 ms round trip: aioice's consent checks (no retransmission, 0.5 s) ended every such call
-    ≈37 s in. Held here for 60 s, well past that: one call, never offered again."""
+    ≈37 s in. Held here for 3 minutes: one call, never offered again, video still arriving."""
     with field_call("satellite", tmp_path) as call:
         served = call.bot_loop.submit(call.bot.serve_appointment(call.appointment_id, call.start))
         wait_for_video(call.bot, 60)
         connected = time.monotonic()
-        while time.monotonic() - connected < 60:
+        frames = call.bot.reports[0].video_frames
+        while time.monotonic() - connected < 180:
             time.sleep(5)
             assert call.engine.session.phase is Phase.IN_CALL and not call.engine.session.reconnecting
             assert not served.done(), "the clerk's side saw the call end or the kiosk offer again"
+            now_frames = call.bot.reports[0].video_frames
+            assert now_frames > frames + 10, f"the picture stalled ({frames} → {now_frames} in 5 s)"
+            frames = now_frames
         assert len(call.bot.reports) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import string
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -47,8 +48,8 @@ def snapshot(session: Session, **changes: object) -> KioskSnapshot:
 
 
 @pytest.fixture
-def window(qtbot: QtBot) -> KioskWindow:
-    loop = LoopThread()
+def window(qtbot: QtBot) -> Iterator[KioskWindow]:
+    loop = LoopThread()  # never started: a touch's command waits, none runs; cancelled at the end
     engine = KioskEngine(
         FakeCentral(), FakeCallFactory(), MemoryCache(), CentralClock(SystemClock()), lambda e: None
     )
@@ -59,7 +60,8 @@ def window(qtbot: QtBot) -> KioskWindow:
     qtbot.addWidget(w)
     w.resize(1280, 800)
     w.show()
-    return w
+    yield w
+    loop.stop()
 
 
 def test_every_string_exists_in_both_languages_with_the_same_placeholders() -> None:

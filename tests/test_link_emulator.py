@@ -26,10 +26,13 @@ import pytest
 from kiosk_client.tools import link_emulator
 from kiosk_client.tools.link_emulator import PROFILES, Direction, FieldLink, Profile, Side
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() != 0,
-    reason="the link emulator needs root: network namespaces, veth pairs and AF_PACKET sockets",
-)
+pytestmark = [
+    pytest.mark.solo,  # the forwarder is a userspace process: its timing is the CPU's
+    pytest.mark.skipif(
+        not hasattr(os, "geteuid") or os.geteuid() != 0,
+        reason="the link emulator needs root: network namespaces, veth pairs and AF_PACKET sockets",
+    ),
+]
 
 # Sequence number, send time (time.time, as kernel timestamps), and the time an echo spent in the
 # echoing process (subtracted from the round trip: the test process may be slow to answer).

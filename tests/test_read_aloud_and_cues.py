@@ -57,7 +57,8 @@ def snapshot(session: Session, **changes: object) -> KioskSnapshot:
 
 @pytest.fixture
 def make_window(qtbot: QtBot) -> Iterator[object]:
-    loop = LoopThread()  # never started, as in test_kiosk_screens: commands wait, none runs
+    # Never started, as in test_kiosk_screens: commands wait, none runs; cancelled at the end.
+    loop = LoopThread()
     windows: list[KioskWindow] = []
 
     def make(language: str = "en", accessibility: AccessibilitySettings = MOCK) -> KioskWindow:
@@ -74,6 +75,7 @@ def make_window(qtbot: QtBot) -> Iterator[object]:
     yield make
     for window in windows:
         window.show_state(snapshot(Session()))  # releases a form's web profile
+    loop.stop()
 
 
 def words(text: str) -> list[str]:

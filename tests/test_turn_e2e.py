@@ -164,6 +164,7 @@ async def test_a_call_goes_through_coturn_when_the_peers_cannot_reach_each_other
     assert "relay/tcp" not in route and "relay/tls" not in route
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(
     ("blocked", "expected"),
     [

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs import vpx
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
 
 from kiosk_client.adapters.media_tracks import TrackReader
 from kiosk_client.adapters.rtc_aiortc import AiortcCallFactory
@@ -69,10 +70,17 @@ async def test_the_camera_goes_below_aiortcs_floor_and_steps_its_picture_down() 
         await asyncio.sleep(2.0)
         fps = (len(sizes) - before) / (time.monotonic() - started)
         assert fps <= allocation.camera.fps + 2
-        # A REMB from the browser (it sets the encoder's target itself): a ceiling for the controller.
+        # A REMB from the browser: aiortc would set it as the encoder's target (a new codec, a
+        # keyframe, at each one); here it goes to the controller, a ceiling on the pictures.
         governor.controller.estimate = 600_000
         await governor.tick()
-        encoder.target_bitrate = 300_000  # what aiortc does with a REMB of 300 kbit/s
+        target = encoder.target_bitrate
+        sender = governor._camera_sender
+        remb = RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(300_000, [sender._ssrc])
+        )
+        await sender._handle_rtcp_packet(remb)
+        assert encoder.target_bitrate == target
         await governor.tick()
         assert governor.controller.decreases["remb"] >= 1 and governor.controller.video_ceiling() == 300_000
         assert governor.last is not None and governor.last.camera_bps <= 300_000
@@ -82,6 +90,53 @@ async def test_the_camera_goes_below_aiortcs_floor_and_steps_its_picture_down() 
         await call.close()
         await clerk.close()
     assert ENCODER_ATTRIBUTE == "_RTCRtpSender__encoder"  # the private name this relies on
+
+
+async def test_the_documents_channel_is_paced_and_its_sacks_measure_the_round_trip() -> None:
+    """SCTP sends the documents chunk by chunk at their share (SCTP alone sends a 16 KB message as
+    one burst), and each SACK's round trip reaches the controller."""
+    links: list[Any] = []
+    factory = AiortcCallFactory(
+        CameraSettings(device=None), AudioSettings(microphone=None, speaker=None), uplink_control=True
+    )
+    call = factory.new_call((), lambda event: links.append(getattr(event, "link", None)))
+    clerk = RTCPeerConnection()
+    received: list[tuple[float, int]] = []
+
+    @clerk.on("datachannel")
+    def on_channel(channel: Any) -> None:
+        channel.on("message", lambda m: received.append((time.monotonic(), len(m))))
+
+    try:
+        offer = await call.create_offer()
+        await clerk.setRemoteDescription(RTCSessionDescription(offer.sdp, offer.type))
+        await clerk.setLocalDescription(await clerk.createAnswer())
+        await call.accept_answer(SessionDescription(clerk.localDescription.sdp, "answer"))
+        governor = call.uplink
+        assert governor is not None
+        await until(lambda: any(link is not None for link in links))
+        link = next(link for link in links if link is not None)
+        await governor.stop()  # the test drives the rounds from here
+        governor.controller.estimate = 600_000
+        await governor.tick()
+        sctp = call._pc.sctp
+        # Before any document: the pace a transfer would start at (the share it would get).
+        share = sctp.pace_bps if sctp is not None else 0
+        assert share == governor.controller.documents_share() > 0
+        samples_before = len(governor.controller._recent)
+        started = time.monotonic()
+        for _ in range(6):  # 96 KB in the transfer's 16 KB messages, all at once
+            link.send_bytes(b"x" * 16 * 1024)
+        await until(lambda: sum(n for _, n in received) >= 6 * 16 * 1024, within=20)
+        elapsed = time.monotonic() - started
+        # Loopback carries this in milliseconds; the pace makes it take its share's time.
+        assert elapsed == pytest.approx(6 * 16 * 1024 * 8 / share, rel=0.3)
+        # Chunk by chunk, not a message at once: even the first message took its share's time.
+        assert received[0][0] - started >= 0.6 * 16 * 1024 * 8 / share
+        assert len(governor.controller._recent) > samples_before
+    finally:
+        await call.close()
+        await clerk.close()
 
 
 async def test_documents_are_paced_at_their_share() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -174,6 +175,9 @@ class HttpCentral:
                 "software_version": heartbeat.software_version,
             },
         )
+
+    async def post_session_report(self, report: Mapping[str, object]) -> None:
+        await self._request("POST", "/kiosk/session-reports", json=dict(report))
 
     async def report_document_expired(self, expired: ExpiredDocument) -> None:
         await self._request(

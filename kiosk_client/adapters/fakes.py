@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from ..core.control_protocol import InputMessage
@@ -29,6 +29,7 @@ from ..core.ports import (
     RelayUnavailable,
     RemoteMediaStarted,
 )
+from ..core.reset_check import SCREEN_CHECKS, CheckResult, OutOfService, passed
 
 
 class FakeCentral:
@@ -46,6 +47,7 @@ class FakeCentral:
         self.hang_ups: list[tuple[str, str, str]] = []
         self.heartbeats: list[Heartbeat] = []
         self.expired_documents: list[ExpiredDocument] = []
+        self.session_reports: list[dict[str, object]] = []
         self._ids = itertools.count(1)
         self._signals: dict[str, CallSignal] = {}
         self._changed = asyncio.Event()
@@ -118,6 +120,10 @@ class FakeCentral:
     async def report_document_expired(self, expired: ExpiredDocument) -> None:
         self._check()
         self.expired_documents.append(expired)
+
+    async def post_session_report(self, report: Mapping[str, object]) -> None:
+        self._check()
+        self.session_reports.append(dict(report))
 
     async def aclose(self) -> None:
         pass
@@ -203,6 +209,8 @@ class MemoryCache:
     def __init__(self) -> None:
         self.schedule: Schedule | None = None
         self.config: RemoteConfig | None = None
+        self.out_of_service: OutOfService | None = None
+        self.pending_reports: list[dict[str, object]] = []
 
     def load_schedule(self) -> Schedule | None:
         return self.schedule
@@ -215,6 +223,32 @@ class MemoryCache:
 
     def save_remote_config(self, config: RemoteConfig) -> None:
         self.config = config
+
+    def load_out_of_service(self) -> OutOfService | None:
+        return self.out_of_service
+
+    def save_out_of_service(self, state: OutOfService | None) -> None:
+        self.out_of_service = state
+
+    def load_pending_reports(self) -> list[dict[str, object]]:
+        return list(self.pending_reports)
+
+    def save_pending_reports(self, reports: list[dict[str, object]]) -> None:
+        self.pending_reports = list(reports)
+
+
+class FakeResetScreen:
+    """The screen's side of the reset check: `results` is what it reports; `calls` counts the wipes."""
+
+    def __init__(self, results: list[CheckResult] | None = None) -> None:
+        self.results = results
+        self.calls: list[bool] = []
+
+    async def wipe_and_check(self, start_up: bool) -> list[CheckResult]:
+        self.calls.append(start_up)
+        if self.results is None:
+            return [passed(check) for check in sorted(SCREEN_CHECKS)]
+        return list(self.results)
 
 
 class FakeFormView:

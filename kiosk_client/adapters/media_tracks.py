@@ -10,6 +10,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -303,6 +304,10 @@ class MutableAudioTrack(MediaStreamTrack):
         super().stop()
 
 
+STALL_S = 0.2  # a gap the eye sees as a freeze (the benchmarks' measure too)
+STALLS_KEPT = 1000
+
+
 class TrackReader:
     """Reads every frame of a received track (aiortc needs that, or memory grows), counts them and
     hands each to an optional callback."""
@@ -311,6 +316,9 @@ class TrackReader:
         self.track = track
         self.frames = 0
         self.first_at: float | None = None
+        self.last_at: float | None = None  # wall clock of the latest frame: a stall shows as it ages
+        # Freezes (gaps over STALL_S between frames), as (last frame before, first frame after).
+        self.stalls: deque[tuple[float, float]] = deque(maxlen=STALLS_KEPT)
         self.on_first: Callable[[], None] | None = None
         self._on_frame = on_frame
         self._task: asyncio.Task[None] | None = None
@@ -325,6 +333,10 @@ class TrackReader:
             except MediaStreamError:
                 return
             self.frames += 1
+            now = time.time()
+            if self.last_at is not None and now - self.last_at > STALL_S:
+                self.stalls.append((self.last_at, now))
+            self.last_at = now
             if self.first_at is None:
                 self.first_at = time.time()
                 if self.on_first is not None:

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ..core.document_desk import ExpiredDocument
 from ..core.document_protocol import ID_RE, Manifest
 from ..core.errors import OutboxCorrupt, OutboxError, OutboxFull
+from ..core.reset_check import OutboxEntry
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,24 @@ class EncryptedOutbox:
                     ExpiredDocument(gone.manifest.id, gone.appointment_id, gone.manifest.sha256, "retention")
                 )
         return out
+
+    def inventory(self) -> list[OutboxEntry]:
+        """Every file in the folder: a document is `sealed` only if it decrypts and authenticates
+        under the kiosk's key; anything else (a temporary, a stray or planted file) is not."""
+        found = []
+        for path in sorted(self._folder.iterdir()):
+            if path.suffix != SUFFIX or not path.is_file():
+                found.append(OutboxEntry(path.name, sealed=False))
+                continue
+            try:
+                stored, _ = self._read(path)
+            except OutboxError:
+                found.append(OutboxEntry(path.name, sealed=False))
+                continue
+            found.append(
+                OutboxEntry(path.name, True, stored.manifest.id, stored.appointment_id, stored.expires_at)
+            )
+        return found
 
     def __len__(self) -> int:
         return sum(1 for _ in self._folder.glob("*" + SUFFIX))

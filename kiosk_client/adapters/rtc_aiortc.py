@@ -40,7 +40,7 @@ from ..core.ports import (
 )
 from ..core.settings import AudioSettings, CameraSettings
 from ..core.uplink_control import UplinkController
-from . import ice_consent, sctp_tuning, video_recovery
+from . import ice_consent, sctp_tuning, uplink_aiortc, video_recovery
 from .camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
 from .media_tracks import (
     FrameSource,
@@ -62,6 +62,7 @@ PACE_SLACK = 32 * 1024  # bytes the documents may be ahead of their pace
 sctp_tuning.install()
 ice_consent.install()
 video_recovery.install()
+uplink_aiortc.install()
 
 SELF_VIEW_FPS = 15.0
 SYSTEM_ALSA_CONFIG = Path("/usr/share/alsa/alsa.conf")
@@ -183,7 +184,7 @@ class AiortcCall:
         meter: MicrophoneMeter | None = None,
         open_microphone: MicrophoneOpener = alsa_microphone,
         open_speaker: SpeakerOpener = alsa_speaker,
-        uplink_control: bool = False,
+        uplink_control: bool = True,
     ) -> None:
         self._uplink_control = uplink_control
         configuration = rtc_configuration(ice_servers)
@@ -360,8 +361,8 @@ class AiortcCall:
                 # The live form view: always the offer's second video track.
                 form_track = PushedVideoTrack(self._form_frames)
                 form_sender = self._pc.addTrack(form_track)
-            # One estimate of the uplink for the voice, both pictures and the documents: off by
-            # default until the field bench has tuned it (README, "Thin uplinks").
+            # One estimate of the uplink for the voice, both pictures and the documents (README,
+            # "Thin uplinks"): without it a document filled an ADSL uplink's 400 ms queue.
             if self._uplink_control:
                 self._start_uplink_control(audio_sender, camera_sender, form_sender, form_track)
             # Remote control: ordered and reliable, created by the kiosk so it is in the offer.
@@ -396,6 +397,7 @@ class AiortcCall:
             form_track,
             self._documents_pace,
             [s for s in (audio_sender, camera_sender, form_sender) if s is not None],
+            lambda: self._pc.sctp,
         )
         self._documents_pace.rate_bps = self.uplink.controller.documents_share()
         self.uplink.start()
@@ -484,7 +486,7 @@ class AiortcCallFactory:
         meter: MicrophoneMeter | None = None,
         open_microphone: MicrophoneOpener = alsa_microphone,
         open_speaker: SpeakerOpener = alsa_speaker,
-        uplink_control: bool = False,
+        uplink_control: bool = True,
     ) -> None:
         use_system_alsa_config()
         self._uplink_control = uplink_control

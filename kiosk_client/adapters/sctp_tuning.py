@@ -6,10 +6,15 @@ Both settings were found with `kiosk-client bench documents`; see the README's b
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Callable
+from typing import Any
 
 from aiortc import rtcpeerconnection, rtcsctptransport
-from aiortc.rtcsctptransport import WEBRTC_STRING, RTCSctpTransport
+from aiortc.rtcsctptransport import WEBRTC_STRING, RTCSctpTransport, SackChunk
+from aiortc.utils import uint32_gt, uint32_gte
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +32,9 @@ SCTP_RTO_MIN_S = 0.25
 # call's video.
 SCTP_MAX_FLIGHT_BYTES = 128 * 1024
 
+PACE_CHUNK_BYTES = 1200 + 16  # aiortc's USERDATA_MAX_LENGTH and a DATA chunk's header
+PACE_BURST_BYTES = 2 * PACE_CHUNK_BYTES  # credit never beyond two chunks: a burst is a queue
+
 
 class BoundedFlightSctpTransport(RTCSctpTransport):
     """aiortc's SCTP transport with a ceiling on its congestion window (`_cwnd`, which every path of
@@ -34,6 +42,11 @@ class BoundedFlightSctpTransport(RTCSctpTransport):
     receive path that no message from the peer can break."""
 
     _bounded_cwnd: int
+    # Set by the call's uplink control (adapters/uplink_aiortc.py): told every raw round trip SCTP
+    # measures (one per SACK, aiortc's RFC 4960 sample), and the documents' window on the uplink.
+    rtt_listener: Callable[[float], None] | None = None
+    flight_cap = SCTP_MAX_FLIGHT_BYTES
+    wire_bytes = 0  # DATA chunks put on the wire, retransmissions included (the uplink's share)
     # Messages from the peer whose handling raised, for the whole process (the audit counts its own).
     contained_errors = 0
 
@@ -52,9 +65,86 @@ class BoundedFlightSctpTransport(RTCSctpTransport):
             type(self).contained_errors += 1
             log.exception("a data-channel message from the peer could not be handled; dropped")
 
+    async def _receive_sack_chunk(self, chunk: SackChunk) -> None:
+        # The round trip of the newest chunk this SACK acknowledges, sent once (Karn): a receiver
+        # SACKs when a second packet arrives or its delayed-ack timer fires (up to 200 ms), so
+        # aiortc's own sample (of the oldest chunk acknowledged) carries that delay, 20-60 ms at an
+        # ADSL documents' pace, and the control took it for a queue.
+        # Not a SACK that acknowledges a single chunk with nothing sent after it: the far end's
+        # delayed-ack timer sent that one (documents trickling at their floor, slower than a packet
+        # per timer), and its round trip is the timer's; a batch stuck at 80 kbit/s took that for a
+        # standing queue. (A single chunk with more in flight: a receiver that acknowledges every
+        # packet, as aiortc's does.)
+        listener = self.rtt_listener
+        if listener is not None and not uint32_gt(self._last_sacked_tsn, chunk.cumulative_tsn):
+            newest = None
+            acknowledged = 0
+            for sent in self._sent_queue:
+                if not uint32_gte(chunk.cumulative_tsn, sent.tsn):
+                    break
+                acknowledged += 1
+                if sent._sent_count == 1 and sent._sent_time is not None:
+                    newest = sent._sent_time
+            if newest is not None and (acknowledged >= 2 or len(self._sent_queue) > acknowledged):
+                listener(time.time() - newest)
+        await super()._receive_sack_chunk(chunk)
+
+    def _flight_size_increase(self, chunk: Any) -> None:
+        self.wire_bytes += chunk._book_size
+        if self._pacing:
+            self._pace_tokens -= chunk._book_size
+        super()._flight_size_increase(chunk)
+
+    # ---- pacing: chunks spaced at the documents' share instead of a window's burst
+
+    pace_bps = 0.0  # 0: no pacing (SCTP's window alone)
+    _pace_tokens = 0.0
+    _pace_last = 0.0
+    _pacing = False  # only while _transmit runs: the pace is a limit on sending, not SCTP's cwnd
+    _pace_timer: asyncio.TimerHandle | None = None
+    _pace_task: asyncio.Future[None] | None = None
+
+    def set_pace(self, bps: float) -> None:
+        self._refill()
+        self.pace_bps = bps
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        if self.pace_bps > 0:
+            self._pace_tokens = min(
+                self._pace_tokens + (now - self._pace_last) * self.pace_bps / 8, PACE_BURST_BYTES
+            )
+        self._pace_last = now
+
+    async def _transmit(self) -> None:
+        if self.pace_bps <= 0:
+            await super()._transmit()
+            return
+        self._refill()
+        self._pacing = True
+        try:
+            await super()._transmit()
+        finally:
+            self._pacing = False
+        if self._outbound_queue and self._pace_timer is None and self._pace_tokens < PACE_CHUNK_BYTES:
+            # Come back when the pace allows the next chunk (no SACK may come to call us).
+            wait = (PACE_CHUNK_BYTES - self._pace_tokens) * 8 / self.pace_bps
+            loop = asyncio.get_running_loop()
+            self._pace_timer = loop.call_later(max(wait, 0.002), self._paced_again)
+
+    def _paced_again(self) -> None:
+        self._pace_timer = None
+        if self._association_state == self.State.ESTABLISHED:
+            self._pace_task = asyncio.ensure_future(self._transmit())
+
     @property
     def _cwnd(self) -> int:
-        return self._bounded_cwnd
+        # The uplink control's window comes on top of SCTP's own, and its pace while _transmit
+        # sends: SCTP alone sends a 16 KB message as one burst (160 ms of an ADSL uplink's queue).
+        window = min(self._bounded_cwnd, self.flight_cap)
+        if self._pacing:
+            window = min(window, self._flight_size + max(0, int(self._pace_tokens)))
+        return window
 
     @_cwnd.setter
     def _cwnd(self, value: int) -> None:

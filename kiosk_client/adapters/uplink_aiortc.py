@@ -1,36 +1,51 @@
 """The shared uplink estimate (core/uplink_control.py) applied to an aiortc call.
 
-Once a second: the receiver reports the clerk's browser sent about each of our streams (aiortc keeps
-the last one in each sender's stats: fraction lost, round trip) go to the controller; its allocation
-goes back to the video encoders' targets, to the camera track's picture size and frame rate, and to
-the documents' pace.
+What feeds the controller, as it comes: the round trip and loss of every RTCP receiver report on our
+senders (now − LSR − DLSR, computed here: aiortc keeps only an 85 %-weighted average, which lagged a
+drained queue by seconds), every SACK's round trip on the data channels' SCTP transport
+(adapters/sctp_tuning.py), and the browser's REMB. Ten times a second its allocation goes back to the
+video encoders' targets, to the camera track's picture size and frame rate, and to the documents:
+their token bucket (DocumentPace, what the transfer hands to SCTP) and SCTP's own pace and window (so
+a 16 KB message leaves chunk by chunk at the documents' share, not as one burst into the queue).
 
 aiortc 1.16 specifics, each checked by tests/test_uplink_aiortc.py:
 - a sender's encoder is private (`RTCRtpSender._RTCRtpSender__encoder`, made at the first frame);
 - the VP8 encoder clamps its target to `aiortc.codecs.vpx.MIN_BITRATE` (250 kbit/s) at every set, so
   that constant is lowered to the camera's floor here: on an 800 kbit/s uplink shared with the form
   view and the documents, 250 kbit/s for the citizen's face alone was the queue that froze the call;
-- a REMB from the browser sets the encoder's target directly; a target found different from the one
-  set here came from a REMB, and is handed to the controller as such (a ceiling) before being
-  overwritten.
+- the VP8 encoder starts a new codec, with a keyframe, for any change of its target over 10 %: aiortc
+  set every REMB as the target (the browser sends several a second), and the targets here move only
+  by more than that and upwards at most once a second;
+- a REMB is therefore kept from aiortc's sender (its RTCP handler is wrapped) and handed to the
+  controller, which keeps it as a ceiling on the pictures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from aiortc.codecs import vpx
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket, unpack_remb_fci
 
-from ..core.uplink_control import CAMERA_FLOOR_BPS, Allocation, UplinkController
+from ..core.uplink_control import CAMERA_FLOOR_BPS, FORM_FLOOR_BPS, Allocation, UplinkController
 
 log = logging.getLogger(__name__)
 
 ENCODER_ATTRIBUTE = "_RTCRtpSender__encoder"
-REPORT_INTERVAL_S = 1.0
+UPDATE_INTERVAL_S = 0.1  # the estimate follows the round trips of each SACK: a few rounds per RTT
+STATS_EVERY = 3  # rounds between two readings of what was sent (aiortc's getStats)
+SENT_WINDOW_S = 1.0
+TARGET_DEADBAND = 0.12  # aiortc's encoder ignores changes of 10 % or less; a little more here
+TARGET_UP_INTERVAL_S = 1.0
+TARGET_UP_STEP = 1.3
 
 
 def allow_low_video_bitrates(floor_bps: int = CAMERA_FLOOR_BPS) -> None:
@@ -82,6 +97,48 @@ class DocumentPace:
         return time.monotonic() - self.last_send < within_s
 
 
+RTCP_HOOK = "_kiosk_rtcp_listener"
+
+
+def install() -> None:
+    """Every RTCP receiver report's own round trip (now − LSR − DLSR) and loss, told to the sender's
+    listener when one is set: aiortc keeps only an 85 %-weighted average of the round trips, which
+    lagged a drained queue by seconds. Idempotent."""
+    original = RTCRtpSender._handle_rtcp_packet
+    if getattr(original, "_kiosk_hooked", False):
+        return
+
+    @functools.wraps(original)  # aiortc's own stays reachable (inspect.unwrap), for the tests
+    async def handle(self: RTCRtpSender, packet: Any) -> None:
+        listener = getattr(self, RTCP_HOOK, None)
+        if listener is not None and isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            lsr = getattr(self, "_RTCRtpSender__lsr", None)
+            lsr_time = getattr(self, "_RTCRtpSender__lsr_time", None)
+            for report in packet.reports:
+                if report.ssrc != self._ssrc:
+                    continue
+                rtt = None
+                if lsr_time is not None and lsr == report.lsr and report.dlsr:
+                    rtt = time.time() - lsr_time - report.dlsr / 65536
+                listener.on_receiver_report(rtt, report.fraction_lost / 256)  # RTCP's 8-bit fixed point
+        elif listener is not None and isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            # A REMB: aiortc would set it as this encoder's target at once (and the same whole
+            # estimate on each video sender); with the uplink control on, it is one input of the
+            # control's, which sets the targets.
+            with contextlib.suppress(ValueError):
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                if self._ssrc in ssrcs:
+                    listener.on_remb(bitrate)
+            return
+        await original(self, packet)
+
+    handle._kiosk_hooked = True  # type: ignore[attr-defined]
+    RTCRtpSender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+MIN_FLIGHT_BYTES = 3 * 1200  # SCTP's chunks: a receiver that SACKs every second packet never stalls
+
+
 class UplinkGovernor:
     def __init__(
         self,
@@ -92,6 +149,7 @@ class UplinkGovernor:
         form_track: Any | None,
         documents: DocumentPace,
         senders: list[Any],
+        sctp: Callable[[], Any] = lambda: None,
     ) -> None:
         self.controller = controller
         self._camera_sender = camera_sender
@@ -100,18 +158,37 @@ class UplinkGovernor:
         self._form_track = form_track
         self._documents = documents
         self._senders = senders
-        self._seen: dict[int, Any] = {}  # sender id → timestamp of the last report used
+        self._sctp = sctp
+        self._hooked_sctp: Any = None
         self._set: dict[int, int] = {}  # sender id → the target set here
         self._task: asyncio.Task[None] | None = None
-        self._sent_at: float | None = None
-        self._sent_bytes = 0
+        # (when, bytes sent in all, of which the camera's) over SENT_WINDOW_S
+        self._sent: deque[tuple[float, int, int]] = deque()
+        self._rounds = 0
         self.last: Allocation | None = None
         allow_low_video_bitrates()
+        self._changed: dict[int, float] = {}  # sender id → when its target last changed
+        for sender in senders:
+            setattr(sender, RTCP_HOOK, self)
+
+    def on_remb(self, bps: int) -> None:
+        self.controller.on_remb(time.monotonic(), bps)
+
+    def on_receiver_report(self, rtt: float | None, fraction_lost: float) -> None:
+        now = time.monotonic()
+        self.controller.on_loss(now, fraction_lost)
+        if rtt is not None:
+            self.controller.on_rtt(now, rtt)
+
+    def _on_sack_rtt(self, rtt: float) -> None:
+        self.controller.on_rtt(time.monotonic(), rtt)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        """The rounds stop; the reports still reach the controller (the senders and the SCTP
+        transport end with the call)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -119,7 +196,7 @@ class UplinkGovernor:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(REPORT_INTERVAL_S)
+            await asyncio.sleep(UPDATE_INTERVAL_S)
             try:
                 await self.tick()
             except Exception:
@@ -128,32 +205,51 @@ class UplinkGovernor:
 
     async def tick(self) -> Allocation:
         now = time.monotonic()
-        sent_bytes = self._documents.bytes_total
-        reports = []
-        for sender in self._senders:
-            stats = await sender.getStats()
-            sent_bytes += sum(
-                int(getattr(s, "bytesSent", 0) or 0) for s in stats.values() if s.type == "outbound-rtp"
-            )
-            report = self._newest_report(sender, stats)
-            if report is not None:
-                reports.append(report)
-        if self._sent_at is not None and now > self._sent_at:
-            self.controller.on_sent(max(0, sent_bytes - self._sent_bytes) * 8 / (now - self._sent_at))
-        self._sent_at, self._sent_bytes = now, sent_bytes
-        for report in reports:
-            self.controller.on_report(now, report[0], report[1])
-        for sender in (self._camera_sender, self._form_sender):
-            encoder = encoder_of(sender) if sender is not None else None
-            set_here = self._set.get(id(sender))
-            if encoder is not None and set_here is not None and encoder.target_bitrate != set_here:
-                self.controller.on_remb(now, int(encoder.target_bitrate))
+        self._hook_sctp()
+        if self._rounds % STATS_EVERY == 0:
+            await self._measure_sent(now)
+        self._rounds += 1
+        self.controller.update(now)
         self.controller.form_active = self._form_active()
-        self.controller.documents_waiting = self._documents.waiting()
+        sctp = self._hooked_sctp
+        # Waiting in SCTP counts: the transfer hands over up to a megabyte ahead, which waits in the
+        # data channels' queue, then SCTP's, then in flight.
+        self.controller.documents_waiting = self._documents.waiting() or bool(
+            sctp is not None
+            and (sctp._data_channel_queue or sctp._outbound_queue or sctp._flight_size > MIN_FLIGHT_BYTES)
+        )
         allocation = self.controller.allocation()
         self._apply(allocation)
         self.last = allocation
         return allocation
+
+    def _hook_sctp(self) -> None:
+        sctp = self._sctp()
+        if sctp is not None and sctp is not self._hooked_sctp and hasattr(sctp, "rtt_listener"):
+            sctp.rtt_listener = self._on_sack_rtt
+            self._hooked_sctp = sctp
+
+    async def _measure_sent(self, now: float) -> None:
+        # The documents as SCTP puts them on the wire: what the pace lets into SCTP's buffer may
+        # wait there for the window.
+        sctp = self._hooked_sctp
+        total = int(sctp.wire_bytes) if sctp is not None else self._documents.bytes_total
+        camera = 0
+        for sender in self._senders:
+            stats = await sender.getStats()
+            sent = sum(
+                int(getattr(s, "bytesSent", 0) or 0) for s in stats.values() if s.type == "outbound-rtp"
+            )
+            total += sent
+            if sender is self._camera_sender:
+                camera = sent
+        self._sent.append((now, total, camera))
+        while len(self._sent) > 2 and self._sent[0][0] < now - SENT_WINDOW_S:
+            self._sent.popleft()
+        (first, first_bytes, first_camera), (last, last_bytes, last_camera) = self._sent[0], self._sent[-1]
+        if last > first:
+            self.controller.on_sent(max(0, last_bytes - first_bytes) * 8 / (last - first))
+            self.controller.camera_sent_bps = max(0, last_camera - first_camera) * 8 / (last - first)
 
     def _form_active(self) -> bool:
         # The form view sends new pictures while someone works on the page; a still page costs a
@@ -161,30 +257,47 @@ class UplinkGovernor:
         track = self._form_track
         return track is not None and time.monotonic() - getattr(track, "last_change", -1e9) < 3.0
 
-    def _newest_report(self, sender: Any, stats: Any) -> tuple[float, float | None] | None:
-        for stat in stats.values():
-            if getattr(stat, "type", "") != "remote-inbound-rtp":
-                continue
-            if self._seen.get(id(sender)) == stat.timestamp:
-                return None  # no new report since the last round
-            self._seen[id(sender)] = stat.timestamp
-            # aiortc keeps RTCP's 8-bit fixed point: 256ths.
-            return (stat.fractionLost / 256, stat.roundTripTime)
-        return None
-
     def _apply(self, allocation: Allocation) -> None:
         self._target(self._camera_sender, allocation.camera_bps)
-        if self._form_sender is not None and allocation.form_bps:
-            self._target(self._form_sender, allocation.form_bps)
+        if self._form_sender is not None:
+            # A still page costs a keepalive picture whatever its target; the floor is what a page
+            # that starts changing gets until the next round.
+            self._target(self._form_sender, allocation.form_bps or FORM_FLOOR_BPS)
         step = getattr(self._camera_track, "step", None)
         if callable(step):
             step(allocation.camera.scale, allocation.camera.fps)
         # Always a pace, never "unlimited": a transfer that starts between two rounds starts paced.
-        self._documents.rate_bps = allocation.documents_bps or self.controller.documents_share()
+        share = allocation.documents_bps or self.controller.documents_share()
+        self._documents.rate_bps = share
+        if self._hooked_sctp is not None:
+            # The documents' share for one round trip and the queue the control aims at: SCTP then
+            # sends as SACKs return, never a burst that fills the uplink's queue.
+            # Paced at the share, chunk by chunk; the window (twice the share for a round trip and
+            # the queue aimed at) only bounds what a late SACK leaves in flight.
+            window = self.controller.least_rtt() or 0.1
+            self._hooked_sctp.set_pace(share)
+            self._hooked_sctp.flight_cap = max(
+                MIN_FLIGHT_BYTES, int(2 * share * (window + self.controller.target_queue()) / 8)
+            )
 
     def _target(self, sender: Any, bps: int) -> None:
+        """aiortc's VP8 encoder starts a new codec (and with it a keyframe) for any change of its
+        target over 10 %: ten rounds a second of small changes made a keyframe every 100 ms. So a
+        target moves only when it changes by more than that, downwards at once (the queue), upwards
+        at most once every TARGET_UP_INTERVAL_S."""
         encoder = encoder_of(sender)
         if encoder is None or not hasattr(encoder, "target_bitrate"):
             return
+        now = time.monotonic()
+        current = int(encoder.target_bitrate)
+        if abs(bps - current) <= TARGET_DEADBAND * current:
+            return
+        if bps > current and now - self._changed.get(id(sender), -1e9) < TARGET_UP_INTERVAL_S:
+            return
+        if bps > current:
+            # Up by steps: VP8's rate control fills a new target at once, and a camera sent from
+            # 430 to 790 kbit/s in one step filled an ADSL queue before a report could show it.
+            bps = min(bps, int(current * TARGET_UP_STEP))
         encoder.target_bitrate = bps
+        self._changed[id(sender)] = now
         self._set[id(sender)] = int(encoder.target_bitrate)

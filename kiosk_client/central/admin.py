@@ -75,6 +75,11 @@ class CentralAdmin:
         response.raise_for_status()
         return list(response.json()["kiosks"])
 
+    def session_reports(self) -> list[dict[str, Any]]:
+        response = self._client.get("/api/v1/admin/session-reports")
+        response.raise_for_status()
+        return list(response.json()["reports"])
+
     def expired_documents(self) -> list[dict[str, Any]]:
         response = self._client.get("/api/v1/admin/expired-documents")
         response.raise_for_status()

@@ -18,6 +18,7 @@ from aiohttp import web
 from .errors import ApiError, error_body
 from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
 from .json_body import read_json_object
+from .session_reports import checked_report, report_json
 from .store import CallRow, Store, utcnow
 from .turn import credential_expiry, turn_ice_server
 
@@ -297,6 +298,17 @@ async def document_expired(request: web.Request) -> web.Response:
         kiosk["id"], document_id, text(data, "appointment_id", 128, optional=True), sha256, reason
     )
     return web.Response(status=204)
+
+
+async def session_report(request: web.Request) -> web.Response:
+    kiosk = device(request)
+    request.app[STORE].record_session_report(kiosk["id"], checked_report(await read_json_object(request)))
+    return web.Response(status=204)
+
+
+async def admin_session_reports(request: web.Request) -> web.Response:
+    admin(request)
+    return web.json_response({"reports": [report_json(r) for r in request.app[STORE].session_reports()]})
 
 
 async def admin_expired_documents(request: web.Request) -> web.Response:
@@ -594,6 +606,7 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_get(f"{v1}/kiosk/config", kiosk_config)
     app.router.add_post(f"{v1}/kiosk/heartbeat", heartbeat)
     app.router.add_post(f"{v1}/kiosk/documents/expired", document_expired)
+    app.router.add_post(f"{v1}/kiosk/session-reports", session_report)
     app.router.add_put(f"{v1}/appointments/{{appointment_id}}/offer", post_offer)
     app.router.add_put(f"{v1}/appointments/{{appointment_id}}/answer", post_answer)
     app.router.add_post(f"{v1}/appointments/{{appointment_id}}/hangup", hang_up)
@@ -603,6 +616,7 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_post(f"{v1}/admin/kiosks", admin_create_kiosk)
     app.router.add_get(f"{v1}/admin/kiosks", admin_list_kiosks)
     app.router.add_get(f"{v1}/admin/expired-documents", admin_expired_documents)
+    app.router.add_get(f"{v1}/admin/session-reports", admin_session_reports)
     app.router.add_post(f"{v1}/admin/kiosks/{{kiosk_id}}/enrollment-codes", admin_enrollment_code)
     app.router.add_post(f"{v1}/admin/clerks", admin_create_clerk)
     app.router.add_post(f"{v1}/admin/appointments", admin_create_appointment)

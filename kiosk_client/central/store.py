@@ -37,6 +37,11 @@ CREATE TABLE IF NOT EXISTS expired_documents (
     kiosk_id TEXT NOT NULL REFERENCES kiosks(id), document_id TEXT NOT NULL, appointment_id TEXT,
     sha256 TEXT, reason TEXT NOT NULL, reported_at TEXT NOT NULL, PRIMARY KEY (kiosk_id, document_id)
 );
+CREATE TABLE IF NOT EXISTS session_reports (
+    kiosk_id TEXT NOT NULL REFERENCES kiosks(id), report_id TEXT NOT NULL, appointment_id TEXT,
+    trigger TEXT NOT NULL, passed INTEGER NOT NULL, document TEXT NOT NULL, reported_at TEXT NOT NULL,
+    PRIMARY KEY (kiosk_id, report_id)
+);
 """
 
 
@@ -176,6 +181,18 @@ class Store:
 
     def expired_documents(self) -> list[sqlite3.Row]:
         return self._all("SELECT * FROM expired_documents ORDER BY reported_at")
+
+    def record_session_report(self, kiosk_id: str, report: dict[str, Any]) -> None:
+        """Kept once: a report sent again (the answer to the first try was lost) changes nothing."""
+        reset = report["reset"]
+        self._exec(
+            "INSERT OR IGNORE INTO session_reports VALUES (?, ?, ?, ?, ?, ?, ?)",
+            kiosk_id, report["report_id"], reset.get("appointment_id"), reset["trigger"],
+            int(reset["passed"]), json.dumps(report), utcnow().isoformat(),
+        )  # fmt: skip
+
+    def session_reports(self) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM session_reports ORDER BY reported_at, rowid")
 
     # --- clerks
     def create_clerk(self, display_name: str, service: str) -> tuple[str, str]:

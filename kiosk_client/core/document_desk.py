@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from .document_protocol import Manifest
 from .document_transfer import DocumentLink, DocumentTransfers, Transfer, TransferStatus
 from .errors import NoScanner, OutboxError, OutboxFull, ScannerError
+from .reset_check import OutboxEntry
 from .scanning import PageProcessor, ProcessedPage, RawPage, ScannerPort, ScanRequest, ScanSource
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,10 @@ class DocumentStore(Protocol):
     def remove(self, doc_id: str) -> bool: ...
 
     def pending_manifests(self, appointment_id: str) -> list[Manifest]: ...
+
+    def inventory(self) -> list[OutboxEntry]:
+        """Every file in the outbox, for the reset check (nothing of any document's content)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,7 @@ from .ports import (
     LocalCache,
     RelayUnavailable,
     RemoteMediaStarted,
+    ResetScreenPort,
 )
 from .remote_control import (
     ApplyInput,
@@ -74,6 +75,8 @@ from .remote_control import (
     RemoteControl,
     SendToClerk,
 )
+from .reset_check import OutOfService, Trigger
+from .reset_service import EngineFacts, ResetService
 from .scanning import ScanSource
 from .session import (
     IDLE,
@@ -134,6 +137,7 @@ class KioskEngine:
         default_origins: tuple[str, ...] = (),
         documents: DocumentPorts | None = None,
         consent: ConsentGate | None = None,
+        device_files: Callable[[], list[str]] | None = None,
     ) -> None:
         self._central = central
         self._calls = calls
@@ -180,6 +184,24 @@ class KioskEngine:
 
         self._document_ports = documents
         self._desk: DocumentDesk | None = None
+        self._desk_closing: asyncio.Task[None] | None = None
+        self._call_closing: asyncio.Task[None] | None = None
+        self._unconfirmed: tuple[str, frozenset[str]] | None = (
+            None  # the ended session's, for the reset check
+        )
+        self._unreported_expired: list[ExpiredDocument] = []
+
+        # The reset check between citizens (core/reset_service.py): until one passes, no call is offered.
+        store = documents.store if documents is not None else None
+        self.reset = ResetService(
+            central,
+            cache,
+            self._reset_changed,
+            device_files=device_files or (lambda: []),
+            outbox=store.inventory if store is not None else None,
+            rng=self._rng,
+        )
+        self._ended_record: SessionRecord | None = None
 
         # What the kiosk's screen shows that only the UI knows (language, documents panel, zoom);
         # None for a kiosk without a screen, which then tells the clerk nothing about it.
@@ -208,14 +230,22 @@ class KioskEngine:
             no_show_after=timedelta(seconds=self._config.no_show_after_s),
         )
 
+    def attach_screen(self, screen: ResetScreenPort) -> None:
+        """The kiosk's window, for the screen's side of the reset check (before `run`)."""
+        self.reset.screen = screen
+
     async def run(self) -> None:
         """Run until cancelled."""
         self._schedule = self._safe_load(self._cache.load_schedule)
         cached_config = self._safe_load(self._cache.load_remote_config)
         if cached_config is not None:
             self._config = cached_config
+        self.reset.load()
         self._publish_state()
-        loops = [self._poll_loop, self._tick_loop, self._heartbeat_loop]
+        # A restart wipes again and checks before any appointment: after a crash mid-session, and the
+        # way staff bring a kiosk that failed its check back (until the staff panel has a button).
+        self._spawn(self._verify_reset("start_up"))
+        loops = [self._poll_loop, self._tick_loop, self._heartbeat_loop, self.reset.report_loop]
         if self._document_ports is not None:
             loops.append(self._expiry_loop)
         try:
@@ -254,10 +284,11 @@ class KioskEngine:
             log.exception("the local cache could not be read; starting without it")
             return None
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # ----------------------------------------------------------------- commands from the UI
 
@@ -387,20 +418,22 @@ class KioskEngine:
             log.exception("the documents desk could not start; scanning is off for this session")
             self._desk = None
 
-    def _end_documents(self) -> None:
+    def _end_documents(self, appointment_id: str) -> None:
         desk, self._desk = self._desk, None
+        self._unconfirmed = None
         if desk is not None:
             unconfirmed = desk.unconfirmed()
             if unconfirmed:
                 log.warning("%d document(s) not confirmed by the clerk stay in the outbox", len(unconfirmed))
-            self._spawn(desk.close())
+            self._unconfirmed = (appointment_id, frozenset(m.id for m in unconfirmed))
+            self._desk_closing = self._spawn(desk.close())
 
     async def _expiry_loop(self) -> None:
         """Documents never confirmed are destroyed after their retention, and the central is told
         (a report that cannot go now is tried again next round)."""
         assert self._document_ports is not None
         store = self._document_ports.store
-        unreported: list[ExpiredDocument] = []
+        unreported = self._unreported_expired  # the reset check's sweep adds to it too
         while True:
             try:
                 unreported += await asyncio.to_thread(store.expire)
@@ -526,6 +559,7 @@ class KioskEngine:
                 if schedule is not None:
                     self._accept_schedule(schedule)
                 self._central_ok = True
+                self.reset.central_is_back()  # the session reports that waited for it
                 self._notices -= {Notice.CENTRAL_UNREACHABLE, Notice.NOT_ENROLLED, Notice.SCHEDULE_UNREADABLE}
                 backoff.reset()
             except AuthenticationFailed as exc:
@@ -570,6 +604,10 @@ class KioskEngine:
             await asyncio.sleep(self._tick_s)
 
     def _step(self) -> None:
+        if self._session.phase is Phase.IDLE and self.reset.blocks_sessions:
+            # Checking, or out of service: no appointment starts, no call is offered.
+            self._publish_state()
+            return
         self._set_session(
             advance(self._session, self._clock.now(), self._schedule, frozenset(self._done), self.timing)
         )
@@ -614,14 +652,16 @@ class KioskEngine:
         audit = self._end_control()  # before the call closes, so the clerk hears that control ended
         if self._desk is not None and self._desk.refused:
             audit = {**(audit or {}), "documents_refused": self._desk.refused}
-        self._end_documents()
+        self._end_documents(ended.appointment.id)
         self._call = None
         self._call_ticket = None
         self._call_task = None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
-        self._spawn(self._tear_down(ended.appointment.id, call, ticket, ended.end_reason))
-        self._publish(SessionFinished(self._record(ended, audit)))
+        self._call_closing = self._spawn(self._close_call(call))
+        self._spawn(self._tear_down(ended.appointment.id, self._call_closing, ticket, ended.end_reason))
+        self._ended_record = self._record(ended, audit)
+        self._publish(SessionFinished(self._ended_record))
 
     def _record(self, ended: Session, audit: dict[str, object] | None = None) -> SessionRecord:
         assert ended.appointment is not None and ended.end_reason is not None
@@ -641,14 +681,17 @@ class KioskEngine:
             control_audit=audit,
         )
 
-    async def _tear_down(
-        self, appointment_id: str, call: Call | None, ticket: CallTicket | None, reason: EndReason
-    ) -> None:
+    async def _close_call(self, call: Call | None) -> None:
         if call is not None:
             try:
                 await call.close()
             except Exception:
                 log.exception("closing the call failed")
+
+    async def _tear_down(
+        self, appointment_id: str, closing: asyncio.Task[None], ticket: CallTicket | None, reason: EndReason
+    ) -> None:
+        await asyncio.shield(closing)  # the call closes first, as the clerk's side expects
         if ticket is None or reason is EndReason.CLERK_HUNG_UP:
             return
         # Tell the clerk's side; a few tries, then give up (the central also expires calls).
@@ -670,6 +713,53 @@ class KioskEngine:
         self._answer_at = None
         self._stats = CallStats()
         self._notices -= {Notice.CALL_SETUP_FAILING, Notice.RELAY_UNREACHABLE, Notice.RELAY_REFUSED}
+        self.reset.checking = True  # from this instant: no next appointment before the check passed
+        self._spawn(self._verify_reset("session_end"))
+
+    # ----------------------------------------------------------------- the reset check between citizens
+
+    async def _verify_reset(self, trigger: Trigger) -> None:
+        record, self._ended_record = self._ended_record, None
+        # Torn down first: the call closed, the desk's pages dropped, expired documents swept (and
+        # queued for the central) — so the check judges the kiosk as the next citizen would find it.
+        for waiting in (self._desk_closing, self._call_closing):
+            if waiting is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(waiting), timeout=10.0)
+        if self._document_ports is not None:
+            try:
+                self._unreported_expired += await asyncio.to_thread(self._document_ports.store.expire)
+            except Exception:
+                log.exception("the outbox sweep before the reset check failed")
+        ended = self._unconfirmed
+        facts = EngineFacts(
+            call_open=self._call is not None or self._call_task is not None,
+            volume=self._volume,
+            default_volume=DEFAULT_LEVEL,
+            desk_open=self._desk is not None,
+            appointment_id=record.appointment_id if record is not None else None,
+            unconfirmed=ended[1]
+            if ended is not None and self._same_session(record, ended[0])
+            else frozenset(),
+        )
+        try:
+            await self.reset.verify(trigger, record, facts)
+        except Exception:
+            # A bug in the check itself: unproven is not clean.
+            log.exception("the reset check could not run; staying out of service")
+            failed = OutOfService(time.time(), facts.appointment_id, ("reset_check",))
+            self.reset.out_of_service = self.reset.out_of_service or failed
+            self.reset.checking = False
+            self._reset_changed()
+        self._step()
+
+    @staticmethod
+    def _same_session(record: SessionRecord | None, appointment_id: str) -> bool:
+        return record is not None and record.appointment_id == appointment_id
+
+    def _reset_changed(self) -> None:
+        self._heartbeat_due.set()
+        self._publish_state()
 
     # ----------------------------------------------------------------- the call and its signalling
 
@@ -925,10 +1015,12 @@ class KioskEngine:
         except Exception:
             log.exception("probing the devices failed")
         while True:
+            # Cleared before sending: a change while the heartbeat is on its way gets one more.
+            self._heartbeat_due.clear()
             try:
                 await self._central.send_heartbeat(
                     Heartbeat(
-                        state=self._session.phase.value,
+                        state="out_of_service" if self.reset.out_of_service else self._session.phase.value,
                         appointment_id=self._session.appointment.id if self._session.appointment else None,
                         devices=self._calls.device_health(),
                         software_version=self._version,
@@ -940,7 +1032,6 @@ class KioskEngine:
             self._set_notice(Notice.CAMERA_MISSING, health.get("camera", "ok") != "ok")
             self._set_notice(Notice.MICROPHONE_MISSING, health.get("microphone", "ok") != "ok")
             self._publish_state()
-            self._heartbeat_due.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._heartbeat_due.wait(), timeout=HEARTBEAT_S)
 
@@ -968,6 +1059,7 @@ class KioskEngine:
             form_origins=tuple(sorted(self._control.policy.origins)) if self._control else (),
             documents=self._desk.state if self._desk else None,
             volume=self._volume,
+            out_of_service=self.reset.out_of_service is not None,
         )
 
     def _publish_state(self) -> None:

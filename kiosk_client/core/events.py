@@ -43,6 +43,7 @@ class KioskSnapshot:
     form_origins: tuple[str, ...] = ()  # where the form view may go in this session
     documents: DocumentsState | None = None  # None: no scanning on this kiosk (or no session)
     volume: int = DEFAULT_LEVEL  # the loudness the citizen chose (core.volume), back to default per session
+    out_of_service: bool = False  # a reset check failed: « Borne momentanément indisponible »
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -19,6 +19,7 @@ from .models import (
     Schedule,
     SessionDescription,
 )
+from .reset_check import CheckResult, OutOfService
 
 
 class CentralPort(Protocol):
@@ -38,6 +39,10 @@ class CentralPort(Protocol):
 
     async def report_document_expired(self, expired: ExpiredDocument) -> None:
         """Tell the central a document was destroyed before the clerk confirmed it."""
+        ...
+
+    async def post_session_report(self, report: Mapping[str, object]) -> None:
+        """The session's record and the reset check's report (core/session_report.py)."""
         ...
 
     async def aclose(self) -> None: ...
@@ -169,7 +174,8 @@ class MicrophoneMeter(Protocol):
 
 
 class LocalCache(Protocol):
-    """What survives a restart: the last good schedule and remote config (nothing about citizens)."""
+    """What survives a restart: the last good schedule and remote config, whether the kiosk is out of
+    service, the session reports the central has not had yet (nothing about citizens)."""
 
     def load_schedule(self) -> Schedule | None: ...
 
@@ -178,6 +184,14 @@ class LocalCache(Protocol):
     def load_remote_config(self) -> RemoteConfig | None: ...
 
     def save_remote_config(self, config: RemoteConfig) -> None: ...
+
+    def load_out_of_service(self) -> OutOfService | None: ...
+
+    def save_out_of_service(self, state: OutOfService | None) -> None: ...
+
+    def load_pending_reports(self) -> list[dict[str, object]]: ...
+
+    def save_pending_reports(self, reports: list[dict[str, object]]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,4 +206,13 @@ class FormViewPort(Protocol):
     async def apply(self, message: InputMessage, admitted: Callable[[], bool]) -> InputOutcome:
         """Apply one input if `admitted()` still holds at the moment of injection (checked on the thread
         that injects, right before it does)."""
+        ...
+
+
+class ResetScreenPort(Protocol):
+    """The kiosk's screen, as the reset check sees it: it wipes what the screen holds of the session
+    (on the Qt thread) and reports its own checks (core/reset_check.py SCREEN_CHECKS)."""
+
+    async def wipe_and_check(self, start_up: bool) -> list[CheckResult]:
+        """`start_up`: also wipe what only a restart may wipe (the web engine's storage folders)."""
         ...

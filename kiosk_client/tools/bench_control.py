@@ -63,6 +63,9 @@ def summarise(
         if int(seq) in injected
     }
     latencies = list(delivered.values())
+    # The kiosk merges pointer moves still waiting behind a newer one (core/input_queue.py): under
+    # load, fewer moves arrive than were sent, by design. Text must never be missing.
+    missing = [int(seq) for seq in clerk["sent"] if int(seq) not in injected]
     # Odd sequence numbers are pointer moves, even ones text (checked against citizen-only fields first).
     pointer = [ms for seq, ms in delivered.items() if seq % 2]
     text = [ms for seq, ms in delivered.items() if not seq % 2]
@@ -86,6 +89,8 @@ def summarise(
             "p95_ms": round(percentile(latencies, 0.95), 2),
             "max_ms": round(max(latencies), 2) if latencies else None,
             "refused": clerk.get("errors", 0),
+            "moves_merged": sum(1 for seq in missing if seq % 2),
+            "text_missing": sum(1 for seq in missing if not seq % 2),
             "pointer_p95_ms": round(percentile(pointer, 0.95), 2),
             "text_p95_ms": round(percentile(text, 0.95), 2),
             "goal_p95_ms": 10,

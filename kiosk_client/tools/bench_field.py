@@ -18,6 +18,7 @@ Both ends' cameras are the synthetic face (tools/synthetic_face.py), 640×480 at
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 import tempfile
@@ -45,6 +46,13 @@ RTT_METHOD = (
     "same link queues as the call (tools/link_probe.py, its own process); the same measure for both"
 )
 ORDER = "sequential: the kiosk pair, then the Chromium pair, each on a fresh link of the profile"
+
+
+def kiosk_default_uplink_control() -> bool:
+    """Whether the kiosk runs its shared uplink control when nobody says (AiortcCallFactory's default)."""
+    from ..adapters.rtc_aiortc import AiortcCallFactory
+
+    return bool(inspect.signature(AiortcCallFactory).parameters["uplink_control"].default)
 
 
 def document_bytes(size: int, seed: int) -> bytes:
@@ -140,7 +148,7 @@ def origin(url: str) -> str:
 
 
 async def kiosk_pair(
-    options: Options, frames: list[Image], camera: Path, uplink_control: bool
+    options: Options, frames: list[Image], camera: Path, uplink_control: bool | None
 ) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
@@ -207,7 +215,7 @@ def bench_field(
     batch_bytes: int = BATCH_BYTES,
     skip_chromium_pair: bool = False,
     skip_kiosk_pair: bool = False,
-    uplink_control: bool = False,
+    uplink_control: bool | None = None,
     progress: Callable[[str], None] = lambda text: None,
 ) -> dict[str, Any]:
     """One run of the bench on `profile`; the result as one JSON-ready dict. Smaller documents and
@@ -232,7 +240,7 @@ def bench_field(
         "benchmark": "field",
         "profile": chosen.name,
         "duration_s": duration_s,
-        "uplink_control": uplink_control,
+        "uplink_control": uplink_control if uplink_control is not None else kiosk_default_uplink_control(),
         "method": {
             "order": ORDER,
             "rtt": RTT_METHOD,

@@ -120,7 +120,7 @@ def start_kiosk(
     workdir: Path,
     camera: FrameSource,
     *,
-    uplink_control: bool = False,
+    uplink_control: bool | None = None,
 ) -> KioskSide:
     """Enrol across the link and run the engine in the kiosk namespace (no UI, no sound card)."""
     loop = LoopThread("bench-kiosk")

@@ -67,6 +67,8 @@ class BotCallReport:
     scheduled_start: str
     answered_at: float | None = None
     first_video_at: float | None = None
+    last_video_at: float | None = None  # kept up to date while the call lasts, as video_stalls
+    video_stalls: list[tuple[float, float]] = field(default_factory=list)  # gaps > 0.2 s: (from, to)
     first_audio_at: float | None = None
     video_frames: int = 0
     audio_frames: int = 0
@@ -247,6 +249,7 @@ class ClerkBot:
             ]
         if (video := readers.get("video")) is not None:
             report.video_frames, report.first_video_at = video.frames, video.first_at
+            report.last_video_at, report.video_stalls = video.last_at, list(video.stalls)
         if (audio := readers.get("audio")) is not None:
             report.audio_frames, report.first_audio_at = audio.frames, audio.first_at
         if (form := readers.get("form")) is not None:
@@ -262,6 +265,9 @@ class ClerkBot:
             if deadline is None and video is not None and video.first_at is not None:
                 deadline = time.monotonic() + self._hold_s
                 report.first_video_at = video.first_at  # known now, for whoever watches the call live
+            if video is not None:  # live too: a test sees whether the picture still moves
+                report.video_frames, report.last_video_at = video.frames, video.last_at
+                report.video_stalls = list(video.stalls)
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             wait = 0.2

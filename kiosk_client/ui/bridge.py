@@ -18,6 +18,7 @@ from ..core.control_protocol import InputMessage
 from ..core.events import KioskEvent, SessionDocument, SessionFinished, StateChanged
 from ..core.models import RgbImage
 from ..core.ports import InputOutcome
+from ..core.reset_check import CheckResult
 from ..runtime import LoopThread
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ class EngineBridge(QObject):
     form_input = Signal(object, object, object)
     session_document = Signal(str, bytes)  # a document the citizen sent: for the form's file chooser
     microphone_level = Signal()  # a new level is waiting: take_microphone_level()
+    # The reset check: (start_up, done(results)); the window wipes and checks on the Qt thread
+    reset_requested = Signal(bool, object)
 
     def __init__(self, loop: LoopThread) -> None:
         super().__init__()
@@ -128,4 +131,26 @@ class BridgeFormView:
             loop.call_soon_threadsafe(resolve)
 
         self._bridge.form_input.emit(message, admitted, done)
+        return await answer
+
+
+class BridgeResetScreen:
+    """The core's ResetScreenPort: asks the Qt thread to wipe the window and check it, and waits for
+    the results (the engine's reset service gives up after its own timeout)."""
+
+    def __init__(self, bridge: EngineBridge) -> None:
+        self._bridge = bridge
+
+    async def wipe_and_check(self, start_up: bool) -> list[CheckResult]:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[list[CheckResult]] = loop.create_future()
+
+        def done(results: list[CheckResult]) -> None:  # called on the Qt thread
+            def resolve() -> None:
+                if not answer.done():
+                    answer.set_result(results)
+
+            loop.call_soon_threadsafe(resolve)
+
+        self._bridge.reset_requested.emit(start_up, done)
         return await answer

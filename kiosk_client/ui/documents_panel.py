@@ -218,6 +218,10 @@ class DocumentsPanel(QFrame):
         self._shown_pages = pages
         self._language = t.language
 
+    def pages_shown(self) -> int:
+        """How many scanned pages the panel shows (the reset check wants none)."""
+        return len(self._shown_pages)
+
     def reset(self) -> None:
         """Nothing of one citizen's papers stays in the widgets."""
         self._show_pages((), Translator("fr"))

@@ -20,13 +20,15 @@ from ..core.document_desk import DocumentsState
 from ..core.engine import KioskEngine
 from ..core.events import KioskSnapshot
 from ..core.navigation import NavigationPolicy
+from ..core.reset_check import SettingsFound
 from ..core.session import Phase
 from ..core.settings import AccessibilitySettings, FormSettings
 from ..core.volume import gain
-from .bridge import EngineBridge
+from .bridge import BridgeResetScreen, EngineBridge
 from .form_stream import FormStreamer, FrameOutlet
 from .i18n import Translator
-from .screens import EndedScreen, IdleScreen, InCallScreen, WaitingScreen
+from .reset_screen import ScreenReset
+from .screens import EndedScreen, IdleScreen, InCallScreen, OutOfServiceScreen, WaitingScreen
 from .session_files import SessionFiles
 from .sounds import SoundCues
 from .speech import ReadAloud
@@ -105,8 +107,9 @@ class KioskWindow(QMainWindow):
             else None
         )
         self.ended = EndedScreen()
+        self.out_of_service = OutOfServiceScreen()
         self.stack = CurrentPageStack()
-        for screen in (self.idle, self.waiting, self.call, self.ended):
+        for screen in (self.idle, self.waiting, self.call, self.ended, self.out_of_service):
             self.stack.addWidget(screen)
         self.text_size = button("textSizeButton", "language")
         self.text_size.clicked.connect(self._text_size_touched)
@@ -137,6 +140,10 @@ class KioskWindow(QMainWindow):
         self.waiting.test_sound_requested.connect(self._test_sound_touched)
         bridge.microphone_level.connect(self._show_microphone_level)
 
+        # The reset check between citizens: the engine asks, this window wipes and looks (Qt thread).
+        self.screen_reset = ScreenReset(self, self.call.form, self.session_files, self)
+        bridge.reset_requested.connect(self.screen_reset.wipe_and_check)
+        engine.attach_screen(BridgeResetScreen(bridge))
         bridge.state_changed.connect(self.show_state)
         bridge.remote_frame.connect(self._show_remote_frame)
         bridge.local_frame.connect(self._show_local_frame)
@@ -260,8 +267,10 @@ class KioskWindow(QMainWindow):
         previous = before.session.phase if before else None
         self.snapshot = snapshot
         phase = snapshot.session.phase
-        screen: IdleScreen | WaitingScreen | InCallScreen | EndedScreen
-        if phase is Phase.IDLE:
+        screen: IdleScreen | WaitingScreen | InCallScreen | EndedScreen | OutOfServiceScreen
+        if snapshot.out_of_service and phase is Phase.IDLE:
+            screen = self.out_of_service  # a reset check failed: no citizen uses this kiosk
+        elif phase is Phase.IDLE:
             screen = self.idle
         elif phase in (Phase.UPCOMING, Phase.WAITING_FOR_CLERK):
             screen = self.waiting
@@ -347,6 +356,29 @@ class KioskWindow(QMainWindow):
             self._form_session = None
         if phase in (Phase.IDLE, Phase.ENDED, Phase.UPCOMING):
             self.session_files.clear()
+
+    def back_to_defaults(self) -> None:
+        """For the reset check (again, after show_state's own reset at the session's end): the kiosk's
+        language and text size, no reading, no picture of anyone on any screen."""
+        self.speech.stop()
+        self._reading = None
+        self.t = Translator(self._default_language)
+        if self.larger_text:
+            self.toggle_larger_text(False)
+        self.call.reset()
+        self.waiting.reset()
+        self._refresh()
+
+    def screen_settings(self) -> SettingsFound:
+        return SettingsFound(
+            language=self.t.language,
+            default_language=self._default_language,
+            larger_text=self.larger_text,
+            zoom=self.call.form.zoom_factor(),
+        )
+
+    def papers_shown(self) -> list[str]:
+        return [f"page {n}" for n in range(1, self.call.documents.pages_shown() + 1)]
 
     def _show_remote_frame(self) -> None:
         image = self._bridge.take_frame("remote")

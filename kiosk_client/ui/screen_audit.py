@@ -215,6 +215,9 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
     for reason in EndReason:
         ended = Session(Phase.ENDED, appointment, end_reason=reason, ended_at=now)
         yield f"ended_{reason.value}", snap(ended), nothing
+    # A reset check failed: the next citizen finds this instead of the idle screen.
+    yield "out_of_service", snap(Session(), out_of_service=True), nothing
+    yield "larger_text_out_of_service", snap(Session(), out_of_service=True), larger
 
 
 # --------------------------------------------------------------------------- the measures

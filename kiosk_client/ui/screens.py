@@ -777,3 +777,34 @@ class EndedScreen(QWidget):
         self.forget.setText(t("ended.forget"))
         self.listen.setText(t("listen"))
         self.listen.text_to_read = spoken(self.title.text(), self.message.text(), self.forget.text())
+
+
+class OutOfServiceScreen(QWidget):
+    """A reset check failed: the next citizen must not use this kiosk (« never show the next citizen a
+    dirty kiosk »). Big and calm, like the ended screen; a line for the staff says what to do. It stays
+    until a check passes: for now after a restart (the staff panel will have a button)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.title = label("title")
+        self.message = label("subtitle")
+        self.staff = label("hint")
+        self.listen = ListenButton()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(60, 60, 60, 60)
+        layout.setSpacing(20)
+        layout.addStretch(1)
+        for widget in (self.title, self.message):
+            widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            layout.addWidget(widget)
+        layout.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(1)
+        self.staff.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.staff)
+
+    def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
+        self.title.setText(t("out_of_service.title"))
+        self.message.setText(t("out_of_service.hint"))
+        self.staff.setText(t("out_of_service.staff"))
+        self.listen.setText(t("listen"))
+        self.listen.text_to_read = spoken(self.title.text(), self.message.text())

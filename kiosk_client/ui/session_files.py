@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 FOLDER = "kiosk-client-documents"
+SESSION_FOLDER = re.compile(r"(\d+)-[0-9a-f]{16}")
 
 
 def memory_backed_root() -> Path:
@@ -37,7 +39,7 @@ class SessionFiles:
     def add(self, name: str, data: bytes) -> Path:
         if self._folder is None:
             self._root.mkdir(mode=0o700, exist_ok=True)
-            self._folder = self._root / secrets.token_hex(8)
+            self._folder = self._root / f"{os.getpid()}-{secrets.token_hex(8)}"
             self._folder.mkdir(mode=0o700)
         safe = Path(name).name or "document.pdf"
         path = self._folder / safe
@@ -62,6 +64,39 @@ class SessionFiles:
             shutil.rmtree(folder, ignore_errors=True)
 
     def clear_all(self) -> None:
+        """At start-up (and when staff restart a kiosk): everything but another live kiosk's session."""
         self.clear()
-        if self._root.is_dir():
-            shutil.rmtree(self._root, ignore_errors=True)
+        for entry in self._entries():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+    def leftovers(self) -> list[str]:
+        """What is still in the folder (names relative to it, never content): after `clear`, nothing."""
+        found = []
+        for entry in self._entries():
+            if entry.is_dir() and not entry.is_symlink():
+                inside = [str(p.relative_to(self._root)) for p in entry.rglob("*") if not p.is_dir()]
+                found.extend(inside or [entry.name + "/"])
+            else:
+                found.append(entry.name)
+        return found
+
+    def _entries(self) -> list[Path]:
+        if not self._root.is_dir():
+            return []
+        return [e for e in self._root.iterdir() if not _another_live_kiosk(e.name)]
+
+
+def _another_live_kiosk(name: str) -> bool:
+    match = SESSION_FOLDER.fullmatch(name)
+    if match is None or int(match.group(1)) == os.getpid():
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
