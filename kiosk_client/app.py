@@ -12,7 +12,7 @@ from .adapters.camera_page import CameraPages
 from .adapters.central_http import HttpCentral
 from .adapters.device_files import open_device_files
 from .adapters.local_cache import FileCache
-from .adapters.media_tracks import LatestFrame
+from .adapters.media_tracks import FrameSource, LatestFrame
 from .adapters.outbox import EncryptedOutbox
 from .adapters.page_imaging import OpenCvPageProcessor
 from .adapters.rtc_aiortc import AiortcCallFactory
@@ -38,13 +38,28 @@ def build_engine(
     *,
     ended_screen: timedelta | None = None,
     outbox_key: bytes | None = None,
+    camera_source: FrameSource | None = None,
+    uplink_control: bool | None = None,
+    documents: DocumentPorts | None = None,
 ) -> KioskEngine:
-    """`outbox_key` (from the keyring) enables the scanner and the document outbox."""
+    """`outbox_key` (from the keyring) enables the scanner and the document outbox. Benches may send
+    `camera_source` instead of the camera, turn the shared uplink control on or off (None: the
+    kiosk's default), and give their own document ports (`documents`: a scanner that hands over
+    prepared documents)."""
     clock = CentralClock(SystemClock())
     timing = Timing() if ended_screen is None else Timing(ended_screen=ended_screen)
     # The UI's sink also takes the microphone's level (the waiting screen's bar).
     meter = sink if isinstance(sink, MicrophoneMeter) else None
-    calls = AiortcCallFactory(settings.camera, settings.audio, sink, form_frames, meter)
+    devices = (settings.camera, settings.audio, sink, form_frames, meter)
+    calls = (
+        AiortcCallFactory(*devices)
+        if uplink_control is None
+        else AiortcCallFactory(*devices, uplink_control=uplink_control)
+    )
+    calls.camera_source = camera_source
+    ports = documents
+    if ports is None and outbox_key is not None:
+        ports = document_ports(settings, outbox_key, calls)
     return KioskEngine(
         HttpCentral(settings.central_url, device_token, clock),
         calls,
@@ -55,7 +70,7 @@ def build_engine(
         local_timing=timing,
         form=form,
         default_origins=settings.form.default_origins,
-        documents=document_ports(settings, outbox_key, calls) if outbox_key is not None else None,
+        documents=ports,
         device_files=open_device_files,
     )
 

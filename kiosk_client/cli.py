@@ -211,6 +211,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .tools.bench_join import bench_join
 
+    if args.what == "field":
+        return bench_field_command(args)
     if args.what == "join":
         result = bench_join(appointments=args.appointments, clerk_kind=args.clerk)
     elif args.what == "control":
@@ -222,6 +224,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         result = bench_documents(runs=args.runs, dpi=args.dpi)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+def bench_field_command(args: argparse.Namespace) -> int:
+    from .tools.bench_field import bench_field
+    from .tools.bench_field_figures import render
+
+    if os.geteuid() != 0:
+        print("bench field needs root (network namespaces, raw sockets)", file=sys.stderr)
+        return 2
+    result = bench_field(
+        args.profile,
+        args.duration,
+        skip_chromium_pair=args.skip_chromium_pair,
+        skip_kiosk_pair=args.skip_kiosk_pair,
+        uplink_control=args.uplink_control,
+        progress=lambda text: print(text, file=sys.stderr, flush=True),
+    )
+    print(json.dumps(result, ensure_ascii=False) if args.json else render(result))
     return 0
 
 
@@ -360,7 +381,7 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks that print JSON")
-    bench.add_argument("what", choices=["join", "control", "documents"])
+    bench.add_argument("what", choices=["join", "control", "documents", "field"])
     bench.add_argument("--appointments", type=int, default=10, help="join: how many appointments")
     bench.add_argument(
         "--clerk",
@@ -371,6 +392,21 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--inputs", type=int, default=1000, help="control: how many clerk inputs")
     bench.add_argument("--dpi", type=int, default=300, help="documents: scan resolution")
     bench.add_argument("--runs", type=int, default=3, help="documents: batches (the figures are medians)")
+    bench.add_argument(
+        "--profile",
+        choices=["adsl", "valley-4g", "satellite", "cut"],
+        default="adsl",
+        help="field: the emulated link (FIELD-NETWORKS.md); cut is adsl with a 10 s and a 60 s cut",
+    )
+    bench.add_argument("--duration", type=float, default=60.0, help="field: seconds of steady call measured")
+    bench.add_argument("--skip-chromium-pair", action="store_true", help="field: the kiosk pair only")
+    bench.add_argument("--skip-kiosk-pair", action="store_true", help="field: the Chromium pair only")
+    bench.add_argument(
+        "--uplink-control",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="field: the kiosk with its shared uplink control on, or off (default: as the kiosk runs)",
+    )
     bench.add_argument("--json", action="store_true", help="one JSON object on one line")
     bench.set_defaults(func=cmd_bench)
 

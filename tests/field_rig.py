@@ -26,6 +26,7 @@ import pytest
 
 from kiosk_client.central.admin import CentralAdmin
 from kiosk_client.tools.central_process import CentralProcess
+from kiosk_client.tools.field_setup import central_beyond
 from kiosk_client.tools.link_emulator import FieldLink, NetnsTransport, Profile, Side
 
 ROOT_REASON = "field links need root: network namespaces, veth pairs and AF_PACKET sockets"
@@ -68,9 +69,7 @@ def field_rig(profile: Profile | str, tmp_path: Path) -> Iterator[FieldRig]:
         pytest.skip(ROOT_REASON)
     with (
         FieldLink(profile) as link,
-        CentralProcess(
-            tmp_path / "central.db", host=link.world_ip, wrap=link.netns_argv("world", [])
-        ) as central,
+        central_beyond(link, tmp_path / "central.db") as central,
     ):
         rig = FieldRig(link, central)
         try:

@@ -17,30 +17,19 @@ from typing import Any
 import pytest
 
 from kiosk_client.adapters.central_http import enroll
-from kiosk_client.central.admin import CentralAdmin
 from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.events import StateChanged
 from kiosk_client.core.session import Phase
 from kiosk_client.runtime import LoopThread
 from kiosk_client.tools.clerk_bot import ClerkBot
-from kiosk_client.tools.link_emulator import FieldLink, NetnsTransport, netns
+from kiosk_client.tools.field_setup import book, move_loop_into
+from kiosk_client.tools.link_emulator import FieldLink
 
 from .field_rig import field_rig
 from .kiosk_rig import Recorder, make_engine
 from .sane_rig import sane_folder
 
 pytestmark = pytest.mark.e2e
-
-
-def move_loop_into(loop: LoopThread, namespace: str, kept: list[Any]) -> None:
-    """Every socket the loop's thread makes from now on (ICE, DTLS, HTTP) is in `namespace`."""
-
-    async def enter() -> None:
-        context = netns(namespace)
-        context.__enter__()
-        kept.append(context)  # never exited: the thread stays there until it ends
-
-    loop.submit(enter()).result(timeout=5)
 
 
 @dataclass
@@ -62,12 +51,7 @@ def field_call(profile: str, tmp_path: Path, outbox_key: bytes | None = None) ->
     """An appointment starting now on a kiosk enrolled over the link; the engine already running."""
     with field_rig(profile, tmp_path) as rig:
         link = rig.link
-        admin = CentralAdmin(rig.central_url, rig.admin_token, NetnsTransport(link.world_ns))
-        admin.configure(join_before_seconds=2, poll_interval_seconds=1, no_show_after_seconds=600)
-        kiosk_id = admin.create_kiosk("Borne 1", "France Services de la vallée")
-        clerk = admin.create_clerk("Mme Martin", "CAF")
-        code = admin.enrollment_code(kiosk_id)
-        appointment = admin.create_appointment(kiosk_id, clerk, "CAF", datetime.now().astimezone())
+        booking = book(link, rig.central, datetime.now().astimezone())
         engine_loop, bot_loop = LoopThread("engine"), LoopThread("bot")
         engine_loop.start()
         bot_loop.start()
@@ -75,13 +59,18 @@ def field_call(profile: str, tmp_path: Path, outbox_key: bytes | None = None) ->
         move_loop_into(engine_loop, link.kiosk_ns, kept)
         move_loop_into(bot_loop, link.world_ns, kept)
         recorder = Recorder()
-        bot = ClerkBot(rig.central_url, clerk.token, hold_s=600)
+        bot = ClerkBot(rig.central_url, booking.clerk.token, hold_s=600)
         try:
-            token = engine_loop.submit(enroll(rig.central_url, code)).result(timeout=30).device_token
+            token = (
+                engine_loop.submit(enroll(rig.central_url, booking.enrollment_code))
+                .result(timeout=30)
+                .device_token
+            )
             engine = make_engine(rig.central_url, token, tmp_path / "kiosk", recorder, outbox_key=outbox_key)
             engine_loop.submit(engine.run())
-            start = datetime.fromisoformat(str(appointment["start"]))
-            yield FieldCall(link, engine, bot, recorder, str(appointment["id"]), start, engine_loop, bot_loop)
+            yield FieldCall(
+                link, engine, bot, recorder, booking.appointment_id, booking.start, engine_loop, bot_loop
+            )
         finally:
             with contextlib.suppress(Exception):
                 bot_loop.submit(bot.aclose()).result(timeout=5)

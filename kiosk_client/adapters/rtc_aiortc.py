@@ -43,6 +43,7 @@ from ..core.uplink_control import UplinkController
 from . import ice_consent, sctp_tuning, uplink_aiortc, video_recovery
 from .camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
 from .media_tracks import (
+    FrameSource,
     GainAudioTrack,
     LatestFrame,
     LevelMeter,
@@ -168,6 +169,9 @@ def to_rgb_image(frame: av.VideoFrame) -> RgbImage:
 
 
 class AiortcCall:
+    # A source to send instead of the camera the settings name (bench field's synthetic face).
+    camera_source: FrameSource | None = None
+
     def __init__(
         self,
         ice_servers: tuple[IceServer, ...],
@@ -237,8 +241,10 @@ class AiortcCall:
 
     async def _open_devices(self) -> None:
         cam = self._camera_settings
-        source: OpenCvCamera | PlaceholderSource
-        if cam.device is None:
+        source: FrameSource
+        if self.camera_source is not None:
+            source = self.camera_source
+        elif cam.device is None:
             source = PlaceholderSource(cam.width, cam.height)
             self._health["camera"] = "disabled"
         else:
@@ -469,6 +475,8 @@ class AiortcCall:
 
 
 class AiortcCallFactory:
+    camera_source: FrameSource | None = None  # given to every call (see AiortcCall.camera_source)
+
     def __init__(
         self,
         camera: CameraSettings,
@@ -517,6 +525,7 @@ class AiortcCallFactory:
             self._open_speaker,
             self._uplink_control,
         )
+        self._current.camera_source = self.camera_source
         return self._current
 
     def camera_frame(self) -> np.ndarray[Any, np.dtype[np.uint8]] | None:

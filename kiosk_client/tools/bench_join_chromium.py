@@ -21,12 +21,15 @@ import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ..cli import stop_when_parent_leaves
 from .central_process import BotProcess
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,26 @@ async (timeoutMs) => {
 """
 
 
+async def wait_for_join_button(page: Page, appointment_id: str, timeout_s: float) -> None:
+    """Until the console offers to join the appointment (the kiosk has offered; the agenda is drawn
+    again after each call)."""
+    await page.wait_for_function(
+        "(id) => { const b = document.querySelector(`li[data-appointment='${id}'] button`);"
+        " return b !== null && !b.disabled; }",
+        arg=appointment_id,
+        timeout=timeout_s * 1000,
+        polling=100,
+    )
+
+
+async def join(page: Page, appointment_id: str, timeout_s: float) -> dict[str, Any]:
+    """Press "Rejoindre"; when the answer was posted and the first frame shown (wall clock, s)."""
+    await page.evaluate("() => { window.clerkConsole.joinedAt = null; }")
+    await page.locator(f'li[data-appointment="{appointment_id}"] button').click()
+    result: dict[str, Any] = await page.evaluate(FIRST_FRAME_JS, timeout_s * 1000)
+    return result
+
+
 async def _appointments(central_url: str, token: str) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(
         base_url=central_url.rstrip("/") + "/api/v1", headers={"Authorization": f"Bearer {token}"}
@@ -111,19 +134,10 @@ async def serve(
                 }
                 calls.append(call)
                 try:
-                    # The agenda is drawn again after each call: wait for this appointment's button.
-                    await page.wait_for_function(
-                        "(id) => { const b = document.querySelector(`li[data-appointment='${id}'] button`);"
-                        " return b !== null && !b.disabled; }",
-                        arg=appointment["id"],
-                        timeout=call_timeout_s * 1000,
-                        polling=100,
-                    )
+                    await wait_for_join_button(page, str(appointment["id"]), call_timeout_s)
                     # Like the bot, the clerk joins at the start time (the kiosk has offered by then).
                     await asyncio.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
-                    await page.evaluate("() => { window.clerkConsole.joinedAt = null; }")
-                    await page.locator(f'li[data-appointment="{appointment["id"]}"] button').click()
-                    call.update(await page.evaluate(FIRST_FRAME_JS, call_timeout_s * 1000))
+                    call.update(await join(page, str(appointment["id"]), call_timeout_s))
                     await asyncio.sleep(hold_s)
                 except PlaywrightError as exc:
                     log.warning("appointment %s: the console did not get through: %s", appointment["id"], exc)
