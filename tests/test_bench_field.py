@@ -27,6 +27,7 @@ pytestmark = [
 SHORT_CUT = dataclasses.replace(PROFILES["adsl"], name="adsl-short-cut", cuts=((2.0, 2.0),))
 
 
+@pytest.mark.long
 def test_bench_field_gives_every_figure_for_the_kiosk_and_for_chromium() -> None:
     result = bench_field(SHORT_CUT, 8.0, letter_bytes=64 * 1024, batch_bytes=192 * 1024)
     line = json.dumps(result)
