@@ -120,6 +120,47 @@ function releaseLocalMedia() {
   $("local").srcObject = null;
 }
 
+// On a long round trip (a satellite kiosk: 600 ms) a lost packet's retransmission arrives one round
+// trip later, and Chromium's jitter buffer (65-140 ms here) had already frozen the picture: 12-30
+// freezes a minute. Holding the kiosk's camera and voice for a round trip and a little more lets the
+// retransmissions arrive in time (measured on the emulated satellite link: 0 freezes a minute).
+// Short round trips keep the browser's own choice. The form view is not held: the clerk acts on it,
+// and the delay of their own clicks matters more there.
+const HOLD_FROM_RTT_S = 0.15;
+function retransmissionHoldMs(rttSeconds) {
+  if (!(rttSeconds > HOLD_FROM_RTT_S)) return null;
+  return Math.min(2000, Math.round(1100 * rttSeconds + 50));
+}
+window.retransmissionHoldMs = retransmissionHoldMs;  // for the browser tests
+
+async function holdForRetransmissions(pc) {
+  state.holdMs = null;  // each call measures its own path
+  while (state.pc === pc && pc.connectionState !== "closed") {
+    let rtt = null;
+    try {
+      if (state.pc !== pc) break;
+      const stats = await pc.getStats();
+      stats.forEach((report) => {
+        if (report.type !== "transport" || !report.selectedCandidatePairId) return;
+        const pair = stats.get(report.selectedCandidatePairId);
+        if (pair && pair.currentRoundTripTime !== undefined) rtt = pair.currentRoundTripTime;
+      });
+      let hold = retransmissionHoldMs(rtt);
+      // The round trip wobbles by a few ms: the buffer is moved only for a real change.
+      if (hold !== null && state.holdMs && Math.abs(hold - state.holdMs) < 50) hold = state.holdMs;
+      const videos = pc.getTransceivers().filter((t) => t.receiver.track.kind === "video");
+      for (const transceiver of pc.getTransceivers()) {
+        if (transceiver.receiver.track.kind === "video" && videos.indexOf(transceiver) !== 0) continue;
+        if (transceiver.receiver.jitterBufferTarget !== hold) transceiver.receiver.jitterBufferTarget = hold;
+      }
+      state.holdMs = hold;
+    } catch (error) {
+      // An older browser without jitterBufferTarget: it keeps its own buffer.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
 async function answer(call) {
   if (state.pc) state.pc.close();
   // A new connection brings new tracks: a <video> keeps playing the first track of its stream, so a
@@ -171,6 +212,7 @@ async function answer(call) {
   state.version = result.version;
   state.joinedAt = Date.now();
   setStatus("Connexion à la borne…");
+  holdForRetransmissions(pc);
 }
 
 async function followCall() {
@@ -480,7 +522,7 @@ view.addEventListener("keydown", (event) => {
 
 // For the browser tests and for support: what this console has received.
 window.clerkStats = async () => {
-  const result = { framesDecoded: 0, formFramesDecoded: 0, audioPackets: 0, phase: state.phase, control: state.controlState };
+  const result = { framesDecoded: 0, formFramesDecoded: 0, audioPackets: 0, phase: state.phase, control: state.controlState, holdMs: state.holdMs ?? null };
   if (!state.pc) return result;
   (await state.pc.getStats()).forEach((report) => {
     if (report.type === "inbound-rtp" && report.kind === "video") {
