@@ -174,13 +174,12 @@ class EncryptedOutbox:
             try:
                 stored, _ = self._read(path)
             except OutboxCorrupt:
-                path.unlink(missing_ok=True)
-                destroyed.append(path.name)
+                if _removed(path):
+                    destroyed.append(path.name)
                 continue
             except OutboxError:
                 continue
-            if stored.expires_at <= now:
-                path.unlink(missing_ok=True)
+            if stored.expires_at <= now and _removed(path):
                 destroyed.append(stored)
         return destroyed
 
@@ -215,6 +214,16 @@ class EncryptedOutbox:
 
     def __len__(self) -> int:
         return sum(1 for _ in self._folder.glob("*" + SUFFIX))
+
+
+def _removed(path: Path) -> bool:
+    """True if this call removed the file. Two sweeps can run at once (the engine's round and the
+    reset check's): only the one that removed a document reports it, so the central hears once."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _appointment_in_header(path: Path) -> str | None:
