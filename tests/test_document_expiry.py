@@ -88,3 +88,31 @@ async def test_a_report_the_central_cannot_take_is_tried_again(tmp_path: Path) -
         run.cancel()
         await asyncio.gather(run, return_exceptions=True)
     assert central.expired_documents[0].document_id == old.id
+
+
+async def test_a_document_the_reset_check_destroys_is_reported_without_waiting_for_the_next_round(
+    tmp_path: Path,
+) -> None:
+    central = FakeCentral()
+    store = EncryptedOutbox(tmp_path, KEY, reserve_bytes=0)
+    ports = DocumentPorts(SaneScanner(), OpenCvPageProcessor(), store, sweep_every_s=600.0)
+    engine = KioskEngine(
+        central,
+        FakeCallFactory(),
+        MemoryCache(),
+        CentralClock(SystemClock()),
+        lambda e: None,
+        documents=ports,
+    )
+    run = asyncio.create_task(engine.run())
+    try:
+        await wait_for(lambda: engine.reset.out_of_service is None and not engine.reset.checking, 10)
+        await asyncio.sleep(0.2)  # the first round has swept an empty outbox; the next is 10 min away
+        old = left_behind(tmp_path, "appt-1", hours_ago=30)
+        await engine._verify_reset("start_up")  # as staff bring the kiosk back: it sweeps first
+        await wait_for(lambda: len(central.expired_documents) == 1, 5)
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+    assert central.expired_documents[0].document_id == old.id
+    assert len(store) == 0

@@ -307,6 +307,7 @@ async def test_a_packet_whose_retransmission_is_lost_is_nacked_again_and_recover
 
 
 @pytest.mark.e2e
+@pytest.mark.solo  # its bound is a freeze's length in wall time: alone, not beside other workers
 async def test_a_frame_that_stays_incomplete_brings_a_pli_and_the_sender_a_keyframe_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -190,6 +190,10 @@ class KioskEngine:
             None  # the ended session's, for the reset check
         )
         self._unreported_expired: list[ExpiredDocument] = []
+        # One sweep at a time (the expiry round's and the reset check's), and the reset check's finds
+        # wake the round that reports them rather than waiting for the next one, minutes away.
+        self._sweep_lock = asyncio.Lock()
+        self._expired_found = asyncio.Event()
 
         # The reset check between citizens (core/reset_service.py): until one passes, no call is offered.
         store = documents.store if documents is not None else None
@@ -432,22 +436,33 @@ class KioskEngine:
         """Documents never confirmed are destroyed after their retention, and the central is told
         (a report that cannot go now is tried again next round)."""
         assert self._document_ports is not None
-        store = self._document_ports.store
-        unreported = self._unreported_expired  # the reset check's sweep adds to it too
         while True:
+            self._expired_found.clear()
             try:
-                unreported += await asyncio.to_thread(store.expire)
+                await self._sweep_outbox()
             except Exception:
                 log.exception("the outbox sweep failed")
-            for expired in list(unreported):
-                log.warning("document %s destroyed unconfirmed (%s)", expired.document_id, expired.reason)
-                try:
-                    await self._central.report_document_expired(expired)
-                except CentralError as exc:
-                    log.warning("could not report the destroyed document yet: %s", exc)
-                    break
-                unreported.remove(expired)
-            await asyncio.sleep(self._document_ports.sweep_every_s)
+            await self._report_expired()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._expired_found.wait(), self._document_ports.sweep_every_s)
+
+    async def _sweep_outbox(self) -> None:
+        assert self._document_ports is not None
+        async with self._sweep_lock:
+            found = await asyncio.to_thread(self._document_ports.store.expire)
+        if found:
+            self._unreported_expired += found
+            self._expired_found.set()
+
+    async def _report_expired(self) -> None:
+        for expired in list(self._unreported_expired):
+            log.warning("document %s destroyed unconfirmed (%s)", expired.document_id, expired.reason)
+            try:
+                await self._central.report_document_expired(expired)
+            except CentralError as exc:
+                log.warning("could not report the destroyed document yet: %s", exc)
+                return
+            self._unreported_expired.remove(expired)
 
     # ----------------------------------------------------------------- remote control of the form view
 
@@ -728,7 +743,7 @@ class KioskEngine:
                     await asyncio.wait_for(asyncio.shield(waiting), timeout=10.0)
         if self._document_ports is not None:
             try:
-                self._unreported_expired += await asyncio.to_thread(self._document_ports.store.expire)
+                await self._sweep_outbox()
             except Exception:
                 log.exception("the outbox sweep before the reset check failed")
         ended = self._unconfirmed
