@@ -4,7 +4,8 @@
 #   - the project in /opt/kiosk-client with its virtual environment (scripts/bootstrap.sh);
 #   - /etc/kiosk-client/kiosk.toml from the example, if absent;
 #   - echo cancellation (PipeWire, or PulseAudio) as the kiosk user's default audio devices;
-#   - a systemd user unit that restarts the kiosk if it ever stops.
+#   - the kiosk session on boot (kiosk-session.service: sway on tty1 with the kiosk as its only client,
+#     started again whenever it stops), the graphical target as the default.
 # Then: edit /etc/kiosk-client/kiosk.toml, and as the kiosk user run
 #   /opt/kiosk-client/.venv/bin/kiosk-client enroll --code <CODE from the central>
 set -euo pipefail
@@ -12,7 +13,9 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 
 apt-get update -qq
+mapfile -t qt_packages < <(grep -v '^#' "$src/installer/qt-runtime-packages.txt" | grep .)
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  sway "${qt_packages[@]}" \
   libsane1 sane-utils fonts-dejavu-core pipewire pipewire-pulse wireplumber pulseaudio-utils gnome-keyring libsecret-1-0 \
   libspeechd2 speech-dispatcher speech-dispatcher-espeak-ng espeak-ng >/dev/null
 
@@ -26,9 +29,12 @@ install -d /etc/kiosk-client
 install -d -o kiosk -g kiosk /var/lib/kiosk-client
 
 home=$(getent passwd kiosk | cut -d: -f6)
-install -d -o kiosk -g kiosk "$home/.config/pipewire/pipewire.conf.d" "$home/.config/pulse" "$home/.config/systemd/user"
+install -d -o kiosk -g kiosk "$home/.config/pipewire/pipewire.conf.d" "$home/.config/pulse"
 install -o kiosk -g kiosk -m 0644 "$src/installer/pipewire-echo-cancel.conf" "$home/.config/pipewire/pipewire.conf.d/60-kiosk-echo-cancel.conf"
 install -o kiosk -g kiosk -m 0644 "$src/installer/pulse-echo-cancel.pa" "$home/.config/pulse/default.pa"
-install -o kiosk -g kiosk -m 0644 "$src/installer/kiosk-client.service" "$home/.config/systemd/user/kiosk-client.service"
-loginctl enable-linger kiosk || true
+install -m 0644 "$src/installer/kiosk-session.service" /etc/systemd/system/kiosk-session.service
+rm -f "$home/.config/systemd/user/kiosk-client.service"  # the session replaces the older user unit
+systemctl daemon-reload || true
+systemctl set-default graphical.target || true
+systemctl enable kiosk-session.service || true
 echo "installed. Next: edit /etc/kiosk-client/kiosk.toml, then enrol as the kiosk user (see the README)."

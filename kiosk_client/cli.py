@@ -440,10 +440,52 @@ def parser() -> argparse.ArgumentParser:
     fl.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD", help="the command and its arguments")
     fl.set_defaults(func=cmd_field_link)
 
+    se = sub.add_parser(
+        "session",
+        help="the kiosk session started on boot: sway with the kiosk as its only client",
+        description="Replaces itself by sway, configured so that the kiosk is its only client and no key "
+        "leaves it; the kiosk is `kiosk-client run --config CONFIG`, or the command after --. "
+        "When the kiosk ends, the session ends (the service manager starts a new one).",
+    )
+    se.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    se.add_argument(
+        "--headless", metavar="WxH", help="no screen: sway's headless output of this size (tests)"
+    )
+    se.add_argument("--touch-screen", action="store_true", help="hide the pointer (default: from the config)")
+    se.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD", help="run this instead of the kiosk")
+    se.set_defaults(func=cmd_session)
+
     st = sub.add_parser("selftest", help="check this machine: Python/Qt, camera, keyring, config")
     st.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     st.set_defaults(func=cmd_selftest)
     return p
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    from .system.kiosk_session import SessionOptions, exec_session
+
+    command = args.argv[1:] if args.argv[:1] == ["--"] else list(args.argv)
+    touch = args.touch_screen
+    if not command:
+        from .core.settings import load_settings
+
+        touch = touch or load_settings(args.config).touch_screen  # a broken config stops here, clearly
+        command = [sys.executable, "-m", "kiosk_client", "run", "--config", str(args.config)]
+    size = None
+    if args.headless:
+        try:
+            width, height = (int(n) for n in args.headless.lower().split("x"))
+        except ValueError:
+            raise ConfigError("--headless", None, f"expected WIDTHxHEIGHT, got {args.headless!r}") from None
+        if not (320 <= width <= 7680 and 240 <= height <= 4320):
+            raise ConfigError("--headless", None, f"expected a screen size, got {args.headless!r}")
+        size = (width, height)
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if not runtime:
+        print("error: XDG_RUNTIME_DIR is not set (start the session through systemd/PAM)", file=sys.stderr)
+        return 1
+    exec_session(SessionOptions(tuple(command), touch_screen=touch, headless_size=size), Path(runtime))
+    return 1  # not reached: the process is sway now
 
 
 def main(argv: list[str] | None = None) -> int:

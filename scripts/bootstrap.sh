@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up everything the kiosk client needs on this machine, idempotently:
 #   - Debian packages (only when run as root): SANE (test backend), Chromium for browser tests, fonts,
-#     coturn (the TURN tests start their own turnserver) and nftables (they block UDP with nft);
+#     coturn (the TURN tests start their own turnserver) and nftables (they block UDP with nft), the
+#     libraries Qt links against (installer/qt-runtime-packages.txt), sway (the kiosk session) with
+#     grim and wtype (its test takes screenshots and types keys);
 #   - a Python >= 3.12 virtual environment in .venv with the project and its dev tools.
 # Safe to run again: it skips what is already done (a stamp records the inputs it installed from).
 set -euo pipefail
@@ -10,7 +12,9 @@ cd "$root"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
-debian_packages=(libsane1 sane-utils chromium fonts-dejavu-core coturn nftables iproute2 openssl)
+mapfile -t qt_packages < <(grep -v '^#' installer/qt-runtime-packages.txt | grep .)
+debian_packages=(libsane1 sane-utils chromium fonts-dejavu-core coturn nftables iproute2 openssl sway grim wtype
+  "${qt_packages[@]}")
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
   for p in "${debian_packages[@]}"; do

@@ -75,6 +75,7 @@ class Settings:
     data_dir: Path
     language: str = "fr"
     fullscreen: bool = True
+    touch_screen: bool = False  # the kiosk session hides the pointer
     keyring_backend: str = DEFAULT_KEYRING_BACKEND
     camera: CameraSettings = field(default_factory=CameraSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
@@ -152,7 +153,9 @@ def parse_settings(text: str, file: str) -> Settings:
         file, "form", raw.get("form", {}), ("default_origins", "citizen_only_selectors", "safe_frame_origins")
     )
     central = _Section(file, "central", raw.get("central", {}), ("url",))
-    kiosk = _Section(file, "kiosk", raw.get("kiosk", {}), ("language", "data_dir", "fullscreen"))
+    kiosk = _Section(
+        file, "kiosk", raw.get("kiosk", {}), ("language", "data_dir", "fullscreen", "touch_screen")
+    )
     camera = _Section(file, "camera", raw.get("camera", {}), ("device", "width", "height", "fps"))
     audio = _Section(file, "audio", raw.get("audio", {}), ("microphone", "speaker"))
     secrets = _Section(file, "secrets", raw.get("secrets", {}), ("keyring_backend",))
@@ -183,6 +186,7 @@ def parse_settings(text: str, file: str) -> Settings:
         data_dir=Path(kiosk.get("data_dir", str, "a folder path", "/var/lib/kiosk-client")),
         language=language,
         fullscreen=kiosk.get("fullscreen", bool, "true or false", True),
+        touch_screen=kiosk.get("touch_screen", bool, "true or false", False),
         keyring_backend=secrets.get(
             "keyring_backend", str, "a keyring backend class path", DEFAULT_KEYRING_BACKEND
         ),

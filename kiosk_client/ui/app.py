@@ -18,6 +18,7 @@ from ..core.events import KioskEvent, SessionRecord
 from ..core.ports import FormViewPort, VideoSink
 from ..core.settings import AccessibilitySettings, FormSettings
 from ..runtime import LoopThread, shorten_gil_switch_interval
+from ..system.kiosk_session import APP_ID
 from .bridge import BridgeFormView, BridgeVideoSink, EngineBridge
 from .main_window import KioskWindow
 
@@ -64,6 +65,8 @@ def run_kiosk_app(
     accessibility: AccessibilitySettings | None = None,
 ) -> int:
     prepare_qt_environment()
+    # The kiosk session's compositor knows the kiosk by this (Wayland app_id).
+    QApplication.setDesktopFileName(APP_ID)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     loop = LoopThread()

@@ -3,8 +3,10 @@ for the animateur."""
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QResizeEvent
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -35,6 +37,8 @@ from .speech import ReadAloud
 from .theme import LARGER_TEXT, stylesheet
 from .video_view import to_qimage
 from .widgets import ListenButton, button, label
+
+log = logging.getLogger(__name__)
 
 MIN_SCREEN = (1280, 720)  # the smallest kiosk screen every state is designed and audited for
 
@@ -90,6 +94,7 @@ class KioskWindow(QMainWindow):
         self.t = Translator(language)
         self._default_language = language
         self.snapshot: KioskSnapshot | None = None
+        self._kiosk_mode = False
 
         self.idle = IdleScreen()
         self.waiting = WaitingScreen()
@@ -395,6 +400,11 @@ class KioskWindow(QMainWindow):
             self.waiting.self_view.show_image(to_qimage(image))  # « Vous vous voyez ? »
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._kiosk_mode and event.spontaneous():
+            # Asked by the compositor (a close shortcut, a stray client): a kiosk does not close.
+            log.warning("a request to close the kiosk's window was refused")
+            event.ignore()
+            return
         self._ticker.stop()
         self.speech.stop()
         self.sounds.stop()
@@ -404,10 +414,11 @@ class KioskWindow(QMainWindow):
         self.session_files.clear()
         super().closeEvent(event)
 
-    def keyPressEvent(self, event: object) -> None:
-        # A kiosk ignores keyboard shortcuts (no Alt+F4 / Escape exits); the window manager is locked down too.
-        return
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        # A kiosk ignores keyboard shortcuts (no Alt+F4 / Escape exits); the compositor has no binding.
+        log.debug("a key was ignored: %s", QKeySequence(event.keyCombination()).toString())
 
     def enter_kiosk_mode(self) -> None:
+        self._kiosk_mode = True
         self.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
         self.showFullScreen()

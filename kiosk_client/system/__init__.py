@@ -1,0 +1,1 @@
+"""The kiosk's place in the operating system: its compositor session and the service manager."""
