@@ -215,6 +215,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return bench_field_command(args)
     if args.what == "join":
         result = bench_join(appointments=args.appointments, clerk_kind=args.clerk)
+    elif args.what == "recovery":
+        from .tools.bench_recovery import bench_recovery
+
+        faults = [f.strip() for f in args.faults.split(",") if f.strip()] if args.faults else None
+        try:
+            result = bench_recovery(runs=args.runs, faults=faults)
+        except ValueError as exc:
+            print(f"bench recovery: {exc}", file=sys.stderr)
+            return 2
     elif args.what == "control":
         from .tools.bench_control import bench_control
 
@@ -381,7 +390,7 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks that print JSON")
-    bench.add_argument("what", choices=["join", "control", "documents", "field"])
+    bench.add_argument("what", choices=["join", "control", "documents", "field", "recovery"])
     bench.add_argument("--appointments", type=int, default=10, help="join: how many appointments")
     bench.add_argument(
         "--clerk",
@@ -391,12 +400,20 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--inputs", type=int, default=1000, help="control: how many clerk inputs")
     bench.add_argument("--dpi", type=int, default=300, help="documents: scan resolution")
-    bench.add_argument("--runs", type=int, default=3, help="documents: batches (the figures are medians)")
+    bench.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="documents: batches (the figures are medians); recovery: rounds of each fault",
+    )
     bench.add_argument(
         "--profile",
         choices=["adsl", "valley-4g", "satellite", "cut"],
         default="adsl",
         help="field: the emulated link (FIELD-NETWORKS.md); cut is adsl with a 10 s and a 60 s cut",
+    )
+    bench.add_argument(
+        "--faults", default="", help="recovery: some of kill9,hung_qt,hung_engine (default: all)"
     )
     bench.add_argument("--duration", type=float, default=60.0, help="field: seconds of steady call measured")
     bench.add_argument("--skip-chromium-pair", action="store_true", help="field: the kiosk pair only")

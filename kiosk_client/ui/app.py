@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QTimer
@@ -19,6 +21,7 @@ from ..core.ports import FormViewPort, VideoSink
 from ..core.settings import AccessibilitySettings, FormSettings
 from ..runtime import LoopThread, shorten_gil_switch_interval
 from ..system.kiosk_session import APP_ID
+from ..system.service_manager import ServiceNotifier, Watchdog, service_watchdog
 from .bridge import BridgeFormView, BridgeVideoSink, EngineBridge
 from .main_window import KioskWindow
 
@@ -104,6 +107,8 @@ def run_kiosk_app(
     if max_seconds is not None:
         QTimer.singleShot(int(max_seconds * 1000), app.quit)
     run = loop.submit(engine.run())
+    service = _start_service_watchdog(app, loop)
+    _fault_injection(loop)
 
     def engine_stopped(future: object) -> None:
         if not run.cancelled() and run.exception() is not None:
@@ -113,5 +118,61 @@ def run_kiosk_app(
     try:
         return app.exec()
     finally:
+        if service is not None:
+            notifier, watchdog = service
+            if watchdog is not None:
+                watchdog.stop()
+            notifier.notify("STOPPING=1")
+            notifier.close()
         loop.stop()
         window.close()
+
+
+def _start_service_watchdog(
+    app: QApplication, loop: LoopThread
+) -> tuple[ServiceNotifier, Watchdog | None] | None:
+    """Under systemd: READY=1 once the window is up, then watchdog pings fed by both threads."""
+    service = service_watchdog()
+    if service is None:
+        return None
+    notifier, watchdog = service
+    if watchdog is not None:
+        every_s = watchdog.interval_s / 8
+        qt_feed = QTimer(app)
+        qt_feed.timeout.connect(lambda: watchdog.alive("qt"))
+        qt_feed.start(max(50, int(every_s * 1000)))
+
+        async def engine_feed() -> None:
+            while True:
+                watchdog.alive("engine")
+                await asyncio.sleep(every_s)
+
+        loop.submit(engine_feed())
+        watchdog.start()
+        log.info("systemd watchdog: %.1f s", watchdog.interval_s)
+    QTimer.singleShot(0, lambda: notifier.notify("READY=1", "STATUS=the kiosk is up"))
+    return service
+
+
+def _fault_injection(loop: LoopThread) -> None:
+    """For `bench recovery` and its tests only, never set on a terminal: SIGUSR2 hangs the Qt thread
+    for good (the engine's loop runs on), SIGUSR1 the engine's loop (the screen runs on), as a
+    deadlock in either would."""
+    if os.environ.get("KIOSK_FAULT_INJECTION") != "1":
+        return
+    log.warning("fault injection is on (KIOSK_FAULT_INJECTION=1): SIGUSR1/SIGUSR2 hang a thread")
+
+    def hang_forever() -> None:
+        while True:
+            time.sleep(3600)
+
+    def hang_qt(*_: object) -> None:
+        log.error("fault injection: the Qt thread hangs now")
+        hang_forever()
+
+    def hang_engine(*_: object) -> None:
+        log.error("fault injection: the engine's loop hangs now")
+        loop.loop.call_soon_threadsafe(hang_forever)
+
+    signal.signal(signal.SIGUSR2, hang_qt)
+    signal.signal(signal.SIGUSR1, hang_engine)

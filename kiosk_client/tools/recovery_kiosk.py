@@ -1,0 +1,54 @@
+"""The kiosk as a process of its own, for `bench recovery` and its tests: the real Qt application
+(offscreen) around the real engine, as `kiosk-client run` starts it, but enrolled with a token handed
+down in the environment (KIOSK_DEVICE_TOKEN, never on the command line) instead of the keyring, with
+no camera, microphone or scanner. Its data folder outlives it, as a terminal's does across restarts.
+
+    KIOSK_DEVICE_TOKEN=… python -m kiosk_client.tools.recovery_kiosk --central URL --data-dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from ..app import build_engine
+from ..core.settings import AccessibilitySettings, AudioSettings, CameraSettings, ScannerSettings, Settings
+from ..ui.app import run_kiosk_app
+
+TOKEN_ENV = "KIOSK_DEVICE_TOKEN"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="recovery_kiosk")
+    parser.add_argument("--central", required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    token = os.environ.pop(TOKEN_ENV, "")
+    if not token:
+        print(f"{TOKEN_ENV} is not set", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("aioice", "aiortc", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = Settings(
+        central_url=args.central,
+        data_dir=args.data_dir,
+        camera=CameraSettings(device=None),
+        audio=AudioSettings(microphone=None, speaker=None),
+        scanner=ScannerSettings(enabled=False),
+        accessibility=AccessibilitySettings(speech_engine="none", sound_cues=False),
+    )
+    return run_kiosk_app(
+        lambda publish, sink, form, frames: build_engine(settings, token, publish, sink, form, frames),
+        language="fr",
+        fullscreen=False,
+        form_settings=settings.form,
+        accessibility=settings.accessibility,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
