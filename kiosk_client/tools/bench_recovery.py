@@ -51,6 +51,7 @@ class Supervisor:
     workdir: Path
     watchdog_s: float = WATCHDOG_S
     restart_s: float = RESTART_S
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     starts: list[float] = field(default_factory=list)
     ready: list[float] = field(default_factory=list)
@@ -85,6 +86,7 @@ class Supervisor:
             "WATCHDOG_USEC": str(int(self.watchdog_s * 1e6)),
             "KIOSK_FAULT_INJECTION": "1",
             "QT_QPA_PLATFORM": "offscreen",
+            **self.extra_env,
         }
         command = [sys.executable, "-m", "kiosk_client.tools.recovery_kiosk", "--central", self.central_url]
         command += ["--data-dir", str(self.workdir / "kiosk")]

@@ -1,7 +1,9 @@
 """The kiosk as a process of its own, for `bench recovery` and its tests: the real Qt application
 (offscreen) around the real engine, as `kiosk-client run` starts it, but enrolled with a token handed
 down in the environment (KIOSK_DEVICE_TOKEN, never on the command line) instead of the keyring, with
-no camera, microphone or scanner. Its data folder outlives it, as a terminal's does across restarts.
+no camera or microphone. With KIOSK_OUTBOX_KEY (64 hex digits) it has its documents outbox and a
+scanner (SANE's, as SANE_CONFIG_DIR says). Its data folder outlives it, as a terminal's does across
+restarts.
 
     KIOSK_DEVICE_TOKEN=… python -m kiosk_client.tools.recovery_kiosk --central URL --data-dir DIR
 """
@@ -19,6 +21,7 @@ from ..core.settings import AccessibilitySettings, AudioSettings, CameraSettings
 from ..ui.app import run_kiosk_app
 
 TOKEN_ENV = "KIOSK_DEVICE_TOKEN"
+OUTBOX_KEY_ENV = "KIOSK_OUTBOX_KEY"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if not token:
         print(f"{TOKEN_ENV} is not set", file=sys.stderr)
         return 2
+    outbox_key = bytes.fromhex(os.environ.pop(OUTBOX_KEY_ENV, "")) or None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aioice", "aiortc", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -38,11 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=args.data_dir,
         camera=CameraSettings(device=None),
         audio=AudioSettings(microphone=None, speaker=None),
-        scanner=ScannerSettings(enabled=False),
+        scanner=ScannerSettings(enabled=outbox_key is not None),
         accessibility=AccessibilitySettings(speech_engine="none", sound_cues=False),
     )
     return run_kiosk_app(
-        lambda publish, sink, form, frames: build_engine(settings, token, publish, sink, form, frames),
+        lambda publish, sink, form, frames: build_engine(
+            settings, token, publish, sink, form, frames, outbox_key=outbox_key
+        ),
         language="fr",
         fullscreen=False,
         form_settings=settings.form,
