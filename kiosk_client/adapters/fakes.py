@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from ..core.control_protocol import InputMessage
+from ..core.crash_loop import RunHistory
 from ..core.document_desk import ExpiredDocument
 from ..core.errors import CentralError
 from ..core.models import (
@@ -211,6 +212,7 @@ class MemoryCache:
         self.config: RemoteConfig | None = None
         self.out_of_service: OutOfService | None = None
         self.pending_reports: list[dict[str, object]] = []
+        self.run_history: RunHistory | None = None
 
     def load_schedule(self) -> Schedule | None:
         return self.schedule
@@ -235,6 +237,12 @@ class MemoryCache:
 
     def save_pending_reports(self, reports: list[dict[str, object]]) -> None:
         self.pending_reports = list(reports)
+
+    def load_run_history(self) -> RunHistory | None:
+        return self.run_history
+
+    def save_run_history(self, history: RunHistory) -> None:
+        self.run_history = history
 
 
 class FakeResetScreen:

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..core.crash_loop import RunHistory
 from ..core.errors import MalformedResponse
 from ..core.models import RemoteConfig, Schedule
 from ..core.reset_check import OutOfService
@@ -39,6 +40,7 @@ class FileCache:
         self._config = folder / "remote-config.json"
         self._out_of_service = folder / "out-of-service.json"
         self._reports = folder / "pending-session-reports.json"
+        self._runs = folder / "run-history.json"
 
     def _read(self, path: Path) -> Any:
         try:
@@ -101,3 +103,16 @@ class FileCache:
 
     def save_pending_reports(self, reports: list[dict[str, object]]) -> None:
         write_atomically(self._reports, json.dumps(reports).encode())
+
+    def load_run_history(self) -> RunHistory | None:
+        document = self._read(self._runs)
+        if document is None:
+            return None
+        try:
+            return RunHistory.from_json(document)
+        except ValueError as exc:
+            log.error("ignoring the unreadable run history: %s", exc)
+            return None
+
+    def save_run_history(self, history: RunHistory) -> None:
+        write_atomically(self._runs, json.dumps(history.to_json()).encode())

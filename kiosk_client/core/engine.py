@@ -23,6 +23,7 @@ from .clock import CentralClock
 from .consent_gate import ConsentGate
 from .control_protocol import InputMessage, kiosk_screen
 from .control_protocol import error as control_error
+from .crash_loop import CRASH_LOOP, CRASH_WINDOW_S, RunHistory, on_clean_stop, on_start
 from .document_desk import DocumentDesk, DocumentPorts, ExpiredDocument
 from .document_transfer import TransferStatus
 from .errors import (
@@ -245,6 +246,7 @@ class KioskEngine:
         if cached_config is not None:
             self._config = cached_config
         self.reset.load()
+        self._count_the_start()
         self._publish_state()
         # A restart wipes again and checks before any appointment: after a crash mid-session, and the
         # way staff bring a kiosk that failed its check back (until the staff panel has a button).
@@ -258,6 +260,8 @@ class KioskEngine:
                     group.create_task(self._supervised(loop))
         finally:
             await self._shutdown()
+            # Stopped cleanly (not killed, not crashed): this run does not count towards a crash loop.
+            self._save_quietly(lambda: self._cache.save_run_history(on_clean_stop()))
 
     async def _supervised(self, loop: Callable[[], Awaitable[None]]) -> None:
         """A kiosk must not freeze on a bug: log it, wait a little, start the loop again."""
@@ -279,6 +283,26 @@ class KioskEngine:
             task.cancel()
         with contextlib.suppress(Exception):
             await self._central.aclose()
+
+    def _count_the_start(self) -> None:
+        history, looping = on_start(
+            self._safe_load(self._cache.load_run_history) or RunHistory(), time.time()
+        )
+        self._save_quietly(lambda: self._cache.save_run_history(history))
+        if looping:
+            log.error(
+                "%d unclean ends within %.0f min: out of service until the staff act",
+                len(history.crashes),
+                CRASH_WINDOW_S / 60,
+            )
+            self.reset.hold(OutOfService(time.time(), None, (CRASH_LOOP,)))
+
+    @staticmethod
+    def _save_quietly(save: Callable[[], None]) -> None:
+        try:
+            save()
+        except OSError:
+            log.exception("the local cache could not be written")
 
     @staticmethod
     def _safe_load[T](load: Callable[[], T | None]) -> T | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from .control_protocol import InputMessage
+from .crash_loop import RunHistory
 from .document_desk import ExpiredDocument
 from .document_transfer import DocumentLink
 from .models import (
@@ -175,7 +176,8 @@ class MicrophoneMeter(Protocol):
 
 class LocalCache(Protocol):
     """What survives a restart: the last good schedule and remote config, whether the kiosk is out of
-    service, the session reports the central has not had yet (nothing about citizens)."""
+    service, the session reports the central has not had yet, its recent crashes (nothing about
+    citizens)."""
 
     def load_schedule(self) -> Schedule | None: ...
 
@@ -192,6 +194,10 @@ class LocalCache(Protocol):
     def load_pending_reports(self) -> list[dict[str, object]]: ...
 
     def save_pending_reports(self, reports: list[dict[str, object]]) -> None: ...
+
+    def load_run_history(self) -> RunHistory | None: ...
+
+    def save_run_history(self, history: RunHistory) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,8 @@ class ResetService:
         self._rng = rng or random.Random()
         self.screen: ResetScreenPort | None = None
         self.out_of_service: OutOfService | None = None
+        # Out of service for a cause no reset check can clear (a crash loop): until staff act.
+        self.held: OutOfService | None = None
         self.checking = True  # nothing starts before the start-up check has passed
         self.last_report: ResetReport | None = None
         self._pending: list[dict[str, object]] = []
@@ -103,6 +105,13 @@ class ResetService:
                 ", ".join(self.out_of_service.failed_checks),
             )
 
+    def hold(self, state: OutOfService | None) -> None:
+        """Out of service whatever the checks say (None: released; the next check decides)."""
+        self.held = state
+        if state is not None:
+            self.out_of_service = state
+            self._changed()
+
     # ----------------------------------------------------------------- the check
 
     async def verify(self, trigger: Trigger, record: SessionRecord | None, facts: EngineFacts) -> ResetReport:
@@ -114,9 +123,11 @@ class ResetService:
         self.last_report = report
         if report.passed:
             log.info("reset check passed (%s)", trigger)
-            if self.out_of_service is not None:
+            if self.held is not None:
+                log.error("staying out of service: %s", ", ".join(self.held.failed_checks))
+            elif self.out_of_service is not None:
                 log.warning("back in service: the reset check passed")
-            self.out_of_service = None
+            self.out_of_service = self.held
         else:
             for result in report.failures():
                 log.error("reset check failed: %s: %s", result.check.value, result.detail)
