@@ -15,6 +15,7 @@ from ..core.clock import CentralClock
 from ..core.document_desk import ExpiredDocument
 from ..core.errors import AuthenticationFailed, CentralRejected, CentralUnavailable, MalformedResponse
 from ..core.models import (
+    Appointment,
     CallSignal,
     CallTicket,
     Enrollment,
@@ -29,6 +30,7 @@ from ..core.wire import (
     parse_enrollment,
     parse_remote_config,
     parse_schedule,
+    parse_walk_in,
 )
 
 log = logging.getLogger(__name__)
@@ -190,6 +192,10 @@ class HttpCentral:
                 "reason": expired.reason,
             },
         )
+
+    async def start_walk_in(self, code: str) -> Appointment:
+        response = await self._request("POST", "/kiosk/walk-ins", json={"code": code})
+        return parse_walk_in(self._json(response))
 
 
 async def enroll(

@@ -11,8 +11,9 @@ from dataclasses import replace
 from ..core.control_protocol import InputMessage
 from ..core.crash_loop import RunHistory
 from ..core.document_desk import ExpiredDocument
-from ..core.errors import CentralError
+from ..core.errors import CentralError, CentralRejected
 from ..core.models import (
+    Appointment,
     CallSignal,
     CallTicket,
     Heartbeat,
@@ -49,6 +50,9 @@ class FakeCentral:
         self.heartbeats: list[Heartbeat] = []
         self.expired_documents: list[ExpiredDocument] = []
         self.session_reports: list[dict[str, object]] = []
+        # Walk-in codes a clerk gave: the appointment each opens (added to the schedule when used).
+        self.walk_in_codes: dict[str, Appointment] = {}
+        self.used_walk_in_codes: set[str] = set()
         self._ids = itertools.count(1)
         self._signals: dict[str, CallSignal] = {}
         self._changed = asyncio.Event()
@@ -121,6 +125,20 @@ class FakeCentral:
     async def report_document_expired(self, expired: ExpiredDocument) -> None:
         self._check()
         self.expired_documents.append(expired)
+
+    async def start_walk_in(self, code: str) -> Appointment:
+        self._check()
+        if code in self.used_walk_in_codes:
+            raise CentralRejected(410, "walk_in_code_used", "this code was used")
+        appointment = self.walk_in_codes.get(code)
+        if appointment is None:
+            raise CentralRejected(404, "walk_in_code_unknown", "no such code")
+        self.used_walk_in_codes.add(code)
+        old = self.schedule or Schedule("Borne", "France Services", ())
+        self.schedule = Schedule(
+            old.kiosk_name, old.site_name, (*old.appointments, appointment), etag=f'"walk-in-{code}"'
+        )
+        return appointment
 
     async def post_session_report(self, report: Mapping[str, object]) -> None:
         self._check()

@@ -88,13 +88,18 @@ from .session import (
     advance,
     call_dropped,
     clerk_answered,
+    ended_by_staff,
     finished_earlier,
     hung_up,
     upcoming_today,
 )
+from .staff_access import Attempt, StaffAccess
+from .staff_pin import pin_matches
 from .volume import DEFAULT_LEVEL, clamp_level, gain
 
 log = logging.getLogger(__name__)
+
+STAFF_OUT_OF_SERVICE = "staff"  # the out-of-service cause when the staff panel says so
 
 
 class _NoFormView:
@@ -196,6 +201,7 @@ class KioskEngine:
         self._sweep_lock = asyncio.Lock()
         self._expired_found = asyncio.Event()
 
+        self.staff = StaffAccess(time.monotonic)
         # The reset check between citizens (core/reset_service.py): until one passes, no call is offered.
         store = documents.store if documents is not None else None
         self.reset = ResetService(
@@ -319,6 +325,91 @@ class KioskEngine:
         return task
 
     # ----------------------------------------------------------------- commands from the UI
+
+    # ----------------------------------------------------------------- the staff panel
+
+    async def staff_unlock(self, pin: str) -> Attempt:
+        early = self.staff.before_check(self._config.staff_pin_hash is not None)
+        if early is not None:
+            return early
+        assert self._config.staff_pin_hash is not None
+        matched = await asyncio.to_thread(pin_matches, pin, self._config.staff_pin_hash)  # ≈0.1 s of PBKDF2
+        attempt = self.staff.record(matched)
+        log.warning("staff panel: %s", attempt.verdict.value)  # who tried is not known; that it happened is
+        return attempt
+
+    async def staff_close(self) -> None:
+        self.staff.close()
+
+    def _staff_only(self, what: str) -> bool:
+        if not self.staff.is_open:
+            log.error("staff command refused, the panel is not open: %s", what)
+            return False
+        self.staff.touch()
+        return True
+
+    async def staff_walk_in(self, code: str) -> str | None:
+        """Starts a walk-in session from the clerk's code: None once the appointment is in the
+        schedule (the kiosk joins it as any other), else why not (the central's code, or
+        "busy", "out_of_service", "central_unreachable", "malformed_code")."""
+        if not self._staff_only("walk-in"):
+            return "panel_closed"
+        digits = "".join(code.split())
+        if not (digits.isascii() and digits.isdigit() and 4 <= len(digits) <= 12):
+            return "malformed_code"
+        if self._session.phase in ACTIVE:
+            return "busy"
+        if self.reset.blocks_sessions:
+            return "out_of_service"
+        try:
+            appointment = await self._central.start_walk_in(digits)
+        except CentralRejected as exc:
+            log.warning("walk-in code refused: %s", exc.code)
+            return exc.code
+        except CentralError as exc:
+            log.warning("walk-in: the central is unreachable: %s", exc)
+            return "central_unreachable"
+        old = self._schedule or Schedule("", "", ())
+        others = tuple(a for a in old.appointments if a.id != appointment.id)
+        # No ETag: the next poll fetches the central's own schedule, which has it too.
+        self._schedule = Schedule(old.kiosk_name, old.site_name, (*others, appointment), etag=None)
+        log.info(
+            "walk-in session %s with %s (%s)", appointment.id, appointment.clerk_name, appointment.service
+        )
+        self._wake_poll.set()
+        self._step()
+        return None
+
+    async def staff_end_session(self) -> bool:
+        if not self._staff_only("end session") or self._session.phase not in ACTIVE:
+            return False
+        self._set_session(ended_by_staff(self._session, self._clock.now()))
+        return True
+
+    async def staff_rejoin(self) -> bool:
+        """A new connection for the current session (a frozen picture, a lost sound)."""
+        if not self._staff_only("rejoin") or self._session.phase not in ACTIVE or self._lost is None:
+            return False
+        log.warning("staff asked for a new connection")
+        self._lost.set()
+        return True
+
+    async def staff_out_of_service(self, out: bool) -> bool:
+        if not self._staff_only("out of service" if out else "back in service"):
+            return False
+        if out:
+            if self._session.phase in ACTIVE:
+                self._set_session(ended_by_staff(self._session, self._clock.now()))
+            self.reset.hold(OutOfService(time.time(), None, (STAFF_OUT_OF_SERVICE,)))
+            self._save_quietly(lambda: self._cache.save_out_of_service(self.reset.out_of_service))
+        else:
+            # Back only through a reset check that passes: staff cannot wave a dirty kiosk through.
+            self.reset.hold(None)
+            self._save_quietly(lambda: self._cache.save_run_history(on_clean_stop()))
+            await self._verify_reset("start_up")
+        self._heartbeat_due.set()
+        self._step()
+        return True
 
     async def citizen_hang_up(self) -> None:
         self._set_session(hung_up(self._session, by_clerk=False, now=self._clock.now()))

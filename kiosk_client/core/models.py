@@ -45,6 +45,7 @@ class RemoteConfig:
     poll_interval_s: float = 15.0
     join_before_s: float = 90.0
     no_show_after_s: float = 900.0
+    staff_pin_hash: str | None = None  # core/staff_pin.py's format; None: the staff panel stays shut
 
 
 @dataclass(frozen=True, slots=True)

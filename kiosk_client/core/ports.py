@@ -11,6 +11,7 @@ from .crash_loop import RunHistory
 from .document_desk import ExpiredDocument
 from .document_transfer import DocumentLink
 from .models import (
+    Appointment,
     CallSignal,
     CallTicket,
     Heartbeat,
@@ -44,6 +45,12 @@ class CentralPort(Protocol):
 
     async def post_session_report(self, report: Mapping[str, object]) -> None:
         """The session's record and the reset check's report (core/session_report.py)."""
+        ...
+
+    async def start_walk_in(self, code: str) -> Appointment:
+        """A walk-in session from a code a clerk gave (POST /kiosk/walk-ins): the appointment it opened,
+        now in this kiosk's schedule. CentralRejected with the central's code when refused
+        (walk_in_code_unknown, walk_in_code_expired, walk_in_code_used, too_many_attempts)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -28,6 +28,7 @@ class EndReason(StrEnum):
     APPOINTMENT_OVER = "appointment_over"
     CANCELLED = "cancelled"
     CALL_FAILED = "call_failed"
+    STAFF_ENDED = "staff_ended"  # from the staff panel
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +141,12 @@ def hung_up(session: Session, by_clerk: bool, now: datetime) -> Session:
     if session.phase not in (Phase.WAITING_FOR_CLERK, Phase.IN_CALL):
         return session
     return _ended(session, EndReason.CLERK_HUNG_UP if by_clerk else EndReason.CITIZEN_HUNG_UP, now)
+
+
+def ended_by_staff(session: Session, now: datetime) -> Session:
+    if session.phase not in (Phase.WAITING_FOR_CLERK, Phase.IN_CALL):
+        return session
+    return _ended(session, EndReason.STAFF_ENDED, now)
 
 
 def finished_earlier(session: Session, now: datetime) -> Session:

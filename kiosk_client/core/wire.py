@@ -24,6 +24,7 @@ from .models import (
     SessionDescription,
 )
 from .navigation import web_origin
+from .staff_pin import check_hash_format
 
 MAX_APPOINTMENTS = 500
 MAX_TEXT = 10_000
@@ -222,7 +223,17 @@ def parse_remote_config(document: object) -> RemoteConfig:
         poll_interval_s=r.number("poll_interval_seconds", 15.0, minimum=1, maximum=3600),
         join_before_s=r.number("join_before_seconds", 90.0, minimum=0, maximum=3600),
         no_show_after_s=r.number("no_show_after_seconds", 900.0, minimum=10, maximum=4 * 3600),
+        staff_pin_hash=_staff_pin_hash(r.optional_text("staff_pin_hash", max_len=256)),
     )
+
+
+def _staff_pin_hash(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_hash_format(value)
+    except ValueError as exc:
+        raise MalformedResponse(f"$.staff_pin_hash: {exc}") from None
 
 
 def remote_config_to_document(config: RemoteConfig) -> dict[str, Any]:
@@ -234,7 +245,13 @@ def remote_config_to_document(config: RemoteConfig) -> dict[str, Any]:
         "poll_interval_seconds": config.poll_interval_s,
         "join_before_seconds": config.join_before_s,
         "no_show_after_seconds": config.no_show_after_s,
+        "staff_pin_hash": config.staff_pin_hash,
     }
+
+
+def parse_walk_in(document: object) -> Appointment:
+    """The answer to POST /kiosk/walk-ins: the appointment the code opened, as a schedule has it."""
+    return parse_appointment(Reader(document)._get("appointment", optional=False), "$.appointment")
 
 
 def parse_call_ticket(document: object) -> CallTicket:
