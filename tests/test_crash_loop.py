@@ -15,7 +15,10 @@ from kiosk_client.adapters.local_cache import FileCache
 from kiosk_client.core.crash_loop import CRASH_LIMIT, CRASH_WINDOW_S, RunHistory, on_clean_stop, on_start
 from kiosk_client.core.session import Phase
 
-from .test_engine import FAST, Harness, harness, schedule_with  # noqa: F401  # the fixture
+from . import test_engine
+from .test_engine import FAST, Harness, schedule_with
+
+harness = test_engine.harness  # the engine rig's fixture
 
 NOW = 1_800_000_000.0
 
@@ -45,7 +48,7 @@ def test_the_history_survives_a_restart_and_garbage_is_ignored(tmp_path: Path) -
 
 
 async def test_in_a_crash_loop_no_call_starts_the_central_hears_it_and_a_clean_stop_clears_it(
-    harness,  # noqa: F811
+    harness,
 ) -> None:
     from kiosk_client.adapters.fakes import FakeCentral, MemoryCache
 
@@ -71,7 +74,7 @@ async def test_in_a_crash_loop_no_call_starts_the_central_hears_it_and_a_clean_s
     await h.until(lambda: bool(central.offers))
 
 
-async def test_a_clean_stop_is_recorded(harness) -> None:  # noqa: F811
+async def test_a_clean_stop_is_recorded(harness) -> None:
     from kiosk_client.adapters.fakes import FakeCentral, MemoryCache
 
     cache = MemoryCache()

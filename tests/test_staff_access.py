@@ -1,0 +1,176 @@
+"""The staff panel's lock: the PIN's hash from the central, attempts and lock-outs, closing when idle;
+and what the engine lets staff do once it is open."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from kiosk_client.adapters.fakes import FakeCentral
+from kiosk_client.core.errors import MalformedResponse
+from kiosk_client.core.models import Appointment, RemoteConfig
+from kiosk_client.core.session import EndReason, Phase
+from kiosk_client.core.staff_access import ATTEMPTS, IDLE_CLOSE_S, LOCKOUTS_S, StaffAccess, Verdict
+from kiosk_client.core.staff_pin import check_hash_format, hash_pin, pin_matches
+from kiosk_client.core.wire import parse_remote_config, remote_config_to_document
+
+from . import test_engine
+from .kiosk_rig import NoonClock
+from .test_engine import Harness, schedule_with
+
+harness = test_engine.harness  # the engine rig's fixture
+
+FAST_HASH = hash_pin("246810", iterations=10_000)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_pin_hash_checks_the_pin_and_nothing_else() -> None:
+    assert pin_matches("246810", FAST_HASH)
+    assert not pin_matches("246811", FAST_HASH)
+    assert not pin_matches("24681", FAST_HASH)
+    assert not pin_matches("abcdef", FAST_HASH) and not pin_matches("２４６８１０", FAST_HASH)
+    assert hash_pin("246810", iterations=10_000) != FAST_HASH  # salted
+    for bad in (
+        "",
+        "x$1$a$b",
+        "pbkdf2_sha256$99$AAAAAAAAAAA$AAAA",
+        FAST_HASH.replace("$10000$", "$999999999$"),
+    ):
+        with pytest.raises(ValueError):
+            check_hash_format(bad)
+        assert not pin_matches("246810", bad)
+    with pytest.raises(ValueError):
+        hash_pin("12")
+
+
+def test_the_central_sends_the_hash_and_a_malformed_one_is_refused() -> None:
+    config = parse_remote_config({"staff_pin_hash": FAST_HASH})
+    assert config.staff_pin_hash == FAST_HASH
+    assert parse_remote_config(remote_config_to_document(config)) == config
+    assert parse_remote_config({}).staff_pin_hash is None
+    with pytest.raises(MalformedResponse, match="staff_pin_hash"):
+        parse_remote_config({"staff_pin_hash": "1234"})  # a PIN in clear is not a hash
+
+
+def test_wrong_pins_lock_the_panel_for_longer_and_longer() -> None:
+    clock = Clock()
+    access = StaffAccess(clock)
+    for left in range(ATTEMPTS - 1, 0, -1):
+        assert access.record(False).remaining == left
+    locked = access.record(False)
+    assert locked.verdict is Verdict.LOCKED and locked.seconds == LOCKOUTS_S[0]
+    assert access.before_check(True) is not None and access.record(True).verdict is Verdict.LOCKED
+    clock.now += LOCKOUTS_S[0] + 1
+    assert access.before_check(True) is None
+    for _ in range(ATTEMPTS):
+        attempt = access.record(False)
+    assert attempt.seconds == LOCKOUTS_S[1]
+    clock.now += LOCKOUTS_S[1] + 1
+    assert access.record(True).verdict is Verdict.OPENED and access.is_open
+
+
+def test_no_pin_configured_keeps_it_shut_and_idleness_closes_it() -> None:
+    clock = Clock()
+    access = StaffAccess(clock)
+    no_pin = access.before_check(False)
+    assert no_pin is not None and no_pin.verdict is Verdict.NO_PIN
+    access.record(True)
+    clock.now += IDLE_CLOSE_S - 1
+    access.touch()
+    clock.now += IDLE_CLOSE_S - 1
+    assert access.is_open
+    clock.now += 2
+    assert not access.is_open
+
+
+# -- the engine's staff commands (fake central)
+
+
+def walk_in(ident: str = "w1") -> Appointment:
+    start = NoonClock().now()
+    return Appointment(ident, "CAF", "Mme Durand", start, start + timedelta(minutes=30))
+
+
+async def opened(h: Harness) -> None:
+    await h.until(lambda: not h.engine.reset.checking)
+    await h.until(lambda: h.engine._config.staff_pin_hash is not None)
+    assert (await h.engine.staff_unlock("246810")).verdict is Verdict.OPENED
+
+
+def central_with_pin(**kwargs: object) -> FakeCentral:
+    return FakeCentral(
+        kwargs.get("schedule"),  # type: ignore[arg-type]
+        RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=60, staff_pin_hash=FAST_HASH),
+    )
+
+
+async def test_nothing_works_before_the_pin(harness: Callable[..., Harness]) -> None:
+    central = central_with_pin()
+    central.walk_in_codes["123456"] = walk_in()
+    h = harness(central)
+    await h.until(lambda: h.engine._config.staff_pin_hash is not None)
+    assert await h.engine.staff_walk_in("123456") == "panel_closed"
+    assert not await h.engine.staff_out_of_service(True)
+    wrong = await h.engine.staff_unlock("000000")
+    assert wrong.verdict is Verdict.WRONG
+    assert "123456" not in central.used_walk_in_codes
+
+
+async def test_a_walk_in_code_starts_a_session_the_kiosk_joins(harness: Callable[..., Harness]) -> None:
+    central = central_with_pin()
+    central.walk_in_codes["123456"] = walk_in()
+    h = harness(central)
+    await opened(h)
+    assert await h.engine.staff_walk_in("12 34 56 ") is None
+    await h.until(lambda: bool(central.offers))
+    assert central.offers[0][0] == "w1" and h.engine.session.phase is Phase.WAITING_FOR_CLERK
+    assert await h.engine.staff_walk_in("123456") == "busy"
+    central.answer("w1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+    # A frozen call: staff ask for a new connection, the kiosk offers again.
+    assert await h.engine.staff_rejoin()
+    await h.until(lambda: len(central.offers) == 2)
+    assert await h.engine.staff_end_session()
+    await h.until(lambda: bool(h.finished()))
+    assert h.finished()[0].record.end_reason is EndReason.STAFF_ENDED
+
+
+async def test_wrong_used_and_malformed_codes_change_nothing(harness: Callable[..., Harness]) -> None:
+    central = central_with_pin()
+    central.walk_in_codes["123456"] = walk_in()
+    central.used_walk_in_codes.add("654321")
+    h = harness(central)
+    await opened(h)
+    assert await h.engine.staff_walk_in("999999") == "walk_in_code_unknown"
+    assert await h.engine.staff_walk_in("654321") == "walk_in_code_used"
+    assert await h.engine.staff_walk_in("12a456") == "malformed_code"
+    assert await h.engine.staff_walk_in("") == "malformed_code"
+    await asyncio.sleep(0.2)
+    assert not central.offers and h.engine.session.phase is Phase.IDLE
+
+
+async def test_out_of_service_from_the_panel_and_back_through_a_check(
+    harness: Callable[..., Harness],
+) -> None:
+    central = central_with_pin(schedule=schedule_with(0.0))
+    h = harness(central)
+    await opened(h)
+    await h.until(lambda: bool(central.offers))
+    assert await h.engine.staff_out_of_service(True)
+    await h.until(lambda: h.engine.session.phase is not Phase.WAITING_FOR_CLERK)
+    assert h.snapshot.out_of_service and h.engine.reset.out_of_service is not None
+    assert h.engine.reset.out_of_service.failed_checks == ("staff",)
+    await h.until(lambda: central.heartbeats[-1].state == "out_of_service")
+    assert await h.engine.staff_walk_in("123456") == "out_of_service"
+    assert await h.engine.staff_out_of_service(False)
+    assert not h.snapshot.out_of_service
