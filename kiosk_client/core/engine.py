@@ -33,6 +33,7 @@ from .errors import (
     CentralRejected,
     CentralUnavailable,
     MalformedResponse,
+    ScannerError,
 )
 from .events import (
     KioskEvent,
@@ -78,7 +79,7 @@ from .remote_control import (
 )
 from .reset_check import OutOfService, Trigger
 from .reset_service import EngineFacts, ResetService
-from .scanning import ScanSource
+from .scanning import RawPage, ScanRequest, ScanSource
 from .session import (
     IDLE,
     EndReason,
@@ -98,6 +99,27 @@ from .staff_pin import pin_matches
 from .volume import DEFAULT_LEVEL, clamp_level, gain
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffDeviceCheck:
+    devices: dict[str, str]  # camera, microphone, speaker: "ok" or what is wrong
+    scanner: str  # "ok", "missing", "not_configured", "in_use", "blank_page", "error: …"
+    scanner_preview: bytes | None = None  # a JPEG of the test page
+
+
+@dataclass(frozen=True, slots=True)
+class StaffReport:
+    """What the staff panel shows besides the snapshot (nothing about citizens)."""
+
+    software_version: str
+    central_reachable: bool
+    pin_configured: bool
+    devices: dict[str, str]
+    notices: tuple[str, ...]
+    out_of_service: tuple[str, ...]  # the causes, empty when in service
+    crashes: int  # unclean ends in the last minutes
+
 
 STAFF_OUT_OF_SERVICE = "staff"  # the out-of-service cause when the staff panel says so
 
@@ -202,6 +224,7 @@ class KioskEngine:
         self._expired_found = asyncio.Event()
 
         self.staff = StaffAccess(time.monotonic)
+        self._run_history = RunHistory()
         # The reset check between citizens (core/reset_service.py): until one passes, no call is offered.
         store = documents.store if documents is not None else None
         self.reset = ResetService(
@@ -341,6 +364,14 @@ class KioskEngine:
     async def staff_close(self) -> None:
         self.staff.close()
 
+    async def staff_touch(self) -> bool:
+        """Someone uses the open panel; False once it has closed by itself."""
+        self.staff.touch()
+        return self.staff.is_open
+
+    async def staff_status(self) -> StaffReport:
+        return self.staff_report()
+
     def _staff_only(self, what: str) -> bool:
         if not self.staff.is_open:
             log.error("staff command refused, the panel is not open: %s", what)
@@ -410,6 +441,47 @@ class KioskEngine:
         self._heartbeat_due.set()
         self._step()
         return True
+
+    async def staff_device_check(self) -> StaffDeviceCheck:
+        """Camera and microphone as the call would find them, and a test page from the scanner
+        (75 dpi, shown to the staff, kept nowhere)."""
+        if not self._staff_only("device check"):
+            return StaffDeviceCheck({}, "panel_closed")
+        try:
+            health = {**self._calls.device_health(), **await self._calls.probe()}
+        except Exception as exc:
+            log.exception("the device probe failed")
+            health = {"camera": f"error: {type(exc).__name__}"}
+        ports = self._document_ports
+        if ports is None:
+            return StaffDeviceCheck(health, "not_configured")
+        if self._desk is not None:
+            return StaffDeviceCheck(health, "in_use")  # a citizen's session holds it
+        pages: list[RawPage] = []
+        try:
+            if not await ports.scanner.devices():
+                return StaffDeviceCheck(health, "missing")
+            await ports.scanner.scan(ScanRequest(dpi=75), lambda page: pages.append(page))
+            processed = await asyncio.to_thread(ports.processor.process, pages[0]) if pages else None
+        except ScannerError as exc:
+            return StaffDeviceCheck(health, f"error: {exc}")
+        except Exception as exc:
+            log.exception("the scanner test failed")
+            return StaffDeviceCheck(health, f"error: {type(exc).__name__}")
+        if processed is None:
+            return StaffDeviceCheck(health, "blank_page" if pages else "no_page")
+        return StaffDeviceCheck(health, "ok", processed.preview)
+
+    def staff_report(self) -> StaffReport:
+        return StaffReport(
+            software_version=self._version,
+            central_reachable=self._central_ok,
+            pin_configured=self._config.staff_pin_hash is not None,
+            devices=self._calls.device_health(),
+            notices=tuple(sorted(n.value for n in self._notices)),
+            out_of_service=self.reset.out_of_service.failed_checks if self.reset.out_of_service else (),
+            crashes=len(self._run_history.crashes),
+        )
 
     async def citizen_hang_up(self) -> None:
         self._set_session(hung_up(self._session, by_clerk=False, now=self._clock.now()))

@@ -35,6 +35,7 @@ class EngineBridge(QObject):
     microphone_level = Signal()  # a new level is waiting: take_microphone_level()
     # The reset check: (start_up, done(results)); the window wipes and checks on the Qt thread
     reset_requested = Signal(bool, object)
+    answered = Signal(object, object)  # (on_result, the engine command's future): see ask()
 
     def __init__(self, loop: LoopThread) -> None:
         super().__init__()
@@ -42,6 +43,7 @@ class EngineBridge(QObject):
         self._frames_lock = threading.Lock()
         self._latest: dict[str, RgbImage | None] = {"remote": None, "local": None}
         self._level: tuple[float | None] | None = None  # (level,) waiting to be shown; (None,): no microphone
+        self.answered.connect(self._deliver)
 
     # --- engine side (called on the engine's thread)
 
@@ -95,6 +97,18 @@ class EngineBridge(QObject):
                 log.error("engine command failed: %s", f.exception())
 
         future.add_done_callback(report)
+
+    def ask[T](self, make: Callable[[], Coroutine[Any, Any, T]], on_result: Callable[[T], None]) -> None:
+        """Like submit, and `on_result` gets the command's result on the Qt thread."""
+        self._loop.submit(make()).add_done_callback(lambda future: self.answered.emit(on_result, future))
+
+    def _deliver(self, on_result: Callable[[Any], None], future: Any) -> None:
+        if future.cancelled():
+            return
+        if future.exception() is not None:
+            log.error("engine command failed: %s", future.exception())
+            return
+        on_result(future.result())
 
 
 class BridgeVideoSink:

@@ -8,6 +8,7 @@ import logging
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -25,6 +26,7 @@ from ..core.navigation import NavigationPolicy
 from ..core.reset_check import SettingsFound
 from ..core.session import Phase
 from ..core.settings import AccessibilitySettings, FormSettings
+from ..core.staff_access import Attempt, Verdict
 from ..core.volume import gain
 from .bridge import BridgeResetScreen, EngineBridge
 from .form_stream import FormStreamer, FrameOutlet
@@ -34,11 +36,17 @@ from .screens import EndedScreen, IdleScreen, InCallScreen, OutOfServiceScreen, 
 from .session_files import SessionFiles
 from .sounds import SoundCues
 from .speech import ReadAloud
+from .staff_panel import CornerTaps, StaffPanel
 from .theme import LARGER_TEXT, stylesheet
 from .video_view import to_qimage
 from .widgets import ListenButton, button, label
 
 log = logging.getLogger(__name__)
+
+
+async def _is_open(engine: KioskEngine) -> bool:
+    return engine.staff.is_open
+
 
 MIN_SCREEN = (1280, 720)  # the smallest kiosk screen every state is designed and audited for
 
@@ -180,12 +188,68 @@ class KioskWindow(QMainWindow):
         papers.closed.connect(self._report_screen)
         form.clerk_pressing.connect(self._report_screen)  # the clerk working on the form closes the papers
 
+        self._wire_staff_panel(bridge, engine)
+
         # Clock and countdown move every second even when the engine has nothing new to say.
         self._ticker = QTimer(self)
         self._ticker.setInterval(1000)
         self._ticker.timeout.connect(self._refresh)
         self._ticker.start()
         self._refresh()
+
+    def _wire_staff_panel(self, bridge: EngineBridge, engine: KioskEngine) -> None:
+        """The staff panel over everything; five taps in the top-left corner open its PIN pad."""
+        panel = self.staff_panel = StaffPanel(self)
+        self.corner_taps = CornerTaps(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self.corner_taps)
+        self.corner_taps.triggered.connect(lambda: panel.open_pin(Translator(self._default_language)))
+
+        def report() -> None:
+            bridge.ask(engine.staff_status, lambda r: panel.show_report(r, self.snapshot))
+
+        def opened(attempt: Attempt) -> None:
+            panel.show_attempt(attempt)
+            if attempt.verdict is Verdict.OPENED:
+                report()
+
+        panel.unlock_requested.connect(lambda pin: bridge.ask(lambda: engine.staff_unlock(pin), opened))
+        panel.walk_in_requested.connect(
+            lambda code: bridge.ask(lambda: engine.staff_walk_in(code), panel.show_walk_in)
+        )
+        panel.end_requested.connect(lambda: bridge.ask(engine.staff_end_session, panel.show_done))
+        panel.rejoin_requested.connect(lambda: bridge.ask(engine.staff_rejoin, panel.show_done))
+
+        def service(out: bool) -> None:
+            def done(ok: bool) -> None:
+                panel.show_done(ok)
+                report()
+
+            bridge.ask(lambda: engine.staff_out_of_service(out), done)
+
+        panel.service_requested.connect(service)
+        panel.device_check_requested.connect(
+            lambda: bridge.ask(engine.staff_device_check, panel.show_device_check)
+        )
+        panel.test_sound_requested.connect(self._test_sound_touched)
+
+        def still_open(open_: bool) -> None:
+            if not open_:
+                panel.close_panel()
+
+        panel.used.connect(lambda: bridge.ask(engine.staff_touch, still_open))
+        panel.closed.connect(lambda: bridge.submit(engine.staff_close))
+        # Closes by itself when nobody touches it (the engine's idle limit).
+        self._staff_watch = QTimer(self)
+        self._staff_watch.setInterval(2000)
+
+        def watch() -> None:
+            if panel.mode in ("panel", "code"):
+                bridge.ask(lambda: _is_open(engine), still_open)
+
+        self._staff_watch.timeout.connect(watch)
+        self._staff_watch.start()
 
     def _take_back_control(self) -> None:
         # Closed here, on the thread that injects, before the engine even hears of the touch: no
@@ -266,6 +330,8 @@ class KioskWindow(QMainWindow):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self.call.set_compact(self.small_screen())
+        if self.staff_panel.isVisible():
+            self.staff_panel.setGeometry(self.rect())
 
     def show_state(self, snapshot: KioskSnapshot) -> None:
         before = self.snapshot

@@ -50,6 +50,15 @@ QFrame#pageTile QLabel {{ background: {PAPER}; }}
 QLabel#documentsStatus {{ font-size: 28px; color: {RED}; }}
 QLabel#transfers {{ font-size: 28px; font-weight: bold; color: {BLUE}; }}
 QFrame#controlBanner QLabel {{ background: {BLUE}; color: white; font-size: 26px; font-weight: bold; padding: 4px 10px; }}
+QFrame#staffPanel {{ background: white; border: 6px solid {INK}; }}
+QFrame#staffPanel QWidget {{ background: white; }}
+QLabel#staffTitle {{ font-size: 34px; font-weight: bold; color: {INK}; }}
+QLabel#staffMessage {{ font-size: 24px; font-weight: bold; color: {BLUE}; }}
+QLabel#staffInfo, QLabel#staffDevices {{ font-size: 20px; }}
+QLabel#staffKeypadValue {{ font-size: 44px; font-weight: bold; padding: 8px; }}
+QLabel#staffPreview {{ border: 2px solid #c8c8c8; }}
+QPushButton#staffKey {{ font-size: 32px; }}
+QPushButton#staffClose {{ font-size: 22px; min-height: 56px; min-width: 160px; }}
 """
 
 

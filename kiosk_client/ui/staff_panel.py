@@ -1,0 +1,347 @@
+"""The staff panel (« Espace accueil »): opened by five taps in the screen's top-left corner within a
+few seconds, then the PIN. It renders what the engine reports and sends the staff's commands; the
+engine decides (core/staff_access.py, the engine's staff_* commands)."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal, SignalInstance
+from PySide6.QtGui import QImage, QMouseEvent, QPixmap, QTouchEvent
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QStackedLayout, QVBoxLayout, QWidget
+
+from ..core.engine import StaffDeviceCheck, StaffReport
+from ..core.events import KioskSnapshot
+from ..core.staff_access import Attempt, Verdict
+from .i18n import Translator
+from .widgets import button, label
+
+TAPS = 5
+TAPS_WITHIN_S = 4.0
+CORNER_PX = 96
+PIN_IDLE_S = 60.0  # the PIN pad closes if nobody types
+
+
+class CornerTaps(QObject):
+    """Watches every press in the application: five in the window's top-left corner, quickly."""
+
+    triggered = Signal()
+
+    def __init__(self, window: QWidget) -> None:
+        super().__init__(window)
+        self._window = window
+        self._taps: list[float] = []
+        self._last: tuple[int, int, int] | None = None  # one press reaches the filter once per widget
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        point: QPoint | None = None
+        if event.type() == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent):
+            point = event.globalPosition().toPoint()
+        elif event.type() == QEvent.Type.TouchBegin and isinstance(event, QTouchEvent) and event.points():
+            point = event.points()[0].globalPosition().toPoint()
+        if point is not None:
+            # The same press is seen again as it propagates from a widget to its parents.
+            seen = (event.timestamp(), point.x(), point.y())  # type: ignore[attr-defined]
+            if seen == self._last:
+                point = None
+            self._last = seen
+        if point is not None and self._window.isVisible():
+            local = self._window.mapFromGlobal(point)
+            if 0 <= local.x() < CORNER_PX and 0 <= local.y() < CORNER_PX:
+                self.tap(time.monotonic())
+        return False  # never takes the press away from what it was meant for
+
+    def tap(self, now: float) -> None:
+        self._taps = [t for t in self._taps if now - t < TAPS_WITHIN_S] + [now]
+        if len(self._taps) >= TAPS:
+            self._taps = []
+            self.triggered.emit()
+
+
+class Keypad(QWidget):
+    """Digits, « Effacer », « Valider »: a PIN (shown as dots) or a walk-in code (shown 3 by 3)."""
+
+    entered = Signal(str)
+    typed = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secret = True
+        self.digits = ""
+        self.shown = label("staffKeypadValue", wrap=False)
+        self.shown.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        grid = QGridLayout()
+        grid.setSpacing(10)
+        self.keys: dict[str, QWidget] = {}
+        for index, key in enumerate("123456789C0V"):
+            widget = button(f"staffKey{key}", "staffKey")
+            widget.setFixedSize(128, 80)
+            widget.setText({"C": "⌫", "V": "OK"}.get(key, key))
+            widget.clicked.connect(lambda _=False, k=key: self.press(k))
+            grid.addWidget(widget, index // 3, index % 3)
+            self.keys[key] = widget
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.shown)
+        layout.addLayout(grid)
+        self._render()
+
+    def clear(self, secret: bool) -> None:
+        self.secret = secret
+        self.digits = ""
+        self._render()
+
+    def press(self, key: str) -> None:
+        self.typed.emit()
+        if key == "C":
+            self.digits = self.digits[:-1]
+        elif key == "V":
+            if self.digits:
+                self.entered.emit(self.digits)
+            return
+        elif len(self.digits) < 8:
+            self.digits += key
+        self._render()
+
+    def _render(self) -> None:
+        if self.secret:
+            self.shown.setText("●" * len(self.digits) or "—")
+        else:
+            self.shown.setText(" ".join(self.digits[i : i + 3] for i in range(0, len(self.digits), 3)) or "—")
+
+
+class StaffPanel(QFrame):
+    unlock_requested = Signal(str)
+    walk_in_requested = Signal(str)
+    end_requested = Signal()
+    rejoin_requested = Signal()
+    service_requested = Signal(bool)  # True: out of service
+    device_check_requested = Signal()
+    test_sound_requested = Signal()
+    used = Signal()  # any touch while open: the engine keeps the panel open
+    closed = Signal()
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("staffPanel")
+        self.setAutoFillBackground(True)
+        self.t = Translator("fr")
+        self.mode = "closed"  # "pin", "panel", "code" (walk-in code), or "closed"
+        self._out_of_service = False
+        self._pin_idle = QTimer(self)
+        self._pin_idle.setSingleShot(True)
+        self._pin_idle.timeout.connect(self.close_panel)
+
+        self.title = label("staffTitle")
+        self.message = label("staffMessage")
+        self.close_button = button("staffClose")
+        self.close_button.clicked.connect(self.close_panel)
+        header = QHBoxLayout()
+        header.addWidget(self.title, 1)
+        header.addWidget(self.close_button)
+
+        self.keypad = Keypad()
+        self.keypad.entered.connect(self._entered)
+        self.keypad.typed.connect(self._typed)
+        keypad_page = QWidget()
+        keypad_layout = QHBoxLayout(keypad_page)
+        keypad_layout.addStretch(1)
+        keypad_layout.addWidget(self.keypad)
+        keypad_layout.addStretch(1)
+
+        self.info = label("staffInfo")
+        self.info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.devices = label("staffDevices")
+        self.preview = QLabel()
+        self.preview.setObjectName("staffPreview")
+        self.preview.setFixedSize(220, 160)
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.walk_in = button("staffWalkIn")
+        self.rejoin = button("staffRejoin")
+        self.end = button("staffEnd")
+        self.check = button("staffCheckDevices")
+        self.sound = button("staffTestSound")
+        self.service = button("staffService")
+        self.walk_in.clicked.connect(self._ask_code)
+        self.rejoin.clicked.connect(lambda: self._command(self.rejoin_requested))
+        self.end.clicked.connect(lambda: self._command(self.end_requested))
+        self.check.clicked.connect(lambda: self._command(self.device_check_requested))
+        self.sound.clicked.connect(lambda: self._command(self.test_sound_requested))
+        self.service.clicked.connect(lambda: self._command_service())
+        actions = QGridLayout()
+        actions.setSpacing(10)
+        for index, widget in enumerate(
+            (self.walk_in, self.rejoin, self.end, self.check, self.sound, self.service)
+        ):
+            widget.setMinimumHeight(64)
+            actions.addWidget(widget, index // 2, index % 2)
+        right = QVBoxLayout()
+        right.addLayout(actions)
+        tests = QHBoxLayout()
+        tests.addWidget(self.devices, 1)
+        tests.addWidget(self.preview)
+        right.addLayout(tests)
+        right.addStretch(1)
+        panel_page = QWidget()
+        panel_layout = QHBoxLayout(panel_page)
+        panel_layout.addWidget(self.info, 1)
+        panel_layout.addLayout(right, 1)
+
+        self.pages = QStackedLayout()
+        self.pages.addWidget(keypad_page)
+        self.pages.addWidget(panel_page)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(28, 20, 28, 20)
+        layout.addLayout(header)
+        layout.addWidget(self.message)
+        layout.addLayout(self.pages, 1)
+        self.hide()
+
+    # --- what the window calls
+
+    def open_pin(self, t: Translator) -> None:
+        self.t = t
+        self.mode = "pin"
+        self.keypad.clear(secret=True)
+        self.message.setText(self.t("staff.pin_hint"))
+        self._show_page(0)
+        self._pin_idle.start(int(PIN_IDLE_S * 1000))
+
+    def show_attempt(self, attempt: Attempt) -> None:
+        if attempt.verdict is Verdict.OPENED:
+            self.mode = "panel"
+            self._pin_idle.stop()
+            self.message.setText("")
+            self._show_page(1)
+            return
+        self.keypad.clear(secret=True)
+        if attempt.verdict is Verdict.WRONG:
+            self.message.setText(self.t("staff.pin_wrong", remaining=str(attempt.remaining)))
+        elif attempt.verdict is Verdict.LOCKED:
+            self.message.setText(self.t("staff.pin_locked", minutes=str(max(1, round(attempt.seconds / 60)))))
+        else:
+            self.message.setText(self.t("staff.no_pin"))
+
+    def show_report(self, report: StaffReport, snapshot: KioskSnapshot | None) -> None:
+        t = self.t
+        lines = [
+            t(
+                "staff.kiosk",
+                name=snapshot.kiosk_name if snapshot else "—",
+                site=snapshot.site_name if snapshot else "—",
+            ),
+            t("staff.version", version=report.software_version),
+            t("staff.central_ok") if report.central_reachable else t("staff.central_down"),
+        ]
+        if snapshot is not None:
+            lines.append(t("staff.session", phase=snapshot.session.phase.value))
+            active = snapshot.session.phase.value in ("waiting_for_clerk", "in_call")
+            self.rejoin.setEnabled(active)
+            self.end.setEnabled(active)
+            lines.append(t("staff.clock", offset=f"{snapshot.clock_offset_s:+.1f}"))
+        lines.append(t("staff.devices", devices=_devices(report.devices)))
+        lines.append(t("staff.notices", notices=", ".join(report.notices) or "—"))
+        if report.crashes:
+            lines.append(t("staff.crashes", count=str(report.crashes)))
+        if report.out_of_service:
+            lines.append(t("staff.out_of_service", causes=", ".join(report.out_of_service)))
+        self.info.setText("\n".join(lines))
+        self._out_of_service = bool(report.out_of_service)
+        self._words()
+
+    def show_walk_in(self, problem: str | None) -> None:
+        self.mode = "panel"
+        self._show_page(1)
+        self.message.setText(
+            self.t("staff.walk_in_started") if problem is None else self.t(f"staff.walk_in.{problem}")
+        )
+
+    def show_device_check(self, check: StaffDeviceCheck) -> None:
+        self.devices.setText(
+            self.t("staff.devices", devices=_devices(check.devices))
+            + "\n"
+            + self.t("staff.scanner", state=check.scanner)
+        )
+        if check.scanner_preview:
+            image = QImage.fromData(check.scanner_preview, b"JPEG")
+            self.preview.setPixmap(
+                QPixmap.fromImage(image).scaled(
+                    self.preview.size(),
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+            )
+        else:
+            self.preview.clear()
+
+    def show_done(self, done: bool) -> None:
+        self.message.setText(self.t("staff.done") if done else self.t("staff.not_now"))
+
+    def close_panel(self) -> None:
+        if self.mode == "closed":
+            return
+        self.mode = "closed"
+        self._pin_idle.stop()
+        self.keypad.clear(secret=True)
+        self.info.clear()
+        self.devices.clear()
+        self.preview.clear()
+        self.hide()
+        self.closed.emit()
+
+    # --- inside
+
+    def _show_page(self, index: int) -> None:
+        self._words()
+        self.pages.setCurrentIndex(index)
+        parent = self.parentWidget()
+        if parent is not None:
+            self.setGeometry(parent.rect())
+        self.show()
+        self.raise_()
+
+    def _words(self) -> None:
+        t = self.t
+        self.title.setText(t("staff.title"))
+        self.close_button.setText(t("staff.close"))
+        self.walk_in.setText(t("staff.walk_in"))
+        self.rejoin.setText(t("staff.rejoin"))
+        self.end.setText(t("staff.end"))
+        self.check.setText(t("staff.check"))
+        self.sound.setText(t("staff.test_sound"))
+        self.service.setText(
+            t("staff.back_in_service") if self._out_of_service else t("staff.out_of_service_button")
+        )
+
+    def _typed(self) -> None:
+        if self.mode == "pin":
+            self._pin_idle.start(int(PIN_IDLE_S * 1000))
+        else:
+            self.used.emit()
+
+    def _entered(self, digits: str) -> None:
+        if self.mode == "pin":
+            self.message.setText(self.t("staff.checking"))
+            self.unlock_requested.emit(digits)
+        elif self.mode == "code":
+            self.message.setText(self.t("staff.checking"))
+            self.walk_in_requested.emit(digits)
+
+    def _ask_code(self) -> None:
+        self.used.emit()
+        self.mode = "code"
+        self.keypad.clear(secret=False)
+        self.message.setText(self.t("staff.code_hint"))
+        self._show_page(0)
+
+    def _command(self, signal: SignalInstance) -> None:
+        self.used.emit()
+        self.message.setText("")
+        signal.emit()
+
+    def _command_service(self) -> None:
+        self.used.emit()
+        self.service_requested.emit(not self._out_of_service)
+
+
+def _devices(devices: dict[str, str]) -> str:
+    return ", ".join(f"{name} {state}" for name, state in sorted(devices.items())) or "—"
