@@ -8,8 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtTest import QTest
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral, MemoryCache
@@ -55,10 +56,22 @@ def kiosk(qtbot: QtBot) -> Iterator[tuple[KioskWindow, KioskEngine, FakeCentral]
 
 
 def tap_corner(window: KioskWindow, times: int = TAPS) -> None:
+    # To the window's QWindow, as the platform delivers a touch, whichever widget is under it.
+    handle = window.windowHandle()
+    assert handle is not None
+    at = QPointF(20, 20)
     for _ in range(times):
-        QTest.mouseClick(
-            window.childAt(QPoint(20, 20)) or window, Qt.MouseButton.LeftButton, pos=QPoint(20, 20)
-        )
+        for kind, buttons in ((QEvent.Type.MouseButtonPress, Qt.MouseButton.LeftButton),
+                              (QEvent.Type.MouseButtonRelease, Qt.MouseButton.NoButton)):  # fmt: skip
+            event = QMouseEvent(
+                kind,
+                at,
+                handle.mapToGlobal(at),
+                Qt.MouseButton.LeftButton,
+                buttons,
+                Qt.KeyboardModifier.NoModifier,
+            )
+            QApplication.sendEvent(handle, event)
 
 
 def type_digits(window: KioskWindow, digits: str) -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QResizeEvent
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -200,10 +199,7 @@ class KioskWindow(QMainWindow):
     def _wire_staff_panel(self, bridge: EngineBridge, engine: KioskEngine) -> None:
         """The staff panel over everything; five taps in the top-left corner open its PIN pad."""
         panel = self.staff_panel = StaffPanel(self)
-        self.corner_taps = CornerTaps(self)
-        app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self.corner_taps)
+        self.corner_taps = CornerTaps(self)  # on the window's QWindow: see showEvent
         self.corner_taps.triggered.connect(lambda: panel.open_pin(Translator(self._default_language)))
 
         def report() -> None:
@@ -326,6 +322,14 @@ class KioskWindow(QMainWindow):
     def small_screen(self) -> bool:
         long_side, short_side = max(self.width(), self.height()), min(self.width(), self.height())
         return long_side < MIN_SCREEN[0] or short_side < MIN_SCREEN[1]  # a portrait totem is fine
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        # On the QWindow (made again when the window's flags change): every press reaches it once,
+        # before Qt hands it to the widget under it, the form view's too.
+        handle = self.windowHandle()
+        if handle is not None:
+            handle.installEventFilter(self.corner_taps)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

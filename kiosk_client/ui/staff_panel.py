@@ -23,7 +23,7 @@ PIN_IDLE_S = 60.0  # the PIN pad closes if nobody types
 
 
 class CornerTaps(QObject):
-    """Watches every press in the application: five in the window's top-left corner, quickly."""
+    """Watches every press on the window: five in its top-left corner, quickly."""
 
     triggered = Signal()
 
@@ -31,7 +31,6 @@ class CornerTaps(QObject):
         super().__init__(window)
         self._window = window
         self._taps: list[float] = []
-        self._last: tuple[int, int, int] | None = None  # one press reaches the filter once per widget
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         point: QPoint | None = None
@@ -39,12 +38,6 @@ class CornerTaps(QObject):
             point = event.globalPosition().toPoint()
         elif event.type() == QEvent.Type.TouchBegin and isinstance(event, QTouchEvent) and event.points():
             point = event.points()[0].globalPosition().toPoint()
-        if point is not None:
-            # The same press is seen again as it propagates from a widget to its parents.
-            seen = (event.timestamp(), point.x(), point.y())  # type: ignore[attr-defined]
-            if seen == self._last:
-                point = None
-            self._last = seen
         if point is not None and self._window.isVisible():
             local = self._window.mapFromGlobal(point)
             if 0 <= local.x() < CORNER_PX and 0 <= local.y() < CORNER_PX:
