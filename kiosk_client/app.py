@@ -15,6 +15,7 @@ from .adapters.local_cache import FileCache
 from .adapters.media_tracks import FrameSource, LatestFrame
 from .adapters.outbox import EncryptedOutbox
 from .adapters.page_imaging import OpenCvPageProcessor
+from .adapters.relay_probe import AioiceRelayProbe
 from .adapters.rtc_aiortc import AiortcCallFactory
 from .adapters.scanner_sane import SaneScanner
 from .core.clock import CentralClock, SystemClock
@@ -72,6 +73,7 @@ def build_engine(
         default_origins=settings.form.default_origins,
         documents=ports,
         device_files=open_device_files,
+        relay_probe=AioiceRelayProbe(),
     )
 
 

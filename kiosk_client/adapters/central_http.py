@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+import time
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -175,8 +177,21 @@ class HttpCentral:
                 "appointment_id": heartbeat.appointment_id,
                 "devices": heartbeat.devices,
                 "software_version": heartbeat.software_version,
+                **({"preflight": heartbeat.preflight} if heartbeat.preflight is not None else {}),
             },
         )
+
+    async def measure_uplink(self, size_bytes: int) -> float:
+        payload = secrets.token_bytes(size_bytes)  # incompressible
+        started = time.monotonic()
+        await self._request(
+            "POST",
+            "/kiosk/uplink-probe",
+            content=payload,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout_s=60.0,
+        )
+        return size_bytes * 8 / 1000 / max(time.monotonic() - started, 1e-3)
 
     async def post_session_report(self, report: Mapping[str, object]) -> None:
         await self._request("POST", "/kiosk/session-reports", json=dict(report))

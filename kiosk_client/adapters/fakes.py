@@ -53,6 +53,7 @@ class FakeCentral:
         # Walk-in codes a clerk gave: the appointment each opens (added to the schedule when used).
         self.walk_in_codes: dict[str, Appointment] = {}
         self.used_walk_in_codes: set[str] = set()
+        self.uplink_kbps = 2000.0
         self._ids = itertools.count(1)
         self._signals: dict[str, CallSignal] = {}
         self._changed = asyncio.Event()
@@ -125,6 +126,10 @@ class FakeCentral:
     async def report_document_expired(self, expired: ExpiredDocument) -> None:
         self._check()
         self.expired_documents.append(expired)
+
+    async def measure_uplink(self, size_bytes: int) -> float:
+        self._check()
+        return self.uplink_kbps
 
     async def start_walk_in(self, code: str) -> Appointment:
         self._check()
@@ -337,3 +342,15 @@ class FakeDocumentLink:
     async def drained(self, low: int) -> None:
         if not self._open:
             raise ConnectionError("the fake documents link is closed")
+
+
+class FakeRelayProbe:
+    """A TURN allocation's outcome, as the test says."""
+
+    def __init__(self, outcome: str = "ok") -> None:
+        self.outcome = outcome
+        self.attempts = 0
+
+    async def allocate(self, ice_servers: tuple[IceServer, ...]) -> str:
+        self.attempts += 1
+        return self.outcome

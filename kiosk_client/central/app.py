@@ -272,13 +272,31 @@ async def heartbeat(request: web.Request) -> web.Response:
         isinstance(k, str) and isinstance(v, str) for k, v in devices.items()
     ):
         raise ApiError(400, "invalid_field", "devices: expected an object of strings")
+    preflight = data.get("preflight")
+    if preflight is not None and (not isinstance(preflight, dict) or len(json.dumps(preflight)) > 4096):
+        raise ApiError(400, "invalid_field", "preflight: expected an object of at most 4 KB")
     request.app[STORE].record_heartbeat(
         kiosk["id"],
         text(data, "state", 40),
         text(data, "appointment_id", 128, optional=True),
         devices,
         text(data, "software_version", 40, optional=True) or "",
+        preflight,
     )
+    return web.Response(status=204)
+
+
+UPLINK_PROBE_MAX = 2 * 1024 * 1024
+
+
+async def uplink_probe(request: web.Request) -> web.Response:
+    """The kiosk times an upload to estimate its uplink (pre-flight): read and dropped."""
+    device(request)
+    received = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        received += len(chunk)
+        if received > UPLINK_PROBE_MAX:
+            raise ApiError(413, "too_large", f"at most {UPLINK_PROBE_MAX} bytes")
     return web.Response(status=204)
 
 
@@ -465,6 +483,7 @@ async def admin_list_kiosks(request: web.Request) -> web.Response:
                     "appointment_id": r["last_appointment"],
                     "devices": json.loads(r["last_devices"]) if r["last_devices"] else {},
                     "software_version": r["software_version"],
+                    "preflight": json.loads(r["last_preflight"]) if r["last_preflight"] else None,
                 }
                 for r in rows
             ]
@@ -605,6 +624,7 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_get(f"{v1}/kiosk/schedule", schedule)
     app.router.add_get(f"{v1}/kiosk/config", kiosk_config)
     app.router.add_post(f"{v1}/kiosk/heartbeat", heartbeat)
+    app.router.add_post(f"{v1}/kiosk/uplink-probe", uplink_probe)
     app.router.add_post(f"{v1}/kiosk/documents/expired", document_expired)
     app.router.add_post(f"{v1}/kiosk/session-reports", session_report)
     app.router.add_put(f"{v1}/appointments/{{appointment_id}}/offer", post_offer)

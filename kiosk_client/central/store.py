@@ -15,7 +15,8 @@ from typing import Any
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kiosks (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, site_name TEXT NOT NULL, token_hash TEXT UNIQUE,
-    last_seen TEXT, last_state TEXT, last_appointment TEXT, last_devices TEXT, software_version TEXT
+    last_seen TEXT, last_state TEXT, last_appointment TEXT, last_devices TEXT, software_version TEXT,
+    last_preflight TEXT
 );
 CREATE TABLE IF NOT EXISTS enrollment_codes (
     code_hash TEXT PRIMARY KEY, kiosk_id TEXT NOT NULL REFERENCES kiosks(id), expires_at TEXT NOT NULL
@@ -95,6 +96,9 @@ class Store:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(appointments)")}
             if "citizen_name" not in columns:
                 self._db.execute("ALTER TABLE appointments ADD COLUMN citizen_name TEXT")
+            # Likewise before kiosks reported their pre-flight.
+            if "last_preflight" not in {row[1] for row in self._db.execute("PRAGMA table_info(kiosks)")}:
+                self._db.execute("ALTER TABLE kiosks ADD COLUMN last_preflight TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -164,11 +168,19 @@ class Store:
         return self._one("SELECT * FROM kiosks WHERE token_hash=?", token_hash(token))
 
     def record_heartbeat(
-        self, kiosk_id: str, state: str, appointment_id: str | None, devices: dict[str, str], version: str
+        self,
+        kiosk_id: str,
+        state: str,
+        appointment_id: str | None,
+        devices: dict[str, str],
+        version: str,
+        preflight: dict[str, Any] | None = None,
     ) -> None:
         self._exec(
-            "UPDATE kiosks SET last_seen=?, last_state=?, last_appointment=?, last_devices=?, software_version=? WHERE id=?",
-            utcnow().isoformat(), state, appointment_id, json.dumps(devices), version, kiosk_id,
+            "UPDATE kiosks SET last_seen=?, last_state=?, last_appointment=?, last_devices=?, software_version=?,"
+            " last_preflight=COALESCE(?, last_preflight) WHERE id=?",
+            utcnow().isoformat(), state, appointment_id, json.dumps(devices), version,
+            json.dumps(preflight) if preflight is not None else None, kiosk_id,
         )  # fmt: skip
 
     def record_expired_document(

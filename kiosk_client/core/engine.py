@@ -64,10 +64,12 @@ from .ports import (
     FormViewPort,
     InputOutcome,
     LocalCache,
+    RelayProbe,
     RelayUnavailable,
     RemoteMediaStarted,
     ResetScreenPort,
 )
+from .preflight import NOT_CONFIGURED, OK, PreflightResult, due
 from .remote_control import (
     ApplyInput,
     AskCitizen,
@@ -119,9 +121,12 @@ class StaffReport:
     notices: tuple[str, ...]
     out_of_service: tuple[str, ...]  # the causes, empty when in service
     crashes: int  # unclean ends in the last minutes
+    preflight: tuple[str, ...] | None = None  # the last pre-flight's problems; None: none ran yet
 
 
 STAFF_OUT_OF_SERVICE = "staff"  # the out-of-service cause when the staff panel says so
+UPLINK_PROBE_BYTES = 200_000  # ≈2 s at 800 kbit/s: long enough to measure, short enough not to hurt
+PREFLIGHT_EVERY_S = 20.0
 
 
 class _NoFormView:
@@ -166,6 +171,8 @@ class KioskEngine:
         documents: DocumentPorts | None = None,
         consent: ConsentGate | None = None,
         device_files: Callable[[], list[str]] | None = None,
+        relay_probe: RelayProbe | None = None,
+        preflight_every_s: float = PREFLIGHT_EVERY_S,
     ) -> None:
         self._central = central
         self._calls = calls
@@ -175,6 +182,7 @@ class KioskEngine:
         self._version = software_version
         self._local_timing = local_timing or Timing()
         self._tick_s = tick_s
+        self._preflight_every_s = preflight_every_s
         self._rng = rng or random.Random()
 
         self._schedule: Schedule | None = None
@@ -224,6 +232,9 @@ class KioskEngine:
         self._expired_found = asyncio.Event()
 
         self.staff = StaffAccess(time.monotonic)
+        self._relay_probe = relay_probe
+        self.preflight: PreflightResult | None = None
+        self._preflighted: set[str] = set()
         self._run_history = RunHistory()
         # The reset check between citizens (core/reset_service.py): until one passes, no call is offered.
         store = documents.store if documents is not None else None
@@ -280,7 +291,13 @@ class KioskEngine:
         # A restart wipes again and checks before any appointment: after a crash mid-session, and the
         # way staff bring a kiosk that failed its check back (until the staff panel has a button).
         self._spawn(self._verify_reset("start_up"))
-        loops = [self._poll_loop, self._tick_loop, self._heartbeat_loop, self.reset.report_loop]
+        loops = [
+            self._poll_loop,
+            self._tick_loop,
+            self._heartbeat_loop,
+            self.reset.report_loop,
+            self._preflight_loop,
+        ]
         if self._document_ports is not None:
             loops.append(self._expiry_loop)
         try:
@@ -348,6 +365,57 @@ class KioskEngine:
         return task
 
     # ----------------------------------------------------------------- commands from the UI
+
+    # ----------------------------------------------------------------- pre-flight
+
+    async def _preflight_loop(self) -> None:
+        while True:
+            appointment = due(
+                self._clock.now(), self._schedule, frozenset(self._done), frozenset(self._preflighted)
+            )
+            if appointment is not None and self._session.phase not in ACTIVE and not self.reset.checking:
+                self._preflighted.add(appointment.id)
+                self.preflight = await self._run_preflight(appointment)
+                at_risk = self.preflight.at_risk
+                if at_risk:
+                    log.warning(
+                        "appointment %s at risk: %s", appointment.id, "; ".join(self.preflight.problems)
+                    )
+                else:
+                    log.info("pre-flight for %s: all clear", appointment.id)
+                self._set_notice(Notice.APPOINTMENT_AT_RISK, at_risk)
+                self._heartbeat_due.set()
+                self._publish_state()
+            await asyncio.sleep(self._preflight_every_s)
+
+    async def _run_preflight(self, appointment: Appointment) -> PreflightResult:
+        try:
+            devices = {**self._calls.device_health(), **await self._calls.probe()}
+        except Exception as exc:
+            log.exception("pre-flight: the device probe failed")
+            devices = {"camera": f"error: {type(exc).__name__}"}
+        ports = self._document_ports
+        if ports is None:
+            devices["scanner"] = NOT_CONFIGURED
+        else:
+            try:
+                devices["scanner"] = OK if await ports.scanner.devices() else "missing"
+            except Exception as exc:
+                devices["scanner"] = f"error: {type(exc).__name__}"
+        central, uplink = OK, None
+        try:
+            self._config = await self._central.fetch_config()  # fresh TURN credentials too
+            uplink = await self._central.measure_uplink(UPLINK_PROBE_BYTES)
+        except CentralError as exc:
+            central = f"unreachable ({type(exc).__name__})"
+        relay = "not_checked"
+        if self._relay_probe is not None:
+            try:
+                relay = await self._relay_probe.allocate(self._config.ice_servers)
+            except Exception as exc:
+                log.exception("pre-flight: the TURN check failed")
+                relay = f"failed: {type(exc).__name__}"
+        return PreflightResult(appointment.id, time.time(), devices, central, relay, uplink)
 
     # ----------------------------------------------------------------- the staff panel
 
@@ -481,6 +549,7 @@ class KioskEngine:
             notices=tuple(sorted(n.value for n in self._notices)),
             out_of_service=self.reset.out_of_service.failed_checks if self.reset.out_of_service else (),
             crashes=len(self._run_history.crashes),
+            preflight=self.preflight.problems if self.preflight is not None else None,
         )
 
     async def citizen_hang_up(self) -> None:
@@ -1226,6 +1295,7 @@ class KioskEngine:
                         appointment_id=self._session.appointment.id if self._session.appointment else None,
                         devices=self._calls.device_health(),
                         software_version=self._version,
+                        preflight=self.preflight.to_json() if self.preflight is not None else None,
                     )
                 )
             except CentralError as exc:

@@ -24,6 +24,7 @@ class Notice(StrEnum):
     CALL_SETUP_FAILING = "call_setup_failing"
     RELAY_UNREACHABLE = "relay_unreachable"  # the TURN server did not answer on a path
     RELAY_REFUSED = "relay_refused"  # the TURN server refused the credentials (secret, clock)
+    APPOINTMENT_AT_RISK = "appointment_at_risk"  # the pre-flight before the next appointment failed
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,7 @@ class Heartbeat:
     appointment_id: str | None
     devices: dict[str, str] = field(default_factory=dict)
     software_version: str = ""
+    preflight: dict[str, object] | None = None  # the last pre-flight's result (core/preflight.py)
 
 
 @dataclass(frozen=True, slots=True)

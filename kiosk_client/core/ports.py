@@ -53,6 +53,10 @@ class CentralPort(Protocol):
         (walk_in_code_unknown, walk_in_code_expired, walk_in_code_used, too_many_attempts)."""
         ...
 
+    async def measure_uplink(self, size_bytes: int) -> float:
+        """kbit/s of one upload of `size_bytes` to the central (POST /kiosk/uplink-probe)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -228,4 +232,11 @@ class ResetScreenPort(Protocol):
 
     async def wipe_and_check(self, start_up: bool) -> list[CheckResult]:
         """`start_up`: also wipe what only a restart may wipe (the web engine's storage folders)."""
+        ...
+
+
+class RelayProbe(Protocol):
+    async def allocate(self, ice_servers: tuple[IceServer, ...]) -> str:
+        """Tries a TURN allocation with these servers: "ok", "not_configured" (no TURN server), or why
+        it failed."""
         ...

@@ -233,6 +233,8 @@ class StaffPanel(QFrame):
             lines.append(t("staff.clock", offset=f"{snapshot.clock_offset_s:+.1f}"))
         lines.append(t("staff.devices", devices=_devices(report.devices)))
         lines.append(t("staff.notices", notices=", ".join(report.notices) or "—"))
+        if report.preflight is not None:
+            lines.append(t("staff.preflight", result="; ".join(report.preflight) or "OK"))
         if report.crashes:
             lines.append(t("staff.crashes", count=str(report.crashes)))
         if report.out_of_service:
