@@ -107,7 +107,7 @@ def run_kiosk_app(
     if max_seconds is not None:
         QTimer.singleShot(int(max_seconds * 1000), app.quit)
     run = loop.submit(engine.run())
-    service = _start_service_watchdog(app, loop)
+    service = _start_service_watchdog(app, loop, bridge)
     _fault_injection(loop)
 
     def engine_stopped(future: object) -> None:
@@ -129,9 +129,10 @@ def run_kiosk_app(
 
 
 def _start_service_watchdog(
-    app: QApplication, loop: LoopThread
+    app: QApplication, loop: LoopThread, bridge: EngineBridge
 ) -> tuple[ServiceNotifier, Watchdog | None] | None:
-    """Under systemd: READY=1 once the window is up, then watchdog pings fed by both threads."""
+    """Under systemd: READY=1 once the window is up and the engine runs (its first state), then
+    watchdog pings fed by both threads."""
     service = service_watchdog()
     if service is None:
         return None
@@ -150,7 +151,11 @@ def _start_service_watchdog(
         loop.submit(engine_feed())
         watchdog.start()
         log.info("systemd watchdog: %.1f s", watchdog.interval_s)
-    QTimer.singleShot(0, lambda: notifier.notify("READY=1", "STATUS=the kiosk is up"))
+    def ready() -> None:
+        bridge.state_changed.disconnect(ready)
+        notifier.notify("READY=1", "STATUS=the kiosk is up")
+
+    bridge.state_changed.connect(ready)
     return service
 
 
