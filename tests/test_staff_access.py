@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +175,34 @@ async def test_out_of_service_from_the_panel_and_back_through_a_check(
     assert await h.engine.staff_walk_in("123456") == "out_of_service"
     assert await h.engine.staff_out_of_service(False)
     assert not h.snapshot.out_of_service
+
+
+async def test_the_device_check_scans_a_test_page_and_says_when_there_is_no_scanner(
+    harness: Callable[..., Harness], tmp_path: Path
+) -> None:
+    from kiosk_client.adapters.outbox import EncryptedOutbox
+    from kiosk_client.adapters.page_imaging import OpenCvPageProcessor
+    from kiosk_client.core.document_desk import DocumentPorts
+
+    from .sane_rig import sane_folder, sane_scanner
+
+    central = central_with_pin()
+    h = harness(central)
+    ports = DocumentPorts(
+        sane_scanner(sane_folder(tmp_path / "one")),
+        OpenCvPageProcessor(),
+        EncryptedOutbox(tmp_path, b"k" * 32),
+    )
+    h.engine._document_ports = ports  # as build_engine gives a kiosk with a scanner
+    await opened(h)
+    check = await h.engine.staff_device_check()
+    assert check.scanner == "ok" and check.scanner_preview is not None
+    assert check.scanner_preview[:2] == b"\xff\xd8"  # a JPEG
+    assert check.devices["camera"] == "ok"
+    assert len(ports.store) == 0  # type: ignore[arg-type]  # the test page is kept nowhere
+    h.engine._document_ports = DocumentPorts(
+        sane_scanner(sane_folder(tmp_path / "none", backends="")), OpenCvPageProcessor(), ports.store
+    )
+    assert (await h.engine.staff_device_check()).scanner == "missing"
+    h.engine.staff.close()
+    assert (await h.engine.staff_device_check()).scanner == "panel_closed"
