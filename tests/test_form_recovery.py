@@ -21,7 +21,7 @@ from pytestqt.qtbot import QtBot
 
 from kiosk_client.core.navigation import NavigationPolicy
 from kiosk_client.core.page_recovery import FormPageLost, FormPageRecovered, PageIncident
-from kiosk_client.ui.form_view import FormView
+from kiosk_client.ui.form_view import FormView, time_renderer_recovery
 from kiosk_client.ui.i18n import Translator
 
 from .conftest import Site
@@ -212,3 +212,25 @@ def test_a_blank_page_after_a_failed_load_is_reloaded_and_a_refused_link_is_not(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_benchmarks_measure_of_renderer_killed_to_form_view_back(
+    qtbot: QtBot, site: Site, view: QuickFormView
+) -> None:
+    load(qtbot, view, f"{site.url}/demo-form/", NavigationPolicy([site.url]))
+    timings = [time_renderer_recovery(view, timeout_s=20) for _ in range(2)]
+    for timing in timings:
+        assert 0 < timing.seconds < 10
+        figures = timing.as_json()
+        assert figures["renderer_to_form_s"] == round(timing.seconds, 4)
+        assert (
+            0
+            <= figures["noticed_after_s"]
+            <= figures["reload_asked_after_s"]
+            <= figures["renderer_to_form_s"]
+        )
+        assert figures["cause"] == "killed" and figures["reloads"] in (1, 2)
+    assert view.page is not None and view.page.url().toString() == f"{site.url}/demo-form/"
+    view.end_session()
+    with pytest.raises(ProcessLookupError):
+        time_renderer_recovery(view)

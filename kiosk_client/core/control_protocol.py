@@ -39,7 +39,7 @@ ZOOM_LEVELS = (1.0, 1.25, 1.5, 1.75, 2.0)
 DOCUMENTS_SHOWN = ("closed", "open", "scanning", "sending")
 MAX_SCREEN_PAGES = 99  # kiosk.screen's `pages`: a count, capped (a desk holds at most 30)
 # form.incident: why the form view's page had to be reloaded (core.page_recovery.PageIncident), and
-# how it ended. `attempts` counts the reloads, bounded by the kiosk's retry budget (3 by default).
+# how it ended. `attempts`: the reloads within the kiosk's retry window, bounded by its budget (3).
 FORM_INCIDENT_CAUSES = ("crashed", "killed", "abnormal", "blank")
 FORM_INCIDENT_OUTCOMES = ("reloaded", "failed")
 MAX_FORM_ATTEMPTS = 9

@@ -42,12 +42,15 @@ class FormPageRecovered:
     `back_at - killed_at`, and its parts as `incident_at - killed_at` (Qt noticing the death),
     `reload_at - incident_at` (deciding) and `back_at - reload_at` (the new renderer loading the page).
     `FormView.kill_renderer()` kills the renderer and returns that `killed_at`; the form view emits
-    this event on its `recovered` signal. When a reload itself failed and was retried, `incident_at` is
-    the first incident's and `attempt` counts the reloads.
+    this event on its `recovered` signal; `ui.form_view.time_renderer_recovery(form)` does both and
+    returns a RendererRecoveryTiming. When a reload itself failed and was retried, `incident_at` is
+    the first incident's and `reload_at` the last reload's. Only one recovery at a time is timed: a
+    benchmark repeating the kill more than the budget allows in its window (3 in 60 s) meets the
+    give-up instead (`recovery_failed`), as a crash loop would.
     """
 
     cause: PageIncident
-    attempt: int  # which reload brought the page back: 1 for the first
+    attempt: int  # this reload's number within the retry window (earlier incidents' reloads count)
     incident_at: float  # the form view noticed the incident (time.monotonic())
     reload_at: float  # the last reload was asked for
     back_at: float  # that reload's loadFinished(True)
@@ -57,6 +60,30 @@ class FormPageRecovered:
     def seconds(self) -> float:
         """From the incident noticed to the page back."""
         return self.back_at - self.incident_at
+
+
+@dataclass(frozen=True, slots=True)
+class RendererRecoveryTiming:
+    """One measure of "renderer killed → form view back" (ui.form_view.time_renderer_recovery)."""
+
+    killed_at: float  # time.monotonic() just before the SIGKILL
+    recovered: FormPageRecovered
+
+    @property
+    def seconds(self) -> float:
+        """From the kill to the reloaded page's loadFinished(True)."""
+        return self.recovered.back_at - self.killed_at
+
+    def as_json(self) -> dict[str, float | int | str]:
+        """Seconds from the kill, for `bench recovery --json` (no address: it may hold a query)."""
+        event = self.recovered
+        return {
+            "renderer_to_form_s": round(self.seconds, 4),
+            "noticed_after_s": round(event.incident_at - self.killed_at, 4),
+            "reload_asked_after_s": round(event.reload_at - self.killed_at, 4),
+            "cause": event.cause.value,
+            "reloads": event.attempt,
+        }
 
 
 @dataclass(frozen=True, slots=True)

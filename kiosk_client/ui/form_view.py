@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRect, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QPoint, QPointF, QRect, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWebEngineCore import (
     QWebEngineDownloadRequest,
@@ -50,6 +50,7 @@ from ..core.page_recovery import (
     FormPageLost,
     FormPageRecovered,
     PageIncident,
+    RendererRecoveryTiming,
     RetryBudget,
 )
 from ..core.remote_control import address_without_secrets
@@ -695,3 +696,34 @@ class FormView(QWidget):
         """The words of the failure message, in the citizen's language now."""
         self.failure_text.setText(self.recovery_text("failed"))
         self.retry.setText(self.recovery_text("retry"))
+
+
+def time_renderer_recovery(form: FormView, timeout_s: float = 30.0) -> RendererRecoveryTiming:
+    """For `kiosk-client bench recovery`: kills the form view's renderer (SIGKILL) and waits, running
+    Qt's event loop on the calling (Qt) thread, until the form view has reloaded the page (its
+    `recovered` signal, on the reloaded page's loadFinished(True)). Returns the times, measured from
+    just before the kill. Raises ProcessLookupError when the page has no renderer, TimeoutError when
+    the page is not back within `timeout_s` (or the form view gave up)."""
+    events: list[FormPageRecovered] = []
+    loop = QEventLoop()
+
+    def back(event: FormPageRecovered) -> None:
+        events.append(event)
+        loop.quit()
+
+    form.recovered.connect(back)
+    form.recovery_failed.connect(loop.quit)
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    try:
+        killed_at = form.kill_renderer()
+        timer.start(int(timeout_s * 1000))
+        loop.exec()
+    finally:
+        timer.stop()
+        form.recovered.disconnect(back)
+        form.recovery_failed.disconnect(loop.quit)
+    if not events:
+        raise TimeoutError(f"the form view was not back within {timeout_s} s")
+    return RendererRecoveryTiming(killed_at, events[0])
