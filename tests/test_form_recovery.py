@@ -109,7 +109,7 @@ def test_a_page_that_kills_its_renderer_every_time_is_given_up_after_the_budget(
             kills.append(pid)
             os.kill(pid, signal.SIGKILL)
 
-    watch = QTimer()
+    watch = QTimer(page)  # goes with the page, whatever happens to this test
     watch.setInterval(2)
     watch.timeout.connect(kill_new_renderer)
     watch.start()
@@ -118,7 +118,9 @@ def test_a_page_that_kills_its_renderer_every_time_is_given_up_after_the_budget(
     [gave_up] = lost
     assert gave_up.attempts == view.RETRY_ATTEMPTS == 3
     assert gave_up.cause in (PageIncident.KILLED, PageIncident.CRASHED)
-    assert len(kills) == 1 + 3  # the first renderer, then the three reloads' renderers, each killed
+    assert view.retry_budget.used() == 3  # three reloads, no more
+    # The first renderer and each reload's (Chromium may start more than one for a navigation).
+    assert len(kills) >= 1 + 3
     # No endless loop: nothing more is loaded while the message is shown.
     loads_then = len(loads)
     qtbot.wait(3000)
@@ -200,7 +202,7 @@ def test_a_blank_page_after_a_failed_load_is_reloaded_and_a_refused_link_is_not(
         page = view.page
         assert page is not None
         reloads: list[bool] = []
-        watch = QTimer()
+        watch = QTimer(view)
         watch.setInterval(10)
         watch.timeout.connect(lambda: reloads.append(True) if view.recovering() else None)
         watch.start()
@@ -234,3 +236,19 @@ def test_the_benchmarks_measure_of_renderer_killed_to_form_view_back(
     view.end_session()
     with pytest.raises(ProcessLookupError):
         time_renderer_recovery(view)
+
+
+def test_a_start_page_the_policy_refuses_is_not_healed_over_and_over(
+    qtbot: QtBot, site: Site, view: QuickFormView
+) -> None:
+    lost: list[FormPageLost] = []
+    view.recovery_failed.connect(lost.append)
+    reloads: list[bool] = []
+    watch = QTimer(view)
+    watch.setInterval(10)
+    watch.timeout.connect(lambda: reloads.append(True) if view.recovering() else None)
+    watch.start()
+    view.start_session("about:blank", NavigationPolicy([site.url]))  # refused: nothing allowed shown
+    qtbot.wait(view.BLANK_AFTER_MS + view.PROBE_TIMEOUT_MS + 1000)
+    watch.stop()
+    assert reloads == [] and lost == [] and view.lost is None and view.failure.isHidden()

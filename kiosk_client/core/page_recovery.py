@@ -46,7 +46,8 @@ class FormPageRecovered:
     returns a RendererRecoveryTiming. When a reload itself failed and was retried, `incident_at` is
     the first incident's and `reload_at` the last reload's. Only one recovery at a time is timed: a
     benchmark repeating the kill more than the budget allows in its window (3 in 60 s) meets the
-    give-up instead (`recovery_failed`), as a crash loop would.
+    give-up instead (`recovery_failed`), as a crash loop would: give the form view a larger
+    `retry_budget` (a RetryBudget) for such a benchmark.
     """
 
     cause: PageIncident

@@ -190,10 +190,10 @@ class FormView(QWidget):
     citizen_field = Signal(bool, bool)
     clerk_pressing = Signal()  # emitted before the clerk's press or click reaches the page
     zoomed = Signal(float)  # the page's zoom changed (the citizen's buttons or the clerk's zoom)
-    recovered = Signal(
-        object
-    )  # FormPageRecovered: the page is back after its renderer died or it stayed blank
-    recovery_failed = Signal(object)  # FormPageLost: given up after the retry budget; a message replaces it
+    # FormPageRecovered: the page is back after its renderer died or it stayed blank.
+    recovered = Signal(object)
+    # FormPageLost: given up after the retry budget; a message with "Réessayer" replaces the page.
+    recovery_failed = Signal(object)
 
     # A failed load that left the page empty for this long is reloaded (a refused navigation or a
     # failed link keeps the page it was on: that is not blank, and is not reloaded).
@@ -234,7 +234,9 @@ class FormView(QWidget):
         self.refusal_text: Callable[[str, str], str] = lambda what, detail: what
         # The citizen's words about a reload (keys "reloaded", "failed", "retry"), from the call screen.
         self.recovery_text: Callable[[str], str] = lambda key: key
-        self._budget = RetryBudget(self.RETRY_ATTEMPTS, self.RETRY_WINDOW_S)
+        # Public: a benchmark that kills the renderer more often than a kiosk ever should may give it
+        # a larger budget (core.page_recovery.RetryBudget); reset with each session.
+        self.retry_budget = RetryBudget(self.RETRY_ATTEMPTS, self.RETRY_WINDOW_S)
         self._start_url = ""
         self._recovery: _Recovery | None = None
         self.lost: FormPageLost | None = None  # given up: the message is shown in place of the page
@@ -242,6 +244,7 @@ class FormView(QWidget):
         self._probe_timer = self._single_shot(self.PROBE_TIMEOUT_MS, self._probe_unanswered)
         self._reload_timer = self._single_shot(self.RELOAD_TIMEOUT_MS, self._reload_timed_out)
         self._probe_id = 0
+        self._tried_since_lost = False  # a load was asked for (the clerk's navigate) since giving up
         self.failure = QFrame()
         self.failure.setObjectName("confirm")
         self.failure_text = label("confirmQuestion")
@@ -491,7 +494,7 @@ class FormView(QWidget):
         self._recovery = None
         self.lost = None
         self.failure.hide()
-        self._budget.reset()  # the next citizen's page starts with the whole budget
+        self.retry_budget.reset()  # the next citizen's page starts with the whole budget
         if view is None or page is None or profile is None:
             return
         self._layout.removeWidget(view)
@@ -549,6 +552,7 @@ class FormView(QWidget):
         if page is self.page:
             self._blank_timer.stop()  # a new load: judged when it finishes
             self._probe_timer.stop()
+            self._tried_since_lost = self.lost is not None
 
     def _load_finished(self, page: FormPage, ok: bool) -> None:
         if page is not self.page:
@@ -633,34 +637,44 @@ class FormView(QWidget):
         page = self.page
         if page is None:
             return
+        if self.lost is not None and not self._tried_since_lost:
+            # Given up already, and nobody tried again since: another death of a renderer nobody asked
+            # for (Chromium may start more than one for a navigation) is no news for the clerk.
+            return
         for timer in (self._blank_timer, self._probe_timer, self._reload_timer):
             timer.stop()
         now = time.monotonic()
         recovery = self._recovery or _Recovery(cause, now)
-        attempt = self._budget.take() if self.lost is None else None
-        if attempt is None:
+        url = self._reload_url(page)
+        if url is None and cause is PageIncident.BLANK and self._recovery is None:
+            # Nothing the policy allows was ever shown (a start page outside the allowed sites): not
+            # a page to heal, and reloading what was refused would only be refused again.
+            log.info("the form page is blank, with no allowed address to reload")
+            return
+        attempt = self.retry_budget.take() if self.lost is None and url is not None else None
+        if attempt is None or url is None:
             self._give_up(recovery, now)
             return
-        url = self._reload_url(page)
         recovery.attempt, recovery.reload_at, recovery.url = attempt, now, url
         self._recovery = recovery
-        log.warning("reloading the form page (%d of %d)", attempt, self._budget.attempts)
+        log.warning("reloading the form page (%d of %d)", attempt, self.retry_budget.attempts)
         self._reload_timer.start()
         # load(), not reload(): a reload would post a form again (a crash just after "Envoyer" must
         # not send the citizen's application twice); the address goes through the policy again.
         page.load(QUrl(url))
 
-    def _reload_url(self, page: FormPage) -> str:
+    def _reload_url(self, page: FormPage) -> str | None:
         """The page the citizen was on, if the policy allows it; else the last address it allowed;
-        else the appointment's start page."""
-        for candidate in (page.url().toString(), page.last_allowed):
+        else the appointment's start page if allowed; else none."""
+        for candidate in (page.url().toString(), page.last_allowed, self._start_url):
             if candidate and page.policy.check(candidate).allowed:
                 return candidate
-        return self._start_url
+        return None
 
     def _give_up(self, recovery: _Recovery, now: float) -> None:
         self._recovery = None
-        event = FormPageLost(recovery.cause, self._budget.used(), recovery.incident_at, now)
+        self._tried_since_lost = False
+        event = FormPageLost(recovery.cause, self.retry_budget.used(), recovery.incident_at, now)
         log.error(
             "the form page could not be recovered (%s, %d reloads): given up", event.cause, event.attempts
         )
@@ -685,7 +699,7 @@ class FormView(QWidget):
         page = self.page
         if page is None:
             return
-        self._budget.reset()
+        self.retry_budget.reset()
         lost, self.lost = self.lost, None
         self.failure.hide()
         if self.view is not None:
