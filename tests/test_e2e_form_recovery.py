@@ -91,7 +91,9 @@ def test_a_renderer_killed_mid_control_comes_back_and_the_clerk_console_says_so(
         wait(qtbot, lambda: engine.session.phase is Phase.IN_CALL and form.page is not None, 10)
         wait(qtbot, lambda: form.page is not None and form.page.url().toString().endswith("/demo-form/"), 10)
 
-        # The clerk asks, the citizen agrees with a touch, the clerk fills a field.
+        # The clerk asks (once the control channel speaks: a click before it opens sends nothing), the
+        # citizen agrees with a touch, the clerk fills a field.
+        wait(qtbot, lambda: js("() => window.clerkConsole.received.some((m) => m.type === 'state')"), 20)
         page.get_by_role("button", name="Demander à remplir le formulaire").click()
         wait(qtbot, window.call.consent.isVisible, 10)
         window.call.consent_accept.click()
