@@ -462,6 +462,9 @@ def test_every_control_message_the_consent_machine_sends_matches_its_schema(publ
     texts += sent(rc.connection_lost())  # the call dropped: consent must be asked again
     texts += sent(rc.receive(clerk(16, type="control.request")))
     texts += sent(rc.citizen_answer(True))
+    for cause in cp.FORM_INCIDENT_CAUSES:  # the form view's page reloaded after an incident
+        texts += sent(rc.page_incident(cause, "reloaded", 1))
+    texts += sent(rc.page_incident("crashed", "failed", 3))
     texts += sent(rc.end())
 
     messages = [published.check_sent("control", text) for text in texts]
@@ -476,6 +479,8 @@ def test_every_control_message_the_consent_machine_sends_matches_its_schema(publ
     assert {m["code"] for m in errors} == control_codes_in_code()
     assert None in {m["seq"] for m in errors} and 10 in {m["seq"] for m in errors}
     assert {"v": 1, "type": "ack", "seq": 8} in messages
+    incidents = [m for m in messages if m["type"] == "form.incident"]
+    assert {(m["cause"], m["outcome"]) for m in incidents} >= {("killed", "reloaded"), ("crashed", "failed")}
 
 
 def schedule_now() -> Schedule:
@@ -524,6 +529,7 @@ async def test_every_control_message_the_engine_sends_matches_its_schema(publish
         await engine.form_page_changed("https://www.service-public.fr/demarche?id=42", "Démarche", 1280, 800)
         await engine.form_view_resized(1280, 760)
         await engine.screen_shown("fr", True, 1.25)  # what the UI reports of the citizen's screen
+        await engine.form_page_incident("killed", "reloaded", 1)  # the form view's renderer died
         send(41, type="zoom", level=1.5)
         form.busy = asyncio.Event()  # a busy page: inputs wait in the engine's queue
         send(3, type="text", text="Élodie")
@@ -566,6 +572,7 @@ async def test_every_control_message_the_engine_sends_matches_its_schema(publish
     events = [m["event"] for m in messages if m["type"] == "state"]
     assert events[0] is None and "page" in events and "resize" in events and events[-1] == "session_ended"
     assert any(m["type"] == "kiosk.screen" and m["zoom"] == 1.25 for m in messages)
+    assert any(m["type"] == "form.incident" and m["outcome"] == "reloaded" for m in messages)
     assert len(answers(41)) == 1  # queued behind the busy page, then voided by the take-back
 
 

@@ -1,7 +1,7 @@
 """The remote-control protocol spoken on the "control" data channel (ordered, reliable), version 1.
 
 Clerk → kiosk: control.request, control.release, pointer, key, text, navigate, zoom.
-Kiosk → clerk: ack, error, state, kiosk.screen.
+Kiosk → clerk: ack, error, state, kiosk.screen, form.incident.
 Every message is a JSON object with "v" (1), "type" and, from the clerk, "seq" (a number the kiosk
 echoes in its ack or error). Anything else — unknown types or fields, wrong types, coordinates out of
 range, oversized messages, control characters in text, shortcuts — is refused with an error naming
@@ -38,6 +38,11 @@ ZOOM_LEVELS = (1.0, 1.25, 1.5, 1.75, 2.0)
 # What the kiosk's screen shows of the documents panel (kiosk.screen's `documents`).
 DOCUMENTS_SHOWN = ("closed", "open", "scanning", "sending")
 MAX_SCREEN_PAGES = 99  # kiosk.screen's `pages`: a count, capped (a desk holds at most 30)
+# form.incident: why the form view's page had to be reloaded (core.page_recovery.PageIncident), and
+# how it ended. `attempts`: the reloads within the kiosk's retry window, bounded by its budget (3).
+FORM_INCIDENT_CAUSES = ("crashed", "killed", "abnormal", "blank")
+FORM_INCIDENT_OUTCOMES = ("reloaded", "failed")
+MAX_FORM_ATTEMPTS = 9
 
 
 class ProtocolViolation(Exception):
@@ -259,3 +264,50 @@ def kiosk_screen(
             "camera": camera,
         }
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FormIncident:
+    """form.incident, as a clerk app reads it."""
+
+    cause: Literal["crashed", "killed", "abnormal", "blank"]
+    outcome: Literal["reloaded", "failed"]
+    attempts: int
+
+
+def form_incident(*, cause: str, outcome: str, attempts: int) -> str:
+    """The form view's page was lost (its renderer died, or it stayed blank) and the kiosk reloaded it
+    (`reloaded`: the page is back, but whatever it held and was not sent is gone) or gave up after
+    `attempts` reloads (`failed`: the citizen sees a message in place of the page). No address, no
+    field: the page's address is in `state`."""
+    if cause not in FORM_INCIDENT_CAUSES:
+        raise ValueError(f"cause: {cause!r}")
+    if outcome not in FORM_INCIDENT_OUTCOMES:
+        raise ValueError(f"outcome: {outcome!r}")
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+        raise ValueError(f"attempts: {attempts!r}")
+    return encode(
+        {
+            "type": "form.incident",
+            "cause": cause,
+            "outcome": outcome,
+            "attempts": min(attempts, MAX_FORM_ATTEMPTS),
+        }
+    )
+
+
+def parse_form_incident(message: object) -> FormIncident:
+    """A kiosk's form.incident (already decoded from JSON), checked as strictly as the kiosk writes
+    it; ValueError otherwise. For Python clerk apps (the clerk bot); the console has its own check."""
+    if not isinstance(message, dict) or set(message) != {"v", "type", "cause", "outcome", "attempts"}:
+        raise ValueError("form.incident: expected exactly v, type, cause, outcome, attempts")
+    if type(message["v"]) is not int or message["v"] != VERSION or message["type"] != "form.incident":
+        raise ValueError("form.incident: wrong v or type")
+    cause, outcome, attempts = message["cause"], message["outcome"], message["attempts"]
+    if cause not in FORM_INCIDENT_CAUSES or not isinstance(cause, str):
+        raise ValueError(f"form.incident: cause {cause!r}")
+    if outcome not in FORM_INCIDENT_OUTCOMES or not isinstance(outcome, str):
+        raise ValueError(f"form.incident: outcome {outcome!r}")
+    if type(attempts) is not int or not 0 <= attempts <= MAX_FORM_ATTEMPTS:
+        raise ValueError(f"form.incident: attempts {attempts!r}")
+    return FormIncident(cause, outcome, attempts)  # type: ignore[arg-type]  # checked just above

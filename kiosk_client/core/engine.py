@@ -252,6 +252,11 @@ class KioskEngine:
         # None for a kiosk without a screen, which then tells the clerk nothing about it.
         self._screen: ScreenFacts | None = None
         self._screen_sent: tuple[Call, str] | None = None  # the last kiosk.screen, and on which call
+        # The call whose control channel is open (None between calls and after a drop), and the form
+        # view's incident that no open channel has heard yet: a renderer may die while the call is
+        # reconnecting, and the clerk must still hear of it on the next channel.
+        self._control_open_on: Call | None = None
+        self._incident_unsent: str | None = None
 
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake_poll = asyncio.Event()
@@ -597,6 +602,23 @@ class KioskEngine:
     async def form_refused(self, what: str, detail: str) -> None:
         if self._control is not None and what in ("navigation", "popup", "download"):
             self._control.navigation_refused(what, detail)
+
+    async def form_page_incident(self, cause: str, outcome: str, attempts: int) -> None:
+        """The form view's page died or stayed blank and was reloaded (`reloaded`), or the form view
+        gave up after `attempts` reloads (`failed`): the clerk is told on the control channel (a
+        `form.incident`), now or as soon as a control channel is open again."""
+        control = self._control
+        if control is None:
+            return
+        for effect in control.page_incident(cause, outcome, attempts):
+            if not isinstance(effect, SendToClerk):
+                continue
+            call = self._call
+            if call is not None and self._control_open_on is call:
+                call.send_control(effect.text)
+                self._incident_unsent = None
+            else:
+                self._incident_unsent = effect.text  # only the latest: it says how things stand now
 
     async def screen_shown(self, language: str, documents_open: bool, zoom: float) -> None:
         """What the UI shows now (sent by it on every change): the clerk's console shows it in words."""
@@ -983,6 +1005,7 @@ class KioskEngine:
         self._offer_posted_at = None
         self._answer_at = None
         self._stats = CallStats()
+        self._incident_unsent = None  # the last citizen's page: not for the next clerk
         self._notices -= {Notice.CALL_SETUP_FAILING, Notice.RELAY_UNREACHABLE, Notice.RELAY_REFUSED}
         self.reset.checking = True  # from this instant: no next appointment before the check passed
         self._spawn(self._verify_reset("session_end"))
@@ -1046,6 +1069,7 @@ class KioskEngine:
                 self._publish_state()
             case CallConnectionLost(detail=detail):
                 log.warning("call connection lost: %s", detail)
+                self._control_open_on = None
                 if self._control is not None:
                     self._run(self._control.connection_lost())
                 if self._desk is not None:
@@ -1062,10 +1086,14 @@ class KioskEngine:
                 if self._desk is not None:
                     self._desk.on_message(raw)  # contains its own failures, answering doc.error
             case ControlChannelOpened():
+                self._control_open_on = self._call
                 if self._control is not None and self._call is not None:
                     self._call.send_control(self._control.state_message())
                     self._screen_sent = None  # a new channel: tell it what the screen shows
                     self._send_screen()
+                    if self._incident_unsent is not None:
+                        self._call.send_control(self._incident_unsent)
+                        self._incident_unsent = None
             case ControlMessageReceived(raw=raw):
                 self._on_control_message(raw)
 

@@ -26,6 +26,7 @@ from .control_protocol import (
     ack,
     encode,
     error,
+    form_incident,
     parse_clerk_message,
 )
 from .navigation import NavigationPolicy, origin_of
@@ -254,6 +255,16 @@ class RemoteControl:
             return []
         self._page = {**self._page, "width": width, "height": height}
         return [self._state("resize")]
+
+    def page_incident(self, cause: str, outcome: str, attempts: int) -> list[Effect]:
+        """The form view lost its page (renderer dead, or blank) and reloaded it, or gave up. Control is
+        not touched: consent lives here, not in the page, so a granted control stays granted across
+        the reload (the citizen agreed to the clerk filling the form, not to one renderer process) and
+        a reload grants nothing; the clerk is told, and the citizen keeps the take-back button."""
+        if self._ended:
+            return []
+        self._log(f"form_{outcome}_{cause}")
+        return [SendToClerk(form_incident(cause=cause, outcome=outcome, attempts=attempts))]
 
     def navigation_refused(self, url: str, reason: str) -> None:
         """The form view refused a navigation started by the page itself (a link, a redirect, a pop-up)."""

@@ -20,6 +20,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from ..adapters.media_tracks import PacedVideoTrack, ToneTrack, TrackReader, audio_level
 from ..adapters.rtc_aiortc import describe_route, rtc_configuration
+from ..core.control_protocol import FormIncident, parse_form_incident
 from ..core.document_protocol import Manifest
 from ..core.errors import MalformedResponse
 from ..core.models import IceServer
@@ -136,10 +137,21 @@ class ClerkBot:
         # The kiosk's remote-control channel, per appointment, and what came back on it.
         self.control_channels: dict[str, Any] = {}
         self.control_received: list[dict[str, Any]] = []
+        # form.incident messages, checked: the kiosk's form page was reloaded (or could not be).
+        self.form_incidents: list[FormIncident] = []
         # Documents: one receiver per appointment, kept across a dropped call so transfers resume.
         self.receivers: dict[str, DocumentReceiver] = {}
         self.documents: list[tuple[Manifest, bytes]] = []
         self.document_channels: dict[str, Any] = {}
+
+    def _on_control_message(self, raw: str | bytes) -> None:
+        message = json.loads(raw)
+        self.control_received.append(message)
+        if isinstance(message, dict) and message.get("type") == "form.incident":
+            try:
+                self.form_incidents.append(parse_form_incident(message))
+            except ValueError as exc:
+                log.warning("a malformed form.incident from the kiosk was ignored: %s", exc)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -189,7 +201,7 @@ class ClerkBot:
         def on_datachannel(channel: Any) -> None:
             if channel.label == "control":
                 self.control_channels[appointment_id] = channel
-                channel.on("message", lambda raw: self.control_received.append(json.loads(raw)))
+                channel.on("message", self._on_control_message)
             elif channel.label == "documents":
                 receiver = self.receiver(appointment_id)
                 receiver.send_text = channel.send

@@ -415,3 +415,15 @@ REVEAL_FOCUSED = """(() => {
   last.scrollIntoView({block: "center", inline: "nearest"});
   return true;
 })()"""
+
+# Whether the page shows anything of the site (run after a failed load, to tell a page that kept its
+# content — a refused navigation, a failed link — from one left empty): "content", "empty" (no body,
+# nothing in it) or "error" (Chromium's own error page, which is not the site).
+PAGE_CONTENT = """(() => {
+  if (location.protocol === "chrome-error:") return "error";
+  const body = document.body;
+  if (!body) return "empty";
+  if ((body.innerText || "").trim()) return "content";
+  return body.querySelector("img, svg, canvas, video, input, select, textarea, button, iframe, object, embed")
+    ? "content" : "empty";
+})()"""

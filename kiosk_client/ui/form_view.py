@@ -4,14 +4,23 @@ Each session gets a fresh off-the-record profile, destroyed at the end (clearing
 enough: localStorage would survive). Navigation goes only to the session's allowed origins; pop-ups,
 downloads, printing, permissions (camera, location…), the context menu and devtools are refused, and
 each refusal is shown. The file chooser never opens the disk.
+
+The page heals itself: when its render process dies (crashed, killed) or a failed load leaves it
+empty, the form view reloads the last page the navigation policy allowed, a bounded number of times
+(core.page_recovery), tells the citizen, and says so on `recovered` / `recovery_failed` (the window
+tells the clerk).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRect, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QPoint, QPointF, QRect, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWebEngineCore import (
     QWebEngineDownloadRequest,
@@ -23,7 +32,7 @@ from PySide6.QtWebEngineCore import (
     QWebEngineSettings,
 )
 from PySide6.QtWebEngineWidgets import QWebEngineView
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from ..core.control_protocol import (
     ZOOM_LEVELS,
@@ -35,15 +44,27 @@ from ..core.control_protocol import (
     ZoomInput,
 )
 from ..core.navigation import NavigationPolicy
+from ..core.page_recovery import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_WINDOW_S,
+    FormPageLost,
+    FormPageRecovered,
+    PageIncident,
+    RendererRecoveryTiming,
+    RetryBudget,
+)
+from ..core.remote_control import address_without_secrets
 from .form_input import inject_key, inject_pointer, inject_text
 from .form_scripts import (
     FOCUS_GUARD,
     OPEN_SHADOW_ROOTS,
+    PAGE_CONTENT,
     REVEAL_FOCUSED,
     WATCH,
     watched_attributes,
     with_selectors,
 )
+from .widgets import button, label
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +100,7 @@ class FormPage(QWebEnginePage):
         super().__init__(profile, parent)
         self.policy = policy
         self._files = files
+        self.last_allowed: str | None = None  # the last main-frame address the policy let through
         for attribute, on in LOCKED_ATTRIBUTES.items():
             self.settings().setAttribute(attribute, on)
         self.permissionRequested.connect(self._deny_permission)
@@ -107,6 +129,8 @@ class FormPage(QWebEnginePage):
             log.info("navigation refused: %s", verdict.reason)
             self.refused.emit("navigation", verdict.reason)
             return False
+        if isMainFrame:
+            self.last_allowed = text
         return True
 
     def createWindow(self, type: QWebEnginePage.WebWindowType) -> QWebEnginePage:
@@ -135,6 +159,24 @@ class FormPage(QWebEnginePage):
         pass  # page logs are the site's business, and may hold citizens' data
 
 
+TERMINATIONS = {
+    QWebEnginePage.RenderProcessTerminationStatus.CrashedTerminationStatus: PageIncident.CRASHED,
+    QWebEnginePage.RenderProcessTerminationStatus.KilledTerminationStatus: PageIncident.KILLED,
+    QWebEnginePage.RenderProcessTerminationStatus.AbnormalTerminationStatus: PageIncident.ABNORMAL,
+}
+
+
+@dataclass
+class _Recovery:
+    """A recovery under way: from the first incident until a reload brings the page back."""
+
+    cause: PageIncident
+    incident_at: float
+    attempt: int = 0
+    reload_at: float = 0.0
+    url: str = ""
+
+
 class FormView(QWidget):
     """Holds at most one session's page at a time."""
 
@@ -148,6 +190,18 @@ class FormView(QWidget):
     citizen_field = Signal(bool, bool)
     clerk_pressing = Signal()  # emitted before the clerk's press or click reaches the page
     zoomed = Signal(float)  # the page's zoom changed (the citizen's buttons or the clerk's zoom)
+    # FormPageRecovered: the page is back after its renderer died or it stayed blank.
+    recovered = Signal(object)
+    # FormPageLost: given up after the retry budget; a message with "Réessayer" replaces the page.
+    recovery_failed = Signal(object)
+
+    # A failed load that left the page empty for this long is reloaded (a refused navigation or a
+    # failed link keeps the page it was on: that is not blank, and is not reloaded).
+    BLANK_AFTER_MS = 3000
+    PROBE_TIMEOUT_MS = 2000  # a page that does not answer within this is not showing anything either
+    RELOAD_TIMEOUT_MS = 20_000  # a reload that has not finished by then failed as well
+    RETRY_ATTEMPTS = DEFAULT_ATTEMPTS
+    RETRY_WINDOW_S = DEFAULT_WINDOW_S
 
     def __init__(
         self, files: Callable[[], list[str]] = lambda: [], citizen_only_selectors: Sequence[str] = ()
@@ -178,6 +232,32 @@ class FormView(QWidget):
         self._layout.addWidget(self.notice)
         self.refused.connect(self._show_refusal)
         self.refusal_text: Callable[[str, str], str] = lambda what, detail: what
+        # The citizen's words about a reload (keys "reloaded", "failed", "retry"), from the call screen.
+        self.recovery_text: Callable[[str], str] = lambda key: key
+        # Public: a benchmark that kills the renderer more often than a kiosk ever should may give it
+        # a larger budget (core.page_recovery.RetryBudget); reset with each session.
+        self.retry_budget = RetryBudget(self.RETRY_ATTEMPTS, self.RETRY_WINDOW_S)
+        self._start_url = ""
+        self._recovery: _Recovery | None = None
+        self.lost: FormPageLost | None = None  # given up: the message is shown in place of the page
+        self._blank_timer = self._single_shot(self.BLANK_AFTER_MS, self._probe_content)
+        self._probe_timer = self._single_shot(self.PROBE_TIMEOUT_MS, self._probe_unanswered)
+        self._reload_timer = self._single_shot(self.RELOAD_TIMEOUT_MS, self._reload_timed_out)
+        self._probe_id = 0
+        self._tried_since_lost = False  # a load was asked for (the clerk's navigate) since giving up
+        self.failure = QFrame()
+        self.failure.setObjectName("confirm")
+        self.failure_text = label("confirmQuestion")
+        self.retry = button("retryFormButton", "primary")
+        self.retry.clicked.connect(self._citizen_retries)
+        failure_layout = QVBoxLayout(self.failure)
+        failure_layout.setContentsMargins(24, 24, 24, 24)
+        failure_layout.addStretch(1)
+        failure_layout.addWidget(self.failure_text)
+        failure_layout.addWidget(self.retry, 0, Qt.AlignmentFlag.AlignLeft)
+        failure_layout.addStretch(1)
+        self.failure.hide()
+        self._layout.addWidget(self.failure, 1)
         self._field_checks: list[QTimer] = []
         for delay in self.FIELD_CHECK_DELAYS_MS:
             timer = QTimer(self)
@@ -186,8 +266,16 @@ class FormView(QWidget):
             timer.timeout.connect(self._check_citizen_field)
             self._field_checks.append(timer)
 
+    def _single_shot(self, interval_ms: int, slot: Callable[[], None]) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(interval_ms)
+        timer.timeout.connect(slot)
+        return timer
+
     def start_session(self, start_url: str, policy: NavigationPolicy) -> None:
         self.end_session()
+        self._start_url = start_url
         profile = QWebEngineProfile()  # no storage name: off the record, in memory only
         assert profile.isOffTheRecord()
         profile.downloadRequested.connect(self._refuse_download)
@@ -215,6 +303,9 @@ class FormView(QWidget):
         page.urlChanged.connect(self._new_generation)
         page.urlChanged.connect(lambda url: self.page_changed.emit(url.toString(), page.title()))
         page.titleChanged.connect(lambda title: self.page_changed.emit(page.url().toString(), title))
+        page.loadStarted.connect(lambda: self._load_started(page))
+        page.loadFinished.connect(lambda ok: self._load_finished(page, ok))
+        page.renderProcessTerminated.connect(lambda status, code: self._renderer_ended(page, status, code))
         self._layout.addWidget(view, 1)
         self.view, self.page, self.profile = view, page, profile
         self._new_generation()
@@ -345,6 +436,13 @@ class FormView(QWidget):
         if target is None or self.page is None:
             done("no_form", "the form view is not open")
             return
+        if self._recovery is not None:
+            # The page is dead or reloading: an input would land nowhere, and an ack would lie.
+            done("no_form", "the form page is being reloaded after an incident on the kiosk")
+            return
+        if self.lost is not None and not isinstance(message, NavigateInput):
+            done("no_form", "the form page could not be shown again; navigate to try again")
+            return
         if not admitted():
             done("not_granted", "the citizen took control back")
             return
@@ -391,8 +489,12 @@ class FormView(QWidget):
         view, page, profile = self.view, self.page, self.profile
         self.view = self.page = self.profile = None
         self.notice.hide()
-        for timer in self._field_checks:
+        for timer in (*self._field_checks, self._blank_timer, self._probe_timer, self._reload_timer):
             timer.stop()
+        self._recovery = None
+        self.lost = None
+        self.failure.hide()
+        self.retry_budget.reset()  # the next citizen's page starts with the whole budget
         if view is None or page is None or profile is None:
             return
         self._layout.removeWidget(view)
@@ -427,3 +529,215 @@ class FormView(QWidget):
         self.notice.setText(text)
         self.notice.show()
         self._notice_timer.start(5000)
+
+    # ----------------------------------------------------------------- self-healing
+
+    def kill_renderer(self) -> float:
+        """Kills the page's render process (SIGKILL) as a crash would, and returns `time.monotonic()`
+        just before the kill: for `kiosk-client bench recovery` and the tests, which then wait for
+        `recovered` and subtract (FormPageRecovered.back_at - this). Raises ProcessLookupError when
+        the page has no renderer (no session, or one already dead)."""
+        pid = self.page.renderProcessPid() if self.page is not None else 0
+        if pid <= 0:
+            raise ProcessLookupError("the form view has no render process")
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        return killed_at
+
+    def recovering(self) -> bool:
+        """A reload after an incident is under way."""
+        return self._recovery is not None
+
+    def _load_started(self, page: FormPage) -> None:
+        if page is self.page:
+            self._blank_timer.stop()  # a new load: judged when it finishes
+            self._probe_timer.stop()
+            self._tried_since_lost = self.lost is not None
+
+    def _load_finished(self, page: FormPage, ok: bool) -> None:
+        if page is not self.page:
+            return
+        if not ok:
+            # Refused, failed or stopped: maybe the page it was on is still there (a refused link),
+            # maybe nothing is. Looked at in a moment, once Chromium has shown what it will show.
+            # (Once given up, the message stays until a load succeeds: nothing to look at.)
+            if self.lost is None:
+                self._blank_timer.start()
+            return
+        self._blank_timer.stop()
+        self._probe_timer.stop()
+        if self.lost is not None:
+            self._show_page_again()  # the clerk's navigation (or a late load) brought a page back
+        recovery, self._recovery = self._recovery, None
+        if recovery is None:
+            return
+        self._reload_timer.stop()
+        event = FormPageRecovered(
+            recovery.cause,
+            recovery.attempt,
+            recovery.incident_at,
+            recovery.reload_at,
+            time.monotonic(),
+            recovery.url,
+        )
+        log.warning(
+            "form page back after %s (reload %d) in %.2f s: %s",
+            event.cause.value,
+            event.attempt,
+            event.seconds,
+            address_without_secrets(event.url),
+        )
+        self._show_notice(self.recovery_text("reloaded"))
+        self.recovered.emit(event)
+
+    def _renderer_ended(
+        self, page: FormPage, status: QWebEnginePage.RenderProcessTerminationStatus, code: int
+    ) -> None:
+        if page is not self.page:
+            return  # a page being destroyed with its session
+        cause = TERMINATIONS.get(status)
+        if cause is None:
+            log.info("the form page's renderer exited normally")
+            return
+        log.warning("the form page's renderer ended: %s (exit code %d)", cause.value, code)
+        self._new_generation()  # its document is gone: nothing measured on it applies any more
+        self._page_failed(cause)
+
+    def _probe_content(self) -> None:
+        page = self.page
+        if page is None or self.lost is not None:
+            return
+        self._probe_id += 1
+        probe = self._probe_id
+
+        def answered(result: object) -> None:
+            if page is not self.page or probe != self._probe_id or not self._probe_timer.isActive():
+                return
+            self._probe_timer.stop()
+            if result != "content":
+                log.warning("the form page is blank after a failed load (%s)", result)
+                self._page_failed(PageIncident.BLANK)
+
+        self._probe_timer.start()
+        page.runJavaScript(PAGE_CONTENT, QWebEngineScript.ScriptWorldId.ApplicationWorld, answered)
+
+    def _probe_unanswered(self) -> None:
+        if self.page is not None:
+            log.warning("the form page did not answer after a failed load")
+            self._page_failed(PageIncident.BLANK)
+
+    def _reload_timed_out(self) -> None:
+        if self.page is not None and self._recovery is not None:
+            log.warning("the form page's reload did not finish in time")
+            self._page_failed(self._recovery.cause)
+
+    def _page_failed(self, cause: PageIncident) -> None:
+        """The page is gone (dead renderer) or shows nothing: reload it if the budget allows, else give
+        up and say so. Everything the page held is lost either way."""
+        page = self.page
+        if page is None:
+            return
+        if self.lost is not None and not self._tried_since_lost:
+            # Given up already, and nobody tried again since: another death of a renderer nobody asked
+            # for (Chromium may start more than one for a navigation) is no news for the clerk.
+            return
+        for timer in (self._blank_timer, self._probe_timer, self._reload_timer):
+            timer.stop()
+        now = time.monotonic()
+        recovery = self._recovery or _Recovery(cause, now)
+        url = self._reload_url(page)
+        if url is None and cause is PageIncident.BLANK and self._recovery is None:
+            # Nothing the policy allows was ever shown (a start page outside the allowed sites): not
+            # a page to heal, and reloading what was refused would only be refused again.
+            log.info("the form page is blank, with no allowed address to reload")
+            return
+        attempt = self.retry_budget.take() if self.lost is None and url is not None else None
+        if attempt is None or url is None:
+            self._give_up(recovery, now)
+            return
+        recovery.attempt, recovery.reload_at, recovery.url = attempt, now, url
+        self._recovery = recovery
+        log.warning("reloading the form page (%d of %d)", attempt, self.retry_budget.attempts)
+        self._reload_timer.start()
+        # load(), not reload(): a reload would post a form again (a crash just after "Envoyer" must
+        # not send the citizen's application twice); the address goes through the policy again.
+        page.load(QUrl(url))
+
+    def _reload_url(self, page: FormPage) -> str | None:
+        """The page the citizen was on, if the policy allows it; else the last address it allowed;
+        else the appointment's start page if allowed; else none."""
+        for candidate in (page.url().toString(), page.last_allowed, self._start_url):
+            if candidate and page.policy.check(candidate).allowed:
+                return candidate
+        return None
+
+    def _give_up(self, recovery: _Recovery, now: float) -> None:
+        self._recovery = None
+        self._tried_since_lost = False
+        event = FormPageLost(recovery.cause, self.retry_budget.used(), recovery.incident_at, now)
+        log.error(
+            "the form page could not be recovered (%s, %d reloads): given up", event.cause, event.attempts
+        )
+        self.lost = event
+        self.notice.hide()
+        if self.view is not None:
+            self.view.hide()
+        self.failure_text.setText(self.recovery_text("failed"))
+        self.retry.setText(self.recovery_text("retry"))
+        self.failure.show()
+        self.recovery_failed.emit(event)
+
+    def _show_page_again(self) -> None:
+        self.lost = None
+        self.failure.hide()
+        if self.view is not None:
+            self.view.show()
+
+    def _citizen_retries(self) -> None:
+        """The citizen's touch on "Réessayer": a person asked, so a fresh budget (never a loop: each
+        series needs another touch)."""
+        page = self.page
+        if page is None:
+            return
+        self.retry_budget.reset()
+        lost, self.lost = self.lost, None
+        self.failure.hide()
+        if self.view is not None:
+            self.view.show()
+        self._page_failed(lost.cause if lost is not None else PageIncident.BLANK)
+
+    def retranslate(self) -> None:
+        """The words of the failure message, in the citizen's language now."""
+        self.failure_text.setText(self.recovery_text("failed"))
+        self.retry.setText(self.recovery_text("retry"))
+
+
+def time_renderer_recovery(form: FormView, timeout_s: float = 30.0) -> RendererRecoveryTiming:
+    """For `kiosk-client bench recovery`: kills the form view's renderer (SIGKILL) and waits, running
+    Qt's event loop on the calling (Qt) thread, until the form view has reloaded the page (its
+    `recovered` signal, on the reloaded page's loadFinished(True)). Returns the times, measured from
+    just before the kill. Raises ProcessLookupError when the page has no renderer, TimeoutError when
+    the page is not back within `timeout_s` (or the form view gave up)."""
+    events: list[FormPageRecovered] = []
+    loop = QEventLoop()
+
+    def back(event: FormPageRecovered) -> None:
+        events.append(event)
+        loop.quit()
+
+    form.recovered.connect(back)
+    form.recovery_failed.connect(loop.quit)
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    try:
+        killed_at = form.kill_renderer()
+        timer.start(int(timeout_s * 1000))
+        loop.exec()
+    finally:
+        timer.stop()
+        form.recovered.disconnect(back)
+        form.recovery_failed.disconnect(loop.quit)
+    if not events:
+        raise TimeoutError(f"the form view was not back within {timeout_s} s")
+    return RendererRecoveryTiming(killed_at, events[0])

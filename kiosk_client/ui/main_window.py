@@ -179,6 +179,17 @@ class KioskWindow(QMainWindow):
         )
         form.refused.connect(lambda what, detail: bridge.submit(lambda: engine.form_refused(what, detail)))
         form.resized.connect(lambda w, h: bridge.submit(lambda: engine.form_view_resized(w, h)))
+        # The page healed itself (or could not): the clerk is told, over the control channel.
+        form.recovered.connect(
+            lambda event: bridge.submit(
+                lambda: engine.form_page_incident(event.cause.value, "reloaded", event.attempt)
+            )
+        )
+        form.recovery_failed.connect(
+            lambda event: bridge.submit(
+                lambda: engine.form_page_incident(event.cause.value, "failed", event.attempts)
+            )
+        )
         # What the citizen sees, for the clerk's console: connected after the slots that show or hide
         # the panel, so each report reads the screen as it is after the touch.
         self._screen_reported: tuple[str, bool, float] | None = None

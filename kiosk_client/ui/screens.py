@@ -656,6 +656,8 @@ class InCallScreen(QWidget):
         self.volume_up.setEnabled(snapshot.volume < MAX_LEVEL)
         self.volume.fit(self.volume.width())  # the words may have changed (another language)
         self.form.refusal_text = lambda what, detail: t(f"form.refused.{what}")
+        self.form.recovery_text = lambda key: t(f"form.recovery.{key}")
+        self.form.retranslate()
         if self.documents_area.isHidden() or self.form.page is None:
             self.form_area.setVisible(self.form.page is not None)
         clerk = appointment.clerk_name if appointment else ""

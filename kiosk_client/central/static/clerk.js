@@ -16,7 +16,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   appointment: null, pc: null, callId: null, version: 0, local: null, muted: false, phase: "idle", joinedAt: null,
   connectedAt: null, released: [],  // released: the local tracks of the last call, stopped (for the tests)
-  control: null, controlState: "none", seq: 0, received: [], screen: null,
+  control: null, controlState: "none", seq: 0, received: [], screen: null, incident: null,
   documentsChannel: null, incoming: {}, documents: {},  // documents: kept across a dropped call
 };
 window.clerkConsole = state;  // inspected by the browser tests
@@ -279,6 +279,8 @@ async function joinAppointment(appointment) {
   state.phase = "joining";
   state.connectedAt = null;
   state.screen = null;
+  state.incident = null;  // another citizen's page
+  showIncident();
   $("call").hidden = false;
   document.body.classList.add("in-call");
   $("call-title").textContent = `${time(appointment.start)} – ${appointment.service} · ${appointment.site_name}`;
@@ -304,6 +306,8 @@ function endCall(message) {
   state.callId = null;
   state.phase = "ended";
   state.screen = null;
+  state.incident = null;
+  showIncident();
   $("remote").srcObject = null;
   // Back to the agenda, where the message stays until the next call.
   $("call").hidden = true;
@@ -412,7 +416,38 @@ const ERRORS = {
   out_of_range: "Cette valeur n'est pas acceptée par la borne.",
   not_allowed: "Ce site n'est pas autorisé pour ce rendez-vous.",
   citizen_only_field: "Seul l'usager peut remplir ce champ.",
+  no_form: "Le formulaire n'est pas disponible sur la borne pour le moment.",
 };
+
+// ---------------------------------------------------------------- the form page reloaded on the kiosk
+// form.incident: the kiosk's page died (its renderer crashed or was killed) or stayed blank, and the
+// kiosk reloaded it, or gave up. What the page held is lost: the clerk must know before typing on.
+const INCIDENT_CAUSES = {
+  crashed: "la page a planté",
+  killed: "le processus de la page a été arrêté",
+  abnormal: "la page s'est arrêtée anormalement",
+  blank: "la page était restée blanche",
+};
+
+function validIncident(message) {
+  return message.v === 1 && Object.hasOwn(INCIDENT_CAUSES, message.cause)
+    && (message.outcome === "reloaded" || message.outcome === "failed")
+    && Number.isInteger(message.attempts) && message.attempts >= 0 && message.attempts <= 9
+    && Object.keys(message).length === 5;
+}
+
+function showIncident() {
+  const incident = state.incident;
+  const box = $("form-incident");
+  box.hidden = !incident;
+  if (!incident) return;
+  box.classList.toggle("failed", incident.outcome === "failed");
+  const cause = INCIDENT_CAUSES[incident.cause];
+  $("form-incident-text").textContent = incident.outcome === "reloaded"
+    ? `La page du formulaire s'est rechargée après un incident sur la borne : ce qui n'était pas envoyé est à ressaisir. (${cause})`
+    : `La page du formulaire n'a pas pu être rechargée sur la borne (${cause}, ${incident.attempts} essai${incident.attempts > 1 ? "s" : ""}) : ce qui n'était pas envoyé est perdu. L'usager voit un message d'attente ; « Aller » vers une adresse, ou « Réessayer » sur la borne, relance la page.`;
+}
+$("form-incident-ok").addEventListener("click", () => { state.incident = null; showIncident(); });
 
 function sendControl(message) {
   if (!state.control || state.control.readyState !== "open") return null;
@@ -445,6 +480,11 @@ function onControlMessage(message) {
       state.screen = message;
       showKioskState();
       showZoom();
+    }
+  } else if (message.type === "form.incident") {
+    if (validIncident(message)) {
+      state.incident = message;
+      showIncident();
     }
   } else if (message.type === "error") {
     $("control-error").textContent = ERRORS[message.code] || message.message;
