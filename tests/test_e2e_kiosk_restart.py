@@ -90,5 +90,6 @@ def test_bench_recovery_prints_every_figure() -> None:
         assert len(result[f"{fault}_to_media"]["samples_s"]) == 1, result
     for fault in ("hung_qt", "hung_engine"):
         assert len(result[f"{fault}_detected"]["samples_s"]) == 1, result
+    assert len(result["renderer_to_form_back"]["samples_s"]) == 1, result  # the clerk was told
     assert result["kiosk_starts"] == 4 and result["watchdog_kills"] == 2
     assert isinstance(result["kill9_goal_met"], bool)

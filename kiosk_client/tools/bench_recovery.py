@@ -8,7 +8,9 @@ kills it when its watchdog pings (sd_notify, through a NOTIFY_SOCKET of the benc
 WATCHDOG_S or when it asks for it (WATCHDOG=trigger, on a hang it detected itself). Each fault, `runs` times, in one appointment:
 - `kill -9` of the kiosk mid-call → the clerk's first video frame of the call the kiosk sets up again;
 - a hung Qt thread (SIGUSR2, the kiosk's fault injection) → the watchdog's kill → video again;
-- a hung engine loop (SIGUSR1) → likewise.
+- a hung engine loop (SIGUSR1) → likewise;
+- the form view's renderer killed (`kill -9` of QtWebEngine's render process) → the clerk told that
+  the page is back (the control channel's `form.incident`, outcome "reloaded").
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from .recovery_kiosk import TOKEN_ENV
 RESTART_S = 1.0
 WATCHDOG_S = 15.0
 GOAL_KILL9_S = 10.0
-FAULTS = {"kill9": signal.SIGKILL, "hung_qt": signal.SIGUSR2, "hung_engine": signal.SIGUSR1}
+FAULTS = {"kill9": signal.SIGKILL, "hung_qt": signal.SIGUSR2, "hung_engine": signal.SIGUSR1, "renderer": None}
+GOAL_RENDERER_S = 10.0
 
 
 @dataclass
@@ -107,6 +110,20 @@ class Supervisor:
         os.kill(self.process.pid, signum)
         return at
 
+    def kill_renderers(self, wait_s: float = 20.0) -> float:
+        """`kill -9` of the kiosk's QtWebEngine render processes (the form view's page)."""
+        assert self.process is not None
+        deadline = time.monotonic() + wait_s
+        while not (renderers := _renderers_of(self.process.pid)):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the kiosk has no render process (no form page shown?)")
+            time.sleep(0.2)
+        at = time.time()
+        for pid in renderers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return at
+
     def _listen(self) -> None:
         while not self._stop.is_set():
             try:
@@ -159,6 +176,38 @@ class Supervisor:
             thread.join(2)
         self._socket.close()
         self._log.close()
+
+
+def _renderers_of(root: int) -> list[int]:
+    """QtWebEngine's render processes descending from `root`: the children of its zygote processes
+    (forked renderers keep the zygote's command line, so that is how they are told apart; /proc)."""
+    parents: dict[int, int] = {}
+    commands: dict[int, bytes] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    zygotes = {
+        pid
+        for pid, command in commands.items()
+        if parents.get(pid) == root and b"QtWebEngineProcess" in command and b"--type=zygote" in command
+    }
+    return [pid for pid, parent in parents.items() if parent in zygotes]
+
+
+async def _incident_after(bot: ClerkBot, seen: int, timeout_s: float) -> tuple[float, str] | None:
+    """Wall time at which the clerk heard of a form.incident newer than the first `seen`, and its outcome."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if len(bot.form_incidents) > seen:
+            return time.time(), bot.form_incidents[seen].outcome
+        await asyncio.sleep(0.02)
+    return None
 
 
 async def _clerk(bot: ClerkBot, appointment_id: str, start: datetime) -> None:
@@ -228,7 +277,18 @@ async def _run(central_url: str, token: str, clerk_token: str, appointment: tupl
             raise RuntimeError("the first call never carried video (see kiosk.log in the bench's folder)")
         for run in range(runs):
             for name in faults:
-                at = supervisor.signal(FAULTS[name])
+                if name == "renderer":
+                    seen = len(bot.form_incidents)
+                    at = supervisor.kill_renderers()
+                    heard = await _incident_after(bot, seen, 60)
+                    if heard is None or heard[1] != "reloaded":
+                        failures.append(f"renderer run {run + 1}: the clerk heard {heard}")
+                    else:
+                        results[name].append(heard[0] - at)
+                    continue
+                signum = FAULTS[name]
+                assert signum is not None
+                at = supervisor.signal(signum)
                 back = await _media_after(bot, at, WATCHDOG_S + 60)
                 if back is None:
                     failures.append(f"{name} run {run + 1}: no video within {WATCHDOG_S + 60:.0f} s")
@@ -247,6 +307,9 @@ async def _run(central_url: str, token: str, clerk_token: str, appointment: tupl
             await bot.aclose()
     figures: dict[str, Any] = {}
     for name in faults:
+        if name == "renderer":
+            figures["renderer_to_form_back"] = _summary(results[name])
+            continue
         figures[f"{name}_to_media"] = _summary(results[name])
         if name != "kill9":
             figures[f"{name}_detected"] = _summary(detected[name])
@@ -257,6 +320,7 @@ async def _run(central_url: str, token: str, clerk_token: str, appointment: tupl
         **figures,
         "goal_kill9_to_media_s": GOAL_KILL9_S,
         "kill9_goal_met": (max(kill9) <= GOAL_KILL9_S and not failures) if kill9 else None,
+        "goal_renderer_to_form_back_s": GOAL_RENDERER_S,
         "watchdog_s": WATCHDOG_S,
         "restart_s": RESTART_S,
         "kiosk_starts": len(supervisor.starts),
@@ -279,9 +343,13 @@ def bench_recovery(runs: int = 3, faults: list[str] | None = None) -> dict[str, 
         kiosk_id = admin.create_kiosk("Recovery kiosk", "Bench site")
         clerk = admin.create_clerk("Bench clerk", "CAF")
         start = datetime.now(UTC) + timedelta(seconds=3)
+        # The demo form as the form view's page: the renderer fault kills the page's render process.
         appointment_id = str(
-            admin.create_appointment(kiosk_id, clerk, "CAF", start, timedelta(hours=2))["id"]
-        )
+            admin.create_appointment(
+                kiosk_id, clerk, "CAF", start, timedelta(hours=2),
+                allowed_origins=[central.url], start_url=f"{central.url}/demo-form/",
+            )["id"]
+        )  # fmt: skip
         token = asyncio.run(enroll(central.url, admin.enrollment_code(kiosk_id))).device_token
         admin.close()
         started = time.monotonic()

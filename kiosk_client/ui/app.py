@@ -151,6 +151,7 @@ def _start_service_watchdog(
         loop.submit(engine_feed())
         watchdog.start()
         log.info("systemd watchdog: %.1f s", watchdog.interval_s)
+
     def ready() -> None:
         bridge.state_changed.disconnect(ready)
         notifier.notify("READY=1", "STATUS=the kiosk is up")

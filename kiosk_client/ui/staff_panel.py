@@ -8,7 +8,7 @@ import time
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QImage, QMouseEvent, QPixmap, QTouchEvent
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QStackedLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QStackedLayout, QVBoxLayout, QWidget
 
 from ..core.engine import StaffDeviceCheck, StaffReport
 from ..core.events import KioskSnapshot
@@ -144,8 +144,7 @@ class StaffPanel(QFrame):
         self.info = label("staffInfo")
         self.info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.devices = label("staffDevices")
-        self.preview = QLabel()
-        self.preview.setObjectName("staffPreview")
+        self.preview = label("staffPreview")  # plain text (a picture, but never rich text)
         self.preview.setFixedSize(220, 160)
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.walk_in = button("staffWalkIn")
