@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..core.staff_pin import PIN_DIGITS, hash_pin, valid_pin
 from .errors import ApiError, error_body
 from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
 from .json_body import read_json_object
@@ -30,11 +31,19 @@ SCHEMAS = Path(__file__).parent / "schemas"  # the data channels' messages (JSON
 MAX_BODY = 512 * 1024
 MAX_WAIT_S = 30.0
 FINISHED = "this appointment has finished (its call was hung up); it cannot be joined again"
+SECONDS_KEYS = ("poll_interval_seconds", "join_before_seconds", "no_show_after_seconds")
 DEFAULT_CONFIG: dict[str, Any] = {
     "ice_servers": [],
     "poll_interval_seconds": 15,
     "join_before_seconds": 90,
     "no_show_after_seconds": 900,
+    # Set through "staff_pin" only: the central keeps and serves the PIN's hash, never the PIN.
+    "staff_pin_hash": None,
+}
+WALK_IN_ERRORS = {
+    "unknown": (404, "walk_in_code_unknown", "no such walk-in code: check the digits with the clerk"),
+    "expired": (410, "walk_in_code_expired", "this walk-in code has expired: ask the clerk for a new one"),
+    "used": (410, "walk_in_code_used", "this walk-in code was already used: ask the clerk for a new one"),
 }
 
 STORE = web.AppKey("store", Store)
@@ -324,6 +333,37 @@ async def session_report(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+def walk_in_code(data: dict[str, Any]) -> str:
+    """The six digits of `code`, spaces (as the staff may type "482 913") left out; else 400."""
+    raw = data.get("code")
+    digits = "".join(raw.split()) if isinstance(raw, str) and len(raw) <= 64 else ""
+    if len(digits) != 6 or not (digits.isascii() and digits.isdigit()):
+        raise ApiError(400, "invalid_field", "code: expected the 6 digits of a walk-in code, as a string")
+    return digits
+
+
+async def kiosk_walk_in(request: web.Request) -> web.Response:
+    """A walk-in session: the clerk's code, typed on the kiosk's staff panel, becomes an appointment
+    of this kiosk with that clerk, starting now. Any enrolled kiosk may use any clerk's code: it is
+    for whichever kiosk the citizen sits at."""
+    kiosk = device(request)
+    guard = request.app[GUARD]
+    guard.walk_in_allowed(kiosk["id"])
+    code = walk_in_code(await read_json_object(request))
+    store = request.app[STORE]
+    outcome, appointment_id = store.redeem_walk_in_code(
+        code, kiosk["id"], request.app[OPTIONS].walk_in_duration
+    )
+    if appointment_id is None:
+        guard.walk_in_failed(kiosk["id"])
+        status, error, message = WALK_IN_ERRORS[outcome]
+        raise ApiError(status, error, message)
+    row = store.appointment(appointment_id)
+    assert row is not None  # made just now, in the same transaction as the code's use
+    log.info("walk-in session %s: kiosk %s with clerk %s", appointment_id, kiosk["id"], row["clerk_id"])
+    return web.json_response({"appointment": appointment_json(row)}, status=201)
+
+
 async def admin_session_reports(request: web.Request) -> web.Response:
     admin(request)
     return web.json_response({"reports": [report_json(r) for r in request.app[STORE].session_reports()]})
@@ -436,6 +476,7 @@ async def clerk_appointments(request: web.Request) -> web.Response:
                 "kiosk_name": r["kiosk_name"],
                 "site_name": r["site_name"],
                 "citizen_name": r["citizen_name"],
+                "walk_in": bool(r["walk_in"]),
                 # Ended is final (offers and answers are refused afterwards): nothing left to join.
                 "finished": call.ended,
                 "call": {"version": call.version, "has_offer": call.offer is not None, "ended": call.ended},
@@ -453,6 +494,28 @@ async def clerk_config(request: web.Request) -> web.Response:
     # The clerk's browser needs the same STUN/TURN servers to reach kiosks behind NAT.
     return web.json_response(
         {"ice_servers": ice_servers_for(request, me["id"], appointments)},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def clerk_walk_in_code(request: web.Request) -> web.Response:
+    """A code for a walk-in session with this clerk, to read out over the phone to the visitor
+    centre's staff, who type it on the kiosk."""
+    me = clerk(request)
+    await read_json_object(request)  # `{}`: an object, so that fields can be added later
+    options = request.app[OPTIONS]
+    code, expires = request.app[STORE].create_walk_in_code(
+        me["id"], options.walk_in_code_lifetime, options.walk_in_codes_per_clerk
+    )
+    return web.json_response(
+        {
+            "code": code,
+            "expires_at": expires.isoformat(),
+            # The console counts down from this rather than from expires_at: the clerk's clock may be off.
+            "expires_in_seconds": max(0, round((expires - utcnow()).total_seconds())),
+            "service": me["service"],
+        },
+        status=201,
         headers={"Cache-Control": "no-store"},
     )
 
@@ -575,18 +638,30 @@ def validate_ice_servers(servers: Any) -> None:
 async def admin_put_config(request: web.Request) -> web.Response:
     admin(request)
     data = await read_json_object(request)
-    allowed = set(DEFAULT_CONFIG)
+    allowed = {*SECONDS_KEYS, "ice_servers", "staff_pin"}
     unknown = set(data) - allowed
     if unknown:
         raise ApiError(400, "invalid_field", f"unknown keys: {', '.join(sorted(unknown))}")
-    for key in allowed - {"ice_servers"}:
+    for key in SECONDS_KEYS:
         value = data.get(key, 0)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ApiError(400, "invalid_field", f"{key}: expected a number of seconds")
     if "ice_servers" in data:
         validate_ice_servers(data["ice_servers"])
+    update = {k: v for k, v in data.items() if k != "staff_pin"}
+    if "staff_pin" in data:
+        pin = data["staff_pin"]
+        # A string: as a JSON number a PIN would lose its leading zeros.
+        if pin is not None and not (isinstance(pin, str) and valid_pin(pin)):
+            raise ApiError(
+                400,
+                "invalid_field",
+                f"staff_pin: expected {PIN_DIGITS[0]} to {PIN_DIGITS[1]} digits as a string, or null to remove it",
+            )
+        # PBKDF2 takes a noticeable fraction of a second: off the loop, which serves the long-polls.
+        update["staff_pin_hash"] = None if pin is None else await asyncio.to_thread(hash_pin, pin)
     config = request.app[STORE].get_setting("kiosk_config") or {}
-    config.update(data)
+    config.update(update)
     request.app[STORE].put_setting("kiosk_config", config)
     return web.json_response(config)
 
@@ -627,12 +702,14 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_post(f"{v1}/kiosk/uplink-probe", uplink_probe)
     app.router.add_post(f"{v1}/kiosk/documents/expired", document_expired)
     app.router.add_post(f"{v1}/kiosk/session-reports", session_report)
+    app.router.add_post(f"{v1}/kiosk/walk-ins", kiosk_walk_in)
     app.router.add_put(f"{v1}/appointments/{{appointment_id}}/offer", post_offer)
     app.router.add_put(f"{v1}/appointments/{{appointment_id}}/answer", post_answer)
     app.router.add_post(f"{v1}/appointments/{{appointment_id}}/hangup", hang_up)
     app.router.add_get(f"{v1}/appointments/{{appointment_id}}/call", call_state)
     app.router.add_get(f"{v1}/clerk/appointments", clerk_appointments)
     app.router.add_get(f"{v1}/clerk/config", clerk_config)
+    app.router.add_post(f"{v1}/clerk/walk-in-codes", clerk_walk_in_code)
     app.router.add_post(f"{v1}/admin/kiosks", admin_create_kiosk)
     app.router.add_get(f"{v1}/admin/kiosks", admin_list_kiosks)
     app.router.add_get(f"{v1}/admin/expired-documents", admin_expired_documents)

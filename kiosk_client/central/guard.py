@@ -1,5 +1,5 @@
 """What stands between the reference central and a hostile client: rate limits on guessing
-(enrolment codes, clerk and admin tokens), CORS for a council's own clerk app, the clerk console's
+(enrolment codes, walk-in codes, clerk and admin tokens), CORS for a council's own clerk app, the clerk console's
 security headers, and constant-time secret comparison."""
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ import logging
 import math
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -38,6 +40,19 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class FailureWindow:
+    """At most `failures` refused attempts within any `window_s` seconds; the next attempt waits until
+    the oldest of them has left the window."""
+
+    failures: int
+    window_s: float
+
+    def __post_init__(self) -> None:
+        if self.failures < 1 or self.window_s <= 0:
+            raise ValueError("a failure window needs failures >= 1 and window_s > 0")
+
+
+@dataclass(frozen=True)
 class CentralOptions:
     """The reference central's own settings (the kiosk config lives in its database instead)."""
 
@@ -53,6 +68,14 @@ class CentralOptions:
     # The TURN server whose time-limited credentials the central hands to kiosks and clerks (with the
     # ICE servers of their config); None: only the ICE servers set in the kiosk config are served.
     turn: TurnOptions | None = None
+    # Walk-in codes, which a clerk reads out over the phone to the visitor centre's staff: how long one
+    # lives, how many one clerk may have live at once (each live code is one more right answer for a
+    # guesser: making another withdraws the oldest), how long the session it opens lasts, and how many
+    # wrong codes one kiosk may try (six digits: guessing must stay hopeless).
+    walk_in_code_lifetime: timedelta = timedelta(minutes=10)
+    walk_in_codes_per_clerk: int = 3
+    walk_in_duration: timedelta = timedelta(minutes=30)
+    walk_in_failures_per_kiosk: FailureWindow = FailureWindow(5, 600.0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "clerk_origins", tuple(web_origin(o) for o in self.clerk_origins))
@@ -119,6 +142,41 @@ class TokenBuckets:
                 del self._buckets[key]
 
 
+class FailureWindows:
+    """The times of recent failures, per key (a kiosk id: kiosks are few and enrolled, so the keys are
+    bounded), on the monotonic clock."""
+
+    def __init__(self, limit: FailureWindow, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.get(key, deque())
+        while times and times[0] <= now - self._limit.window_s:
+            times.popleft()
+        if not times:
+            self._failures.pop(key, None)
+        return times
+
+    def wait(self, key: str) -> float:
+        """Seconds until `key` may try again (0: now)."""
+        now = self._clock()
+        times = self._recent(key, now)
+        if len(times) < self._limit.failures:
+            return 0.0
+        return times[-self._limit.failures] + self._limit.window_s - now
+
+    def failed(self, key: str) -> None:
+        now = self._clock()
+        times = self._recent(key, now)
+        times.append(now)
+        # Only the last `failures` matter for the wait: a kiosk hammering away costs no more memory.
+        while len(times) > self._limit.failures:
+            times.popleft()
+        self._failures[key] = times
+
+
 def too_many(what: str, wait_s: float) -> ApiError:
     retry_after = max(1, math.ceil(wait_s))
     return ApiError(
@@ -142,6 +200,7 @@ class Guard:
         self.enrolment_per_address = TokenBuckets(options.enrolment_per_address, clock)
         self.enrolment_failures = TokenBuckets(options.enrolment_failures, clock)
         self.token_failures = TokenBuckets(options.token_failures_per_address, clock)
+        self.walk_in_failures = FailureWindows(options.walk_in_failures_per_kiosk, clock)
 
     def enrolment_attempt(self, request: web.Request) -> None:
         """Before an enrolment is tried: 429 when this address, or everyone's failures, ran out."""
@@ -168,6 +227,25 @@ class Guard:
     def token_failed(self, request: web.Request) -> None:
         self.token_failures.spend(client_address(request))
 
+    def walk_in_allowed(self, kiosk_id: str) -> None:
+        """Before a kiosk's walk-in code is checked: 429 once it tried too many wrong codes lately.
+        Even a right code waits then, and is not used up."""
+        waiting = self.walk_in_failures.wait(kiosk_id)
+        if waiting > 0:
+            retry_after = max(1, math.ceil(waiting))
+            raise ApiError(
+                429,
+                "too_many_attempts",
+                f"too many wrong walk-in codes from this kiosk: try again in {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+    def walk_in_failed(self, kiosk_id: str) -> None:
+        was_open = self.walk_in_failures.wait(kiosk_id) == 0
+        self.walk_in_failures.failed(kiosk_id)
+        if was_open and self.walk_in_failures.wait(kiosk_id) > 0:
+            log.warning("kiosk %s tried too many wrong walk-in codes: it waits a while", kiosk_id)
+
 
 def same_secret(given: str, expected: str) -> bool:
     """Constant-time: comparing digests hides the expected secret's length and content from timing,
@@ -184,7 +262,7 @@ def _digest(secret: str) -> bytes:
 # The clerk API: what a clerk token may call, and the protocol's schemas a clerk app may check its
 # messages against. Kiosk and admin calls never come from a browser.
 CLERK_API = re.compile(
-    r"/api/v1/clerk/[a-z]+|/api/v1/appointments/[^/]+/(?:answer|hangup|call)|/api/v1/schemas/(?:[a-z.]+\.json)?"
+    r"/api/v1/clerk/[a-z-]+|/api/v1/appointments/[^/]+/(?:answer|hangup|call)|/api/v1/schemas/(?:[a-z.]+\.json)?"
 )
 CORS_METHODS = "GET, POST, PUT"
 CORS_REQUEST_HEADERS = "Authorization, Content-Type, If-None-Match"

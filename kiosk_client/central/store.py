@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +29,11 @@ CREATE TABLE IF NOT EXISTS clerks (
 CREATE TABLE IF NOT EXISTS appointments (
     id TEXT PRIMARY KEY, kiosk_id TEXT NOT NULL REFERENCES kiosks(id), clerk_id TEXT NOT NULL REFERENCES clerks(id),
     service TEXT NOT NULL, start TEXT NOT NULL, end TEXT NOT NULL, allowed_origins TEXT NOT NULL, start_url TEXT,
-    citizen_name TEXT
+    citizen_name TEXT, walk_in INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS walk_in_codes (
+    code_hash TEXT PRIMARY KEY, clerk_id TEXT NOT NULL REFERENCES clerks(id), created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL, used_at TEXT, kiosk_id TEXT REFERENCES kiosks(id), appointment_id TEXT
 );
 CREATE TABLE IF NOT EXISTS calls (
     appointment_id TEXT PRIMARY KEY REFERENCES appointments(id), version INTEGER NOT NULL, call_id TEXT,
@@ -96,6 +102,8 @@ class Store:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(appointments)")}
             if "citizen_name" not in columns:
                 self._db.execute("ALTER TABLE appointments ADD COLUMN citizen_name TEXT")
+            if "walk_in" not in columns:  # nor walk-in sessions: every appointment then was booked
+                self._db.execute("ALTER TABLE appointments ADD COLUMN walk_in INTEGER NOT NULL DEFAULT 0")
             # Likewise before kiosks reported their pre-flight.
             if "last_preflight" not in {row[1] for row in self._db.execute("PRAGMA table_info(kiosks)")}:
                 self._db.execute("ALTER TABLE kiosks ADD COLUMN last_preflight TEXT")
@@ -115,6 +123,18 @@ class Store:
     def _exec(self, sql: str, *args: Any) -> None:
         with self._lock:
             self._db.execute(sql, args)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """The lock held and one transaction: all of it is written, or none."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # --- settings (the kiosk config served to every kiosk)
     def get_setting(self, key: str) -> Any:
@@ -232,12 +252,31 @@ class Store:
         start_url: str | None,
         citizen_name: str | None = None,
     ) -> str:
+        with self._lock:
+            return self._insert_appointment(
+                kiosk_id, clerk_id, service, start, end, origins, start_url, citizen_name, walk_in=False
+            )
+
+    def _insert_appointment(
+        self,
+        kiosk_id: str,
+        clerk_id: str,
+        service: str,
+        start: datetime,
+        end: datetime,
+        origins: list[str],
+        start_url: str | None,
+        citizen_name: str | None,
+        *,
+        walk_in: bool,
+    ) -> str:
+        """With the lock held."""
         appointment_id = new_id("appt")
-        self._exec(
-            "INSERT INTO appointments(id, kiosk_id, clerk_id, service, start, end, allowed_origins, start_url, citizen_name) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            appointment_id, kiosk_id, clerk_id, service, start.isoformat(), end.isoformat(), json.dumps(origins), start_url,
-            citizen_name,
+        self._db.execute(
+            "INSERT INTO appointments(id, kiosk_id, clerk_id, service, start, end, allowed_origins, start_url, citizen_name, walk_in) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (appointment_id, kiosk_id, clerk_id, service, start.isoformat(), end.isoformat(), json.dumps(origins), start_url,
+             citizen_name, int(walk_in)),
         )  # fmt: skip
         return appointment_id
 
@@ -269,6 +308,71 @@ class Store:
             )
             if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
         ]
+
+    # --- walk-in codes: a clerk's six digits, read out over the phone, that a kiosk trades once for an
+    # appointment starting now. Kept hashed like every other code; six digits are no secret from
+    # someone who can read the database, what protects a code is its short life, its single use and
+    # the limit on wrong tries. Used and expired codes are kept for a day so that a kiosk hears
+    # "used" or "expired" rather than "unknown", which tells the staff what to ask the clerk.
+    WALK_IN_KEPT = timedelta(days=1)
+
+    def create_walk_in_code(self, clerk_id: str, valid_for: timedelta, max_live: int) -> tuple[str, datetime]:
+        now = utcnow().replace(microsecond=0)
+        expires = now + valid_for
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT code_hash, clerk_id, created_at, expires_at, used_at FROM walk_in_codes"
+            ).fetchall()
+            for row in rows:
+                if datetime.fromisoformat(row["expires_at"]) < now - self.WALK_IN_KEPT:
+                    db.execute("DELETE FROM walk_in_codes WHERE code_hash=?", (row["code_hash"],))
+            live = sorted(
+                (r for r in rows if r["clerk_id"] == clerk_id and r["used_at"] is None
+                 and datetime.fromisoformat(r["expires_at"]) > now),
+                key=lambda r: datetime.fromisoformat(r["created_at"]),
+            )  # fmt: skip
+            for row in live[: max(0, len(live) - max_live + 1)]:
+                # Withdrawn: expired now (a kiosk trying it hears "expired, ask for a new code").
+                db.execute(
+                    "UPDATE walk_in_codes SET expires_at=? WHERE code_hash=?",
+                    (now.isoformat(), row["code_hash"]),
+                )
+            taken = {r["code_hash"] for r in rows}
+            while True:  # a new code never equals one still kept, live or not: its answer must be its own
+                code = f"{secrets.randbelow(1_000_000):06d}"
+                if token_hash(code) not in taken:
+                    break
+            db.execute(
+                "INSERT INTO walk_in_codes(code_hash, clerk_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (token_hash(code), clerk_id, utcnow().isoformat(), expires.isoformat()),
+            )
+        return code, expires
+
+    def redeem_walk_in_code(self, code: str, kiosk_id: str, duration: timedelta) -> tuple[str, str | None]:
+        """("ok", the new appointment's id), or ("unknown" | "expired" | "used", None) and nothing
+        changed. The check, the appointment and the code's use are one transaction: a code opens one
+        session, however many kiosks try it at once."""
+        now = utcnow()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT w.*, c.service AS service FROM walk_in_codes w JOIN clerks c ON c.id=w.clerk_id "
+                "WHERE w.code_hash=?",
+                (token_hash(code),),
+            ).fetchone()
+            if row is None:
+                return "unknown", None
+            if row["used_at"] is not None:
+                return "used", None
+            if datetime.fromisoformat(row["expires_at"]) <= now:
+                return "expired", None
+            appointment_id = self._insert_appointment(
+                kiosk_id, row["clerk_id"], row["service"], now, now + duration, [], None, None, walk_in=True
+            )
+            db.execute(
+                "UPDATE walk_in_codes SET used_at=?, kiosk_id=?, appointment_id=? WHERE code_hash=?",
+                (now.isoformat(), kiosk_id, appointment_id, row["code_hash"]),
+            )
+            return "ok", appointment_id
 
     # --- calls (signalling state, one per appointment; every change bumps the version)
     def call(self, appointment_id: str) -> CallRow:

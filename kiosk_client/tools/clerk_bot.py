@@ -161,6 +161,14 @@ class ClerkBot:
         response.raise_for_status()
         return list(response.json()["appointments"])
 
+    async def create_walk_in_code(self) -> str:
+        """A walk-in code, as the console's « Session sans rendez-vous » button makes one: six digits
+        the kiosk's staff type in; the kiosk then has an appointment with this clerk starting now,
+        which `serve_appointment` (or `serve_next`) answers like any other."""
+        response = await self._client.post("/clerk/walk-in-codes", json={})
+        response.raise_for_status()
+        return str(response.json()["code"])
+
     async def ice_servers(self) -> tuple[IceServer, ...]:
         """The clerk's STUN/TURN servers, fetched before each answer as the console does (a TURN
         credential is made for the call). None configured, or an unreadable answer: host candidates."""

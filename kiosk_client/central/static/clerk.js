@@ -18,6 +18,7 @@ const state = {
   connectedAt: null, released: [],  // released: the local tracks of the last call, stopped (for the tests)
   control: null, controlState: "none", seq: 0, received: [], screen: null, incident: null,
   documentsChannel: null, incoming: {}, documents: {},  // documents: kept across a dropped call
+  agenda: [], walkIn: null,  // walkIn: the code shown for a walk-in session, see below
 };
 window.clerkConsole = state;  // inspected by the browser tests
 
@@ -46,6 +47,8 @@ async function refreshAgenda() {
   try {
     const data = await api("GET", "/clerk/appointments");
     $("who").textContent = data.clerk.display_name;
+    state.agenda = data.appointments;
+    noticeWalkIn(data.appointments);
     $("agenda-status").textContent = data.appointments.length ? "" : "Aucun rendez-vous.";
     const list = $("appointments");
     list.replaceChildren(...data.appointments.map((a) => {
@@ -57,7 +60,8 @@ async function refreshAgenda() {
       item.dataset.appointment = a.id;
       const when = document.createElement("span");
       when.className = "when";
-      when.textContent = `${time(a.start)} – ${a.service}${a.citizen_name ? ` · ${a.citizen_name}` : ""}`;
+      const who = a.walk_in ? walkInText("listed") : a.citizen_name;
+      when.textContent = `${time(a.start)} – ${a.service}${who ? ` · ${who}` : ""}`;
       const where = document.createElement("span");
       where.className = "state";
       where.textContent = `${a.site_name} · ${finished ? "terminé" : ready ? "l'usager est en ligne" : "borne pas encore connectée"}`;
@@ -576,6 +580,139 @@ window.clerkStats = async () => {
 
 refreshAgenda();
 setInterval(() => { if (!state.appointment) refreshAgenda(); }, 5000);
+
+// ---------------------------------------------------------------- walk-in sessions
+// The visitor centre's staff phone the clerk, who asks the central for a code and reads it out; the
+// staff type it on the kiosk, which gets an appointment with this clerk starting now: it then shows
+// in the agenda like any other and the clerk joins it as usual. The code lives a few minutes and
+// opens one session.
+
+// French by default, English when the page's language is (these texts only, so far).
+const WALK_IN_TEXTS = {
+  fr: {
+    start: "Session sans rendez-vous",
+    help: "Lisez ce code à l'animateur de la borne : il le saisit dans le panneau du personnel, puis la borne vous appelle.",
+    again: "Nouveau code",
+    close: "Fermer",
+    listed: "sans rendez-vous",
+    asking: "Demande d'un code…",
+    label: (spoken) => `Code : ${spoken}`,
+    left: (clock) => `Valable encore ${clock}`,
+    expired: "Code expiré : demandez-en un nouveau si la borne ne l'a pas encore saisi.",
+    used: (a) => `Code utilisé : la borne « ${a.kiosk_name} » (${a.site_name}) vous appelle. Rejoignez l'entretien dans la liste.`,
+    failed: (message) => `Impossible d'obtenir un code : ${message}`,
+  },
+  en: {
+    start: "Walk-in session",
+    help: "Read this code out to the kiosk's staff: they type it in the staff panel, then the kiosk calls you.",
+    again: "New code",
+    close: "Close",
+    listed: "walk-in",
+    asking: "Asking for a code…",
+    label: (spoken) => `Code: ${spoken}`,
+    left: (clock) => `Valid for ${clock}`,
+    expired: "Code expired: make a new one if the kiosk has not used it yet.",
+    used: (a) => `Code used: kiosk "${a.kiosk_name}" (${a.site_name}) is calling you. Join the session in the list.`,
+    failed: (message) => `Could not get a code: ${message}`,
+  },
+};
+
+function walkInText(key, ...args) {
+  const language = document.documentElement.lang.startsWith("en") ? "en" : "fr";
+  const text = WALK_IN_TEXTS[language][key];
+  return typeof text === "function" ? text(...args) : text;
+}
+
+function walkInStatus(text, kind) {
+  const status = $("walk-in-status");
+  // Only on a change: a live region rewritten every second would be read out every second.
+  if (status.textContent !== text) status.textContent = text;
+  status.className = kind || "";
+}
+
+function showWalkIn() {
+  const walkIn = state.walkIn;
+  $("walk-in-start").textContent = walkInText("start");
+  $("walk-in-title").textContent = walkInText("start");
+  $("walk-in-help").textContent = walkInText("help");
+  $("walk-in-new").textContent = walkInText("again");
+  $("walk-in-close").textContent = walkInText("close");
+  $("walk-in-start").hidden = walkIn !== null;
+  $("walk-in-box").hidden = walkIn === null;
+  const code = $("walk-in-code");
+  if (!walkIn || !walkIn.code) {
+    code.textContent = "";
+    code.removeAttribute("aria-label");
+    $("walk-in-timer").textContent = "";
+    return;
+  }
+  // Two groups of three, as one reads a phone number; a screen reader spells it digit by digit.
+  code.textContent = `${walkIn.code.slice(0, 3)} ${walkIn.code.slice(3)}`;
+  code.setAttribute("aria-label", walkInText("label", walkIn.code.split("").join(" ")));
+  const seconds = Math.max(0, Math.ceil((walkIn.expiresAt - performance.now()) / 1000));
+  const expired = seconds === 0 && !walkIn.used;
+  code.className = `walk-in-code${walkIn.used ? " used" : expired ? " expired" : ""}`;
+  if (walkIn.used) {
+    $("walk-in-timer").textContent = "";
+    walkInStatus(walkInText("used", walkIn.used), "done");
+  } else if (expired) {
+    $("walk-in-timer").textContent = "";
+    walkInStatus(walkInText("expired"), "warn");
+  } else {
+    $("walk-in-timer").textContent = walkInText("left", `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`);
+  }
+}
+
+async function newWalkInCode() {
+  for (const button of [$("walk-in-start"), $("walk-in-new")]) button.disabled = true;
+  state.walkIn = state.walkIn || { code: null };
+  showWalkIn();
+  walkInStatus(walkInText("asking"));
+  try {
+    await refreshAgenda();  // the walk-in sessions already listed are not this code's
+    const known = new Set(state.agenda.filter((a) => a.walk_in).map((a) => a.id));
+    const answer = await api("POST", "/clerk/walk-in-codes", {});
+    // Counted down from the central's own count, not from expires_at: this computer's clock may be off.
+    state.walkIn = { code: answer.code, expiresAt: performance.now() + answer.expires_in_seconds * 1000, known, used: null };
+    walkInStatus("");
+    showWalkIn();
+    $("walk-in-code").focus();
+  } catch (error) {
+    walkInStatus(walkInText("failed", error.message), "warn");
+  } finally {
+    for (const button of [$("walk-in-start"), $("walk-in-new")]) button.disabled = false;
+  }
+}
+
+// The code is used when a walk-in session this console did not know appears in the agenda. (The
+// agenda does not say which code opened a session: with several codes out, the first one to show
+// counts as this one.)
+function noticeWalkIn(appointments) {
+  const walkIn = state.walkIn;
+  if (!walkIn || !walkIn.code || walkIn.used) return;
+  const fresh = appointments.find((a) => a.walk_in && !walkIn.known.has(a.id));
+  if (fresh) {
+    walkIn.used = fresh;
+    showWalkIn();
+  }
+}
+
+$("walk-in-start").addEventListener("click", newWalkInCode);
+$("walk-in-new").addEventListener("click", newWalkInCode);
+$("walk-in-close").addEventListener("click", () => {
+  state.walkIn = null;
+  walkInStatus("");
+  showWalkIn();
+  $("walk-in-start").focus();
+});
+setInterval(() => { if (state.walkIn && state.walkIn.code) showWalkIn(); }, 1000);
+// While a code waits for the kiosk, the agenda is looked at more often, so the clerk sees the call
+// coming soon after the staff typed it.
+setInterval(() => {
+  const walkIn = state.walkIn;
+  if (walkIn && walkIn.code && !walkIn.used && !state.appointment && performance.now() < walkIn.expiresAt) refreshAgenda();
+}, 2000);
+window.walkInTexts = WALK_IN_TEXTS;  // for the browser tests
 
 // ---------------------------------------------------------------- documents from the kiosk's scanner
 // The "documents" data channel (DTLS, peer to peer: the central never sees a byte). Each document is
