@@ -13,14 +13,17 @@ import httpx
 import pytest
 
 from kiosk_client.central.admin import CentralAdmin
-from kiosk_client.central.guard import CentralOptions, RateLimit
+from kiosk_client.central.guard import CentralOptions, FailureWindow, RateLimit
 from kiosk_client.central.server import CentralThread
 
 # This file sends hundreds of bodies to the enrolment endpoint: lift its guessing limits here
 # (test_central_hardening_limits.py checks them).
 UNLIMITED = RateLimit(100_000, 100_000)
 OPTIONS = CentralOptions(
-    enrolment_per_address=UNLIMITED, enrolment_failures=UNLIMITED, token_failures_per_address=UNLIMITED
+    enrolment_per_address=UNLIMITED,
+    enrolment_failures=UNLIMITED,
+    token_failures_per_address=UNLIMITED,
+    walk_in_failures_per_kiosk=FailureWindow(100_000, 1.0),
 )
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
@@ -86,6 +89,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 {"document_id": "0" * 32, "sha256": "0" * 64, "reason": "retention", "appointment_id": None},
                 {"document_id": "str", "sha256": "str?", "reason": "str", "appointment_id": "str?"},
             ),
+            Endpoint("POST", f"{v1}/kiosk/walk-ins", device, {"code": "000000"}, {"code": "str"}),
+            Endpoint("POST", f"{v1}/clerk/walk-in-codes", clerk.token, {}),
             Endpoint(
                 "PUT", f"{a}/offer", device, {"type": "offer", "sdp": SDP}, {"type": "str", "sdp": "str"}
             ),
@@ -144,8 +149,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 "PUT",
                 f"{v1}/admin/config",
                 central.admin_token,
-                {"poll_interval_seconds": 15, "ice_servers": []},
-                {"poll_interval_seconds": "number", "join_before_seconds": "number", "ice_servers": "list"},
+                {"poll_interval_seconds": 15, "ice_servers": [], "staff_pin": None},
+                {
+                    "poll_interval_seconds": "number",
+                    "join_before_seconds": "number",
+                    "ice_servers": "list",
+                    "staff_pin": "str?",
+                },
             ),
         ]
         yield World(central.url, endpoints)

@@ -68,6 +68,8 @@ class CentralAdmin:
         return result
 
     def configure(self, **config: Any) -> None:
+        """Any key of PUT /api/v1/admin/config, e.g. `poll_interval_seconds=5`, `staff_pin="1234"`
+        (kept and served as its hash only), `staff_pin=None` (no PIN: the staff panel stays shut)."""
         self._client.put("/api/v1/admin/config", json=config).raise_for_status()
 
     def kiosks(self) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..core.staff_pin import hash_pin
 from .app import create_app
 from .guard import CentralOptions
 from .store import Store
@@ -68,6 +69,10 @@ class CentralServer:
 
     def configure(self, config: dict[str, Any]) -> None:
         current = self.store.get_setting("kiosk_config") or {}
+        config = dict(config)
+        if "staff_pin" in config:  # as PUT /admin/config does: the PIN's hash only, never the PIN
+            pin = config.pop("staff_pin")
+            config["staff_pin_hash"] = None if pin is None else hash_pin(pin)
         current.update(config)
         self.store.put_setting("kiosk_config", current)
 
