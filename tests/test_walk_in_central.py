@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -388,48 +388,42 @@ def test_a_malformed_staff_pin_is_refused_and_changes_nothing(site: Site, kiosk:
 # --------------------------------------------------------------------------- the call, as for any appointment
 
 
-@pytest.fixture
-async def running_kiosk(site: Site, tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
+@pytest.mark.e2e
+async def test_the_staff_start_a_walk_in_on_the_kiosk_and_the_clerk_bot_serves_it(
+    site: Site, tmp_path: Path
+) -> None:
+    """The real kiosk engine (its staff commands) against this central: PIN from the central's config,
+    the clerk's code, the kiosk joins by itself, the bot answers as for any appointment."""
     from kiosk_client.core.session import EndReason
+    from kiosk_client.core.staff_access import Verdict
 
-    from .kiosk_rig import Recorder, make_engine
+    from .kiosk_rig import Recorder, make_engine, wait_for
 
+    site.admin.configure(staff_pin="246810")
     token = await asyncio.to_thread(enrolled_token, site.url, site.enrollment_code)
     recorder = Recorder()
     engine = make_engine(site.url, token, tmp_path / "kiosk", recorder)
     run = asyncio.create_task(engine.run())
+    bot = ClerkBot(site.url, site.clerk.token, hold_s=1.0)
     try:
-        yield token, recorder
+        await wait_for(lambda: engine._config.staff_pin_hash is not None and not engine.reset.checking, 20)
+        assert (await engine.staff_unlock("246810")).verdict is Verdict.OPENED
+        assert await engine.staff_walk_in("12345") == "invalid_field"  # 5 digits: the kiosk lets it through
+        code = await bot.create_walk_in_code()
+        wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+        assert await engine.staff_walk_in(wrong) == "walk_in_code_unknown"
+        assert await engine.staff_walk_in(f"{code[:3]} {code[3:]}") is None
+        assert await engine.staff_walk_in(code) == "busy"
+        [listed] = await bot.appointments()
+        assert listed["walk_in"] is True
+        [report] = await asyncio.wait_for(bot.serve_next(), 30)
+        assert report.appointment_id == listed["id"]
+        assert report.video_frames > 5 and report.ended_by == "clerk"
+        await wait_for(lambda: bool(recorder.records()), 10)
+        [record] = recorder.records()
+        assert record.appointment_id == listed["id"] and record.end_reason is EndReason.CLERK_HUNG_UP
+        assert record.remote_video_frames > 5
     finally:
         run.cancel()
         await asyncio.gather(run, return_exceptions=True)
-    for record in recorder.records():
-        assert record.end_reason is EndReason.CLERK_HUNG_UP
-
-
-@pytest.mark.e2e
-async def test_the_kiosk_joins_the_walk_in_session_and_the_clerk_bot_serves_it(
-    site: Site, running_kiosk: tuple[str, Any]
-) -> None:
-    token, recorder = running_kiosk
-    bot = ClerkBot(site.url, site.clerk.token, hold_s=1.0)
-    try:
-        code = await bot.create_walk_in_code()
-        async with httpx.AsyncClient(
-            base_url=site.url, headers={"Authorization": f"Bearer {token}"}
-        ) as kiosk:
-            used = await kiosk.post(f"{V1}/kiosk/walk-ins", json={"code": code})
-        assert used.status_code == 201
-        appointment = used.json()["appointment"]
-        # The kiosk finds it on its next poll and offers by itself; the clerk answers as for any other.
-        [report] = await asyncio.wait_for(bot.serve_next(), 30)
-        assert report.appointment_id == appointment["id"]
-        assert report.video_frames > 5 and report.ended_by == "clerk"
-        deadline = time.monotonic() + 10
-        while not recorder.records():
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.1)
-        [record] = recorder.records()
-        assert record.appointment_id == appointment["id"] and record.remote_video_frames > 5
-    finally:
         await bot.aclose()
