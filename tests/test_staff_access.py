@@ -155,6 +155,7 @@ async def test_wrong_used_and_malformed_codes_change_nothing(harness: Callable[.
     assert await h.engine.staff_walk_in("999999") == "walk_in_code_unknown"
     assert await h.engine.staff_walk_in("654321") == "walk_in_code_used"
     assert await h.engine.staff_walk_in("12a456") == "malformed_code"
+    assert await h.engine.staff_walk_in("12345") == "malformed_code"  # a digit short: not sent
     assert await h.engine.staff_walk_in("") == "malformed_code"
     await asyncio.sleep(0.2)
     assert not central.offers and h.engine.session.phase is Phase.IDLE

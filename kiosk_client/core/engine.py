@@ -127,6 +127,7 @@ class StaffReport:
 STAFF_OUT_OF_SERVICE = "staff"  # the out-of-service cause when the staff panel says so
 UPLINK_PROBE_BYTES = 200_000  # ≈2 s at 800 kbit/s: long enough to measure, short enough not to hurt
 PREFLIGHT_EVERY_S = 20.0
+WALK_IN_CODE_DIGITS = 6  # as the central makes them (POST /clerk/walk-in-codes)
 
 
 class _NoFormView:
@@ -459,7 +460,7 @@ class KioskEngine:
         if not self._staff_only("walk-in"):
             return "panel_closed"
         digits = "".join(code.split())
-        if not (digits.isascii() and digits.isdigit() and 4 <= len(digits) <= 12):
+        if not (digits.isascii() and digits.isdigit() and len(digits) == WALK_IN_CODE_DIGITS):
             return "malformed_code"
         if self._session.phase in ACTIVE:
             return "busy"

@@ -20,6 +20,8 @@ from ..app import build_engine
 from ..core.settings import AccessibilitySettings, AudioSettings, CameraSettings, ScannerSettings, Settings
 from ..ui.app import run_kiosk_app
 
+log = logging.getLogger(__name__)
+
 TOKEN_ENV = "KIOSK_DEVICE_TOKEN"
 OUTBOX_KEY_ENV = "KIOSK_OUTBOX_KEY"
 
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aioice", "aiortc", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    log.info("the kiosk for bench recovery, against %s", args.central)
     settings = Settings(
         central_url=args.central,
         data_dir=args.data_dir,
