@@ -23,6 +23,7 @@ from aiortc.rtcicetransport import connection_kwargs
 
 from ..core.errors import CallError
 from ..core.models import IceServer, RgbImage, SessionDescription
+from ..core.playout import PlayoutSchedule
 from ..core.ports import (
     CallConnected,
     CallConnectionLost,
@@ -53,6 +54,7 @@ from .media_tracks import (
     SilenceTrack,
     TrackReader,
 )
+from .playout_aiortc import PlayoutTrack, receiver_recoveries
 from .uplink_aiortc import DocumentPace, UplinkGovernor
 
 log = logging.getLogger(__name__)
@@ -219,6 +221,8 @@ class AiortcCall:
         self._relay = MediaRelay()
         self._control: Any = None
         self._readers: dict[str, TrackReader] = {}
+        self._playout = PlayoutSchedule()
+        self._playout_stages: list[PlayoutTrack] = []
         self._mic_enabled = True
         self._camera_enabled = True
         self._last_self_view = 0.0
@@ -295,6 +299,12 @@ class AiortcCall:
             await asyncio.sleep(1.0 / SELF_VIEW_FPS)
 
     def _on_track(self, track: Any) -> None:
+        # The clerk's picture and voice are shown and played at their due time (adapters/
+        # playout_aiortc.py): on a long round trip a retransmission then costs no freeze.
+        receiver = next((t.receiver for t in self._pc.getTransceivers() if t.receiver.track is track), None)
+        stage = PlayoutTrack(track, self._playout, receiver_recoveries(receiver))
+        self._playout_stages.append(stage)
+        track = stage
         if track.kind == "video":
             sink = self._sink
             reader = TrackReader(track, (lambda f: sink.remote_frame(to_rgb_image(f))) if sink else None)
@@ -462,6 +472,8 @@ class AiortcCall:
             await self.uplink.stop()
         for reader in self._readers.values():
             await reader.stop()
+        for stage in self._playout_stages:
+            await stage.aclose()
         if self._speaker is not None:
             with contextlib.suppress(Exception):
                 await self._speaker.stop()
