@@ -223,6 +223,7 @@ class AiortcCall:
         self._readers: dict[str, TrackReader] = {}
         self._playout = PlayoutSchedule()
         self._playout_stages: list[PlayoutTrack] = []
+        self._video_receiver: Any = None
         self._mic_enabled = True
         self._camera_enabled = True
         self._last_self_view = 0.0
@@ -302,6 +303,8 @@ class AiortcCall:
         # The clerk's picture and voice are shown and played at their due time (adapters/
         # playout_aiortc.py): on a long round trip a retransmission then costs no freeze.
         receiver = next((t.receiver for t in self._pc.getTransceivers() if t.receiver.track is track), None)
+        if track.kind == "video":
+            self._video_receiver = receiver
         stage = PlayoutTrack(track, self._playout, receiver_recoveries(receiver))
         self._playout_stages.append(stage)
         track = stage
@@ -450,6 +453,19 @@ class AiortcCall:
             route=self._route,
         )
 
+    def _log_reception(self) -> None:
+        """What the clerk's picture needed on this call's link (the figures a field report asks for)."""
+        counters = getattr(self._video_receiver, "recovery", None)
+        if counters is not None:
+            log.info("clerk's video received: %s", counters)
+        delay = self._playout.delay
+        log.info(
+            "playout: %d late video frames, delay %.0f ms at the end, %d voice frames skipped",
+            self._playout.late_frames,
+            delay.current_s * 1000,
+            sum(stage.skipped for stage in self._playout_stages),
+        )
+
     def camera_frame(self) -> np.ndarray[Any, np.dtype[np.uint8]] | None:
         """The newest picture of a working camera (BGR), for pages held up to it; None otherwise."""
         camera = self._camera
@@ -474,6 +490,7 @@ class AiortcCall:
             await reader.stop()
         for stage in self._playout_stages:
             await stage.aclose()
+        self._log_reception()
         if self._speaker is not None:
             with contextlib.suppress(Exception):
                 await self._speaker.stop()

@@ -94,6 +94,7 @@ class RecoveryCounters:
     nack_repeats: int = 0  # entries for a packet that had been NACKed before
     recovered: int = 0  # missing packets that arrived after all
     given_up: int = 0
+    forgotten: int = 0  # of given_up: left behind by aiortc's NACK window (RTP_HISTORY_SIZE packets)
     plis: int = 0
     keyframe_waits: int = 0  # times the buffer dropped what it held to wait for a keyframe
 
@@ -129,6 +130,7 @@ class RepeatingNackGenerator(NackGenerator):
                 self._counters.recovered += 1
             else:
                 self._dropped.append(seq)
+                self._counters.forgotten += 1
         if missed:  # aiortc's receiver now sends a NACK for every missing packet
             self._nacked(list(self._pending), now)
         return missed
