@@ -99,11 +99,28 @@ class PlayoutTrack(MediaStreamTrack):
         if self._recoveries is not None:
             recovered, round_trip = self._recoveries()
             self._schedule.delay.recoveries(now, recovered, round_trip)
-        due = self._schedule.due(self._stream, now, float(frame.pts * frame.time_base))
+        late_before = self._schedule.late_frames
+        media_s = float(frame.pts * frame.time_base)
+        due = self._schedule.due(self._stream, now, media_s)
+        if self._schedule.late_frames != late_before:
+            delay = self._schedule.delay
+            log.debug(
+                "late video frame (media %.3f s, %.0f ms after the quickest): delay now %.0f ms, target %.0f ms",
+                media_s,
+                self._schedule.last_excess_s * 1000,
+                delay.current_s * 1000,
+                delay.target_s(now) * 1000,
+            )
         if self._stream == "audio" and isinstance(frame, av.AudioFrame):
             start = self._audio_start(frame, due)
             if start is None:
                 self.skipped += 1
+                log.debug(
+                    "voice frame skipped (media %.3f s, %.0f ms after the quickest, due in %.0f ms)",
+                    media_s,
+                    self._schedule.last_excess_s * 1000,
+                    (due - now) * 1000,
+                )
                 return
             due = start
         self._push(due, frame)

@@ -168,11 +168,12 @@ class PlayoutSchedule:
             stream: ArrivalBase(policy.base_window_s, policy.reset_after_s) for stream in ("video", "audio")
         }
         self.late_frames = 0  # video frames that came after they were due (shown at once)
+        self.last_excess_s = 0.0  # of the latest frame (diagnostics)
 
     def due(self, stream: Stream, arrival: float, media_s: float) -> float:
         """When to show a frame of `stream` that arrived (was decoded) at `arrival`, captured at
         `media_s` on the sender's media clock. Video frames teach the delay; audio follows it."""
-        excess = self._bases[stream].observe(arrival, media_s)
+        excess = self.last_excess_s = self._bases[stream].observe(arrival, media_s)
         if stream == "video":
             self.delay.frame(arrival, excess)
         delay = self.delay.advance(arrival)
