@@ -109,6 +109,15 @@ def test_recoveries_on_a_long_round_trip_hold_a_round_trip_and_a_margin() -> Non
     assert not delay.recovering(32.5)
 
 
+@pytest.mark.parametrize(("round_trip", "margin"), [(0.001, 0.03), (0.04, 0.03), (0.08, 0.04), (0.6, 0.1)])
+def test_the_margin_over_the_round_trip_is_half_of_it_within_bounds(round_trip: float, margin: float) -> None:
+    """A LAN or ADSL call with the odd loss is not held 100 ms more than its retransmissions need."""
+    delay = PlayoutDelay()
+    delay.recoveries(0.0, 0, round_trip)
+    delay.recoveries(0.1, 2, round_trip)
+    assert delay.target_s(0.1) == pytest.approx(POLICY.render_margin_s + round_trip + margin)
+
+
 def test_the_target_is_capped() -> None:
     delay = PlayoutDelay()
     delay.recoveries(0.0, 0, 5.0)

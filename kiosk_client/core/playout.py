@@ -13,13 +13,13 @@ The same here, in three parts:
 - `ArrivalBase`, one per stream: maps a frame's media time (its RTP timestamp) to the local clock by
   the quickest transit seen lately; a frame's *excess* is how much later than that it came.
 - `PlayoutDelay`, shared by the clerk's picture and voice so lips stay in sync: the target is
-  `RENDER_MARGIN_S` + the larger of the video's recent transit spread (a high quantile of excess) and,
-  while loss recoveries keep happening, the round trip + `RECOVERY_MARGIN_S`. The applied delay
+  a render margin + the larger of the video's recent transit spread (a high quantile of excess) and,
+  while loss recoveries keep happening, the round trip + a margin (half the round trip, 30-100 ms). The applied delay
   follows the target gently (a picture that slows or speeds up a few percent looks the same), except
   that a frame which comes late anyway lets the delay jump by its lateness: the freeze the viewer
   sees then is the one that would have happened without the buffer, and after it the next ones are
-  absorbed. It falls back slowly once no recovery was needed for `RECOVERY_MEMORY_S` (libwebrtc
-  forgets its NACK count after 60 s without one).
+  absorbed. It falls back slowly once no recovery was needed for a while (`recovery_memory_s`;
+  libwebrtc forgets its NACK count after 60 s without one).
 - `PlayoutSchedule`: the due time (local clock) of each frame of each stream.
 
 Why max() and not libwebrtc's sum: libwebrtc leaves frames delayed by a retransmission out of its
@@ -48,7 +48,11 @@ class PlayoutPolicy:
     spread_quantile: float = 0.95
     spread_window_s: float = 10.0
     spread_cap_s: float = 0.5  # an event loop stalled by other work is not the link's jitter
-    recovery_margin_s: float = 0.10  # detecting the gap (up to a frame later), the far end's turn-around
+    # Beyond the round trip, for a retransmission: the gap is seen only when the next packet comes (a
+    # frame later if the frame's last one was lost), the far end turns the NACK round, the round trip
+    # varies. Half the round trip, within these bounds: a LAN or ADSL call is not held 100 ms more.
+    recovery_margin_s: float = 0.10
+    recovery_margin_min_s: float = 0.03
     recoveries_to_hold: int = 2  # one recovery in a while costs one glitch; a habit of them, a delay
     recovery_memory_s: float = 30.0
     max_delay_s: float = 2.0
@@ -136,7 +140,8 @@ class PlayoutDelay:
         p = self.policy
         hold = self.spread_s()
         if self.recovering(now) and self.round_trip_s is not None:
-            hold = max(hold, self.round_trip_s + p.recovery_margin_s)
+            margin = min(p.recovery_margin_s, max(p.recovery_margin_min_s, self.round_trip_s / 2))
+            hold = max(hold, self.round_trip_s + margin)
         return min(p.render_margin_s + hold, p.max_delay_s)
 
     def advance(self, now: float) -> float:
