@@ -95,6 +95,17 @@ def test_link_jitter_is_held_by_its_high_quantile() -> None:
     assert max(b - a for a, b in itertools.pairwise(shown)) < 0.1
 
 
+def test_frames_taken_in_bursts_by_a_busy_kiosk_raise_the_delay_only_to_the_cap() -> None:
+    """Every second the frames come half a second late for a while (an event loop busy with a document
+    batch): without recoveries, the delay goes no higher than the spread's cap."""
+    schedule = PlayoutSchedule()
+    held = {i: (i // 20) * 1.0 + 0.3 + 0.5 for i in range(20 * FPS) if i % 20 < 2}
+    frames = run_video(schedule, 20, held=held)
+    now = frames[-1][0]
+    assert schedule.delay.spread_s() == POLICY.spread_cap_s
+    assert schedule.delay.target_s(now) == pytest.approx(POLICY.render_margin_s + POLICY.spread_cap_s)
+
+
 def test_recoveries_on_a_long_round_trip_hold_a_round_trip_and_a_margin() -> None:
     delay = PlayoutDelay()
     delay.recoveries(0.0, 0, 0.6)
