@@ -19,11 +19,12 @@ import pytest
 from kiosk_client.adapters.central_http import enroll
 from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.events import StateChanged
+from kiosk_client.core.ports import VideoSink
 from kiosk_client.core.session import Phase
 from kiosk_client.runtime import LoopThread
 from kiosk_client.tools.clerk_bot import ClerkBot
 from kiosk_client.tools.field_setup import book, move_loop_into
-from kiosk_client.tools.link_emulator import FieldLink
+from kiosk_client.tools.link_emulator import FieldLink, Profile
 
 from .field_rig import field_rig
 from .kiosk_rig import Recorder, make_engine
@@ -47,8 +48,11 @@ class FieldCall:
 
 
 @contextlib.contextmanager
-def field_call(profile: str, tmp_path: Path, outbox_key: bytes | None = None) -> Iterator[FieldCall]:
-    """An appointment starting now on a kiosk enrolled over the link; the engine already running."""
+def field_call(
+    profile: Profile | str, tmp_path: Path, outbox_key: bytes | None = None, sink: VideoSink | None = None
+) -> Iterator[FieldCall]:
+    """An appointment starting now on a kiosk enrolled over the link; the engine already running.
+    `sink` is the kiosk's screen (what the citizen is shown)."""
     with field_rig(profile, tmp_path) as rig:
         link = rig.link
         booking = book(link, rig.central, datetime.now().astimezone())
@@ -66,7 +70,9 @@ def field_call(profile: str, tmp_path: Path, outbox_key: bytes | None = None) ->
                 .result(timeout=30)
                 .device_token
             )
-            engine = make_engine(rig.central_url, token, tmp_path / "kiosk", recorder, outbox_key=outbox_key)
+            engine = make_engine(
+                rig.central_url, token, tmp_path / "kiosk", recorder, sink=sink, outbox_key=outbox_key
+            )
             engine_loop.submit(engine.run())
             yield FieldCall(
                 link, engine, bot, recorder, booking.appointment_id, booking.start, engine_loop, bot_loop

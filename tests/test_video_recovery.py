@@ -27,10 +27,12 @@ from kiosk_client.adapters.media_tracks import KEYFRAME_EVERY_S, PacedVideoTrack
 from kiosk_client.adapters.video_recovery import (
     JITTER_BUFFER_ATTRIBUTE,
     NACK_GENERATOR_ATTRIBUTE,
+    NACK_WINDOW,
     SENDER_RTT_ATTRIBUTE,
     RecoveringJitterBuffer,
     RecoveringRtpReceiver,
     RecoveryCounters,
+    RepeatingNackGenerator,
 )
 
 from .impaired_link import Impairment, impaired_pair, rtp_header
@@ -62,6 +64,20 @@ def test_aiortc_alone_still_nacks_a_missing_packet_only_once() -> None:
     assert [add(1), add(3)] == [False, True]  # 2 is missing: NACKed now...
     assert not any(add(seq) for seq in range(4, 40))  # ...and never again while nothing else is lost
     assert generator.missing == {2}
+
+
+def test_a_missing_packet_is_asked_for_as_long_as_the_jitter_buffer_can_wait_for_it() -> None:
+    """aiortc forgets a gap RTP_HISTORY_SIZE (128) packets on: 0.7 s of a browser's camera, less than a
+    satellite round trip and a repeat. Here: NACK_WINDOW packets (the jitter buffer's capacity)."""
+    counters = RecoveryCounters()
+    generator = RepeatingNackGenerator(counters)
+    for seq in [1, *range(3, 3 + 300)]:
+        generator.add(RtpPacket(sequence_number=seq))
+    assert generator.missing == {2} and counters.forgotten == 0
+    for seq in range(303, 3 + NACK_WINDOW + 1):
+        generator.add(RtpPacket(sequence_number=seq))
+    assert generator.missing == set() and counters.forgotten == 1
+    assert generator.given_up(0.0, 0.1) == [2]
 
 
 # -- the jitter buffer's skip, on hand-made VP8 packets

@@ -23,6 +23,7 @@ from aiortc.rtcicetransport import connection_kwargs
 
 from ..core.errors import CallError
 from ..core.models import IceServer, RgbImage, SessionDescription
+from ..core.playout import PlayoutSchedule
 from ..core.ports import (
     CallConnected,
     CallConnectionLost,
@@ -53,6 +54,7 @@ from .media_tracks import (
     SilenceTrack,
     TrackReader,
 )
+from .playout_aiortc import PlayoutTrack, receiver_recoveries
 from .uplink_aiortc import DocumentPace, UplinkGovernor
 
 log = logging.getLogger(__name__)
@@ -219,6 +221,9 @@ class AiortcCall:
         self._relay = MediaRelay()
         self._control: Any = None
         self._readers: dict[str, TrackReader] = {}
+        self._playout = PlayoutSchedule()
+        self._playout_stages: list[PlayoutTrack] = []
+        self._video_receiver: Any = None
         self._mic_enabled = True
         self._camera_enabled = True
         self._last_self_view = 0.0
@@ -295,6 +300,14 @@ class AiortcCall:
             await asyncio.sleep(1.0 / SELF_VIEW_FPS)
 
     def _on_track(self, track: Any) -> None:
+        # The clerk's picture and voice are shown and played at their due time (adapters/
+        # playout_aiortc.py): on a long round trip a retransmission then costs no freeze.
+        receiver = next((t.receiver for t in self._pc.getTransceivers() if t.receiver.track is track), None)
+        if track.kind == "video":
+            self._video_receiver = receiver
+        stage = PlayoutTrack(track, self._playout, receiver_recoveries(receiver))
+        self._playout_stages.append(stage)
+        track = stage
         if track.kind == "video":
             sink = self._sink
             reader = TrackReader(track, (lambda f: sink.remote_frame(to_rgb_image(f))) if sink else None)
@@ -440,6 +453,19 @@ class AiortcCall:
             route=self._route,
         )
 
+    def _log_reception(self) -> None:
+        """What the clerk's picture needed on this call's link (the figures a field report asks for)."""
+        counters = getattr(self._video_receiver, "recovery", None)
+        if counters is not None:
+            log.info("clerk's video received: %s", counters)
+        delay = self._playout.delay
+        log.info(
+            "playout: %d late video frames, delay %.0f ms at the end, %d voice frames skipped",
+            self._playout.late_frames,
+            delay.current_s * 1000,
+            sum(stage.skipped for stage in self._playout_stages),
+        )
+
     def camera_frame(self) -> np.ndarray[Any, np.dtype[np.uint8]] | None:
         """The newest picture of a working camera (BGR), for pages held up to it; None otherwise."""
         camera = self._camera
@@ -462,6 +488,9 @@ class AiortcCall:
             await self.uplink.stop()
         for reader in self._readers.values():
             await reader.stop()
+        for stage in self._playout_stages:
+            await stage.aclose()
+        self._log_reception()
         if self._speaker is not None:
             with contextlib.suppress(Exception):
                 await self._speaker.stop()

@@ -10,7 +10,8 @@ Targets aiortc 1.16.0 (`aiortc/rtcrtpreceiver.py`, `aiortc/jitterbuffer.py`). Wh
 
 What this changes, for video receivers only:
 - a missing packet is NACKed again every ≈1.2 round trips while it is still missing, and given up
-  once NACK_ATTEMPTS of them had a round trip each to be answered (at least GIVE_UP_MIN_S);
+  once NACK_ATTEMPTS of them had a round trip each to be answered (at least GIVE_UP_MIN_S), or once
+  NACK_WINDOW packets came after it (aiortc: 128);
 - a packet given up on means every frame after it until the next keyframe is undecodable (aiortc's
   and Chromium's VP8 reference the previous frame): the buffer skips to a keyframe already received,
   or else drops what it holds, keeps what arrives, and sends a PLI; frames flow again from the next
@@ -44,7 +45,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver
 from aiortc.rtp import RtpPacket
-from aiortc.utils import uint16_add
+from aiortc.utils import uint16_add, uint16_gt
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,11 @@ NACK_ATTEMPTS = 3
 GIVE_UP_MIN_S = 0.35
 PLI_MIN_INTERVAL_S = 0.5
 JITTER_CAPACITY = 512  # aiortc's, for video
+# How far behind the newest packet a missing one is still asked for: as far as the jitter buffer can
+# wait behind it. aiortc's NackGenerator forgets it RTP_HISTORY_SIZE (128) packets on, 0.7 s of a
+# browser's 180 packets/s camera: less than a satellite round trip and a repeated NACK, so a lost
+# retransmission became a keyframe wait (2 in a 40 s `bench field --profile satellite`).
+NACK_WINDOW = JITTER_CAPACITY
 # RTCRtpReceiver's private `__nack_generator` and `__jitter_buffer`, as Python mangles them.
 NACK_GENERATOR_ATTRIBUTE = "_RTCRtpReceiver__nack_generator"
 JITTER_BUFFER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
@@ -94,6 +100,7 @@ class RecoveryCounters:
     nack_repeats: int = 0  # entries for a packet that had been NACKed before
     recovered: int = 0  # missing packets that arrived after all
     given_up: int = 0
+    forgotten: int = 0  # of given_up: left behind by aiortc's NACK window (RTP_HISTORY_SIZE packets)
     plis: int = 0
     keyframe_waits: int = 0  # times the buffer dropped what it held to wait for a keyframe
 
@@ -129,9 +136,16 @@ class RepeatingNackGenerator(NackGenerator):
                 self._counters.recovered += 1
             else:
                 self._dropped.append(seq)
+                self._counters.forgotten += 1
         if missed:  # aiortc's receiver now sends a NACK for every missing packet
             self._nacked(list(self._pending), now)
         return missed
+
+    def truncate(self) -> None:
+        if self.max_seq is not None:
+            oldest = uint16_add(self.max_seq, -NACK_WINDOW)
+            for seq in [seq for seq in self.missing if uint16_gt(oldest, seq)]:
+                self.missing.discard(seq)
 
     def _nacked(self, seqs: Iterable[int], now: float) -> None:
         for seq in seqs:
