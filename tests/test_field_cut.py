@@ -127,6 +127,7 @@ def test_after_a_60_s_cut_the_kiosk_calls_again_and_the_clerk_sees_it_within_sec
 
 
 @pytest.mark.long
+@pytest.mark.solo  # its bound (1 s) is wall time: alone, not beside three other workers
 def test_after_a_10_s_cut_the_same_call_carries_video_again_within_a_second(tmp_path: Path) -> None:
     """A cut shorter than ICE consent's 30 s: the same call goes on (no new offer), and the clerk
     sees the citizen again ≤ 1 s after the link returns (a keyframe every 2 s, a PLI on the first
