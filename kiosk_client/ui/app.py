@@ -152,9 +152,14 @@ def _start_service_watchdog(
         watchdog.start()
         log.info("systemd watchdog: %.1f s", watchdog.interval_s)
 
+    sent: list[bool] = []
+
     def ready() -> None:
-        bridge.state_changed.disconnect(ready)
-        notifier.notify("READY=1", "STATUS=the kiosk is up")
+        # Called on the engine's thread, by every state it publishes: READY once (disconnecting here
+        # raced a second state already on its way, and READY went twice).
+        if not sent:
+            sent.append(True)
+            notifier.notify("READY=1", "STATUS=the kiosk is up")
 
     bridge.state_changed.connect(ready)
     return service
