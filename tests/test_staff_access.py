@@ -205,5 +205,8 @@ async def test_the_device_check_scans_a_test_page_and_says_when_there_is_no_scan
         sane_scanner(sane_folder(tmp_path / "none", backends="")), OpenCvPageProcessor(), ports.store
     )
     assert (await h.engine.staff_device_check()).scanner == "missing"
+    h.calls.health["camera"] = "missing"  # unplugged: the self-test says so, nothing breaks
+    missing = await h.engine.staff_device_check()
+    assert missing.devices["camera"] == "missing" and missing.scanner == "missing"
     h.engine.staff.close()
     assert (await h.engine.staff_device_check()).scanner == "panel_closed"
