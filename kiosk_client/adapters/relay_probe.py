@@ -4,18 +4,17 @@ paths in order (core/ice_paths.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from typing import Any
 
 from aioice import stun as aioice_stun
-from aioice import turn as aioice_turn
 from aiortc import RTCIceServer
 from aiortc.rtcicetransport import connection_kwargs
 
 from ..core.models import IceServer
 from ..core.preflight import NOT_CONFIGURED, OK
+from .rtc_aiortc import allocate_once
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +46,11 @@ class AioiceRelayProbe:
     @staticmethod
     async def _allocate(kwargs: dict[str, Any]) -> str | None:
         try:
-            async with asyncio.timeout(ALLOCATE_TIMEOUT_S):
-                transport, _ = await aioice_turn.create_turn_endpoint(
-                    asyncio.DatagramProtocol,
-                    server_addr=kwargs["turn_server"],
-                    username=kwargs.get("turn_username"),
-                    password=kwargs.get("turn_password"),
-                    ssl=kwargs.get("turn_ssl", False),
-                    transport=kwargs.get("turn_transport", "udp"),
-                )
+            await allocate_once(kwargs, ALLOCATE_TIMEOUT_S)
         except aioice_stun.TransactionFailed as exc:
             return f"refused ({exc})"
         except ssl.SSLCertVerificationError as exc:
             return f"untrusted certificate ({exc.verify_message})"
         except (TimeoutError, OSError, ConnectionError, aioice_stun.TransactionError) as exc:
             return f"no answer ({type(exc).__name__})"
-        transport.close()
         return None

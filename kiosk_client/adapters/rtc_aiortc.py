@@ -107,20 +107,27 @@ def turn_label(kwargs: dict[str, Any]) -> str:
 PROBE_TIMEOUT_S = 3.0
 
 
+async def allocate_once(kwargs: dict[str, Any], timeout_s: float) -> None:
+    """One TURN Allocate with aiortc's connection kwargs (`connection_kwargs`), released at once;
+    raises what aioice raises when it fails."""
+    async with asyncio.timeout(timeout_s):
+        transport, _ = await aioice_turn.create_turn_endpoint(
+            asyncio.DatagramProtocol,
+            server_addr=kwargs["turn_server"],
+            username=kwargs.get("turn_username"),
+            password=kwargs.get("turn_password"),
+            ssl=kwargs.get("turn_ssl", False),
+            transport=kwargs.get("turn_transport", "udp"),
+        )
+    transport.close()
+
+
 async def diagnose_turn(kwargs: dict[str, Any]) -> tuple[bool, str]:
     """Why a TURN server gave no relay candidate: (refused, detail). aioice drops the reason (its
     gathering keeps only the tasks that succeeded, aioice/ice.py get_component_candidates), so one
     Allocate is tried again here, only when the relay is missing."""
     try:
-        async with asyncio.timeout(PROBE_TIMEOUT_S):
-            transport, _ = await aioice_turn.create_turn_endpoint(
-                asyncio.DatagramProtocol,
-                server_addr=kwargs["turn_server"],
-                username=kwargs.get("turn_username"),
-                password=kwargs.get("turn_password"),
-                ssl=kwargs.get("turn_ssl", False),
-                transport=kwargs.get("turn_transport", "udp"),
-            )
+        await allocate_once(kwargs, PROBE_TIMEOUT_S)
     except aioice_stun.TransactionFailed as exc:
         code = exc.response.attributes.get("ERROR-CODE", (0, ""))[0]
         # 401 Unauthorized: wrong or expired credential; 403/441: refused for this user.
@@ -129,7 +136,6 @@ async def diagnose_turn(kwargs: dict[str, Any]) -> tuple[bool, str]:
         return False, f"its TLS certificate is not trusted: {exc.verify_message}"
     except (TimeoutError, OSError, ConnectionError, aioice_stun.TransactionError) as exc:
         return False, f"no answer ({type(exc).__name__}: {exc})" if str(exc) else "no answer"
-    transport.close()
     return False, "it answered only after the gathering's 5 s"
 
 
