@@ -74,8 +74,10 @@ class Keypad(QWidget):
             grid.addWidget(widget, index // 3, index % 3)
             self.keys[key] = widget
         layout = QVBoxLayout(self)
+        layout.addStretch(1)  # the value sits on the keys, whatever the screen's height
         layout.addWidget(self.shown)
         layout.addLayout(grid)
+        layout.addStretch(1)
         self._render()
 
     def clear(self, secret: bool) -> None:
