@@ -102,6 +102,52 @@ def test_citizen_only_fields_refuse_the_clerks_input(
     )
 
 
+def test_text_right_after_a_tab_or_a_click_is_judged_where_that_input_moved_the_focus(
+    qtbot: QtBot, site: Site, open_form: Callable[..., FormView]
+) -> None:
+    """The clerk's Tab (or click) and the text after it leave in the same instant: the check of the
+    field must see the focus where the Tab put it, not where it was (CI once typed into the password)."""
+    view = open_form()
+    run_js(
+        qtbot,
+        view,
+        "document.querySelectorAll('.step').forEach(s => s.hidden = false);"
+        " window.__seen = []; window.addEventListener('keydown', (e) => __seen.push(e.key), true); 1",
+    )
+    rect = run_js(
+        qtbot,
+        view,
+        "(() => { const r = document.getElementById('login-password').getBoundingClientRect();"
+        " return JSON.stringify([r.left + r.width / 2, r.top + r.height / 2, innerWidth, innerHeight]); })()",
+    )
+    x, y, width, height = json.loads(rect)
+
+    def then_text(first: Any) -> list[tuple[str | None, str]]:
+        outcomes: list[tuple[str | None, str]] = []
+
+        def sent(code: str | None, reason: str) -> None:
+            # As the engine does, but at once: the text follows the moment the Tab or click is sent,
+            # long before the page has handled it.
+            outcomes.append((code, reason))
+            view.apply(TextInput(2, "secret"), lambda: True, lambda c, r: outcomes.append((c, r)))
+
+        view.apply(first, lambda: True, sent)
+        qtbot.waitUntil(lambda: len(outcomes) == 2, timeout=5000)
+        return outcomes
+
+    for round_ in range(16):
+        run_js(qtbot, view, "document.getElementById('login-id').focus(); 1")
+        outcomes = then_text(
+            KeyInput(1, "Tab") if round_ % 2 else PointerInput(1, "click", x / width, y / height)
+        )
+        assert [code for code, _ in outcomes] == [None, "citizen_only_field"], round_
+        assert run_js(qtbot, view, "document.activeElement.id") == "login-password"
+    qtbot.wait(100)
+    assert run_js(qtbot, view, "document.getElementById('login-password').value") == ""
+    # The fence's keys never reach the page's own listeners.
+    assert json.loads(run_js(qtbot, view, "JSON.stringify(__seen)")) == ["Tab"] * 8
+
+
 def test_navigate_only_within_the_policy(
     qtbot: QtBot, site: Site, open_form: Callable[..., FormView]
 ) -> None:

@@ -84,6 +84,19 @@ def inject_key(target: QWidget, message: KeyInput) -> None:
     QApplication.sendEvent(target, QKeyEvent(QEvent.Type.KeyRelease, key, modifiers, text))
 
 
+# The fence (form_scripts.INPUT_FENCE): F13-F22 are the digits 0-9, F24 ends the number.
+FENCE_NUMBERS = 10_000
+_FENCE_DIGITS = tuple(Qt.Key(Qt.Key.Key_F13.value + d) for d in range(10))
+
+
+def inject_fence(target: QWidget, number: int) -> None:
+    """Sends fence `number` (0-9999) through the same input queue as the clerk's keys and pointer."""
+    keys = [_FENCE_DIGITS[int(d)] for d in f"{number % FENCE_NUMBERS:04d}"] + [Qt.Key.Key_F24]
+    for key in keys:
+        QApplication.sendEvent(target, QKeyEvent(QEvent.Type.KeyPress, key, Qt.KeyboardModifier.NoModifier))
+        QApplication.sendEvent(target, QKeyEvent(QEvent.Type.KeyRelease, key, Qt.KeyboardModifier.NoModifier))
+
+
 def inject_text(target: QWidget, text: str) -> None:
     event = QInputMethodEvent("", [])
     event.setCommitString(text)

@@ -183,12 +183,44 @@ WATCH = """(() => {
   }, {passive: false, capture: false});
 })()"""
 
+# Isolated world, at document creation, in every frame: the fence that orders the clerk's inputs.
+# Chromium runs a script the kiosk sends and the key and mouse events it sends on separate queues,
+# so a check of the focused field could run before a Tab or a click sent just before it had moved
+# the focus (and the clerk's next text then landed in the password field the check never saw). Before
+# each check the kiosk sends a fence through the input queue itself: keys F13-F22 for the digits of
+# its number, then F24. Once the fence's number is here, every input sent before it has been handled.
+# The page never sees these keys; a frame writes the number into the top frame's state too (same
+# world, same origin), since the focused field may be in a same-origin frame.
+INPUT_FENCE = """(() => {
+  if (globalThis.__kioskFence) return;
+  const state = (globalThis.__kioskFence = {digits: "", last: -1});
+  const fenceKey = /^F(1[3-9]|2[0-4])$/;
+  const on = (event) => {
+    if (!event.isTrusted || !fenceKey.test(event.key)) return;
+    event.stopImmediatePropagation();
+    event.preventDefault();
+    if (event.type !== "keydown") return;
+    const n = Number(event.key.slice(1));
+    if (n <= 22) { state.digits = (state.digits + String(n - 13)).slice(-4); return; }
+    if (n !== 24) return;
+    const number = state.digits.length === 4 ? Number(state.digits) : -1;
+    state.digits = "";
+    state.last = number;
+    let top = null;
+    try { top = window.top.__kioskFence || null; } catch (e) { top = null; }
+    if (top && top !== state) top.last = number;
+  };
+  for (const type of ["keydown", "keypress", "keyup"]) window.addEventListener(type, on, true);
+})()"""
+
 # Isolated world, top frame: answers whether the focused element (through shadow roots and
 # same-origin frames) is citizen-only: "ok", "citizen_only", or "unknown" when it cannot be told
-# (a cross-origin frame, an element that may host a closed declarative shadow root).
+# (a cross-origin frame, an element that may host a closed declarative shadow root), or "pending"
+# while the fence numbered `FENCE` (replaced at each check) has not arrived yet.
 FOCUS_GUARD = (
     """(() => {
   const selectors = %s;
+  const fence = globalThis.__kioskFence, expected = FENCE;
 """
     + _WALK
     + """
@@ -209,6 +241,8 @@ FOCUS_GUARD = (
     }
     break;
   }
+  // Focus in a cross-origin frame returned "unknown" above (its frame keeps the fence to itself).
+  if (fence && fence.last !== expected) return "pending";
   if (!el || !el.matches) return "ok";
   const doc = el.ownerDocument, win = doc.defaultView;
   if (!win) return "unknown";

@@ -54,9 +54,10 @@ from ..core.page_recovery import (
     RetryBudget,
 )
 from ..core.remote_control import address_without_secrets
-from .form_input import inject_key, inject_pointer, inject_text
+from .form_input import FENCE_NUMBERS, inject_fence, inject_key, inject_pointer, inject_text
 from .form_scripts import (
     FOCUS_GUARD,
+    INPUT_FENCE,
     OPEN_SHADOW_ROOTS,
     PAGE_CONTENT,
     REVEAL_FOCUSED,
@@ -202,6 +203,9 @@ class FormView(QWidget):
     RELOAD_TIMEOUT_MS = 20_000  # a reload that has not finished by then failed as well
     RETRY_ATTEMPTS = DEFAULT_ATTEMPTS
     RETRY_WINDOW_S = DEFAULT_WINDOW_S
+    # A key or a text waits for the inputs sent before it (form_scripts.INPUT_FENCE) this long at most.
+    FENCE_TIMEOUT_S = 2.0
+    FENCE_POLL_MS = 1
 
     def __init__(
         self, files: Callable[[], list[str]] = lambda: [], citizen_only_selectors: Sequence[str] = ()
@@ -238,6 +242,7 @@ class FormView(QWidget):
         # a larger budget (core.page_recovery.RetryBudget); reset with each session.
         self.retry_budget = RetryBudget(self.RETRY_ATTEMPTS, self.RETRY_WINDOW_S)
         self._start_url = ""
+        self._fence = 0
         self._recovery: _Recovery | None = None
         self.lost: FormPageLost | None = None  # given up: the message is shown in place of the page
         self._blank_timer = self._single_shot(self.BLANK_AFTER_MS, self._probe_content)
@@ -283,6 +288,7 @@ class FormView(QWidget):
         for name, source, world in (
             ("kiosk-open-shadow-roots", OPEN_SHADOW_ROOTS, QWebEngineScript.ScriptWorldId.MainWorld),
             ("kiosk-citizen-only-watch", self._watch, QWebEngineScript.ScriptWorldId.ApplicationWorld),
+            ("kiosk-input-fence", INPUT_FENCE, QWebEngineScript.ScriptWorldId.ApplicationWorld),
         ):
             script = QWebEngineScript()
             script.setName(name)
@@ -459,6 +465,14 @@ class FormView(QWidget):
             done(None, "") if ok else done("not_allowed", "this site is not allowed for this appointment")
         else:
             page = self.page
+            if self.view is not None and not self.view.hasFocus():
+                # Keys and text go to the focused element of a focused page; so does the fence.
+                self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+            self._fence = (self._fence + 1) % FENCE_NUMBERS
+            fence = self._fence
+            inject_fence(target, fence)
+            guard = self._guard.replace("FENCE", str(fence), 1)
+            deadline = time.monotonic() + self.FENCE_TIMEOUT_S
 
             def checked(result: object) -> None:
                 # The page answered later, maybe after a take-back: consent is checked again here.
@@ -466,9 +480,13 @@ class FormView(QWidget):
                     done("no_form", "the session ended")
                 elif not admitted():
                     done("not_granted", "the citizen took control back")
+                elif result == "pending":
+                    if time.monotonic() > deadline:
+                        done("busy", "the page did not take the previous input in time; send it again")
+                    else:
+                        QTimer.singleShot(self.FENCE_POLL_MS, self, check)
                 elif result == "ok":
                     if self.view is not None and not self.view.hasFocus():
-                        # Keys and text go to the focused element of a focused page.
                         self.view.setFocus(Qt.FocusReason.OtherFocusReason)
                     if isinstance(message, TextInput):
                         inject_text(target, message.text)
@@ -482,7 +500,13 @@ class FormView(QWidget):
                         "citizen_only_field", "this field cannot be checked, so only the citizen may fill it"
                     )
 
-            page.runJavaScript(self._guard, QWebEngineScript.ScriptWorldId.ApplicationWorld, checked)
+            def check() -> None:
+                if page is not self.page:
+                    done("no_form", "the session ended")
+                else:
+                    page.runJavaScript(guard, QWebEngineScript.ScriptWorldId.ApplicationWorld, checked)
+
+            check()
 
     def end_session(self) -> None:
         """Destroy the page, the view, then the profile: nothing of this session remains."""
