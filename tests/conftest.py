@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import os
 
 # Qt offscreen for every test (CI has no display); QtWebEngine's sandbox cannot run as root; the
@@ -75,6 +76,28 @@ def browser() -> Iterator[Browser]:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield instance
         instance.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # As the kiosk runs (ui/main_thread_gc.py): no cycle collection in whatever thread allocates
+    # (an engine loop, a central's thread), where freeing a Qt wrapper can crash the process.
+    gc.disable()
+
+
+@pytest.fixture(autouse=True)
+def collect_cycles_on_the_main_thread() -> Iterator[None]:
+    """Cycle collection, on the main thread, while a test waits on Qt and between tests."""
+    from PySide6.QtWidgets import QApplication
+
+    from kiosk_client.ui.main_thread_gc import MainThreadGarbageCollector, collect_if_due
+
+    app = QApplication.instance()
+    collector = MainThreadGarbageCollector() if app is not None else None
+    yield
+    if collector is not None:
+        collector.timer.stop()
+        collector.deleteLater()
+    collect_if_due()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -12,7 +12,9 @@ camera (stepping its picture down rather than freezing), then the documents.
 
 Delay-based, from raw round trips: one per SCTP SACK while documents go (many a second), one per
 RTCP receiver report otherwise (about one a second per stream). The queue delay is the median of the
-last 300 ms of round trips over the least of the last minute. Above the target (a quarter of the
+last 300 ms of round trips over the path's own round trip: the least, over the last minute, of the
+median of a second of round trips (a 4G link's delay wanders by tens of milliseconds without any
+queue; measured from its least single sample, that wander was a queue to cut, down to the floor). Above the target (a quarter of the
 path's round trip and 10 ms: the issue's goal is a round trip under load at most 1.5 times the idle
 one) the estimate is cut to 85 % of what went through, once: then it waits for round trips taken
 after the cut, and cuts again only if the queue is not draining. Under half the target it grows:
@@ -54,6 +56,7 @@ QUEUE_SLACK_S = 0.010  # jitter of the path itself is not a queue
 DELAY_DECREASE = 0.85
 DEEPEST_CUT = 0.7
 DECREASE_HOLD_S = 0.1  # after a cut: its round trip (the queue's and the path's), and this
+PATH_MEDIAN_S = 1.0  # the path's own round trip is a least of medians over this long (see _least_now)
 RECENT_S = 0.3  # the round trips that make "now": several SACKs while a document goes
 STALE_S = 2.0  # older than this, a round trip says nothing of the queue now
 TREND_S = 0.3  # a queue lower than this long ago is draining: no further cut
@@ -103,6 +106,12 @@ class UplinkController:
         # The least round trip of the last RTT_WINDOW_S: a deque of increasing round trips, so the
         # minimum is its first item whatever the rate of samples (one per SCTP SACK).
         self._least: deque[tuple[float, float]] = deque()
+        # The least over RTT_WINDOW_S of the medians of "now" (RECENT_S of round trips) at each
+        # round trip, kept like _least: the path's own round trip. Not the least single round trip: a 4G
+        # link's delay wanders by tens of milliseconds with no queue at all, its least sample is the
+        # bottom of that wander, and the median of any moment then stood a whole wander above it: a
+        # queue to cut, round after round, down to the floor (valley 4G, ±30 ms: 80 kbit/s).
+        self._least_now: deque[tuple[float, float]] = deque()
         self._queues: deque[tuple[float, float]] = deque()  # (when, queue delay) at each update
         self._last_update: float | None = None
         self._last_decrease = -1e9
@@ -135,13 +144,14 @@ class UplinkController:
         if rtt_s <= 0:
             return
         self._recent.append((now, rtt_s))
-        while len(self._recent) > 3 and self._recent[0][0] < now - RECENT_S:
+        while len(self._recent) > 3 and self._recent[0][0] < now - max(RECENT_S, PATH_MEDIAN_S):
             self._recent.popleft()
         while self._least and self._least[-1][1] >= rtt_s:
             self._least.pop()
         self._least.append((now, rtt_s))
         while self._least[0][0] < now - RTT_WINDOW_S:
             self._least.popleft()
+        self._remember_now(now)
 
     def on_loss(self, now: float, fraction_lost: float) -> None:
         """The loss one RTCP receiver report gives for one of our streams since its last one."""
@@ -157,16 +167,33 @@ class UplinkController:
 
     def queue_delay(self, now: float, since: float = -1e9) -> float | None:
         """How long our packets wait in the uplink's queue now: the median of the last round trips
-        over the least of the last minute (the path's own). The median, not the least: the queue
-        of a call is bursty (a video frame, a window of SCTP), and the least of 300 ms of samples
-        found the one moment it had drained while half the packets waited 50 ms or more; and not
-        the mean: a SACK the far end delayed (up to 200 ms) is an outlier, not a queue."""
+        over the path's own round trip (the least such median of the last minute). The median, not
+        the least: the queue of a call is bursty (a video frame, a window of SCTP), and the least of
+        300 ms of samples found the one moment it had drained while half the packets waited 50 ms
+        or more; and not the mean: a SACK the far end delayed (up to 200 ms) is an outlier, not a
+        queue."""
+        current = self._current_rtt(now, since)
+        path = self.least_rtt()
+        if current is None or path is None:
+            return None
+        return max(0.0, current - path)
+
+    def _current_rtt(self, now: float, since: float = -1e9) -> float | None:
         fresh = [rtt for when, rtt in self._recent if when >= max(now - RECENT_S, since)]
         if len(fresh) < 3:
             fresh = [rtt for when, rtt in list(self._recent)[-3:] if when >= max(now - STALE_S, since)]
-        if not fresh or not self._least:
-            return None
-        return max(0.0, statistics.median(fresh) - self._least[0][1])
+        return statistics.median(fresh) if fresh else None
+
+    def _remember_now(self, now: float) -> None:
+        fresh = [rtt for when, rtt in self._recent if when >= now - PATH_MEDIAN_S]
+        current = statistics.median(fresh) if len(fresh) >= 3 else self._current_rtt(now)
+        if current is None:
+            return
+        while self._least_now and self._least_now[-1][1] >= current:
+            self._least_now.pop()
+        self._least_now.append((now, current))
+        while self._least_now[0][0] < now - RTT_WINDOW_S:
+            self._least_now.popleft()
 
     def update(self, now: float) -> None:
         """The estimate from the queue now and its trend, a few times a second.
@@ -185,7 +212,7 @@ class UplinkController:
             self._queues.append((now, queue))
             while self._queues and self._queues[0][0] < now - TREND_S - 0.5:
                 self._queues.popleft()
-        least = self._least[0][1] if self._least else 0.0
+        least = self.least_rtt() or 0.0
         target = self.target_queue()
         # Without a SACK's round trip every few packets (no document going), the round trips are the
         # RTCP reports', a few a second, each one late behind a video frame by up to 30 ms on ADSL:
@@ -273,6 +300,9 @@ class UplinkController:
         return least * (QUEUE_FACTOR - 1) + QUEUE_SLACK_S
 
     def least_rtt(self) -> float | None:
+        """The path's own round trip (see _least_now), or the least sample before any update."""
+        if self._least_now:
+            return self._least_now[0][1]
         return self._least[0][1] if self._least else None
 
     # ---- how it is shared

@@ -23,6 +23,7 @@ from ..runtime import LoopThread, shorten_gil_switch_interval
 from ..system.kiosk_session import APP_ID
 from ..system.service_manager import ServiceNotifier, Watchdog, service_watchdog
 from .bridge import BridgeFormView, BridgeVideoSink, EngineBridge
+from .main_thread_gc import MainThreadGarbageCollector
 from .main_window import KioskWindow
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def run_kiosk_app(
     QApplication.setDesktopFileName(APP_ID)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
+    MainThreadGarbageCollector(app)  # before the engine's thread allocates anything
     loop = LoopThread()
     loop.start()
     bridge = EngineBridge(loop)

@@ -54,9 +54,11 @@ def run_kiosk_side(
     from .bridge import BridgeFormView, EngineBridge
     from .form_stream import FormStreamer
     from .form_view import Done, FormView
+    from .main_thread_gc import MainThreadGarbageCollector
 
     prepare_qt_environment()
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    MainThreadGarbageCollector(app)
     start_url = f"{central_url}/demo-form/"
     loop = LoopThread()
     loop.start()

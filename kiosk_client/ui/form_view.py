@@ -69,6 +69,20 @@ from .widgets import button, label
 
 log = logging.getLogger(__name__)
 
+
+@dataclass
+class _GuardedInput:
+    """A key or text of the clerk's waiting for its fence and the check of the focused field."""
+
+    message: InputMessage
+    admitted: Callable[[], bool]
+    done: Done
+    page: QWebEnginePage
+    target: QWidget
+    guard: str  # the check, with this input's fence number
+    deadline: float  # time.monotonic() after which the page is busy
+
+
 Done = Callable[[str | None, str], None]  # (refusal code or None, reason)
 
 LOCKED_ATTRIBUTES = {
@@ -464,49 +478,60 @@ class FormView(QWidget):
             ok = self.navigate(message.url)
             done(None, "") if ok else done("not_allowed", "this site is not allowed for this appointment")
         else:
-            page = self.page
             if self.view is not None and not self.view.hasFocus():
                 # Keys and text go to the focused element of a focused page; so does the fence.
                 self.view.setFocus(Qt.FocusReason.OtherFocusReason)
             self._fence = (self._fence + 1) % FENCE_NUMBERS
-            fence = self._fence
-            inject_fence(target, fence)
-            guard = self._guard.replace("FENCE", str(fence), 1)
-            deadline = time.monotonic() + self.FENCE_TIMEOUT_S
+            inject_fence(target, self._fence)
+            self._guard_input(
+                _GuardedInput(
+                    message,
+                    admitted,
+                    done,
+                    self.page,
+                    target,
+                    self._guard.replace("FENCE", str(self._fence), 1),
+                    time.monotonic() + self.FENCE_TIMEOUT_S,
+                )
+            )
 
-            def checked(result: object) -> None:
-                # The page answered later, maybe after a take-back: consent is checked again here.
-                if page is not self.page:
-                    done("no_form", "the session ended")
-                elif not admitted():
-                    done("not_granted", "the citizen took control back")
-                elif result == "pending":
-                    if time.monotonic() > deadline:
-                        done("busy", "the page did not take the previous input in time; send it again")
-                    else:
-                        QTimer.singleShot(self.FENCE_POLL_MS, self, check)
-                elif result == "ok":
-                    if self.view is not None and not self.view.hasFocus():
-                        self.view.setFocus(Qt.FocusReason.OtherFocusReason)
-                    if isinstance(message, TextInput):
-                        inject_text(target, message.text)
-                    else:
-                        inject_key(target, message)
-                    done(None, "")
-                elif result == "citizen_only":
-                    done("citizen_only_field", "only the citizen may fill this field")
-                else:
-                    done(
-                        "citizen_only_field", "this field cannot be checked, so only the citizen may fill it"
-                    )
+    # Methods and one plain object, not two closures that call each other: such a pair is a
+    # reference cycle holding Qt wrappers, freed by Python's cycle collector in whatever thread runs
+    # it (the engine's, a server's), and a Qt wrapper freed outside the Qt thread can crash.
+    def _guard_input(self, pending: _GuardedInput) -> None:
+        if pending.page is not self.page:
+            pending.done("no_form", "the session ended")
+            return
+        pending.page.runJavaScript(
+            pending.guard,
+            QWebEngineScript.ScriptWorldId.ApplicationWorld,
+            lambda result: self._guarded(pending, result),
+        )
 
-            def check() -> None:
-                if page is not self.page:
-                    done("no_form", "the session ended")
-                else:
-                    page.runJavaScript(guard, QWebEngineScript.ScriptWorldId.ApplicationWorld, checked)
-
-            check()
+    def _guarded(self, pending: _GuardedInput, result: object) -> None:
+        # The page answered later, maybe after a take-back: consent is checked again here.
+        done, message = pending.done, pending.message
+        if pending.page is not self.page:
+            done("no_form", "the session ended")
+        elif not pending.admitted():
+            done("not_granted", "the citizen took control back")
+        elif result == "pending":
+            if time.monotonic() > pending.deadline:
+                done("busy", "the page did not take the previous input in time; send it again")
+            else:
+                QTimer.singleShot(self.FENCE_POLL_MS, self, lambda: self._guard_input(pending))
+        elif result == "ok":
+            if self.view is not None and not self.view.hasFocus():
+                self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+            if isinstance(message, TextInput):
+                inject_text(pending.target, message.text)
+            elif isinstance(message, KeyInput):
+                inject_key(pending.target, message)
+            done(None, "")
+        elif result == "citizen_only":
+            done("citizen_only_field", "only the citizen may fill this field")
+        else:
+            done("citizen_only_field", "this field cannot be checked, so only the citizen may fill it")
 
     def end_session(self) -> None:
         """Destroy the page, the view, then the profile: nothing of this session remains."""
