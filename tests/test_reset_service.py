@@ -138,6 +138,7 @@ async def test_a_device_left_open_fails_the_check(kiosk: Callable[..., Kiosk]) -
     held = ["/dev/video0"]
     k = kiosk(FakeCentral(two_appointments(), FAST), device_files=lambda: list(held))
     await k.until(lambda: k.engine.snapshot().out_of_service)  # already at start-up
+    await k.until(lambda: len(k.resets()) == 1)  # the report follows the screen
     [start_up] = k.resets()
     [devices] = [c for c in start_up["checks"] if c["check"] == "devices"]
     assert devices["passed"] is False and "/dev/video0" in devices["detail"]
