@@ -248,3 +248,50 @@ async def test_after_a_cut_the_next_request_opens_a_fresh_connection() -> None:
             assert silent.connections == 5
         finally:
             await central.aclose()
+
+
+async def test_walk_ins_with_a_service_through_the_adapter(site: Site, kiosk: HttpCentral) -> None:
+    from kiosk_client.core.models import WalkInService
+    from kiosk_client.tools.clerk_bot import ClerkBot
+
+    assert await kiosk.walk_in_services() == ()
+    with pytest.raises(CentralRejected) as refused:
+        await kiosk.start_walk_in_with_service("CAF")
+    assert refused.value.status == 409 and refused.value.code == "no_clerk_available"
+    with pytest.raises(CentralRejected) as unknown:
+        await kiosk.start_walk_in_with_service("Impôts")
+    assert unknown.value.code == "walk_in_service_unknown"
+    bot = ClerkBot(site.url, site.clerk.token)
+    try:
+        await bot.set_walk_in_availability()
+        assert await kiosk.walk_in_services() == (WalkInService("CAF", 1),)
+        appointment = await kiosk.start_walk_in_with_service("CAF")
+        assert appointment.clerk_name == "Mme Martin" and appointment.service == "CAF"
+        schedule = await kiosk.fetch_schedule(None)
+        assert schedule is not None and schedule.find(appointment.id) == appointment
+        assert await kiosk.walk_in_services() == ()
+    finally:
+        await bot.aclose()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"services": {}}', "expected an array"),
+        (b'{"services": [{"service": "CAF"}]}', r"\$.services\[0\].clerks_available: missing"),
+        (b'{"services": [{"service": "CAF", "clerks_available": 0}]}', "at least 1"),
+        (b'{"services": [{"service": "  ", "clerks_available": 1}]}', "empty"),
+        (b'{"services": [{"service": 7, "clerks_available": 1}]}', "expected a string"),
+        (b"[]", "expected an object"),
+    ],
+)
+async def test_a_malformed_walk_in_services_list_is_a_clear_error(
+    hostile: HostileCentral, body: bytes, message: str
+) -> None:
+    hostile.reply = Reply(body=body)
+    central = HttpCentral(hostile.url, "t", timeout_s=1)
+    try:
+        with pytest.raises(MalformedResponse, match=message):
+            await central.walk_in_services()
+    finally:
+        await central.aclose()

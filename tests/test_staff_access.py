@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from kiosk_client.adapters.fakes import FakeCentral
-from kiosk_client.core.errors import MalformedResponse
-from kiosk_client.core.models import Appointment, RemoteConfig
+from kiosk_client.core.engine import WalkInServices
+from kiosk_client.core.errors import CentralUnavailable, MalformedResponse
+from kiosk_client.core.models import Appointment, RemoteConfig, WalkInService
 from kiosk_client.core.session import EndReason, Phase
 from kiosk_client.core.staff_access import ATTEMPTS, IDLE_CLOSE_S, LOCKOUTS_S, StaffAccess, Verdict
 from kiosk_client.core.staff_pin import check_hash_format, hash_pin, pin_matches
@@ -210,3 +211,57 @@ async def test_the_device_check_scans_a_test_page_and_says_when_there_is_no_scan
     assert missing.devices["camera"] == "missing" and missing.scanner == "missing"
     h.engine.staff.close()
     assert (await h.engine.staff_device_check()).scanner == "panel_closed"
+
+
+# -- walk-ins with a service that has a clerk available (fake central)
+
+
+async def test_a_service_with_a_clerk_available_starts_a_session_the_kiosk_joins(
+    harness: Callable[..., Harness],
+) -> None:
+    central = central_with_pin()
+    central.walk_in_clerks = {"CAF": [walk_in("w1")], "CPAM": [], "France Travail": [walk_in("w2")]}
+    h = harness(central)
+    await h.until(lambda: h.engine._config.staff_pin_hash is not None)
+    assert await h.engine.staff_walk_in_services() == WalkInServices(problem="panel_closed")
+    assert await h.engine.staff_walk_in_service("CAF") == "panel_closed"
+    assert central.walk_in_clerks["CAF"]  # nothing asked of the central
+    await opened(h)
+    listed = await h.engine.staff_walk_in_services()
+    assert listed == WalkInServices((WalkInService("CAF", 1), WalkInService("France Travail", 1)))
+    assert await h.engine.staff_walk_in_service("CPAM") == "no_clerk_available"
+    assert await h.engine.staff_walk_in_service("Impôts") == "walk_in_service_unknown"
+    assert not central.offers
+    assert await h.engine.staff_walk_in_service("CAF") is None
+    await h.until(lambda: bool(central.offers))
+    assert central.offers[0][0] == "w1" and h.engine.session.phase is Phase.WAITING_FOR_CLERK
+    assert await h.engine.staff_walk_in_service("France Travail") == "busy"
+    assert central.walk_in_clerks["France Travail"]  # not taken by the refused try
+
+
+async def test_the_walk_in_list_does_not_keep_the_panel_open(harness: Callable[..., Harness]) -> None:
+    """The page asks again every few seconds: that is not someone using the panel."""
+    central = central_with_pin()
+    central.walk_in_clerks = {"CAF": [walk_in()]}
+    h = harness(central)
+    await opened(h)
+    before = h.engine.staff._last_activity
+    for _ in range(3):
+        await asyncio.sleep(0.01)
+        assert (await h.engine.staff_walk_in_services()).services
+    assert h.engine.staff._last_activity == before
+
+
+async def test_walk_in_services_out_of_service_or_unreachable_say_so(harness: Callable[..., Harness]) -> None:
+    central = central_with_pin()
+    central.walk_in_clerks = {"CAF": [walk_in()]}
+    h = harness(central)
+    await opened(h)
+    central.failure = CentralUnavailable("down")
+    assert await h.engine.staff_walk_in_services() == WalkInServices(problem="central_unreachable")
+    assert await h.engine.staff_walk_in_service("CAF") == "central_unreachable"
+    central.failure = None
+    assert await h.engine.staff_out_of_service(True)
+    assert await h.engine.staff_walk_in_services() == WalkInServices(problem="out_of_service")
+    assert await h.engine.staff_walk_in_service("CAF") == "out_of_service"
+    assert central.walk_in_clerks["CAF"] and not central.offers

@@ -25,6 +25,7 @@ from ..core.models import (
     RemoteConfig,
     Schedule,
     SessionDescription,
+    WalkInService,
 )
 from ..core.wire import (
     parse_call_signal,
@@ -33,6 +34,7 @@ from ..core.wire import (
     parse_remote_config,
     parse_schedule,
     parse_walk_in,
+    parse_walk_in_services,
 )
 
 log = logging.getLogger(__name__)
@@ -210,6 +212,13 @@ class HttpCentral:
 
     async def start_walk_in(self, code: str) -> Appointment:
         response = await self._request("POST", "/kiosk/walk-ins", json={"code": code})
+        return parse_walk_in(self._json(response))
+
+    async def walk_in_services(self) -> tuple[WalkInService, ...]:
+        return parse_walk_in_services(self._json(await self._request("GET", "/kiosk/walk-in-services")))
+
+    async def start_walk_in_with_service(self, service: str) -> Appointment:
+        response = await self._request("POST", "/kiosk/walk-ins", json={"service": service})
         return parse_walk_in(self._json(response))
 
 

@@ -21,6 +21,7 @@ from ..core.models import (
     RemoteConfig,
     Schedule,
     SessionDescription,
+    WalkInService,
 )
 from ..core.ports import (
     CallConnected,
@@ -53,6 +54,9 @@ class FakeCentral:
         # Walk-in codes a clerk gave: the appointment each opens (added to the schedule when used).
         self.walk_in_codes: dict[str, Appointment] = {}
         self.used_walk_in_codes: set[str] = set()
+        # Walk-ins with a service: per service, the sessions its available clerks would open (one
+        # each, first waited first); a service with an empty list is known but has nobody available.
+        self.walk_in_clerks: dict[str, list[Appointment]] = {}
         self.uplink_kbps = 2000.0
         self._ids = itertools.count(1)
         self._signals: dict[str, CallSignal] = {}
@@ -142,6 +146,30 @@ class FakeCentral:
         old = self.schedule or Schedule("Borne", "France Services", ())
         self.schedule = Schedule(
             old.kiosk_name, old.site_name, (*old.appointments, appointment), etag=f'"walk-in-{code}"'
+        )
+        return appointment
+
+    async def walk_in_services(self) -> tuple[WalkInService, ...]:
+        self._check()
+        return tuple(
+            WalkInService(service, len(clerks))
+            for service, clerks in sorted(self.walk_in_clerks.items())
+            if clerks
+        )
+
+    async def start_walk_in_with_service(self, service: str) -> Appointment:
+        self._check()
+        if service not in self.walk_in_clerks:
+            raise CentralRejected(404, "walk_in_service_unknown", "no clerk serves this service")
+        if not self.walk_in_clerks[service]:
+            raise CentralRejected(409, "no_clerk_available", "no clerk of this service is available now")
+        appointment = self.walk_in_clerks[service].pop(0)
+        old = self.schedule or Schedule("Borne", "France Services", ())
+        self.schedule = Schedule(
+            old.kiosk_name,
+            old.site_name,
+            (*old.appointments, appointment),
+            etag=f'"walk-in-{appointment.id}"',
         )
         return appointment
 

@@ -30,6 +30,7 @@ DEMO_FORM = Path(__file__).parent / "demo_form"
 SCHEMAS = Path(__file__).parent / "schemas"  # the data channels' messages (JSON Schema)
 MAX_BODY = 512 * 1024
 MAX_WAIT_S = 30.0
+WALK_IN_SERVICES_REFRESH_S = 5  # how often the staff panel asks again while its walk-in page is open
 FINISHED = "this appointment has finished (its call was hung up); it cannot be joined again"
 SECONDS_KEYS = ("poll_interval_seconds", "join_before_seconds", "no_show_after_seconds")
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -342,26 +343,62 @@ def walk_in_code(data: dict[str, Any]) -> str:
     return digits
 
 
+def walk_in_service(data: dict[str, Any]) -> str:
+    service = text(data, "service", 200)
+    if not service.strip() or not service.isprintable():
+        raise ApiError(400, "invalid_field", "service: expected a service's name, as listed")
+    return str(service)
+
+
 async def kiosk_walk_in(request: web.Request) -> web.Response:
-    """A walk-in session: the clerk's code, typed on the kiosk's staff panel, becomes an appointment
-    of this kiosk with that clerk, starting now. Any enrolled kiosk may use any clerk's code: it is
-    for whichever kiosk the citizen sits at."""
+    """A walk-in session, as an appointment of this kiosk starting now, with either the clerk whose
+    code the staff typed (`code`), or the available clerk of a service who has waited longest
+    (`service`, one of GET /kiosk/walk-in-services). Any enrolled kiosk may use any clerk's code: it
+    is for whichever kiosk the citizen sits at."""
     kiosk = device(request)
     guard = request.app[GUARD]
     guard.walk_in_allowed(kiosk["id"])
-    code = walk_in_code(await read_json_object(request))
+    data = await read_json_object(request)
+    if ("code" in data) == ("service" in data):
+        raise ApiError(400, "invalid_field", "expected either code (a clerk's walk-in code) or service")
     store = request.app[STORE]
-    outcome, appointment_id = store.redeem_walk_in_code(
-        code, kiosk["id"], request.app[OPTIONS].walk_in_duration
-    )
-    if appointment_id is None:
-        guard.walk_in_failed(kiosk["id"])
-        status, error, message = WALK_IN_ERRORS[outcome]
-        raise ApiError(status, error, message)
+    duration = request.app[OPTIONS].walk_in_duration
+    if "code" in data:
+        outcome, appointment_id = store.redeem_walk_in_code(walk_in_code(data), kiosk["id"], duration)
+        if appointment_id is None:
+            guard.walk_in_failed(kiosk["id"])
+            status, error, message = WALK_IN_ERRORS[outcome]
+            raise ApiError(status, error, message)
+    else:
+        service = walk_in_service(data)
+        outcome, appointment_id = store.take_walk_in_clerk(service, kiosk["id"], duration)
+        if outcome == "unknown":
+            guard.walk_in_failed(kiosk["id"])  # as a wrong code: nothing to guess, but nothing to try either
+            raise ApiError(404, "walk_in_service_unknown", "no clerk serves this service")
+        if appointment_id is None:
+            # Not a wrong try: the list the staff chose from was right a moment ago.
+            raise ApiError(
+                409, "no_clerk_available", "no clerk of this service is available now: try another, or later"
+            )
     row = store.appointment(appointment_id)
-    assert row is not None  # made just now, in the same transaction as the code's use
+    assert row is not None  # made just now, in the same transaction as the code's use or the clerk's
     log.info("walk-in session %s: kiosk %s with clerk %s", appointment_id, kiosk["id"], row["clerk_id"])
     return web.json_response({"appointment": appointment_json(row)}, status=201)
+
+
+async def kiosk_walk_in_services(request: web.Request) -> web.Response:
+    """The services with a clerk available for walk-ins now, and how many (never who)."""
+    device(request)
+    return web.json_response(
+        {
+            "services": [
+                {"service": service, "clerks_available": count}
+                for service, count in request.app[STORE].walk_in_services()
+            ],
+            "refresh_seconds": WALK_IN_SERVICES_REFRESH_S,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def admin_session_reports(request: web.Request) -> web.Response:
@@ -415,6 +452,8 @@ async def post_answer(request: web.Request) -> web.Response:
     if current.answer is not None:
         raise ApiError(409, "already_answered", "the call was already answered")
     call = store.post_answer(row["id"], sdp)
+    # In a call, a clerk takes no walk-in: their availability ends (they turn it on again after).
+    store.end_walk_in_availability(row["clerk_id"], "in_call")
     await notify(request.app, row["id"])
     return web.json_response({"version": call.version})
 
@@ -518,6 +557,58 @@ async def clerk_walk_in_code(request: web.Request) -> web.Response:
         status=201,
         headers={"Cache-Control": "no-store"},
     )
+
+
+def availability_json(request: web.Request, me: Any, row: Any) -> dict[str, Any]:
+    lasts = request.app[OPTIONS].walk_in_availability_lasts
+    now = utcnow()
+    on = row is not None and row["ended"] is None and datetime.fromisoformat(row["expires_at"]) > now
+    return {
+        "available": on,
+        "service": row["service"] if on else me["service"],
+        "since": row["since"] if on else None,
+        "expires_in_seconds": max(0, round((datetime.fromisoformat(row["expires_at"]) - now).total_seconds()))
+        if on
+        else 0,
+        # How often the console says it is still there: three times within the availability's life.
+        "keep_alive_seconds": max(1, int(lasts.total_seconds() // 3)),
+        "ended": None if row is None or on else row["ended"],
+        "appointment_id": row["appointment_id"] if row is not None and not on else None,
+    }
+
+
+async def clerk_walk_in_availability(request: web.Request) -> web.Response:
+    me = clerk(request)
+    row = request.app[STORE].walk_in_availability(me["id"])
+    return web.json_response(availability_json(request, me, row), headers={"Cache-Control": "no-store"})
+
+
+async def clerk_set_walk_in_availability(request: web.Request) -> web.Response:
+    """The console's « Disponible pour l'accueil sans rendez-vous »: on or off."""
+    me = clerk(request)
+    available = (await read_json_object(request)).get("available")
+    if not isinstance(available, bool):
+        raise ApiError(400, "invalid_field", "available: expected true or false")
+    outcome, row = request.app[STORE].set_walk_in_available(
+        me["id"], me["service"], available, request.app[OPTIONS].walk_in_availability_lasts
+    )
+    if outcome == "in_call":
+        raise ApiError(409, "clerk_in_call", "you are in a call: available again once it is over")
+    log.info(
+        "clerk %s %s for walk-ins (%s)",
+        me["id"],
+        "available" if available else "not available",
+        me["service"],
+    )
+    return web.json_response(availability_json(request, me, row), headers={"Cache-Control": "no-store"})
+
+
+async def clerk_keep_walk_in_availability(request: web.Request) -> web.Response:
+    """The console is still open: an availability still on goes on; one that ended says why."""
+    me = clerk(request)
+    await read_json_object(request)  # `{}`
+    row = request.app[STORE].keep_walk_in_available(me["id"], request.app[OPTIONS].walk_in_availability_lasts)
+    return web.json_response(availability_json(request, me, row), headers={"Cache-Control": "no-store"})
 
 
 # --------------------------------------------------------------------------- admin endpoints (reference central only)
@@ -703,6 +794,7 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_post(f"{v1}/kiosk/documents/expired", document_expired)
     app.router.add_post(f"{v1}/kiosk/session-reports", session_report)
     app.router.add_post(f"{v1}/kiosk/walk-ins", kiosk_walk_in)
+    app.router.add_get(f"{v1}/kiosk/walk-in-services", kiosk_walk_in_services)
     app.router.add_put(f"{v1}/appointments/{{appointment_id}}/offer", post_offer)
     app.router.add_put(f"{v1}/appointments/{{appointment_id}}/answer", post_answer)
     app.router.add_post(f"{v1}/appointments/{{appointment_id}}/hangup", hang_up)
@@ -710,6 +802,9 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_get(f"{v1}/clerk/appointments", clerk_appointments)
     app.router.add_get(f"{v1}/clerk/config", clerk_config)
     app.router.add_post(f"{v1}/clerk/walk-in-codes", clerk_walk_in_code)
+    app.router.add_get(f"{v1}/clerk/walk-in-availability", clerk_walk_in_availability)
+    app.router.add_put(f"{v1}/clerk/walk-in-availability", clerk_set_walk_in_availability)
+    app.router.add_post(f"{v1}/clerk/walk-in-availability/keep-alive", clerk_keep_walk_in_availability)
     app.router.add_post(f"{v1}/admin/kiosks", admin_create_kiosk)
     app.router.add_get(f"{v1}/admin/kiosks", admin_list_kiosks)
     app.router.add_get(f"{v1}/admin/expired-documents", admin_expired_documents)

@@ -76,6 +76,9 @@ class CentralOptions:
     walk_in_codes_per_clerk: int = 3
     walk_in_duration: timedelta = timedelta(minutes=30)
     walk_in_failures_per_kiosk: FailureWindow = FailureWindow(5, 600.0)
+    # A clerk's « available for walk-ins » lasts this long after the console last said it is still
+    # there (it says so every third of it): a closed or crashed console stops taking walk-ins soon.
+    walk_in_availability_lasts: timedelta = timedelta(seconds=60)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "clerk_origins", tuple(web_origin(o) for o in self.clerk_origins))
@@ -262,7 +265,7 @@ def _digest(secret: str) -> bytes:
 # The clerk API: what a clerk token may call, and the protocol's schemas a clerk app may check its
 # messages against. Kiosk and admin calls never come from a browser.
 CLERK_API = re.compile(
-    r"/api/v1/clerk/[a-z-]+|/api/v1/appointments/[^/]+/(?:answer|hangup|call)|/api/v1/schemas/(?:[a-z.]+\.json)?"
+    r"/api/v1/clerk/[a-z-]+(?:/keep-alive)?|/api/v1/appointments/[^/]+/(?:answer|hangup|call)|/api/v1/schemas/(?:[a-z.]+\.json)?"
 )
 CORS_METHODS = "GET, POST, PUT"
 CORS_REQUEST_HEADERS = "Authorization, Content-Type, If-None-Match"

@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS walk_in_codes (
     code_hash TEXT PRIMARY KEY, clerk_id TEXT NOT NULL REFERENCES clerks(id), created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL, used_at TEXT, kiosk_id TEXT REFERENCES kiosks(id), appointment_id TEXT
 );
+CREATE TABLE IF NOT EXISTS walk_in_availability (
+    clerk_id TEXT PRIMARY KEY REFERENCES clerks(id), service TEXT NOT NULL, since TEXT NOT NULL,
+    expires_at TEXT NOT NULL, ended TEXT, appointment_id TEXT
+);
 CREATE TABLE IF NOT EXISTS calls (
     appointment_id TEXT PRIMARY KEY REFERENCES appointments(id), version INTEGER NOT NULL, call_id TEXT,
     offer TEXT, answer TEXT, ended INTEGER NOT NULL DEFAULT 0, ended_by TEXT, reason TEXT, updated_at TEXT NOT NULL
@@ -371,6 +375,141 @@ class Store:
             db.execute(
                 "UPDATE walk_in_codes SET used_at=?, kiosk_id=?, appointment_id=? WHERE code_hash=?",
                 (now.isoformat(), kiosk_id, appointment_id, row["code_hash"]),
+            )
+            return "ok", appointment_id
+
+    # --- walk-in availability: a clerk says « available for walk-ins » from the console, which keeps
+    # it alive (expires_at moves on at each keep-alive); a kiosk asking for a walk-in with the service
+    # gets the available clerk who has waited longest. The row stays once ended, with why (turned_off,
+    # expired, walk_in, in_call), so that the console can say it; only `ended IS NULL` and a future
+    # expires_at mean available, and never while the clerk is in a call.
+
+    def _clerk_in_call(self, db: sqlite3.Connection, clerk_id: str, now: datetime) -> bool:
+        """With the lock held: a call of this clerk's answered and not ended, its appointment not over."""
+        rows = db.execute(
+            "SELECT a.end FROM calls c JOIN appointments a ON a.id=c.appointment_id "
+            "WHERE a.clerk_id=? AND c.answer IS NOT NULL AND c.ended=0",
+            (clerk_id,),
+        ).fetchall()
+        return any(datetime.fromisoformat(r["end"]) > now for r in rows)
+
+    @staticmethod
+    def _available(row: sqlite3.Row | None, now: datetime) -> bool:
+        return row is not None and row["ended"] is None and datetime.fromisoformat(row["expires_at"]) > now
+
+    def _availability_row(self, db: sqlite3.Connection, clerk_id: str, now: datetime) -> sqlite3.Row | None:
+        """With the lock held: the clerk's row, marked expired (or in_call) first if it is."""
+        row: sqlite3.Row | None = db.execute(
+            "SELECT * FROM walk_in_availability WHERE clerk_id=?", (clerk_id,)
+        ).fetchone()
+        if row is None or row["ended"] is not None:
+            return row
+        ended = None
+        if datetime.fromisoformat(row["expires_at"]) <= now:
+            ended = "expired"
+        elif self._clerk_in_call(db, clerk_id, now):
+            ended = "in_call"
+        if ended is None:
+            return row
+        db.execute("UPDATE walk_in_availability SET ended=? WHERE clerk_id=?", (ended, clerk_id))
+        again: sqlite3.Row | None = db.execute(
+            "SELECT * FROM walk_in_availability WHERE clerk_id=?", (clerk_id,)
+        ).fetchone()
+        return again
+
+    def walk_in_availability(self, clerk_id: str) -> sqlite3.Row | None:
+        with self._transaction() as db:
+            return self._availability_row(db, clerk_id, utcnow())
+
+    def set_walk_in_available(
+        self, clerk_id: str, service: str, available: bool, lasts: timedelta
+    ) -> tuple[str, sqlite3.Row | None]:
+        """Turns the clerk's availability on (("ok", row); ("in_call", row) and nothing changed while
+        the clerk is in a call) or off. Turning it on while it is on only extends it: the clerk keeps
+        their place in the queue."""
+        now = utcnow()
+        with self._transaction() as db:
+            row = self._availability_row(db, clerk_id, now)
+            if not available:
+                if self._available(row, now):
+                    db.execute(
+                        "UPDATE walk_in_availability SET ended='turned_off' WHERE clerk_id=?", (clerk_id,)
+                    )
+            elif self._clerk_in_call(db, clerk_id, now):
+                return "in_call", row
+            elif self._available(row, now):
+                db.execute(
+                    "UPDATE walk_in_availability SET expires_at=? WHERE clerk_id=?",
+                    ((now + lasts).isoformat(), clerk_id),
+                )
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO walk_in_availability(clerk_id, service, since, expires_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (clerk_id, service, now.isoformat(), (now + lasts).isoformat()),
+                )
+            return "ok", db.execute(
+                "SELECT * FROM walk_in_availability WHERE clerk_id=?", (clerk_id,)
+            ).fetchone()
+
+    def keep_walk_in_available(self, clerk_id: str, lasts: timedelta) -> sqlite3.Row | None:
+        """The console is still there: an availability still on lasts `lasts` more. One that ended
+        (expired, taken by a walk-in, a call) stays ended: only the clerk turns it on again."""
+        now = utcnow()
+        with self._transaction() as db:
+            row = self._availability_row(db, clerk_id, now)
+            if self._available(row, now):
+                db.execute(
+                    "UPDATE walk_in_availability SET expires_at=? WHERE clerk_id=?",
+                    ((now + lasts).isoformat(), clerk_id),
+                )
+                row = db.execute(
+                    "SELECT * FROM walk_in_availability WHERE clerk_id=?", (clerk_id,)
+                ).fetchone()
+            return row
+
+    def end_walk_in_availability(self, clerk_id: str, reason: str) -> None:
+        now = utcnow()
+        with self._transaction() as db:
+            row = self._availability_row(db, clerk_id, now)
+            if self._available(row, now):
+                db.execute("UPDATE walk_in_availability SET ended=? WHERE clerk_id=?", (reason, clerk_id))
+
+    def _available_clerks(self, db: sqlite3.Connection, now: datetime) -> list[sqlite3.Row]:
+        """With the lock held: the availabilities on, the longest waiting first."""
+        rows = db.execute(
+            "SELECT * FROM walk_in_availability WHERE ended IS NULL ORDER BY since, rowid"
+        ).fetchall()
+        return [
+            r for r in rows
+            if datetime.fromisoformat(r["expires_at"]) > now and not self._clerk_in_call(db, r["clerk_id"], now)
+        ]  # fmt: skip
+
+    def walk_in_services(self) -> list[tuple[str, int]]:
+        """The services with a clerk available now, and how many, by name."""
+        with self._lock:
+            counts: dict[str, int] = {}
+            for row in self._available_clerks(self._db, utcnow()):
+                counts[row["service"]] = counts.get(row["service"], 0) + 1
+        return sorted(counts.items())
+
+    def take_walk_in_clerk(self, service: str, kiosk_id: str, duration: timedelta) -> tuple[str, str | None]:
+        """("ok", the new appointment's id) with the available clerk of `service` who has waited
+        longest, whose availability ends ("walk_in"); or ("unknown" | "none", None) and nothing
+        changed. One transaction: a clerk is taken once, however many kiosks ask at once."""
+        now = utcnow()
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM clerks WHERE service=? LIMIT 1", (service,)).fetchone() is None:
+                return "unknown", None
+            chosen = next((r for r in self._available_clerks(db, now) if r["service"] == service), None)
+            if chosen is None:
+                return "none", None
+            appointment_id = self._insert_appointment(
+                kiosk_id, chosen["clerk_id"], service, now, now + duration, [], None, None, walk_in=True
+            )
+            db.execute(
+                "UPDATE walk_in_availability SET ended='walk_in', appointment_id=? WHERE clerk_id=?",
+                (appointment_id, chosen["clerk_id"]),
             )
             return "ok", appointment_id
 

@@ -46,7 +46,7 @@ from .events import (
 )
 from .ice_paths import IcePath, ice_paths
 from .input_queue import InputQueue, QueuedInput
-from .models import Appointment, CallTicket, Heartbeat, RemoteConfig, Schedule
+from .models import Appointment, CallTicket, Heartbeat, RemoteConfig, Schedule, WalkInService
 from .navigation import NavigationPolicy
 from .ports import (
     Call,
@@ -122,6 +122,15 @@ class StaffReport:
     out_of_service: tuple[str, ...]  # the causes, empty when in service
     crashes: int  # unclean ends in the last minutes
     preflight: tuple[str, ...] | None = None  # the last pre-flight's problems; None: none ran yet
+
+
+@dataclass(frozen=True, slots=True)
+class WalkInServices:
+    """The services the staff panel's walk-in page offers (a clerk of each is available now), or why
+    there are none to offer: "panel_closed", "out_of_service", "central_unreachable"."""
+
+    services: tuple[WalkInService, ...] = ()
+    problem: str | None = None
 
 
 STAFF_OUT_OF_SERVICE = "staff"  # the out-of-service cause when the staff panel says so
@@ -462,14 +471,39 @@ class KioskEngine:
         digits = "".join(code.split())
         if not (digits.isascii() and digits.isdigit() and len(digits) == WALK_IN_CODE_DIGITS):
             return "malformed_code"
+        return await self._walk_in(partial(self._central.start_walk_in, digits))
+
+    async def staff_walk_in_service(self, service: str) -> str | None:
+        """Starts a walk-in session with the available clerk of `service` (one of
+        staff_walk_in_services'): None once the appointment is in the schedule, else why not (the
+        central's code: no_clerk_available, walk_in_service_unknown, too_many_attempts; or "busy",
+        "out_of_service", "central_unreachable", "panel_closed")."""
+        if not self._staff_only("walk-in with a service"):
+            return "panel_closed"
+        return await self._walk_in(partial(self._central.start_walk_in_with_service, service))
+
+    async def staff_walk_in_services(self) -> WalkInServices:
+        """The services with a clerk available now, for the walk-in page (which asks again every few
+        seconds while it is open). Not a touch: the page left open still closes after the idle limit."""
+        if not self.staff.is_open:
+            return WalkInServices(problem="panel_closed")
+        if self.reset.blocks_sessions:
+            return WalkInServices(problem="out_of_service")
+        try:
+            return WalkInServices(await self._central.walk_in_services())
+        except CentralError as exc:
+            log.warning("walk-in services: the central is unreachable or refused: %s", exc)
+            return WalkInServices(problem="central_unreachable")
+
+    async def _walk_in(self, ask: Callable[[], Awaitable[Appointment]]) -> str | None:
         if self._session.phase in ACTIVE:
             return "busy"
         if self.reset.blocks_sessions:
             return "out_of_service"
         try:
-            appointment = await self._central.start_walk_in(digits)
+            appointment = await ask()
         except CentralRejected as exc:
-            log.warning("walk-in code refused: %s", exc.code)
+            log.warning("walk-in refused: %s", exc.code)
             return exc.code
         except CentralError as exc:
             log.warning("walk-in: the central is unreachable: %s", exc)

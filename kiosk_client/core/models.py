@@ -18,6 +18,14 @@ class Appointment:
 
 
 @dataclass(frozen=True, slots=True)
+class WalkInService:
+    """A service with clerks available for a walk-in session now (how many, never who)."""
+
+    service: str
+    clerks_available: int
+
+
+@dataclass(frozen=True, slots=True)
 class Schedule:
     kiosk_name: str
     site_name: str

@@ -20,6 +20,7 @@ from .models import (
     RgbImage,
     Schedule,
     SessionDescription,
+    WalkInService,
 )
 from .reset_check import CheckResult, OutOfService
 
@@ -51,6 +52,18 @@ class CentralPort(Protocol):
         """A walk-in session from a code a clerk gave (POST /kiosk/walk-ins): the appointment it opened,
         now in this kiosk's schedule. CentralRejected with the central's code when refused
         (walk_in_code_unknown, walk_in_code_expired, walk_in_code_used, too_many_attempts)."""
+        ...
+
+    async def walk_in_services(self) -> tuple[WalkInService, ...]:
+        """The services with a clerk available for a walk-in session now (GET
+        /kiosk/walk-in-services), by name; empty when nobody is."""
+        ...
+
+    async def start_walk_in_with_service(self, service: str) -> Appointment:
+        """A walk-in session with the available clerk of `service` who waited longest (POST
+        /kiosk/walk-ins with the service): the appointment it opened, as start_walk_in. CentralRejected
+        with the central's code when refused (no_clerk_available, walk_in_service_unknown,
+        too_many_attempts)."""
         ...
 
     async def measure_uplink(self, size_bytes: int) -> float:

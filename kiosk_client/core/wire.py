@@ -22,6 +22,7 @@ from .models import (
     RemoteConfig,
     Schedule,
     SessionDescription,
+    WalkInService,
 )
 from .navigation import web_origin
 from .staff_pin import check_hash_format
@@ -252,6 +253,25 @@ def remote_config_to_document(config: RemoteConfig) -> dict[str, Any]:
 def parse_walk_in(document: object) -> Appointment:
     """The answer to POST /kiosk/walk-ins: the appointment the code opened, as a schedule has it."""
     return parse_appointment(Reader(document)._get("appointment", optional=False), "$.appointment")
+
+
+MAX_WALK_IN_SERVICES = 100
+
+
+def parse_walk_in_services(document: object) -> tuple[WalkInService, ...]:
+    """The answer to GET /kiosk/walk-in-services: the services with a clerk available, as listed."""
+    r = Reader(document)
+    services = []
+    for index, item in enumerate(r.array("services", max_items=MAX_WALK_IN_SERVICES)):
+        s = Reader(item, f"$.services[{index}]")
+        name = s.text("service", max_len=200)
+        if not name.strip():
+            raise MalformedResponse(f"{s.path}.service: empty")
+        count = s.integer("clerks_available")
+        if count < 1:
+            raise MalformedResponse(f"{s.path}.clerks_available: expected at least 1")
+        services.append(WalkInService(name, count))
+    return tuple(services)
 
 
 def parse_call_ticket(document: object) -> CallTicket:

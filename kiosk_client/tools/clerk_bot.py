@@ -169,6 +169,22 @@ class ClerkBot:
         response.raise_for_status()
         return str(response.json()["code"])
 
+    async def set_walk_in_availability(self, available: bool = True) -> dict[str, Any]:
+        """As the console's « Disponible pour l'accueil sans rendez-vous »: on (for this clerk's
+        service), a kiosk's staff may start a walk-in session with it, which `serve_next` answers like
+        any other. It lasts a minute (reference central) unless `keep_walk_in_availability` is called
+        again within it, and ends once a kiosk took the bot or it answers a call. The central's
+        state: {available, service, ended, appointment_id, ...}."""
+        response = await self._client.put("/clerk/walk-in-availability", json={"available": available})
+        response.raise_for_status()
+        return dict(response.json())
+
+    async def keep_walk_in_availability(self) -> dict[str, Any]:
+        """The console's keep-alive: an availability still on goes on (one that ended stays ended)."""
+        response = await self._client.post("/clerk/walk-in-availability/keep-alive", json={})
+        response.raise_for_status()
+        return dict(response.json())
+
     async def ice_servers(self) -> tuple[IceServer, ...]:
         """The clerk's STUN/TURN servers, fetched before each answer as the console does (a TURN
         credential is made for the call). None configured, or an unreadable answer: host candidates."""

@@ -225,6 +225,14 @@ class KioskWindow(QMainWindow):
         panel.walk_in_requested.connect(
             lambda code: bridge.ask(lambda: engine.staff_walk_in(code), panel.show_walk_in)
         )
+        panel.walk_in_services_wanted.connect(
+            lambda: bridge.ask(engine.staff_walk_in_services, panel.show_walk_in_services)
+        )
+        panel.walk_in_service_requested.connect(
+            lambda service: bridge.ask(
+                lambda: engine.staff_walk_in_service(service), panel.show_walk_in_service
+            )
+        )
         panel.end_requested.connect(lambda: bridge.ask(engine.staff_end_session, panel.show_done))
         panel.rejoin_requested.connect(lambda: bridge.ask(engine.staff_rejoin, panel.show_done))
 

@@ -8,9 +8,20 @@ import time
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QImage, QMouseEvent, QPixmap, QTouchEvent
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QStackedLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QPushButton,
+    QScrollArea,
+    QScroller,
+    QSizePolicy,
+    QStackedLayout,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ..core.engine import StaffDeviceCheck, StaffReport
+from ..core.engine import StaffDeviceCheck, StaffReport, WalkInServices
 from ..core.events import KioskSnapshot
 from ..core.staff_access import Attempt, Verdict
 from .i18n import Translator
@@ -20,6 +31,11 @@ TAPS = 5
 TAPS_WITHIN_S = 4.0
 CORNER_PX = 96
 PIN_IDLE_S = 60.0  # the PIN pad closes if nobody types
+WALK_IN_REFRESH_S = 5.0  # the services with a clerk available, asked again while the walk-in page is open
+SERVICES_WIDTH = 520
+# The column, less its right margin, the button's padding and border (theme.py), and room for the
+# scroll bar when there are many services.
+TEXT_WIDTH = SERVICES_WIDTH - 8 - 2 * (20 + 3) - 30
 
 
 class CornerTaps(QObject):
@@ -104,9 +120,94 @@ class Keypad(QWidget):
             self.shown.setText(" ".join(self.digits[i : i + 3] for i in range(0, len(self.digits), 3)) or "—")
 
 
+class WalkInServicesBox(QWidget):
+    """Beside the code's keypad on the walk-in page: a big button for each service with a clerk
+    available now (its name and how many), or a calm sentence when there is none."""
+
+    chosen = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFixedWidth(SERVICES_WIDTH)
+        self.title = label("staffWalkInServicesTitle")
+        self.status = label("staffWalkInServicesStatus")
+        self.buttons: dict[str, QPushButton] = {}
+        self._list = QVBoxLayout()
+        self._list.setSpacing(12)
+        self._list.setContentsMargins(0, 0, 0, 0)
+        holder = QWidget()
+        column = QVBoxLayout(holder)
+        column.setContentsMargins(0, 0, 8, 0)
+        column.addLayout(self._list)
+        column.addStretch(1)
+        self.list_area = QScrollArea()
+        self.list_area.setObjectName("staffWalkInServicesList")
+        self.list_area.setWidget(holder)
+        self.list_area.setWidgetResizable(True)
+        self.list_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.list_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        QScroller.grabGesture(self.list_area.viewport(), QScroller.ScrollerGestureType.LeftMouseButtonGesture)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(12)
+        # The title stays where it is whatever follows it: the sentence, the buttons, or both.
+        layout.addStretch(1)
+        layout.addWidget(self.title)
+        layout.addWidget(self.status)
+        layout.addWidget(self.list_area, 4)
+        layout.addStretch(1)
+        self.services: WalkInServices | None = None
+
+    def show_services(self, result: WalkInServices | None, t: Translator) -> None:
+        """None: being asked for (the page just opened)."""
+        self.services = result
+        self.title.setText(t("staff.walk_in_services"))
+        wanted = [] if result is None else [s for s in result.services]
+        names = [s.service for s in wanted]
+        if names != list(self.buttons):  # rebuilt only when the services change: a touch stays on its button
+            for widget in self.buttons.values():
+                self._list.removeWidget(widget)
+                widget.deleteLater()
+            self.buttons = {}
+            for service in wanted:
+                widget = button("staffWalkInService", "staffWalkInService")
+                widget.setMinimumHeight(96)
+                # As wide as the column, whatever its text asks for (a long name is cut below).
+                widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+                widget.clicked.connect(lambda _=False, name=service.service: self.chosen.emit(name))
+                self._list.addWidget(widget)
+                self.buttons[service.service] = widget
+        for service in wanted:
+            count = (
+                t("staff.walk_in_clerks_one")
+                if service.clerks_available == 1
+                else t("staff.walk_in_clerks", count=str(service.clerks_available))
+            )
+            widget = self.buttons[service.service]
+            widget.ensurePolished()  # the stylesheet's font, to measure the name with
+            name = widget.fontMetrics().elidedText(service.service, Qt.TextElideMode.ElideRight, TEXT_WIDTH)
+            widget.setText(f"{name}\n{count}")
+            widget.setToolTip(service.service)
+        if result is None:
+            self.status.setText(t("staff.walk_in_services_loading"))
+        elif result.problem is not None:
+            self.status.setText(t(f"staff.walk_in.{result.problem}"))
+        elif not wanted:
+            self.status.setText(t("staff.walk_in_services_none"))
+        else:
+            self.status.setText("")
+        self.status.setVisible(bool(self.status.text()))
+
+    def set_enabled(self, enabled: bool) -> None:
+        for widget in self.buttons.values():
+            widget.setEnabled(enabled)
+
+
 class StaffPanel(QFrame):
     unlock_requested = Signal(str)
     walk_in_requested = Signal(str)
+    walk_in_service_requested = Signal(str)
+    walk_in_services_wanted = Signal()  # while the walk-in page is open, every few seconds
     end_requested = Signal()
     rejoin_requested = Signal()
     service_requested = Signal(bool)  # True: out of service
@@ -137,10 +238,20 @@ class StaffPanel(QFrame):
         self.keypad = Keypad()
         self.keypad.entered.connect(self._entered)
         self.keypad.typed.connect(self._typed)
+        # The walk-in page: the keypad for a clerk's code, and beside it the services with a clerk
+        # available (the PIN pad shows the keypad alone).
+        self.services = WalkInServicesBox()
+        self.services.chosen.connect(self._service_chosen)
+        self.services.hide()
+        self._services_timer = QTimer(self)
+        self._services_timer.setInterval(int(WALK_IN_REFRESH_S * 1000))
+        self._services_timer.timeout.connect(self._want_services)
         keypad_page = QWidget()
         keypad_layout = QHBoxLayout(keypad_page)
         keypad_layout.addStretch(1)
         keypad_layout.addWidget(self.keypad)
+        keypad_layout.addSpacing(56)
+        keypad_layout.addWidget(self.services)
         keypad_layout.addStretch(1)
 
         self.info = label("staffInfo")
@@ -195,6 +306,7 @@ class StaffPanel(QFrame):
     def open_pin(self, t: Translator) -> None:
         self.t = t
         self.mode = "pin"
+        self._leave_services()
         self.keypad.clear(secret=True)
         self.message.setText(self.t("staff.pin_hint"))
         self._show_page(0)
@@ -246,10 +358,25 @@ class StaffPanel(QFrame):
 
     def show_walk_in(self, problem: str | None) -> None:
         self.mode = "panel"
+        self._leave_services()
         self._show_page(1)
         self.message.setText(
             self.t("staff.walk_in_started") if problem is None else self.t(f"staff.walk_in.{problem}")
         )
+
+    def show_walk_in_services(self, result: WalkInServices) -> None:
+        if self.mode == "code":  # an answer that comes back after the page was left is dropped
+            self.services.show_services(result, self.t)
+
+    def show_walk_in_service(self, problem: str | None) -> None:
+        """The answer to a touched service: started (back to the panel, as with a code), or why not,
+        said on the walk-in page, whose list is asked for again at once."""
+        if problem is None or self.mode != "code":
+            self.show_walk_in(problem)
+            return
+        self.services.set_enabled(True)
+        self.message.setText(self.t(f"staff.walk_in.{problem}"))
+        self._want_services()
 
     def show_device_check(self, check: StaffDeviceCheck) -> None:
         self.devices.setText(
@@ -277,6 +404,7 @@ class StaffPanel(QFrame):
             return
         self.mode = "closed"
         self._pin_idle.stop()
+        self._leave_services()
         self.keypad.clear(secret=True)
         self.info.clear()
         self.devices.clear()
@@ -327,7 +455,27 @@ class StaffPanel(QFrame):
         self.mode = "code"
         self.keypad.clear(secret=False)
         self.message.setText(self.t("staff.code_hint"))
+        self.services.show_services(None, self.t)
+        self.services.show()
         self._show_page(0)
+        self._want_services()
+        self._services_timer.start()
+
+    def _want_services(self) -> None:
+        if self.mode == "code":
+            self.walk_in_services_wanted.emit()
+
+    def _leave_services(self) -> None:
+        self._services_timer.stop()
+        self.services.hide()
+
+    def _service_chosen(self, service: str) -> None:
+        if self.mode != "code":
+            return
+        self.used.emit()
+        self.services.set_enabled(False)  # one touch, one session
+        self.message.setText(self.t("staff.walk_in_service_asking", service=service))
+        self.walk_in_service_requested.emit(service)
 
     def _command(self, signal: SignalInstance) -> None:
         self.used.emit()

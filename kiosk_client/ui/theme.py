@@ -59,6 +59,9 @@ QLabel#staffKeypadValue {{ font-size: 44px; font-weight: bold; padding: 8px; }}
 QLabel#staffPreview {{ border: 2px solid #c8c8c8; }}
 QPushButton#staffKey {{ font-size: 32px; }}
 QPushButton#staffClose {{ font-size: 22px; min-height: 56px; min-width: 160px; }}
+QLabel#staffWalkInServicesTitle {{ font-size: 26px; font-weight: bold; }}
+QLabel#staffWalkInServicesStatus {{ font-size: 24px; color: {GREY}; }}
+QPushButton#staffWalkInService {{ font-size: 28px; font-weight: bold; text-align: left; padding: 10px 20px; }}
 """
 
 

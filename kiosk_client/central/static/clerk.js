@@ -276,6 +276,15 @@ function forgetDocuments() {
 
 async function joinAppointment(appointment) {
   $("last-call").textContent = "";
+  // In a call, no walk-in: the availability ends now (the central would end it with the answer).
+  if (state.availability && state.availability.available) {
+    state.availability = { ...state.availability, available: false, ended: "in_call" };
+    showAvailability();
+    api("PUT", "/clerk/walk-in-availability", { available: false }).then((answer) => {
+      state.availability = { ...answer, ended: "in_call" };
+      showAvailability();
+    }).catch(() => {});
+  }
   forgetDocuments();  // another citizen: nothing of the last one's papers in this call
   placeDocuments(true);
   state.appointment = appointment;
@@ -713,6 +722,123 @@ setInterval(() => {
   if (walkIn && walkIn.code && !walkIn.used && !state.appointment && performance.now() < walkIn.expiresAt) refreshAgenda();
 }, 2000);
 window.walkInTexts = WALK_IN_TEXTS;  // for the browser tests
+
+// ---------------------------------------------------------------- available for walk-ins
+// « Disponible pour l'accueil sans rendez-vous »: while on, kiosks list this clerk's service and a
+// kiosk's staff may start a session with it, the central choosing the clerk who waited longest. It
+// lives only while this page does: the console says it is still there every keep_alive_seconds, and
+// the central ends it a minute after the last time. It ends by itself when a kiosk takes the clerk
+// (the session then shows in the agenda, to join as any other) and when the clerk is in a call.
+
+const AVAILABILITY_TEXTS = {
+  fr: {
+    label: "Disponible pour l'accueil sans rendez-vous",
+    on: (service) => `Vous êtes disponible (${service}) : une borne peut vous appeler à tout moment.`,
+    off: "",
+    asking: "Un instant…",
+    walk_in: (a) => a
+      ? `La borne « ${a.kiosk_name} » (${a.site_name}) vous appelle : rejoignez l'entretien dans la liste. Réactivez l'interrupteur pour en recevoir d'autres.`
+      : "Une borne vous appelle : rejoignez l'entretien dans la liste. Réactivez l'interrupteur pour en recevoir d'autres.",
+    in_call: "Disponibilité suspendue pendant l'entretien : réactivez-la quand vous êtes libre.",
+    expired: "Disponibilité interrompue (connexion au serveur perdue) : réactivez-la.",
+    turned_off: "",
+    clerk_in_call: "Vous êtes en entretien : réactivez la disponibilité quand il est terminé.",
+    failed: (message) => `Impossible de changer la disponibilité : ${message}`,
+  },
+  en: {
+    label: "Available for walk-in sessions",
+    on: (service) => `You are available (${service}): a kiosk may call you at any moment.`,
+    off: "",
+    asking: "One moment…",
+    walk_in: (a) => a
+      ? `Kiosk "${a.kiosk_name}" (${a.site_name}) is calling you: join the session in the list. Turn the switch on again to take more.`
+      : "A kiosk is calling you: join the session in the list. Turn the switch on again to take more.",
+    in_call: "Availability paused during the session: turn it on again when you are free.",
+    expired: "Availability stopped (connection to the server lost): turn it on again.",
+    turned_off: "",
+    clerk_in_call: "You are in a session: turn availability on again once it is over.",
+    failed: (message) => `Could not change availability: ${message}`,
+  },
+};
+window.availabilityTexts = AVAILABILITY_TEXTS;  // for the browser tests
+
+function availabilityText(key, ...args) {
+  const language = document.documentElement.lang.startsWith("en") ? "en" : "fr";
+  const text = AVAILABILITY_TEXTS[language][key];
+  return typeof text === "function" ? text(...args) : text;
+}
+
+state.availability = null;  // the central's last word: {available, service, ended, appointment_id, keep_alive_seconds}
+let keepAliveTimer = null;
+
+function showAvailability(message, kind) {
+  const a = state.availability;
+  const on = Boolean(a && a.available);
+  const box = $("walk-in-available");
+  box.checked = on;
+  $("walk-in-available-label").textContent = availabilityText("label");
+  $("availability").classList.toggle("on", on);
+  const status = $("walk-in-available-status");
+  let text = message;
+  if (text === undefined) {
+    if (on) { text = availabilityText("on", a.service); kind = "on"; }
+    else if (a && a.ended === "walk_in") {
+      text = availabilityText("walk_in", state.agenda.find((item) => item.id === a.appointment_id));
+      kind = "done";
+    } else if (a && a.ended && availabilityText(a.ended)) { text = availabilityText(a.ended); kind = "warn"; }
+    else text = "";
+  }
+  if (status.textContent !== text) status.textContent = text;
+  status.className = kind || "";
+  clearTimeout(keepAliveTimer);
+  // More often than the central needs (keep_alive_seconds): a kiosk taking the clerk shows within 3 s.
+  keepAliveTimer = on ? setTimeout(keepAvailable, Math.min(3, Math.max(1, a.keep_alive_seconds)) * 1000) : null;
+}
+
+async function learnAvailability(answer) {
+  const before = state.availability;
+  state.availability = answer;
+  if (answer.ended === "walk_in" && !(before && before.ended === "walk_in" && before.appointment_id === answer.appointment_id)) {
+    await refreshAgenda();  // the session a kiosk just opened: in the agenda, to join
+  }
+  showAvailability();
+}
+
+async function setAvailable(available) {
+  const box = $("walk-in-available");
+  box.disabled = true;
+  showAvailability(availabilityText("asking"));
+  try {
+    await learnAvailability(await api("PUT", "/clerk/walk-in-availability", { available }));
+  } catch (error) {
+    showAvailability(error.code === "clerk_in_call" ? availabilityText("clerk_in_call") : availabilityText("failed", error.message), "warn");
+  } finally {
+    box.disabled = false;
+  }
+}
+
+async function keepAvailable() {
+  try {
+    await learnAvailability(await api("POST", "/clerk/walk-in-availability/keep-alive", {}));
+  } catch (error) {
+    // The server out of reach for a moment: try again soon; past a minute the central ends it anyway.
+    clearTimeout(keepAliveTimer);
+    keepAliveTimer = setTimeout(keepAvailable, 5000);
+  }
+}
+
+$("walk-in-available").addEventListener("change", (event) => setAvailable(event.target.checked));
+// Closing the page ends it at once (the central would end it within a minute anyway).
+window.addEventListener("pagehide", () => {
+  if (!state.availability || !state.availability.available || !token) return;
+  fetch(`${API}/clerk/walk-in-availability`, {
+    method: "PUT", keepalive: true,
+    headers: { "Authorization": `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ available: false }),
+  }).catch(() => {});
+});
+if (token) api("GET", "/clerk/walk-in-availability").then(learnAvailability).catch(() => {});
+showAvailability();
 
 // ---------------------------------------------------------------- documents from the kiosk's scanner
 // The "documents" data channel (DTLS, peer to peer: the central never sees a byte). Each document is
