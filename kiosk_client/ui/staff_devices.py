@@ -266,7 +266,7 @@ class DeviceCheckPage(QWidget):
         self.camera.show_words(self.t(f"staff.devices.ended.{key}"))
         self.camera_state.setText("")
         self.level_bar.set_rms(0.0)
-        self.level_words.setText(self._level_text(FLOOR_DB))
+        self._show_microphone(None, hint=False)  # no « Parlez » to a microphone that is off
         self.timer_words.setText(self.t("staff.devices.off"))
 
     def show_check(self, check: StaffDeviceCheck) -> None:
