@@ -11,6 +11,7 @@ from .adapters.camera_opencv import load_card
 from .adapters.camera_page import CameraPages
 from .adapters.central_http import HttpCentral
 from .adapters.device_files import open_device_files
+from .adapters.live_devices import OpenCvLiveDevices
 from .adapters.local_cache import FileCache
 from .adapters.media_tracks import FrameSource, LatestFrame
 from .adapters.outbox import EncryptedOutbox
@@ -22,7 +23,7 @@ from .core.clock import CentralClock, SystemClock
 from .core.document_desk import DocumentPorts
 from .core.engine import KioskEngine
 from .core.events import KioskEvent
-from .core.ports import FormViewPort, MicrophoneMeter, VideoSink
+from .core.ports import DeviceCheckSink, FormViewPort, MicrophoneMeter, VideoSink
 from .core.session import Timing
 from .core.settings import Settings
 
@@ -58,6 +59,11 @@ def build_engine(
         else AiortcCallFactory(*devices, uplink_control=uplink_control)
     )
     calls.camera_source = camera_source
+    # The staff panel's live check opens the same camera and microphone (never during a call).
+    live = None
+    if isinstance(sink, DeviceCheckSink):
+        live = OpenCvLiveDevices(settings.camera, settings.audio, sink)
+        live.camera_source = camera_source
     ports = documents
     if ports is None and outbox_key is not None:
         ports = document_ports(settings, outbox_key, calls)
@@ -74,6 +80,7 @@ def build_engine(
         documents=ports,
         device_files=open_device_files,
         relay_probe=AioiceRelayProbe(),
+        live_devices=live,
     )
 
 

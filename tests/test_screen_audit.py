@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from pytestqt.qtbot import QtBot
 
 from kiosk_client.ui.screen_audit import Findings, _clipped, text_contrast
@@ -79,3 +80,44 @@ def test_below_1280_by_720_the_essentials_stay_on_the_screen(tmp_path: Path, qtb
     assert result["screens"] == len(essentials)
     assert result["offscreen_widgets"] == 0, result["examples"]["offscreen"]
     assert result["window_larger_than_screen"] == 0, result["examples"]["larger_than_screen"]
+
+
+STAFF = {
+    "staff_pin", "staff_locked", "staff_panel", "staff_walk_in", "staff_walk_in_refused", "staff_devices",
+    "staff_devices_loud", "staff_devices_missing", "staff_devices_time_limit", "staff_devices_in_use",
+}  # fmt: skip
+FORM_FAILURE = {"form_failed", "form_failed_controlled", "larger_text_form_failed"}
+
+
+def test_the_staff_panel_and_the_form_failure_fit_every_kiosk_screen(tmp_path: Path, qtbot: QtBot) -> None:
+    """The staff's screens (PIN pad, lock-out, main page, walk-in code, the device check with its live
+    picture and level) at every size of CITIZEN-UX.md, in French and at the smallest in English; the
+    citizen's « Réessayer » message at the smallest and the commonest (a form view costs seconds)."""
+    from kiosk_client.ui.screen_audit import SIZES, audit_screens
+
+    staff = audit_screens(tmp_path / "staff", list(SIZES), ("fr",), STAFF)
+    english = audit_screens(tmp_path / "en", [(1280, 720)], ("en",), STAFF)
+    failure = audit_screens(tmp_path / "form", [(1280, 720), (1366, 768)], ("fr",), FORM_FAILURE)
+    for figures in (staff, english, failure):
+        examples = figures["examples"]
+        assert figures["clipped_labels"] == 0, examples["clipped"]
+        assert figures["offscreen_widgets"] == 0, examples["offscreen"]
+        assert figures["window_larger_than_screen"] == 0, examples["larger_than_screen"]
+        assert figures["min_target_px"] >= 64, figures["worst"]["target"]
+        assert figures["min_contrast"] >= 4.5, figures["worst"]["contrast"]
+        assert figures["min_text_px"] >= 20, figures["worst"]["text"]
+    assert staff["screens"] == len(STAFF) * len(SIZES) and failure["screens"] == 2 * len(FORM_FAILURE)
+    assert (tmp_path / "staff" / "fr-1366x768-staff_devices.png").exists()
+
+
+def test_the_audit_finds_a_staff_label_that_does_not_fit(
+    tmp_path: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiosk_client.ui import i18n
+    from kiosk_client.ui.screen_audit import audit_screens
+
+    words = dict(i18n.CATALOGUE["fr"])
+    words["staff.devices.level"] = "{db} dBFS, mesurés sur les dix dernières secondes de son du micro"
+    monkeypatch.setitem(i18n.CATALOGUE, "fr", words)
+    result = audit_screens(tmp_path, [(1280, 720)], ("fr",), {"staff_devices"})
+    assert result["clipped_labels"] + result["window_larger_than_screen"] + result["offscreen_widgets"] > 0

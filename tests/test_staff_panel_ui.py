@@ -13,7 +13,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
-from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral, MemoryCache
+from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral, FakeLiveDevices, MemoryCache
 from kiosk_client.core.clock import CentralClock, SystemClock
 from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.errors import CentralUnavailable
@@ -21,7 +21,7 @@ from kiosk_client.core.models import Appointment, RemoteConfig
 from kiosk_client.core.session import Phase
 from kiosk_client.core.staff_pin import hash_pin
 from kiosk_client.runtime import LoopThread
-from kiosk_client.ui.bridge import EngineBridge
+from kiosk_client.ui.bridge import BridgeVideoSink, EngineBridge
 from kiosk_client.ui.i18n import Translator
 from kiosk_client.ui.main_window import KioskWindow
 from kiosk_client.ui.staff_panel import TAPS
@@ -42,7 +42,12 @@ def kiosk(qtbot: QtBot) -> Iterator[tuple[KioskWindow, KioskEngine, FakeCentral]
     loop.start()
     bridge = EngineBridge(loop)
     engine = KioskEngine(
-        central, FakeCallFactory(), MemoryCache(), CentralClock(SystemClock()), bridge.publish
+        central,
+        FakeCallFactory(),
+        MemoryCache(),
+        CentralClock(SystemClock()),
+        bridge.publish,
+        live_devices=FakeLiveDevices(BridgeVideoSink(bridge)),
     )
     window = KioskWindow(bridge, engine, "fr")
     qtbot.addWidget(window)
@@ -307,3 +312,88 @@ def test_the_walk_in_page_fits_big_and_readable_at_kiosk_sizes(
     assert min(ours(findings.targets)) >= 72, findings.targets
     assert min(ours(findings.text_px)) >= 22, findings.text_px
     assert min(ours(findings.contrasts)) >= 4.5, findings.contrasts
+
+
+def live_devices(engine: KioskEngine) -> FakeLiveDevices:
+    live = engine._live
+    assert isinstance(live, FakeLiveDevices)
+    return live
+
+
+def open_device_page(window: KioskWindow, qtbot: QtBot) -> None:
+    panel = window.staff_panel
+    tap_corner(window)
+    type_digits(window, PIN)
+    qtbot.waitUntil(lambda: panel.mode == "panel", timeout=5_000)
+    panel.check.click()
+    assert panel.mode == "devices" and panel.pages.currentWidget() is panel.device_page
+
+
+def test_the_device_page_shows_the_camera_live_and_the_level_and_releases_them_on_back(
+    kiosk: tuple[KioskWindow, KioskEngine, FakeCentral], qtbot: QtBot, tmp_path: Path
+) -> None:
+    window, engine, _ = kiosk
+    panel, live = window.staff_panel, live_devices(engine)
+    page = panel.device_page
+    open_device_page(window, qtbot)
+    qtbot.waitUntil(lambda: page.camera.has_picture() and page.camera.video.frames_shown >= 3, timeout=5_000)
+    shown = page.camera.video.frames_shown
+    qtbot.wait(500)
+    assert page.camera.video.frames_shown > shown  # live, not a still
+    assert page.camera_state.text() == FR("staff.devices.camera.ok")
+    assert page.microphone_hint.text() == FR("staff.devices.microphone.speak")
+    assert page.timer_words.text().startswith(FR("staff.devices.remaining", seconds="6")[:20])
+    live.level = 0.0005  # a silent room: -66 dBFS, the bar empty
+    qtbot.waitUntil(lambda: page.level_bar.filled() == 0.0, timeout=2_000)
+    assert page.level_words.text() == FR("staff.devices.level", db="≤ \u221260")
+    live.level = 0.5  # someone speaks close to it: -6 dBFS
+    qtbot.waitUntil(lambda: page.level_bar.filled() > 0.85, timeout=2_000)
+    assert page.level_words.text() == FR("staff.devices.level", db="\u22126")
+    window.grab().save(str(tmp_path / "staff-devices.png"))
+    page.back.click()
+    assert panel.mode == "panel" and not page.camera.video.has_image()  # the picture is gone
+    qtbot.waitUntil(lambda: not live.is_open, timeout=2_000)  # the camera's light is off
+    assert not engine.live_check_running and panel.isVisible()
+
+
+def test_closing_the_panel_or_the_time_limit_releases_the_devices(
+    kiosk: tuple[KioskWindow, KioskEngine, FakeCentral], qtbot: QtBot
+) -> None:
+    window, engine, _ = kiosk
+    panel, live = window.staff_panel, live_devices(engine)
+    page = panel.device_page
+    open_device_page(window, qtbot)
+    qtbot.waitUntil(lambda: live.is_open and page.camera.has_picture(), timeout=5_000)
+    panel.close_button.click()
+    qtbot.waitUntil(lambda: not live.is_open, timeout=2_000)
+    assert not page.camera.video.has_image()
+
+    engine._live_check_s = 1.0
+    open_device_page(window, qtbot)
+    qtbot.waitUntil(lambda: page.camera.has_picture(), timeout=5_000)
+    qtbot.waitUntil(lambda: not live.is_open, timeout=4_000)  # by itself, nobody touching it
+    qtbot.waitUntil(lambda: page.camera.words.text() == FR("staff.devices.ended.time_limit"), timeout=2_000)
+    assert not page.camera.video.has_image() and page.timer_words.text() == FR("staff.devices.off")
+    engine._live_check_s = 60.0
+    page.again.click()  # « Tester de nouveau »: on again, for another minute
+    qtbot.waitUntil(lambda: live.is_open and page.camera.has_picture(), timeout=5_000)
+    assert live.starts == 3
+
+
+def test_missing_camera_and_microphone_are_said_calmly(
+    kiosk: tuple[KioskWindow, KioskEngine, FakeCentral], qtbot: QtBot, tmp_path: Path
+) -> None:
+    window, engine, _ = kiosk
+    page = window.staff_panel.device_page
+    live = live_devices(engine)
+    live.devices = {"camera": "missing", "microphone": "missing"}
+    open_device_page(window, qtbot)
+    qtbot.waitUntil(lambda: page.camera.words.text() == FR("staff.devices.camera.missing"), timeout=5_000)
+    qtbot.waitUntil(
+        lambda: page.microphone_hint.text() == FR("staff.devices.microphone.missing"), timeout=5_000
+    )
+    assert not page.camera.has_picture() and not page.level_bar.isVisible()
+    qtbot.waitUntil(
+        lambda: page.scanner_state.text() == FR("staff.devices.scanner.not_configured"), timeout=5_000
+    )
+    window.grab().save(str(tmp_path / "staff-devices-missing.png"))

@@ -72,6 +72,11 @@ class OpenCvCamera:
         with self._lock:
             return self._latest if self._latest is not None else self._placeholder.latest()
 
+    def frame(self) -> Image | None:
+        """The camera's own newest picture, or None (not open yet, missing, stopped delivering)."""
+        with self._lock:
+            return self._latest
+
     def _open(self) -> cv2.VideoCapture | None:
         capture = cv2.VideoCapture(self._device)
         if not capture.isOpened():

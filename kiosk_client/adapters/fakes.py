@@ -19,6 +19,7 @@ from ..core.models import (
     Heartbeat,
     IceServer,
     RemoteConfig,
+    RgbImage,
     Schedule,
     SessionDescription,
     WalkInService,
@@ -28,6 +29,7 @@ from ..core.ports import (
     CallConnectionLost,
     CallEvent,
     CallStats,
+    DeviceCheckSink,
     InputOutcome,
     RelayUnavailable,
     RemoteMediaStarted,
@@ -255,6 +257,64 @@ class FakeCallFactory:
 
     def device_health(self) -> dict[str, str]:
         return dict(self.health)
+
+
+class FakeLiveDevices:
+    """The LiveDevices port without hardware: a test card whose bright band moves (so a new picture
+    shows), and a steady `level`, ten times a second to the sink while open. `devices` says what the
+    next start finds; `is_open` whether the pretend devices are held."""
+
+    WIDTH, HEIGHT = 160, 120
+
+    def __init__(self, sink: DeviceCheckSink, fps: int = 10) -> None:
+        self._sink = sink
+        self._period = 1.0 / fps
+        self.devices = {"camera": "ok", "microphone": "ok"}
+        self.level: float | None = 0.05
+        self.is_open = False
+        self.starts = 0
+        self.stops = 0
+        self.frames_sent = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> dict[str, str]:
+        await self.stop()
+        self.starts += 1
+        self.is_open = True
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return dict(self.devices)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self.is_open:
+            self.is_open = False
+            self.stops += 1
+
+    def picture(self, index: int) -> RgbImage:
+        band = index * 8 % self.WIDTH
+        row = b"".join(
+            (b"\xf0\xf0\xf0" if band <= x < band + 20 else bytes((40, 60 + x % 100, 120)))
+            for x in range(self.WIDTH)
+        )
+        return RgbImage(self.WIDTH, self.HEIGHT, row * self.HEIGHT)
+
+    async def _run(self) -> None:
+        camera = self.devices.get("camera") == "ok"
+        microphone = self.devices.get("microphone") == "ok"
+        if not camera:
+            self._sink.check_frame(None)
+        if not microphone:
+            self._sink.check_level(None)
+        for index in itertools.count():
+            if camera:
+                self._sink.check_frame(self.picture(index))
+                self.frames_sent += 1
+            if microphone:
+                self._sink.check_level(self.level)
+            await asyncio.sleep(self._period)
 
 
 class MemoryCache:

@@ -38,6 +38,7 @@ from .errors import (
 from .events import (
     KioskEvent,
     KioskSnapshot,
+    LiveCheckEnded,
     Notice,
     SessionDocument,
     SessionFinished,
@@ -63,6 +64,7 @@ from .ports import (
     DocumentsMessageReceived,
     FormViewPort,
     InputOutcome,
+    LiveDevices,
     LocalCache,
     RelayProbe,
     RelayUnavailable,
@@ -133,6 +135,20 @@ class WalkInServices:
     problem: str | None = None
 
 
+LIVE_CHECK_S = 60.0  # the staff's live camera and microphone check stops by itself after this
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCheck:
+    """The answer to the staff's live device check (the picture and the level go to the panel)."""
+
+    devices: dict[str, str]  # camera, microphone: "ok", "missing", "disabled" or a short reason
+    # Why it is not running: "panel_closed", "in_use" (a session or the reset check needs the
+    # devices), "unavailable" (this kiosk has no live check), "failed"; None: running
+    refused: str | None = None
+    seconds: float = LIVE_CHECK_S  # it stops by itself (and releases both devices) after this
+
+
 STAFF_OUT_OF_SERVICE = "staff"  # the out-of-service cause when the staff panel says so
 UPLINK_PROBE_BYTES = 200_000  # ≈2 s at 800 kbit/s: long enough to measure, short enough not to hurt
 PREFLIGHT_EVERY_S = 20.0
@@ -183,6 +199,8 @@ class KioskEngine:
         device_files: Callable[[], list[str]] | None = None,
         relay_probe: RelayProbe | None = None,
         preflight_every_s: float = PREFLIGHT_EVERY_S,
+        live_devices: LiveDevices | None = None,
+        live_check_s: float = LIVE_CHECK_S,
     ) -> None:
         self._central = central
         self._calls = calls
@@ -242,6 +260,16 @@ class KioskEngine:
         self._expired_found = asyncio.Event()
 
         self.staff = StaffAccess(time.monotonic)
+        # The staff's live device check (the camera's picture, the microphone's level): one at a time,
+        # never beside a call or a reset check, released when it ends (see staff_live_check).
+        self._live = live_devices
+        self._live_check_s = live_check_s
+        self._live_lock = asyncio.Lock()
+        self._live_on = False
+        self._live_devices: dict[str, str] = {}
+        self._live_deadline = 0.0
+        self._live_watch: asyncio.Task[None] | None = None
+        self._live_blocked = False  # a reset check is running: the devices must stay closed
         self._relay_probe = relay_probe
         self.preflight: PreflightResult | None = None
         self._preflighted: set[str] = set()
@@ -335,6 +363,8 @@ class KioskEngine:
                 await asyncio.sleep(backoff.next_delay())
 
     async def _shutdown(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._end_live_check("stopped")
         if self._call_task is not None:
             self._call_task.cancel()
         if self._call is not None:
@@ -446,6 +476,7 @@ class KioskEngine:
 
     async def staff_close(self) -> None:
         self.staff.close()
+        await self._end_live_check("panel_closed")
 
     async def staff_touch(self) -> bool:
         """Someone uses the open panel; False once it has closed by itself."""
@@ -579,6 +610,73 @@ class KioskEngine:
         if processed is None:
             return StaffDeviceCheck(health, "blank_page" if pages else "no_page")
         return StaffDeviceCheck(health, "ok", processed.preview)
+
+    async def staff_live_check(self) -> LiveCheck:
+        """Opens the camera and the microphone a call would use, for the staff panel's device check:
+        the picture and the level go to the panel (never stored) until staff_stop_live_check, the
+        panel closes, a session or a reset check needs the devices, or `live_check_s` passes; then
+        both are released and LiveCheckEnded is published. Asked again while running: a fresh limit."""
+        if not self._staff_only("live device check"):
+            return LiveCheck({}, "panel_closed")
+        if self._live is None:
+            return LiveCheck({}, "unavailable")
+        async with self._live_lock:
+            if self._session.phase in (*ACTIVE, Phase.ENDED) or self.reset.checking or self._live_blocked:
+                return LiveCheck({}, "in_use")
+            if self._live_on:
+                self._live_deadline = time.monotonic() + self._live_check_s
+                return LiveCheck(dict(self._live_devices), None, self._live_check_s)
+            try:
+                devices = await self._live.start()
+            except Exception as exc:
+                log.exception("the live device check could not start")
+                with contextlib.suppress(Exception):
+                    await self._live.stop()
+                return LiveCheck({"camera": f"error: {type(exc).__name__}"}, "failed")
+            self._live_on = True
+            self._live_devices = dict(devices)
+            self._live_deadline = time.monotonic() + self._live_check_s
+            self._live_watch = self._spawn(self._watch_live_check())
+            log.info("live device check started: %s", devices)
+            return LiveCheck(dict(devices), None, self._live_check_s)
+
+    async def staff_stop_live_check(self) -> None:
+        """The device check page closed: camera and microphone released."""
+        await self._end_live_check("stopped")
+
+    @property
+    def live_check_running(self) -> bool:
+        return self._live_on
+
+    async def _watch_live_check(self) -> None:
+        while True:
+            if not self.staff.is_open:  # closed by itself, nobody touching it
+                reason = "panel_closed"
+                break
+            left = self._live_deadline - time.monotonic()
+            if left <= 0:
+                reason = "time_limit"
+                break
+            await asyncio.sleep(min(left, 0.5))
+        await self._end_live_check(reason)
+
+    async def _end_live_check(self, reason: str) -> None:
+        if self._live is None:
+            return
+        async with self._live_lock:  # waits for a start under way, then stops what it started
+            if not self._live_on or self._live is None:
+                return
+            self._live_on = False
+            self._live_devices = {}
+            watch, self._live_watch = self._live_watch, None
+            if watch is not None and watch is not asyncio.current_task():
+                watch.cancel()
+            try:
+                await self._live.stop()
+            except Exception:
+                log.exception("the live device check did not stop cleanly")
+            log.info("live device check stopped (%s): camera and microphone released", reason)
+            self._publish(LiveCheckEnded(reason))
 
     def staff_report(self) -> StaffReport:
         return StaffReport(
@@ -1048,6 +1146,15 @@ class KioskEngine:
     # ----------------------------------------------------------------- the reset check between citizens
 
     async def _verify_reset(self, trigger: Trigger) -> None:
+        # The check finds no device file open: the staff's live check is closed and kept closed.
+        self._live_blocked = True
+        try:
+            await self._end_live_check("reset")
+            await self._verify_reset_now(trigger)
+        finally:
+            self._live_blocked = False
+
+    async def _verify_reset_now(self, trigger: Trigger) -> None:
         record, self._ended_record = self._ended_record, None
         # Torn down first: the call closed, the desk's pages dropped, expired documents swept (and
         # queued for the central) — so the check judges the kiosk as the next citizen would find it.
@@ -1151,6 +1258,7 @@ class KioskEngine:
                     )
 
     async def _call_loop(self, appointment: Appointment) -> None:
+        await self._end_live_check("session")  # the call opens the camera and the microphone itself
         backoff = self._live_backoff()
         while True:
             lost = asyncio.Event()

@@ -86,4 +86,13 @@ class SessionFinished:
     record: SessionRecord
 
 
-KioskEvent = StateChanged | SessionFinished | SessionDocument
+@dataclass(frozen=True, slots=True)
+class LiveCheckEnded:
+    """The staff's live camera and microphone check stopped and released both devices. `reason`:
+    "stopped" (the page closed), "time_limit", "panel_closed", "session" (a citizen's call needs
+    them), "reset" (the reset check between citizens)."""
+
+    reason: str
+
+
+KioskEvent = StateChanged | SessionFinished | SessionDocument | LiveCheckEnded

@@ -198,6 +198,29 @@ class MicrophoneMeter(Protocol):
         """0.0 (silence) to 1.0 (full scale); None: this kiosk has no working microphone."""
 
 
+@runtime_checkable
+class DeviceCheckSink(Protocol):
+    """Where the staff's live device check goes (the staff panel's preview and level bar); called from
+    the engine's thread. Nothing of it is kept: each picture and level replaces the last."""
+
+    def check_frame(self, image: RgbImage | None) -> None:
+        """The camera's newest picture (≈10 a second), or None: no picture (no camera, stopped)."""
+
+    def check_level(self, level: float | None) -> None:
+        """The microphone's RMS level, 0.0 to 1.0 (≈10 a second), or None: no working microphone."""
+
+
+class LiveDevices(Protocol):
+    """The camera and the microphone a call would open, opened for the staff's live check alone
+    (frames and levels go to a DeviceCheckSink). Never open during a call: the engine sees to it."""
+
+    async def start(self) -> dict[str, str]:
+        """Opens both; "camera" and "microphone" → "ok", "missing", "disabled" or a short reason."""
+
+    async def stop(self) -> None:
+        """Releases both devices (the camera's light goes off); idempotent."""
+
+
 class LocalCache(Protocol):
     """What survives a restart: the last good schedule and remote config, whether the kiosk is out of
     service, the session reports the central has not had yet, its recent crashes (nothing about

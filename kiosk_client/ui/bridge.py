@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from ..core.control_protocol import InputMessage
-from ..core.events import KioskEvent, SessionDocument, SessionFinished, StateChanged
+from ..core.events import KioskEvent, LiveCheckEnded, SessionDocument, SessionFinished, StateChanged
 from ..core.models import RgbImage
 from ..core.ports import InputOutcome
 from ..core.reset_check import CheckResult
@@ -33,6 +33,11 @@ class EngineBridge(QObject):
     form_input = Signal(object, object, object)
     session_document = Signal(str, bytes)  # a document the citizen sent: for the form's file chooser
     microphone_level = Signal()  # a new level is waiting: take_microphone_level()
+    # The staff's live device check: a picture is waiting (take_check_frame()), a level is waiting
+    # (take_check_level()), the check ended and released the devices (the reason: LiveCheckEnded)
+    check_frame = Signal()
+    check_level = Signal()
+    live_check_ended = Signal(str)
     # The reset check: (start_up, done(results)); the window wipes and checks on the Qt thread
     reset_requested = Signal(bool, object)
     answered = Signal(object, object)  # (on_result, the engine command's future): see ask()
@@ -43,6 +48,9 @@ class EngineBridge(QObject):
         self._frames_lock = threading.Lock()
         self._latest: dict[str, RgbImage | None] = {"remote": None, "local": None}
         self._level: tuple[float | None] | None = None  # (level,) waiting to be shown; (None,): no microphone
+        # The live device check's picture and level waiting to be shown: (value,), (None,): no device
+        self._check_frame: tuple[RgbImage | None] | None = None
+        self._check_level: tuple[float | None] | None = None
         self.answered.connect(self._deliver)
 
     # --- engine side (called on the engine's thread)
@@ -54,6 +62,10 @@ class EngineBridge(QObject):
             self.session_finished.emit(event.record)
         elif isinstance(event, SessionDocument):
             self.session_document.emit(event.name, event.data)
+        elif isinstance(event, LiveCheckEnded):
+            with self._frames_lock:  # nothing of the check waits here once it stopped
+                self._check_frame = self._check_level = None
+            self.live_check_ended.emit(event.reason)
 
     def _offer_frame(self, slot: str, image: RgbImage, signal: Any) -> None:
         # Keep only the newest frame: if the UI is behind, older frames are dropped, never queued.
@@ -77,7 +89,31 @@ class EngineBridge(QObject):
         if not pending:
             self.microphone_level.emit()
 
+    def check_frame_arrived(self, image: RgbImage | None) -> None:
+        with self._frames_lock:
+            pending = self._check_frame is not None
+            self._check_frame = (image,)
+        if not pending:
+            self.check_frame.emit()
+
+    def check_level_measured(self, level: float | None) -> None:
+        with self._frames_lock:
+            pending = self._check_level is not None
+            self._check_level = (level,)
+        if not pending:
+            self.check_level.emit()
+
     # --- UI side (main thread)
+
+    def take_check_frame(self) -> tuple[RgbImage | None] | None:
+        with self._frames_lock:
+            image, self._check_frame = self._check_frame, None
+        return image
+
+    def take_check_level(self) -> tuple[float | None] | None:
+        with self._frames_lock:
+            level, self._check_level = self._check_level, None
+        return level
 
     def take_microphone_level(self) -> tuple[float | None] | None:
         with self._frames_lock:
@@ -112,7 +148,7 @@ class EngineBridge(QObject):
 
 
 class BridgeVideoSink:
-    """The core's VideoSink and MicrophoneMeter ports, delivering into the bridge."""
+    """The core's VideoSink, MicrophoneMeter and DeviceCheckSink ports, delivering into the bridge."""
 
     def __init__(self, bridge: EngineBridge) -> None:
         self._bridge = bridge
@@ -125,6 +161,12 @@ class BridgeVideoSink:
 
     def microphone_level(self, level: float | None) -> None:
         self._bridge.microphone_level_measured(level)
+
+    def check_frame(self, image: RgbImage | None) -> None:
+        self._bridge.check_frame_arrived(image)
+
+    def check_level(self, level: float | None) -> None:
+        self._bridge.check_level_measured(level)
 
 
 class BridgeFormView:

@@ -248,6 +248,24 @@ class KioskWindow(QMainWindow):
             lambda: bridge.ask(engine.staff_device_check, panel.show_device_check)
         )
         panel.test_sound_requested.connect(self._test_sound_touched)
+        # The live device check: the engine opens and releases the devices; the picture and the level
+        # come through the bridge, newest only, like the call's self-view.
+        panel.live_check_requested.connect(lambda: bridge.ask(engine.staff_live_check, panel.show_live_check))
+        panel.live_check_stopped.connect(lambda: bridge.submit(engine.staff_stop_live_check))
+
+        def check_frame() -> None:
+            image = bridge.take_check_frame()
+            if image is not None:
+                panel.show_check_frame(image[0])
+
+        def check_level() -> None:
+            level = bridge.take_check_level()
+            if level is not None:
+                panel.show_check_level(level[0])
+
+        bridge.check_frame.connect(check_frame)
+        bridge.check_level.connect(check_level)
+        bridge.live_check_ended.connect(panel.live_check_ended)
 
         def still_open(open_: bool) -> None:
             if not open_:
@@ -260,7 +278,7 @@ class KioskWindow(QMainWindow):
         self._staff_watch.setInterval(2000)
 
         def watch() -> None:
-            if panel.mode in ("panel", "code"):
+            if panel.mode in ("panel", "code", "devices"):
                 bridge.ask(lambda: _is_open(engine), still_open)
 
         self._staff_watch.timeout.connect(watch)

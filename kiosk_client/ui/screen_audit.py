@@ -9,6 +9,7 @@ actions, the lowest text contrast, the smallest text, and windows larger than th
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -26,13 +27,17 @@ from ..core.clock import CentralClock, SystemClock
 from ..core.document_desk import DocumentsState, PagePreview
 from ..core.document_protocol import Manifest
 from ..core.document_transfer import Transfer, TransferStatus
-from ..core.engine import KioskEngine
+from ..core.engine import KioskEngine, LiveCheck, StaffDeviceCheck, StaffReport
 from ..core.events import KioskSnapshot, Notice
-from ..core.models import Appointment
+from ..core.models import Appointment, RgbImage
+from ..core.page_recovery import PageIncident
 from ..core.session import EndReason, Phase, Session
 from ..core.settings import AccessibilitySettings
+from ..core.staff_access import Attempt, Verdict
 from ..runtime import LoopThread
 from .bridge import EngineBridge
+from .form_view import _Recovery
+from .i18n import Translator
 from .main_window import KioskWindow
 from .speech import ReadAloud
 
@@ -219,6 +224,107 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
     yield "out_of_service", snap(Session(), out_of_service=True), nothing
     yield "larger_text_out_of_service", snap(Session(), out_of_service=True), larger
 
+    # The form page could not be reloaded: the calm message with « Réessayer » in its place.
+    def form_failed(window: KioskWindow) -> None:
+        form = window.call.form
+        now = time.monotonic()
+        form._give_up(_Recovery(PageIncident.CRASHED, now), now)
+
+    yield "form_failed", snap(Session(Phase.IN_CALL, with_form)), form_failed
+    yield "form_failed_controlled", snap(Session(Phase.IN_CALL, with_form), control="granted"), form_failed
+
+    def larger_form_failed(window: KioskWindow) -> None:
+        larger(window)
+        form_failed(window)
+
+    yield "larger_text_form_failed", snap(Session(Phase.IN_CALL, with_form)), larger_form_failed
+    yield from staff_states(snap(Session()))
+
+
+def _face() -> RgbImage:
+    """A synthetic citizen's face, as the camera would give it (tools/synthetic_face.py)."""
+    from ..adapters.live_devices import to_preview
+    from ..tools.synthetic_face import face_frames
+
+    return to_preview(face_frames(seconds=0.05)[0])
+
+
+def staff_states(idle: KioskSnapshot) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskWindow], None]]]:
+    """The staff panel over the idle screen: its PIN pad, a lock-out, its main page, the walk-in code
+    page as the animateur types a code, the device check (live picture and level, a missing camera
+    and microphone, the time limit)."""
+
+    def pin(window: KioskWindow) -> None:
+        panel = window.staff_panel
+        panel.open_pin(Translator(window.t.language))
+        for key in "246":
+            panel.keypad.press(key)
+
+    def locked(window: KioskWindow) -> None:
+        pin(window)
+        window.staff_panel.show_attempt(Attempt(Verdict.LOCKED, seconds=300))
+
+    report = StaffReport(
+        software_version="1.4.0",
+        central_reachable=True,
+        pin_configured=True,
+        devices={"camera": "ok", "microphone": "ok", "speaker": "ok"},
+        notices=(),
+        out_of_service=(),
+        crashes=0,
+        preflight=(),
+    )
+
+    def opened(window: KioskWindow) -> None:
+        pin(window)
+        panel = window.staff_panel
+        panel.show_attempt(Attempt(Verdict.OPENED))
+        panel.show_report(report, window.snapshot)
+
+    def walk_in(window: KioskWindow) -> None:
+        opened(window)
+        panel = window.staff_panel
+        panel.walk_in.click()
+        for key in "4829":
+            panel.keypad.press(key)
+
+    def walk_in_refused(window: KioskWindow) -> None:
+        opened(window)
+        window.staff_panel.show_walk_in("walk_in_code_expired")
+
+    def devices(
+        live: LiveCheck, frame: bool, level: float | None, ended: str | None = None, scanner: str = "ok"
+    ) -> Callable[[KioskWindow], None]:
+        def touch(window: KioskWindow) -> None:
+            opened(window)
+            panel = window.staff_panel
+            panel.check.click()
+            panel.show_live_check(live)
+            health = {"camera": "ok", "microphone": "ok", "speaker": "ok"}
+            panel.show_device_check(
+                StaffDeviceCheck(health, scanner, _preview() if scanner == "ok" else None)
+            )
+            if live.refused is None:
+                panel.show_check_frame(_face() if frame else None)
+                panel.show_check_level(level)
+            if ended is not None:
+                panel.live_check_ended(ended)
+
+        return touch
+
+    working = LiveCheck({"camera": "ok", "microphone": "ok"})
+    yield "staff_pin", idle, pin
+    yield "staff_locked", idle, locked
+    yield "staff_panel", idle, opened
+    yield "staff_walk_in", idle, walk_in
+    yield "staff_walk_in_refused", idle, walk_in_refused
+    yield "staff_devices", idle, devices(working, True, 0.05)
+    yield "staff_devices_loud", idle, devices(working, True, 0.7)
+    missing = LiveCheck({"camera": "missing", "microphone": "missing"})
+    yield "staff_devices_missing", idle, devices(missing, False, None, scanner="missing")
+    yield "staff_devices_time_limit", idle, devices(working, True, 0.05, "time_limit", "blank_page")
+    yield "staff_devices_in_use", idle, devices(LiveCheck({}, "in_use"), False, None, scanner="in_use")
+
 
 # --------------------------------------------------------------------------- the measures
 
@@ -312,7 +418,10 @@ def measure(window: KioskWindow, where: str, screen: tuple[int, int], findings: 
     remote = window.call.remote
     if remote.isVisible():  # the clerk, as large as the 4:3 picture drawn in the room it has
         findings.clerk_video.append((min(remote.height(), remote.width() * 3 // 4), where))
-    for widget in window.findChildren(QWidget):
+    # The staff panel covers the whole window: then only what is on it is on the screen.
+    panel = window.staff_panel
+    widgets = panel.findChildren(QWidget) if panel.isVisible() else window.findChildren(QWidget)
+    for widget in widgets:
         if not widget.isVisible() or not isinstance(widget, QAbstractButton | QLabel):
             continue
         text = _text_of(widget)

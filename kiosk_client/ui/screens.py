@@ -31,6 +31,7 @@ from .video_view import VideoView
 from .widgets import ElidedLabel, ListenButton, WrappingScrollArea, button, label, spoken
 
 OPPOSITE_ACTIONS_GAP = 40  # px between "Refuser" and "Accepter", "Non" and "Oui"
+ZOOM_GAP = 30  # px between « Réduire la page » and « Agrandir la page » (see InCallScreen)
 CHECK_WIDTH = 540  # the waiting screen's « Vous vous voyez ? Vous m'entendez ? » panel, at most
 
 
@@ -358,7 +359,9 @@ class InCallScreen(QWidget):
         self.zoom_bar = QWidget()
         zoom_row = QHBoxLayout(self.zoom_bar)
         zoom_row.setContentsMargins(0, 0, 0, 0)
-        zoom_row.setSpacing(OPPOSITE_ACTIONS_GAP)
+        # Far enough apart (≥ 24 px), and no wider than the form's column at 1280 px with larger
+        # text: at 40 px the window grew to 1,282 px.
+        zoom_row.setSpacing(ZOOM_GAP)
         zoom_row.addStretch(1)
         zoom_row.addWidget(self.zoom_out)
         zoom_row.addWidget(self.zoom_in)

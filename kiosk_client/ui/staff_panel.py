@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal, SignalInstance
-from PySide6.QtGui import QImage, QMouseEvent, QPixmap, QTouchEvent
+from PySide6.QtGui import QMouseEvent, QTouchEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -21,10 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.engine import StaffDeviceCheck, StaffReport, WalkInServices
+from ..core.engine import LiveCheck, StaffDeviceCheck, StaffReport, WalkInServices
 from ..core.events import KioskSnapshot
+from ..core.models import RgbImage
 from ..core.staff_access import Attempt, Verdict
 from .i18n import Translator
+from .staff_devices import DeviceCheckPage
 from .widgets import button, label
 
 TAPS = 5
@@ -212,6 +214,8 @@ class StaffPanel(QFrame):
     rejoin_requested = Signal()
     service_requested = Signal(bool)  # True: out of service
     device_check_requested = Signal()
+    live_check_requested = Signal()  # the device check page opened: the camera's picture, the level
+    live_check_stopped = Signal()  # it closed: camera and microphone released
     test_sound_requested = Signal()
     used = Signal()  # any touch while open: the engine keeps the panel open
     closed = Signal()
@@ -221,7 +225,7 @@ class StaffPanel(QFrame):
         self.setObjectName("staffPanel")
         self.setAutoFillBackground(True)
         self.t = Translator("fr")
-        self.mode = "closed"  # "pin", "panel", "code" (walk-in code), or "closed"
+        self.mode = "closed"  # "pin", "panel", "code" (walk-in code), "devices", or "closed"
         self._out_of_service = False
         self._pin_idle = QTimer(self)
         self._pin_idle.setSingleShot(True)
@@ -256,44 +260,40 @@ class StaffPanel(QFrame):
 
         self.info = label("staffInfo")
         self.info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.devices = label("staffDevices")
-        self.preview = label("staffPreview")  # plain text (a picture, but never rich text)
-        self.preview.setFixedSize(220, 160)
-        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.walk_in = button("staffWalkIn")
         self.rejoin = button("staffRejoin")
         self.end = button("staffEnd")
         self.check = button("staffCheckDevices")
-        self.sound = button("staffTestSound")
         self.service = button("staffService")
         self.walk_in.clicked.connect(self._ask_code)
         self.rejoin.clicked.connect(lambda: self._command(self.rejoin_requested))
         self.end.clicked.connect(lambda: self._command(self.end_requested))
-        self.check.clicked.connect(lambda: self._command(self.device_check_requested))
-        self.sound.clicked.connect(lambda: self._command(self.test_sound_requested))
+        self.check.clicked.connect(self._open_devices)
         self.service.clicked.connect(lambda: self._command_service())
         actions = QGridLayout()
         actions.setSpacing(10)
-        for index, widget in enumerate(
-            (self.walk_in, self.rejoin, self.end, self.check, self.sound, self.service)
-        ):
+        for index, widget in enumerate((self.walk_in, self.rejoin, self.end, self.check, self.service)):
             widget.setMinimumHeight(64)
             actions.addWidget(widget, index // 2, index % 2)
         right = QVBoxLayout()
         right.addLayout(actions)
-        tests = QHBoxLayout()
-        tests.addWidget(self.devices, 1)
-        tests.addWidget(self.preview)
-        right.addLayout(tests)
         right.addStretch(1)
         panel_page = QWidget()
         panel_layout = QHBoxLayout(panel_page)
         panel_layout.addWidget(self.info, 1)
         panel_layout.addLayout(right, 1)
 
+        # « Test des appareils »: the camera's live picture, the microphone's level, the sound, the scanner
+        self.device_page = DeviceCheckPage()
+        self.sound = self.device_page.sound
+        self.device_page.back_requested.connect(self._leave_devices)
+        self.device_page.again_requested.connect(self._test_devices)
+        self.device_page.test_sound_requested.connect(lambda: self._command(self.test_sound_requested))
+
         self.pages = QStackedLayout()
         self.pages.addWidget(keypad_page)
         self.pages.addWidget(panel_page)
+        self.pages.addWidget(self.device_page)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(28, 20, 28, 20)
         layout.addLayout(header)
@@ -379,22 +379,27 @@ class StaffPanel(QFrame):
         self._want_services()
 
     def show_device_check(self, check: StaffDeviceCheck) -> None:
-        self.devices.setText(
-            self.t("staff.devices", devices=_devices(check.devices))
-            + "\n"
-            + self.t("staff.scanner", state=check.scanner)
-        )
-        if check.scanner_preview:
-            image = QImage.fromData(check.scanner_preview, b"JPEG")
-            self.preview.setPixmap(
-                QPixmap.fromImage(image).scaled(
-                    self.preview.size(),
-                    Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation,
-                )
-            )
-        else:
-            self.preview.clear()
+        if self.mode == "devices":
+            self.device_page.show_check(check)
+
+    def show_live_check(self, live: LiveCheck) -> None:
+        if self.mode != "devices":
+            if live.refused is None:
+                self.live_check_stopped.emit()  # the page closed before the devices opened
+            return
+        self.device_page.show_live(live)
+
+    def show_check_frame(self, image: RgbImage | None) -> None:
+        if self.mode == "devices":
+            self.device_page.show_frame(image)
+
+    def show_check_level(self, level: float | None) -> None:
+        if self.mode == "devices":
+            self.device_page.show_level(level)
+
+    def live_check_ended(self, reason: str) -> None:
+        if self.mode == "devices":
+            self.device_page.show_ended(reason)
 
     def show_done(self, done: bool) -> None:
         self.message.setText(self.t("staff.done") if done else self.t("staff.not_now"))
@@ -407,8 +412,7 @@ class StaffPanel(QFrame):
         self._leave_services()
         self.keypad.clear(secret=True)
         self.info.clear()
-        self.devices.clear()
-        self.preview.clear()
+        self.device_page.end()  # the engine releases camera and microphone as the panel closes
         self.hide()
         self.closed.emit()
 
@@ -431,7 +435,7 @@ class StaffPanel(QFrame):
         self.rejoin.setText(t("staff.rejoin"))
         self.end.setText(t("staff.end"))
         self.check.setText(t("staff.check"))
-        self.sound.setText(t("staff.test_sound"))
+        self.device_page.retranslate(t)
         self.service.setText(
             t("staff.back_in_service") if self._out_of_service else t("staff.out_of_service_button")
         )
@@ -476,6 +480,29 @@ class StaffPanel(QFrame):
         self.services.set_enabled(False)  # one touch, one session
         self.message.setText(self.t("staff.walk_in_service_asking", service=service))
         self.walk_in_service_requested.emit(service)
+
+    def _open_devices(self) -> None:
+        self.used.emit()
+        self.mode = "devices"
+        self.message.setText("")
+        self._show_page(2)
+        self._test_devices()
+
+    def _test_devices(self) -> None:
+        """Everything at once: the scanner's test page, then the camera's picture and the microphone's
+        level for a while (the engine stops them by itself)."""
+        self.used.emit()
+        self.device_page.begin(self.t)
+        self.device_check_requested.emit()
+        self.live_check_requested.emit()
+
+    def _leave_devices(self) -> None:
+        self.used.emit()
+        self.device_page.end()
+        self.live_check_stopped.emit()
+        self.mode = "panel"
+        self.message.setText("")
+        self._show_page(1)
 
     def _command(self, signal: SignalInstance) -> None:
         self.used.emit()

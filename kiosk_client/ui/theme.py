@@ -58,7 +58,13 @@ QLabel#staffInfo, QLabel#staffDevices {{ font-size: 20px; }}
 QLabel#staffKeypadValue {{ font-size: 44px; font-weight: bold; padding: 8px; }}
 QLabel#staffPreview {{ border: 2px solid #c8c8c8; }}
 QPushButton#staffKey {{ font-size: 32px; }}
-QPushButton#staffClose {{ font-size: 22px; min-height: 56px; min-width: 160px; }}
+QPushButton#staffClose {{ font-size: 22px; min-height: 64px; min-width: 160px; }}
+QLabel#staffSection {{ font-size: 30px; font-weight: bold; color: {BLUE}; }}
+QLabel#staffDeviceState {{ font-size: 22px; }}
+QLabel#staffDeviceHint {{ font-size: 24px; font-weight: bold; }}
+QLabel#staffLevel {{ font-size: 26px; font-weight: bold; }}
+QFrame#staffCameraFrame {{ border: 2px solid #c8c8c8; }}
+QFrame#staffPanel QLabel#staffCameraWords {{ font-size: 24px; color: white; background: {GREY}; padding: 24px; }}
 QLabel#staffWalkInServicesTitle {{ font-size: 26px; font-weight: bold; }}
 QLabel#staffWalkInServicesStatus {{ font-size: 24px; color: {GREY}; }}
 QPushButton#staffWalkInService {{ font-size: 28px; font-weight: bold; text-align: left; padding: 10px 20px; }}
