@@ -99,6 +99,10 @@ def test_the_corner_gesture_and_the_pin_open_it_and_a_walk_in_code_starts_a_sess
     qtbot.waitUntil(lambda: panel.mode == "panel", timeout=5_000)
     qtbot.waitUntil(lambda: "Version" in panel.info.text(), timeout=5_000)
     window.grab().save(str(tmp_path / "staff-panel.png"))
+    # The animateur's words, not the engine's states.
+    info = panel.info.text().replace("\xa0", " ")
+    assert "Session : aucune en cours" in info and "idle" not in info
+    assert "caméra : OK, micro : OK" in info, info
     start = CentralClock(SystemClock()).now()
     central.walk_in_codes["482913"] = Appointment(
         "w1", "CAF", "Mme Durand", start, start + timedelta(minutes=30)

@@ -339,12 +339,12 @@ class StaffPanel(QFrame):
             t("staff.central_ok") if report.central_reachable else t("staff.central_down"),
         ]
         if snapshot is not None:
-            lines.append(t("staff.session", phase=snapshot.session.phase.value))
+            lines.append(t("staff.session", phase=t(f"staff.phase.{snapshot.session.phase.value}")))
             active = snapshot.session.phase.value in ("waiting_for_clerk", "in_call")
             self.rejoin.setEnabled(active)
             self.end.setEnabled(active)
             lines.append(t("staff.clock", offset=f"{snapshot.clock_offset_s:+.1f}"))
-        lines.append(t("staff.devices", devices=_devices(report.devices)))
+        lines.append(t("staff.devices", devices=_devices(report.devices, t)))
         lines.append(t("staff.notices", notices=", ".join(report.notices) or "—"))
         if report.preflight is not None:
             lines.append(t("staff.preflight", result="; ".join(report.preflight) or "OK"))
@@ -514,5 +514,20 @@ class StaffPanel(QFrame):
         self.service_requested.emit(not self._out_of_service)
 
 
-def _devices(devices: dict[str, str]) -> str:
-    return ", ".join(f"{name} {state}" for name, state in sorted(devices.items())) or "—"
+DEVICE_NAMES = ("camera", "microphone", "speaker", "scanner")
+DEVICE_STATES = ("ok", "missing", "disabled", "not_configured", "in_use")
+
+
+def _devices(devices: dict[str, str], t: Translator) -> str:
+    """« caméra : OK, micro : absent »: the animateur's words, a driver's reason kept as it is."""
+
+    def name(device: str) -> str:
+        return t(f"staff.device.{device}") if device in DEVICE_NAMES else device
+
+    def state(value: str) -> str:
+        if value in DEVICE_STATES:
+            return t(f"staff.device_state.{value}")
+        return t("staff.device_state.other", detail=value.removeprefix("error: "))
+
+    lines = (t("staff.device_line", device=name(d), state=state(v)) for d, v in sorted(devices.items()))
+    return ", ".join(lines) or "—"

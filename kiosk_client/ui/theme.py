@@ -54,7 +54,7 @@ QFrame#staffPanel {{ background: white; border: 6px solid {INK}; }}
 QFrame#staffPanel QWidget {{ background: white; }}
 QLabel#staffTitle {{ font-size: 34px; font-weight: bold; color: {INK}; }}
 QLabel#staffMessage {{ font-size: 24px; font-weight: bold; color: {BLUE}; }}
-QLabel#staffInfo, QLabel#staffDevices {{ font-size: 20px; }}
+QLabel#staffInfo, QLabel#staffDevices {{ font-size: 22px; }}
 QLabel#staffKeypadValue {{ font-size: 44px; font-weight: bold; padding: 8px; }}
 QLabel#staffPreview {{ border: 2px solid #c8c8c8; }}
 QPushButton#staffKey {{ font-size: 32px; }}
