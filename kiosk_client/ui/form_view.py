@@ -79,8 +79,9 @@ class _GuardedInput:
     done: Done
     page: QWebEnginePage
     target: QWidget
-    guard: str  # the check, with this input's fence number
+    guard: str  # the check, with the number of the fence sent last for this input
     deadline: float  # time.monotonic() after which the page is busy
+    fenced_at: float = 0.0  # time.monotonic() when that fence was sent
 
 
 Done = Callable[[str | None, str], None]  # (refusal code or None, reason)
@@ -220,6 +221,7 @@ class FormView(QWidget):
     # A key or a text waits for the inputs sent before it (form_scripts.INPUT_FENCE) this long at most.
     FENCE_TIMEOUT_S = 2.0
     FENCE_POLL_MS = 1
+    FENCE_RESEND_S = 0.1
 
     def __init__(
         self, files: Callable[[], list[str]] = lambda: [], citizen_only_selectors: Sequence[str] = ()
@@ -481,19 +483,17 @@ class FormView(QWidget):
             if self.view is not None and not self.view.hasFocus():
                 # Keys and text go to the focused element of a focused page; so does the fence.
                 self.view.setFocus(Qt.FocusReason.OtherFocusReason)
-            self._fence = (self._fence + 1) % FENCE_NUMBERS
-            inject_fence(target, self._fence)
-            self._guard_input(
-                _GuardedInput(
-                    message,
-                    admitted,
-                    done,
-                    self.page,
-                    target,
-                    self._guard.replace("FENCE", str(self._fence), 1),
-                    time.monotonic() + self.FENCE_TIMEOUT_S,
-                )
+            pending = _GuardedInput(
+                message, admitted, done, self.page, target, "", time.monotonic() + self.FENCE_TIMEOUT_S
             )
+            self._send_fence(pending)
+            self._guard_input(pending)
+
+    def _send_fence(self, pending: _GuardedInput) -> None:
+        self._fence = (self._fence + 1) % FENCE_NUMBERS
+        inject_fence(pending.target, self._fence)
+        pending.guard = self._guard.replace("FENCE", str(self._fence), 1)
+        pending.fenced_at = time.monotonic()
 
     # Methods and one plain object, not two closures that call each other: such a pair is a
     # reference cycle holding Qt wrappers, freed by Python's cycle collector in whatever thread runs
@@ -516,10 +516,15 @@ class FormView(QWidget):
         elif not pending.admitted():
             done("not_granted", "the citizen took control back")
         elif result == "pending":
-            if time.monotonic() > pending.deadline:
+            now = time.monotonic()
+            if now > pending.deadline:
                 done("busy", "the page did not take the previous input in time; send it again")
-            else:
-                QTimer.singleShot(self.FENCE_POLL_MS, self, lambda: self._guard_input(pending))
+                return
+            if now - pending.fenced_at > self.FENCE_RESEND_S:
+                # A fence whose keys did not all arrive (the first keys after the view took focus
+                # can be lost) never completes: a new one does, and it follows every input before.
+                self._send_fence(pending)
+            QTimer.singleShot(self.FENCE_POLL_MS, self, lambda: self._guard_input(pending))
         elif result == "ok":
             if self.view is not None and not self.view.hasFocus():
                 self.view.setFocus(Qt.FocusReason.OtherFocusReason)
