@@ -12,9 +12,10 @@ camera (stepping its picture down rather than freezing), then the documents.
 
 Delay-based, from raw round trips: one per SCTP SACK while documents go (many a second), one per
 RTCP receiver report otherwise (about one a second per stream). The queue delay is the median of the
-last 300 ms of round trips over the path's own round trip: the least, over the last minute, of the
-median of a second of round trips (a 4G link's delay wanders by tens of milliseconds without any
-queue; measured from its least single sample, that wander was a queue to cut, down to the floor). Above the target (a quarter of the
+last 300 ms of round trips (at least 9 of them) over the path's own round trip: the 10th percentile,
+over the last minute, of the medians of a second of round trips. A 4G link's delay wanders by tens of
+milliseconds without any queue: measured from the least single sample, or the least of the medians,
+that wander was a queue to cut, round after round (valley-4g: the documents at their floor). Above the target (a quarter of the
 path's round trip and 10 ms: the issue's goal is a round trip under load at most 1.5 times the idle
 one) the estimate is cut to 85 % of what went through, once: then it waits for round trips taken
 after the cut, and cuts again only if the queue is not draining. Under half the target it grows:
@@ -61,7 +62,10 @@ QUEUE_SLACK_S = 0.010  # jitter of the path itself is not a queue
 DELAY_DECREASE = 0.85
 DEEPEST_CUT = 0.7
 DECREASE_HOLD_S = 0.1  # after a cut: its round trip (the queue's and the path's), and this
+PATH_PERCENTILE = 0.1
+PATH_MIN_MEDIANS = 50  # before five seconds of them, the least of the medians (_least_now)
 PATH_MEDIAN_S = 1.0  # the path's own round trip is a least of medians over this long (see _least_now)
+NOW_SAMPLES = 9  # "now" is at least this many round trips (within STALE_S)
 RECENT_S = 0.3  # the round trips that make "now": several SACKs while a document goes
 STALE_S = 2.0  # older than this, a round trip says nothing of the queue now
 TREND_S = 0.3  # a queue lower than this long ago is draining: no further cut
@@ -118,6 +122,8 @@ class UplinkController:
         # queue to cut, round after round, down to the floor (valley 4G, ±30 ms: 80 kbit/s).
         self._least_now: deque[tuple[float, float]] = deque()
         self._queues: deque[tuple[float, float]] = deque()  # (when, queue delay) at each update
+        self._medians: deque[tuple[float, float]] = deque()  # (when, a second's median) at each update
+        self._path: float | None = None  # PATH_PERCENTILE of those: least_rtt()
         self._last_update: float | None = None
         self._last_decrease = -1e9
         self._hold_until = -1e9
@@ -185,9 +191,29 @@ class UplinkController:
 
     def _current_rtt(self, now: float, since: float = -1e9) -> float | None:
         fresh = [rtt for when, rtt in self._recent if when >= max(now - RECENT_S, since)]
-        if len(fresh) < 3:
-            fresh = [rtt for when, rtt in list(self._recent)[-3:] if when >= max(now - STALE_S, since)]
+        if len(fresh) < NOW_SAMPLES:
+            # A median of a few round trips is the path's jitter as much as our queue (a 4G link's
+            # scatter of ±30 ms): the last NOW_SAMPLES, if they are not stale.
+            last = list(self._recent)[-NOW_SAMPLES:]
+            fresh = [rtt for when, rtt in last if when >= max(now - STALE_S, since)]
+            if len(fresh) < 3:
+                fresh = [rtt for when, rtt in last[-3:] if when >= max(now - STALE_S, since)]
         return statistics.median(fresh) if fresh else None
+
+    def _remember_path(self, now: float) -> None:
+        # A low percentile, not the least, of the seconds' medians of the last minute: the least of
+        # six hundred medians is their scatter's extreme (on a 4G link, 20 ms under the path's
+        # typical round trip: a queue that was not there, cut round after round).
+        fresh = [rtt for when, rtt in self._recent if when >= now - PATH_MEDIAN_S]
+        if len(fresh) >= 3:
+            self._medians.append((now, statistics.median(fresh)))
+        while self._medians and self._medians[0][0] < now - RTT_WINDOW_S:
+            self._medians.popleft()
+        if len(self._medians) >= PATH_MIN_MEDIANS:
+            ordered = sorted(m for _, m in self._medians)
+            self._path = ordered[int(len(ordered) * PATH_PERCENTILE)]
+        else:
+            self._path = None
 
     def _remember_now(self, now: float) -> None:
         fresh = [rtt for when, rtt in self._recent if when >= now - PATH_MEDIAN_S]
@@ -211,6 +237,7 @@ class UplinkController:
         elapsed = 0.0 if self._last_update is None else min(max(0.0, now - self._last_update), 2.0)
         self._last_update = now
         loss, self._loss = self._loss, 0.0
+        self._remember_path(now)
         queue = self.queue_delay(now)
         self.queue_s = queue
         if queue is not None:
@@ -306,6 +333,8 @@ class UplinkController:
 
     def least_rtt(self) -> float | None:
         """The path's own round trip (see _least_now), or the least sample before any update."""
+        if self._path is not None:
+            return self._path
         if self._least_now:
             return self._least_now[0][1]
         return self._least[0][1] if self._least else None
