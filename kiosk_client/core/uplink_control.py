@@ -42,7 +42,7 @@ MAX_ESTIMATE_BPS = 50_000_000  # a kiosk on fibre sends its documents at SCTP's 
 AUDIO_BPS = 48_000  # Opus at 32 kbit/s and its RTP/SRTP/UDP overhead
 CAMERA_MAX_BPS = 900_000
 CAMERA_FLOOR_BPS = 50_000
-CAMERA_SHARE_WITH_DOCUMENTS = 0.2  # of what the voice and the form view leave, while documents go
+CAMERA_SHARE_WITH_DOCUMENTS = 0.3  # of what the voice and the form view leave, while documents go
 FORM_MAX_BPS = 600_000
 FORM_FLOOR_BPS = 120_000  # the clerk reads the page: below this, text smears
 # Loss (of all the streams together): above LOSS_DECREASE it is congestion (GCC's 10 %); between
@@ -365,7 +365,8 @@ class UplinkController:
             # Before the documents in priority, but not all of it: a paper on an 800 kbit/s uplink
             # would otherwise wait for the call to end. While one goes, the face steps down (the
             # clerk is reading the paper) and the paper gets most of the link, as a browser's data
-            # channel takes it from its video (ADSL: at 45 % the batch took 1.8 times Chromium's).
+            # channel takes it from its video (ADSL: at 45 % the batch took 1.8 times Chromium's; at
+            # 20 % the camera stepped its picture down and stalled while a letter went).
             camera_cap = min(camera_cap, max(CAMERA_FLOOR_BPS, int(left * CAMERA_SHARE_WITH_DOCUMENTS)))
         camera = min(
             camera_cap, max(CAMERA_FLOOR_BPS, left - (DOCUMENTS_FLOOR_BPS if documents_waiting else 0))

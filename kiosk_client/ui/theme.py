@@ -33,7 +33,7 @@ QPushButton#primary:pressed {{ background: #00005c; }}
 QPushButton:disabled, QPushButton#primary:disabled, QPushButton#danger:disabled {{
     background: #e6e6e6; border-color: #8c8c8c; color: #595959; border-style: dashed;
 }}
-QPushButton#language {{ font-size: 22px; min-height: 56px; min-width: 160px; }}
+QPushButton#language {{ font-size: 22px; min-height: 64px; min-width: 160px; }}
 QFrame#confirm {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
 QFrame#confirm QLabel {{ background: white; }}
 QLabel#confirmQuestion {{ font-size: 28px; }}
