@@ -92,6 +92,7 @@ def wait_for_video(bot: ClerkBot, within_s: float) -> None:
 
 
 @pytest.mark.long
+@pytest.mark.solo  # its bound (2 s) is wall time: 2.11 s once beside three other workers
 def test_after_a_60_s_cut_the_kiosk_calls_again_and_the_clerk_sees_it_within_seconds(tmp_path: Path) -> None:
     with field_call("adsl", tmp_path) as call:
         bot = call.bot
