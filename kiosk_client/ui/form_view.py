@@ -259,6 +259,7 @@ class FormView(QWidget):
         self.retry_budget = RetryBudget(self.RETRY_ATTEMPTS, self.RETRY_WINDOW_S)
         self._start_url = ""
         self._fence = 0
+        self._focus_may_move = False  # a key or a press of the clerk's since the last fenced check
         self._recovery: _Recovery | None = None
         self.lost: FormPageLost | None = None  # given up: the message is shown in place of the page
         self._blank_timer = self._single_shot(self.BLANK_AFTER_MS, self._probe_content)
@@ -471,6 +472,7 @@ class FormView(QWidget):
         if isinstance(message, PointerInput):
             if message.action in ("press", "click", "double_click"):
                 self.clerk_pressing.emit()
+                self._focus_may_move = True
             self.clerk_pointer.emit(inject_pointer(target, message))
             done(None, "")
         elif isinstance(message, ZoomInput):
@@ -486,7 +488,15 @@ class FormView(QWidget):
             pending = _GuardedInput(
                 message, admitted, done, self.page, target, "", time.monotonic() + self.FENCE_TIMEOUT_S
             )
-            self._send_fence(pending)
+            if self._focus_may_move:
+                # A key or a press of the clerk's went just before: the check must see the focus
+                # where it put it. (After text or a pointer move, the check runs at once, as
+                # before the fence: a page that moves the focus itself as text is typed is not
+                # covered.)
+                self._send_fence(pending)
+            else:
+                pending.guard = self._guard.replace("FENCE", "fence ? fence.last : -1", 1)
+            self._focus_may_move = isinstance(message, KeyInput)
             self._guard_input(pending)
 
     def _send_fence(self, pending: _GuardedInput) -> None:
