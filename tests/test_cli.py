@@ -157,13 +157,15 @@ def test_a_killed_demo_leaves_no_central_behind(tmp_path: Path) -> None:
     assert alive == []
 
 
+@pytest.mark.solo  # beside three workers, 1 of 100 inputs went unaccounted for once: a bench runs alone
 def test_bench_control_prints_the_documented_figures() -> None:
     result = kiosk_client("bench", "control", "--inputs", "100", "--json", timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     figures = json.loads(lines[-1])
-    sent = figures["input"]["count"] + figures["input"]["moves_merged"]  # moves merge under load
-    assert sent == 100 and figures["input"]["refused"] == 0 and figures["input"]["text_missing"] == 0
+    inputs = figures["input"]
+    sent = inputs["count"] + inputs["moves_merged"]  # moves merge under load
+    assert (sent, inputs["refused"], inputs["refused_codes"], inputs["text_missing"]) == (100, 0, [], 0), inputs
     assert 0 < figures["input"]["p50_ms"] <= figures["input"]["p95_ms"]
     stream = figures["stream"]
     assert (stream["width"], stream["height"]) == (1280, 800)

@@ -89,6 +89,7 @@ def summarise(
             "p95_ms": round(percentile(latencies, 0.95), 2),
             "max_ms": round(max(latencies), 2) if latencies else None,
             "refused": clerk.get("errors", 0),
+            "refused_codes": clerk.get("error_codes", []),
             "moves_merged": sum(1 for seq in missing if seq % 2),
             "text_missing": sum(1 for seq in missing if not seq % 2),
             "pointer_p95_ms": round(percentile(pointer, 0.95), 2),
