@@ -165,7 +165,9 @@ def test_bench_control_prints_the_documented_figures() -> None:
     figures = json.loads(lines[-1])
     inputs = figures["input"]
     sent = inputs["count"] + inputs["moves_merged"]  # moves merge under load
-    assert (sent, inputs["refused"], inputs["refused_codes"], inputs["text_missing"]) == (100, 0, [], 0), inputs
+    assert (sent, inputs["refused"], inputs["refused_codes"], inputs["text_missing"]) == (100, 0, [], 0), (
+        inputs
+    )
     assert 0 < figures["input"]["p50_ms"] <= figures["input"]["p95_ms"]
     stream = figures["stream"]
     assert (stream["width"], stream["height"]) == (1280, 800)

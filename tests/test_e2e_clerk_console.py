@@ -51,7 +51,9 @@ def test_the_clerk_console_joins_and_both_sides_receive_video(
         # loopback the browser keeps its own jitter buffer.
         assert page.evaluate("[retransmissionHoldMs(0.04), retransmissionHoldMs(0.6)]") == [None, 710]
         # One slow consent answer on a busy kiosk is not a long path: two round trips in a row decide.
-        assert page.evaluate("[pathRoundTrip(null, 0.6), pathRoundTrip(0.02, 0.154), pathRoundTrip(0.6, 0.62)]") == [
+        assert page.evaluate(
+            "[pathRoundTrip(null, 0.6), pathRoundTrip(0.02, 0.154), pathRoundTrip(0.6, 0.62)]"
+        ) == [
             None,
             0.02,
             0.6,
