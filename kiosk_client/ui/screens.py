@@ -28,7 +28,7 @@ from .i18n import Translator
 from .onscreen_keyboard import OnScreenKeyboard
 from .theme import BLUE, GREY
 from .video_view import VideoView
-from .widgets import ElidedLabel, ListenButton, WrappingScrollArea, button, label, spoken
+from .widgets import ElidedLabel, ListenButton, WrappingScrollArea, button, follow_orientation, label, spoken
 
 OPPOSITE_ACTIONS_GAP = 40  # px between "Refuser" and "Accepter", "Non" and "Oui"
 ZOOM_GAP = 30  # px between « Réduire la page » and « Agrandir la page » (see InCallScreen)
@@ -234,10 +234,8 @@ class WaitingScreen(QWidget):
         layout.addWidget(self.check, 0, Qt.AlignmentFlag.AlignVCenter)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        portrait = event.size().height() > event.size().width()
-        direction = QBoxLayout.Direction.TopToBottom if portrait else QBoxLayout.Direction.LeftToRight
-        if self.arrangement.direction() != direction:
-            self.arrangement.setDirection(direction)
+        if follow_orientation(self.arrangement, event.size()):
+            portrait = event.size().height() > event.size().width()
             # Beside the text, at mid-height; under it on a portrait totem, in the middle.
             where = Qt.AlignmentFlag.AlignHCenter if portrait else Qt.AlignmentFlag.AlignVCenter
             self.arrangement.setAlignment(self.check, where)
@@ -498,10 +496,7 @@ class InCallScreen(QWidget):
         self.camera.clicked.connect(lambda: self.camera_toggled.emit(not self._cam_on))
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        portrait = event.size().height() > event.size().width()
-        direction = QBoxLayout.Direction.TopToBottom if portrait else QBoxLayout.Direction.LeftToRight
-        if self.arrangement.direction() != direction:
-            self.arrangement.setDirection(direction)
+        follow_orientation(self.arrangement, event.size())
         super().resizeEvent(event)
 
     def _citizen_field(self, editing: bool, secret: bool) -> None:

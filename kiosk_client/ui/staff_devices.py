@@ -26,7 +26,7 @@ from ..core.models import RgbImage
 from .i18n import Translator
 from .theme import BLUE, GREY
 from .video_view import VideoView, to_qimage
-from .widgets import button, label
+from .widgets import button, follow_orientation, label
 
 FLOOR_DB = -60.0  # the level bar's empty end (a quiet room); its full end is 0 dBFS
 SCANNER_WORDS = ("ok", "missing", "not_configured", "in_use", "blank_page", "no_page", "checking")
@@ -343,8 +343,5 @@ class DeviceCheckPage(QWidget):
         self.timer_words.setText(self.t("staff.devices.remaining", seconds=str(left)))
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        portrait = event.size().height() > event.size().width()
-        direction = QBoxLayout.Direction.TopToBottom if portrait else QBoxLayout.Direction.LeftToRight
-        if self.arrangement.direction() != direction:
-            self.arrangement.setDirection(direction)
+        follow_orientation(self.arrangement, event.size())
         super().resizeEvent(event)

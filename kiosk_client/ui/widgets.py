@@ -6,7 +6,7 @@ import re
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFontMetrics, QIcon, QPainter, QPen, QPixmap, QPolygonF, QResizeEvent
-from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QWidget
+from PySide6.QtWidgets import QBoxLayout, QLabel, QPushButton, QScrollArea, QWidget
 
 from .theme import BLUE
 
@@ -52,6 +52,17 @@ class ElidedLabel(QLabel):
         QLabel.setText(
             self, QFontMetrics(self.font()).elidedText(self._full, Qt.TextElideMode.ElideRight, room)
         )
+
+
+def follow_orientation(arrangement: QBoxLayout, size: QSize) -> bool:
+    """Side by side on a landscape screen, one above the other on a portrait totem. True when the
+    arrangement has just turned (the caller may move what goes with it)."""
+    portrait = size.height() > size.width()
+    direction = QBoxLayout.Direction.TopToBottom if portrait else QBoxLayout.Direction.LeftToRight
+    if arrangement.direction() == direction:
+        return False
+    arrangement.setDirection(direction)
+    return True
 
 
 def button(name: str, style: str = "") -> QPushButton:
