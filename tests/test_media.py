@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 
+import av
 import numpy as np
 
 from kiosk_client.adapters.camera_opencv import OpenCvCamera, PlaceholderSource, load_card, probe_camera
@@ -113,3 +114,46 @@ async def test_the_form_track_gives_a_late_receiver_a_keyframe_even_on_an_unchan
     assert 2 <= len(later) <= 4, kinds  # about one every 0.5 s (10 frames)
     assert all(b - a >= 8 for a, b in itertools.pairwise(later)), kinds
     assert kinds.count(False) >= 20  # the rest are cheap delta frames
+
+
+async def test_the_form_track_slows_down_on_a_page_left_alone_and_speeds_up_at_a_change() -> None:
+    """An unchanged page costs a repeat every `still_period_s` and a keyframe every
+    `still_keyframe_every_s` once `still_after_s` passed without a change; a change is sent at once
+    and the working rate comes back with it."""
+    page = np.full((48, 64, 3), 230, np.uint8)
+    frames = LatestFrame(page)
+    track = PushedVideoTrack(
+        frames,
+        fps=20,
+        max_fps=30,
+        keyframe_every_s=0.2,
+        still_after_s=0.5,
+        still_period_s=0.25,
+        still_keyframe_every_s=1.0,
+    )
+
+    async def sent_for(seconds: float) -> list[tuple[float, bool]]:
+        sent: list[tuple[float, bool]] = []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            frame = await track.recv()
+            sent.append((time.monotonic(), frame.pict_type == av.video.frame.PictureType.I))
+        return sent
+
+    working = await sent_for(0.45)  # the call's start counts as a change: the working rate
+    assert len(working) >= 7  # 20 a second
+    still = await sent_for(2.2)
+    assert track.still(time.monotonic())
+    quiet = [at for at, _ in still if at > still[0][0] + 0.2]
+    gaps = [b - a for a, b in itertools.pairwise(quiet)]
+    assert gaps and min(gaps) >= 0.2 and len(quiet) <= 10, gaps  # one every 0.25 s, not 20 a second
+    keyframes = [at for at, key in still if key and at > still[0][0] + 0.2]
+    assert 1 <= len(keyframes) <= 3, keyframes  # about one a second, not five
+    frames.set(np.full((48, 64, 3), 20, np.uint8))
+    started = time.monotonic()
+    await track.recv()
+    assert time.monotonic() - started < 0.1  # the change goes at once
+    assert not track.still(time.monotonic())
+    again = await sent_for(0.3)
+    assert len(again) >= 4  # and the working rate is back
+    track.stop()

@@ -180,7 +180,12 @@ class PushedVideoTrack(MediaStreamTrack):
     A browser that starts decoding without a keyframe shows nothing (a black form view, once ≈40 s)
     until it gets one. The encoder makes one at the start and when asked (PLI/FIR), but an unchanged
     page makes none of its own: so the first frames and one every `keyframe_every_s` are marked as
-    keyframes, and a receiver that missed one has a picture within that time, PLI or not."""
+    keyframes, and a receiver that missed one has a picture within that time, PLI or not.
+
+    A page left alone (`still_after_s` without a change) is repeated only every `still_period_s`,
+    with a keyframe every `still_keyframe_every_s`: the encoder has sharpened it by then, and ten
+    repeats a second of an unchanged card cost 70 kbit/s (a keyframe every 2 s, 30 more), a tenth of
+    an ADSL uplink that no one accounted for while documents went."""
 
     kind = "video"
 
@@ -190,12 +195,18 @@ class PushedVideoTrack(MediaStreamTrack):
         fps: int = 10,
         max_fps: int = 30,
         keyframe_every_s: float = KEYFRAME_EVERY_S,
+        still_after_s: float = 3.0,
+        still_period_s: float = 1.0,
+        still_keyframe_every_s: float = 5 * KEYFRAME_EVERY_S,
     ) -> None:
         super().__init__()
         self._frames = frames
         self._period = 1.0 / fps
         self._min_interval = 1.0 / max_fps
         self._keyframe_every = keyframe_every_s
+        self._still_after = still_after_s
+        self._still_period = max(still_period_s, self._period)
+        self._still_keyframe_every = max(still_keyframe_every_s, keyframe_every_s)
         self._start: float | None = None
         self._last = 0.0
         self._last_keyframe = -math.inf
@@ -204,17 +215,19 @@ class PushedVideoTrack(MediaStreamTrack):
         self.frames_sent = 0
         self.keyframes_marked = 0
         self.last_change = -math.inf
+        self._moved = -math.inf  # the last change, or the start
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
         now = time.monotonic()
         if self._start is None:
-            self._start = now
+            self._start = self._moved = now  # the opening pictures go at the working rate
         else:
             while True:
                 since = now - self._last
-                if since >= self._period:
+                period = self._still_period if self.still(now) else self._period
+                if since >= period:
                     break  # the keepalive
                 if self._frames.version != self._sent_version:
                     if since >= self._min_interval:
@@ -222,17 +235,18 @@ class PushedVideoTrack(MediaStreamTrack):
                     await asyncio.sleep(self._min_interval - since)
                 else:
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._period - since):
+                        async with asyncio.timeout(period - since):
                             await self._frames.wait_newer(self._sent_version)
                 now = time.monotonic()
         self._last = now
         if self._frames.version != self._sent_version:
-            self.last_change = now  # someone is working on the page (the uplink control's hint)
+            self.last_change = self._moved = now  # someone is working on the page (the uplink control's hint)
         self._sent_version = self._frames.version
         # In the encoder's own format: aiortc converts other formats into a new frame, which would
         # lose the keyframe mark.
         frame = av.VideoFrame.from_ndarray(self._frames.latest(), format="bgr24").reformat(format="yuv420p")
-        if self._opening_keyframes > 0 or now - self._last_keyframe >= self._keyframe_every:
+        keyframe_every = self._still_keyframe_every if self.still(now) else self._keyframe_every
+        if self._opening_keyframes > 0 or now - self._last_keyframe >= keyframe_every:
             self._opening_keyframes = max(0, self._opening_keyframes - 1)
             self._last_keyframe = now
             frame.pict_type = av.video.frame.PictureType.I
@@ -241,6 +255,10 @@ class PushedVideoTrack(MediaStreamTrack):
         frame.time_base = VIDEO_TIME_BASE
         self.frames_sent += 1
         return frame
+
+    def still(self, now: float) -> bool:
+        """The page has not changed for `still_after_s` (nor has the call just started)."""
+        return now - self._moved >= self._still_after
 
 
 class ToneTrack(MediaStreamTrack):

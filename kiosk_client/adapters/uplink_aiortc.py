@@ -244,7 +244,7 @@ class UplinkGovernor:
             c = self.controller
             log.debug(
                 "uplink: estimate %d sent %d queue %s least %s | camera %d documents %d (waiting %s,"
-                " in flight %d) | cuts %s",
+                " in flight %d, sctp cwnd %s, cap %s) | cuts %s",
                 c.estimate,
                 c.sent_bps,
                 None if c.queue_s is None else round(c.queue_s * 1000, 1),
@@ -253,6 +253,8 @@ class UplinkGovernor:
                 allocation.documents_bps,
                 c.documents_waiting,
                 sctp._flight_size if sctp is not None else 0,
+                getattr(sctp, "_bounded_cwnd", None),
+                getattr(sctp, "flight_cap", None),
                 c.decreases,
             )
         return allocation
