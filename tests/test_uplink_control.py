@@ -14,6 +14,7 @@ from kiosk_client.core.uplink_control import (
     CAMERA_FLOOR_BPS,
     DOCUMENTS_FLOOR_BPS,
     FORM_FLOOR_BPS,
+    LONG_TRANSFER_S,
     UplinkController,
 )
 
@@ -287,6 +288,28 @@ def test_what_the_camera_leaves_of_its_share_goes_to_the_documents() -> None:
     lean = control.allocation()
     assert lean.camera_bps == full.camera_bps  # its target stays: the scene may move again
     assert lean.documents_bps == pytest.approx(full.documents_bps + full.camera_bps - 115_000, abs=2)
+
+
+def test_a_long_transfer_takes_more_of_the_link_from_the_camera_than_a_letter() -> None:
+    """A letter leaves the camera its share; after LONG_TRANSFER_S of documents waiting (a batch the
+    clerk is waiting for) the camera steps back further, and a new transfer starts as a letter."""
+    control = UplinkController(start_bps=700_000)
+    control.update(0.0)
+    control.documents_waiting = True
+    letter = control.allocation()
+    control.update(LONG_TRANSFER_S - 0.5)
+    assert control.allocation() == letter
+    control.update(LONG_TRANSFER_S + 0.1)
+    batch = control.allocation()
+    assert batch.estimate_bps == letter.estimate_bps
+    assert batch.camera_bps < letter.camera_bps and batch.documents_bps > letter.documents_bps
+    assert batch.camera_bps >= CAMERA_FLOOR_BPS
+    control.documents_waiting = False
+    control.update(LONG_TRANSFER_S + 1.0)
+    control.allocation()
+    control.documents_waiting = True
+    control.update(LONG_TRANSFER_S + 2.0)
+    assert control.allocation() == letter
 
 
 def test_documents_get_a_real_share_of_an_adsl_uplink() -> None:

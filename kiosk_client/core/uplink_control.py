@@ -43,6 +43,10 @@ AUDIO_BPS = 48_000  # Opus at 32 kbit/s and its RTP/SRTP/UDP overhead
 CAMERA_MAX_BPS = 900_000
 CAMERA_FLOOR_BPS = 50_000
 CAMERA_SHARE_WITH_DOCUMENTS = 0.3  # of what the voice and the form view leave, while documents go
+# A long transfer (a batch of colour pages on ADSL: a minute) is one the clerk is waiting for: after
+# this long the picture gives the papers more of the link (a letter is through long before).
+LONG_TRANSFER_S = 8.0
+CAMERA_SHARE_LONG_TRANSFER = 0.2
 FORM_MAX_BPS = 600_000
 FORM_FLOOR_BPS = 120_000  # the clerk reads the page: below this, text smears
 # Loss (of all the streams together): above LOSS_DECREASE it is congestion (GCC's 10 %); between
@@ -138,6 +142,7 @@ class UplinkController:
         self._up_rounds = 0
         self.form_active = False
         self.documents_waiting = False
+        self._documents_since: float | None = None  # when the documents began waiting
         self.decreases = {"loss": 0, "delay": 0, "remb": 0}
 
     # ---- what the kiosk sends, and what the clerk's side reports
@@ -343,6 +348,10 @@ class UplinkController:
     # ---- how it is shared
 
     def allocation(self) -> Allocation:
+        if not self.documents_waiting:
+            self._documents_since = None
+        elif self._documents_since is None:
+            self._documents_since = self._now
         form, camera, documents = self._shares(self.documents_waiting)
         return Allocation(int(self.estimate), AUDIO_BPS, form, camera, self._camera_step(camera), documents)
 
@@ -367,7 +376,10 @@ class UplinkController:
             # clerk is reading the paper) and the paper gets most of the link, as a browser's data
             # channel takes it from its video (ADSL: at 45 % the batch took 1.8 times Chromium's; at
             # 20 % the camera stepped its picture down and stalled while a letter went).
-            camera_cap = min(camera_cap, max(CAMERA_FLOOR_BPS, int(left * CAMERA_SHARE_WITH_DOCUMENTS)))
+            since = self._documents_since
+            long_transfer = since is not None and self._now - since >= LONG_TRANSFER_S
+            share = CAMERA_SHARE_LONG_TRANSFER if long_transfer else CAMERA_SHARE_WITH_DOCUMENTS
+            camera_cap = min(camera_cap, max(CAMERA_FLOOR_BPS, int(left * share)))
         camera = min(
             camera_cap, max(CAMERA_FLOOR_BPS, left - (DOCUMENTS_FLOOR_BPS if documents_waiting else 0))
         )
