@@ -138,16 +138,19 @@ function retransmissionHoldMs(rttSeconds) {
 window.retransmissionHoldMs = retransmissionHoldMs;  // for the browser tests
 
 // One slow answer to a consent check (a busy kiosk: 154 ms once on loopback in CI) is not a long
-// path: the smaller of the last two round trips decides.
-function pathRoundTrip(previousRtt, rtt) {
-  if (typeof previousRtt !== "number" || typeof rtt !== "number") return null;
-  return Math.min(previousRtt, rtt);
+// path: the smaller of the latest round trip and the mean of all of them decides. (Not the smaller
+// of two samples two seconds apart: a satellite call then waited seconds for its hold, and froze.)
+function pathRoundTrip(pair) {
+  const current = pair && pair.currentRoundTripTime;
+  const total = pair && pair.totalRoundTripTime;
+  const count = pair && pair.responsesReceived;
+  if (typeof current !== "number" || typeof total !== "number" || !(count > 0)) return null;
+  return Math.min(current, total / count);
 }
 window.pathRoundTrip = pathRoundTrip;
 
 async function holdForRetransmissions(pc) {
   state.holdMs = null;  // each call measures its own path
-  let previousRtt = null;
   while (state.pc === pc && pc.connectionState !== "closed") {
     let rtt = null;
     try {
@@ -156,11 +159,8 @@ async function holdForRetransmissions(pc) {
       stats.forEach((report) => {
         if (report.type !== "transport" || !report.selectedCandidatePairId) return;
         const pair = stats.get(report.selectedCandidatePairId);
-        if (pair && pair.currentRoundTripTime !== undefined) rtt = pair.currentRoundTripTime;
+        if (pair) rtt = pathRoundTrip(pair);
       });
-      const measured = rtt;
-      rtt = pathRoundTrip(previousRtt, measured);
-      previousRtt = measured;
       let hold = retransmissionHoldMs(rtt);
       // The round trip wobbles by a few ms: the buffer is moved only for a real change.
       if (hold !== null && state.holdMs && Math.abs(hold - state.holdMs) < 50) hold = state.holdMs;
