@@ -32,6 +32,7 @@ SCTP_RTO_MIN_S = 0.25
 # call's video.
 SCTP_MAX_FLIGHT_BYTES = 128 * 1024
 
+SCTP_MIN_WINDOW_BYTES = 1200  # aiortc's window after a retransmission timeout (one MTU)
 PACE_CHUNK_BYTES = 1200 + 16  # aiortc's USERDATA_MAX_LENGTH and a DATA chunk's header
 PACE_BURST_BYTES = 2 * PACE_CHUNK_BYTES  # credit never beyond two chunks: a burst is a queue
 
@@ -141,7 +142,15 @@ class BoundedFlightSctpTransport(RTCSctpTransport):
     def _cwnd(self) -> int:
         # The uplink control's window comes on top of SCTP's own, and its pace while _transmit
         # sends: SCTP alone sends a 16 KB message as one burst (160 ms of an ADSL uplink's queue).
-        window = min(self._bounded_cwnd, self.flight_cap)
+        if self.pace_bps > 0 and self._bounded_cwnd > SCTP_MIN_WINDOW_BYTES:
+            # The call's uplink control paces the documents and answers their queue (and loss
+            # beyond a few per cent): SCTP's own window halves at every random loss and regrows by
+            # one packet a round trip, which on a lossy 4G or a satellite link held a batch to a
+            # third of its share. Its window still rules while it is at its floor (a timeout: the
+            # link may be gone).
+            window = self.flight_cap
+        else:
+            window = min(self._bounded_cwnd, self.flight_cap)
         if self._pacing:
             window = min(window, self._flight_size + max(0, int(self._pace_tokens)))
         return window
