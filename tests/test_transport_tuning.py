@@ -81,3 +81,21 @@ def test_the_kiosks_set_up_shortens_the_interpreters_switch_interval() -> None:
         assert sys.getswitchinterval() == GIL_SWITCH_INTERVAL_S
     finally:
         sys.setswitchinterval(before)
+
+
+async def test_under_the_uplink_control_its_window_rules_except_on_long_paths_and_after_a_timeout() -> None:
+    sender, receiver, channel, _ = await connected_pair("window")
+    sctp = sender.sctp
+    assert isinstance(sctp, BoundedFlightSctpTransport)
+    sctp._cwnd = 4 * USERDATA_MAX_LENGTH  # SCTP's own window after a few random losses
+    assert sctp._cwnd == 4 * USERDATA_MAX_LENGTH  # no control: SCTP's window alone
+    sctp.set_pace(600_000)
+    sctp.flight_cap = 20 * USERDATA_MAX_LENGTH
+    assert sctp._cwnd == 20 * USERDATA_MAX_LENGTH  # the control's window, not the loss-halved one
+    sctp.own_window = True  # a long path: SCTP's slower growth bounds the documents too
+    assert sctp._cwnd == 4 * USERDATA_MAX_LENGTH
+    sctp.own_window = False
+    sctp._cwnd = USERDATA_MAX_LENGTH  # a retransmission timeout: the link may be gone
+    assert sctp._cwnd == USERDATA_MAX_LENGTH
+    await sender.close()
+    await receiver.close()

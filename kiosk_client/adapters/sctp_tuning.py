@@ -47,6 +47,7 @@ class BoundedFlightSctpTransport(RTCSctpTransport):
     # measures (one per SACK, aiortc's RFC 4960 sample), and the documents' window on the uplink.
     rtt_listener: Callable[[float], None] | None = None
     flight_cap = SCTP_MAX_FLIGHT_BYTES
+    own_window = False  # SCTP's congestion window bounds the documents too, under the control's
     wire_bytes = 0  # DATA chunks put on the wire, retransmissions included (the uplink's share)
     # Messages from the peer whose handling raised, for the whole process (the audit counts its own).
     contained_errors = 0
@@ -142,12 +143,12 @@ class BoundedFlightSctpTransport(RTCSctpTransport):
     def _cwnd(self) -> int:
         # The uplink control's window comes on top of SCTP's own, and its pace while _transmit
         # sends: SCTP alone sends a 16 KB message as one burst (160 ms of an ADSL uplink's queue).
-        if self.pace_bps > 0 and self._bounded_cwnd > SCTP_MIN_WINDOW_BYTES:
+        if self.pace_bps > 0 and not self.own_window and self._bounded_cwnd > SCTP_MIN_WINDOW_BYTES:
             # The call's uplink control paces the documents and answers their queue (and loss
             # beyond a few per cent): SCTP's own window halves at every random loss and regrows by
-            # one packet a round trip, which on a lossy 4G or a satellite link held a batch to a
-            # third of its share. Its window still rules while it is at its floor (a timeout: the
-            # link may be gone).
+            # one packet a round trip, which on a lossy 4G link held a batch to a third of its
+            # share. Its window still rules while it is at its floor (a timeout: the link may be
+            # gone), and on long paths (own_window, set by the control).
             window = self.flight_cap
         else:
             window = min(self._bounded_cwnd, self.flight_cap)

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 ENCODER_ATTRIBUTE = "_RTCRtpSender__encoder"
 UPDATE_INTERVAL_S = 0.1  # the estimate follows the round trips of each SACK: a few rounds per RTT
+OWN_WINDOW_FROM_RTT_S = 0.25
 STATS_EVERY = 3  # rounds between two readings of what was sent (aiortc's getStats)
 SENT_WINDOW_S = 1.0
 TARGET_DEADBAND = 0.12  # aiortc's encoder ignores changes of 10 % or less; a little more here
@@ -312,6 +313,10 @@ class UplinkGovernor:
             # the queue aimed at) only bounds what a late SACK leaves in flight.
             window = self.controller.least_rtt() or 0.1
             self._hooked_sctp.set_pace(share)
+            # On a long path (a satellite's 600 ms) the control sees a queue a second after making
+            # it, and with only its own window a batch filled the uplink's 400 ms queue (the clerk's
+            # picture froze 16-19 times a minute): SCTP's slower window growth bounds it there too.
+            self._hooked_sctp.own_window = window > OWN_WINDOW_FROM_RTT_S
             self._hooked_sctp.flight_cap = max(
                 MIN_FLIGHT_BYTES, int(2 * share * (window + self.controller.target_queue()) / 8)
             )
