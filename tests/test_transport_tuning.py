@@ -84,7 +84,7 @@ def test_the_kiosks_set_up_shortens_the_interpreters_switch_interval() -> None:
 
 
 async def test_under_the_uplink_control_its_window_rules_except_on_long_paths_and_after_a_timeout() -> None:
-    sender, receiver, channel, _ = await connected_pair("window")
+    sender, receiver, _, _ = await connected_pair("window")
     sctp = sender.sctp
     assert isinstance(sctp, BoundedFlightSctpTransport)
     sctp._cwnd = 4 * USERDATA_MAX_LENGTH  # SCTP's own window after a few random losses
