@@ -1,6 +1,6 @@
 """Issue 11's goal "0 documents lost over 20 cuts", on the emulated ADSL link: the real engine (encrypted
 outbox, document protocol, aiortc) in the kiosk's namespace sends ten documents while the link is cut
-twenty times, nineteen short cuts (the same call carries on) and one of 40 s (longer than ICE consent:
+twenty times, nineteen short cuts (the same call carries on) and one of 35 s (longer than ICE consent:
 the call ends and the kiosk calls again). The clerk bot must get every document once, whole."""
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ pytestmark = [
 ]
 
 DOCUMENTS = 10
-DOCUMENT_BYTES = 160 * 1024  # ≈ 3 s of the documents' share of an 800 kbit/s uplink: cuts land in them
-SHORT_CUT_S, SHORT_EVERY_S = 3.0, 6.0
-LONG_CUT_S = 40.0  # beyond ICE consent's 30 s: a new call
+DOCUMENT_BYTES = 120 * 1024  # ≈ 2 s of the documents' share of an 800 kbit/s uplink: cuts land in them
+SHORT_CUT_S, SHORT_EVERY_S = 2.0, 4.0
+LONG_CUT_S = 35.0  # beyond ICE consent's 30 s: a new call
+SEND_EVERY_S = 8.0
 
 
 def cut_schedule() -> list[tuple[float, float]]:
@@ -47,7 +48,7 @@ def cut_schedule() -> list[tuple[float, float]]:
     return cuts
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(360)
 def test_twenty_cuts_lose_no_document(tmp_path: Path) -> None:
     rng = random.Random(11)
     documents = [rng.randbytes(DOCUMENT_BYTES) for _ in range(DOCUMENTS)]
@@ -82,9 +83,9 @@ def test_twenty_cuts_lose_no_document(tmp_path: Path) -> None:
             link.start_cut_schedule(schedule)
             started = time.monotonic()
             last_cut_ends = started + schedule[-1][0] + schedule[-1][1]
-            # The citizen sends a document every ~15 s, whatever the link is doing at that moment.
+            # The citizen sends a document every few seconds, whatever the link is doing then.
             for index, data in enumerate(documents):
-                while time.monotonic() < started + index * 15.0:
+                while time.monotonic() < started + index * SEND_EVERY_S:
                     time.sleep(0.1)
                 kiosk.send(data, f"document {index + 1}", timeout_s=60)
             deadline = max(last_cut_ends, time.monotonic()) + 60
@@ -96,7 +97,7 @@ def test_twenty_cuts_lose_no_document(tmp_path: Path) -> None:
             wanted = [hashlib.sha256(data).hexdigest() for data in documents]
             print(f"{len(bot.reports)} calls; documents received {len(received)} of {DOCUMENTS}")
             assert sorted(received) == sorted(wanted), "a document was lost or arrived twice"
-            assert len(bot.reports) >= 2, "the 40 s cut should have ended the first call"
+            assert len(bot.reports) >= 2, "the 35 s cut should have ended the first call"
         finally:
             kiosk.stop()
             with contextlib.suppress(Exception):
