@@ -560,3 +560,23 @@ async def test_after_a_long_cut_the_kiosk_calls_again_within_two_seconds_of_the_
     central.failure = None
     await h.until(lambda: len(central.offers) > offers, within=5)
     assert time.monotonic() - back <= 2.0
+
+
+async def test_no_long_poll_outlives_the_call_it_follows(harness: Callable[..., Harness]) -> None:
+    # The kiosk stops (or the call's task is cancelled) while it waits on the clerk's signal: the long
+    # poll goes with it, rather than holding its connection and failing unheard later.
+    central = FakeCentral(schedule_with(0.0), FAST)
+    h = harness(central)
+    await h.until(lambda: bool(central.offers))
+    central.answer("a1")
+    await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)
+
+    def polls() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if "wait_call" in repr(t.get_coro()) and not t.done()]
+
+    await h.until(lambda: bool(polls()))
+    [run] = [t for t in asyncio.all_tasks() if "KioskEngine.run" in repr(t.get_coro())]
+    run.cancel()
+    await asyncio.gather(run, return_exceptions=True)
+    await asyncio.sleep(0)
+    assert polls() == []

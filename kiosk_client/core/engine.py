@@ -47,7 +47,7 @@ from .events import (
 )
 from .ice_paths import IcePath, ice_paths
 from .input_queue import InputQueue, QueuedInput
-from .models import Appointment, CallTicket, Heartbeat, RemoteConfig, Schedule, WalkInService
+from .models import Appointment, CallSignal, CallTicket, Heartbeat, RemoteConfig, Schedule, WalkInService
 from .navigation import NavigationPolicy
 from .ports import (
     Call,
@@ -1402,6 +1402,7 @@ class KioskEngine:
         answered = False
         backoff = self._live_backoff()
         lost_wait = asyncio.ensure_future(lost.wait())
+        poll: asyncio.Future[CallSignal | None] | None = None
         try:
             while True:
                 poll = asyncio.ensure_future(self._central.wait_call(appointment.id, version, LONG_POLL_S))
@@ -1448,6 +1449,10 @@ class KioskEngine:
                     self._set_session(clerk_answered(self._session))
         finally:
             lost_wait.cancel()
+            # Cancelled from outside (the call ended another way, the kiosk stops): the long poll
+            # must not outlive it, holding a connection and failing unheard once the central goes.
+            if poll is not None:
+                poll.cancel()
 
     # ----------------------------------------------------------------- heartbeat and state publication
 
