@@ -131,7 +131,9 @@ def test_a_service_with_the_clerk_bot_available_touched_in_the_staff_panel_start
         assert state["available"] is True
         qtbot.waitUntil(lambda: "CAF" in panel.services.buttons, timeout=10_000)
         button = panel.services.buttons["CAF"]
-        assert button.text() == "CAF\n1 conseiller disponible" and button.isVisible()
+        # A widget added to a shown layout is shown on the next turn of the event loop (Qt queues it).
+        qtbot.waitUntil(button.isVisible, timeout=2_000)
+        assert button.text() == "CAF\n1 conseiller disponible"
         window.grab().save(str(tmp_path / "walk-in-service.png"))
         button.click()
         qtbot.waitUntil(lambda: panel.message.text() == fr("staff.walk_in_started"), timeout=10_000)
