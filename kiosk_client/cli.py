@@ -224,6 +224,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"bench recovery: {exc}", file=sys.stderr)
             return 2
+    elif args.what == "central":
+        from .tools.bench_central import bench_central
+
+        try:
+            result = bench_central(
+                kiosks=args.kiosks, calls=args.calls, interval_s=args.interval, duration_s=args.duration
+            )
+        except ValueError as exc:
+            print(f"bench central: {exc}", file=sys.stderr)
+            return 2
     elif args.what == "control":
         from .tools.bench_control import bench_control
 
@@ -390,13 +400,18 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks that print JSON")
-    bench.add_argument("what", choices=["join", "control", "documents", "field", "recovery"])
+    bench.add_argument("what", choices=["join", "control", "documents", "field", "recovery", "central"])
     bench.add_argument("--appointments", type=int, default=10, help="join: how many appointments")
     bench.add_argument(
         "--clerk",
         choices=["bot", "chromium"],
         default="bot",
         help="join: who answers, the aiortc clerk bot or the clerk console in headless Chromium",
+    )
+    bench.add_argument("--kiosks", type=int, default=3000, help="central: kiosks polling")
+    bench.add_argument("--calls", type=int, default=300, help="central: call set-ups at once")
+    bench.add_argument(
+        "--interval", type=float, default=30.0, help="central: seconds between a kiosk's polls"
     )
     bench.add_argument("--inputs", type=int, default=1000, help="control: how many clerk inputs")
     bench.add_argument("--dpi", type=int, default=300, help="documents: scan resolution")
@@ -415,7 +430,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--faults", default="", help="recovery: some of kill9,hung_qt,hung_engine (default: all)"
     )
-    bench.add_argument("--duration", type=float, default=60.0, help="field: seconds of steady call measured")
+    bench.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        help="field: seconds of steady call measured; central: seconds of load",
+    )
     bench.add_argument("--skip-chromium-pair", action="store_true", help="field: the kiosk pair only")
     bench.add_argument("--skip-kiosk-pair", action="store_true", help="field: the Chromium pair only")
     bench.add_argument(
