@@ -15,9 +15,11 @@ import pytest
 
 from kiosk_client.central.bookings import BookingError, IcsFeed
 from kiosk_client.central.bookings_ics import parse_ics, source_name, sync_feed
+from kiosk_client.central.server import CentralThread
 from kiosk_client.central.store import Store
 
 from .fake_rdv_service_public import CALENDAR_UID, PARIS, FakeRdvServicePublic, recorded
+from .kiosk_rig import wait_for
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -190,3 +192,31 @@ async def test_a_feed_that_fails_changes_nothing(fake: FakeRdvServicePublic, tmp
             report = await sync_feed(store, IcsFeed(feed.id, url, clerk_id, kiosk_id=kiosk_id), client)
             assert not report.ok and report.error is not None and error in report.error, report
             assert [tuple(r) for r in store.bookings()] == before
+
+
+async def test_the_central_polls_a_feed_once_it_is_configured(
+    fake: FakeRdvServicePublic, tmp_path: Path
+) -> None:
+    """No sync asked for: the central's own loop polls a feed as soon as the admin configures it."""
+    fake.ics = feed_for(datetime.now(UTC) + timedelta(days=1))
+    with CentralThread(tmp_path / "central.db") as central:
+        store = central.server.store
+        kiosk_id = store.create_kiosk("Borne 1", "France Services de Mauriac")
+        clerk_id, _ = store.create_clerk("Mme Martin", "CAF")
+        feed = {
+            "id": "martin",
+            "url": f"{fake.url}/calendrier/{CALENDAR_UID}.ics",
+            "clerk_id": clerk_id,
+            "kiosk_id": kiosk_id,
+        }
+        headers = {"Authorization": f"Bearer {central.admin_token}"}
+        async with httpx.AsyncClient(base_url=central.url + "/api/v1", headers=headers) as admin:
+            response = await admin.put("/admin/bookings/config", json={"ics_feeds": [feed]})
+            assert response.status_code == 200, response.text
+            await wait_for(lambda: len(store.bookings("ics:martin")) == 3, 10)
+            reports: list[dict[str, object]] = []
+            while not reports:  # the poll's report lands once its last booking is written: a moment after
+                reports = (await admin.get("/admin/bookings")).json()["sources"]
+            [report] = reports
+        assert report["source"] == "ics:martin" and report["ok"]
+        assert report["outcomes"] == {"created": 2, "unchanged": 1}  # the cancelled one made nothing

@@ -17,6 +17,7 @@ from kiosk_client.central.admin import CentralAdmin, Clerk
 from kiosk_client.central.server import CentralThread
 
 from .fake_rdv_service_public import recorded, sign, webhook
+from .kiosk_rig import enrolled_token
 
 V1 = "/api/v1"
 HOOK = f"{V1}/bookings/rdv-service-public/webhook"
@@ -245,13 +246,21 @@ def test_on_the_same_second_a_cancellation_wins(booked: Booked) -> None:
     assert booked.appointments() == []
 
 
-def test_a_deleted_rdv_is_cancelled(booked: Booked) -> None:
-    assert (
-        booked.post(webhook("webhook_rdv_created.json", starts_at=soon(), at=T0)).json()["outcome"]
-        == "created"
-    )
-    destroyed = webhook("webhook_rdv_destroyed.json", at=T0 + timedelta(minutes=1))
-    assert booked.post(destroyed).json()["outcome"] == "cancelled"
+def test_a_deleted_rdv_leaves_the_kiosks_schedule(booked: Booked, admin: CentralAdmin) -> None:
+    token = enrolled_token(booked.central.url, admin.enrollment_code(booked.kiosk_id))
+    with httpx.Client(base_url=booked.central.url, headers={"Authorization": f"Bearer {token}"}) as kiosk:
+
+        def schedule() -> list[str]:
+            response = kiosk.get(f"{V1}/kiosk/schedule")
+            response.raise_for_status()
+            return [a["id"] for a in response.json()["appointments"]]
+
+        created = booked.post(webhook("webhook_rdv_created.json", starts_at=soon(), at=T0)).json()
+        assert created["outcome"] == "created"
+        assert schedule() == [created["appointment_id"]]
+        destroyed = webhook("webhook_rdv_destroyed.json", at=T0 + timedelta(minutes=1))
+        assert booked.post(destroyed).json()["outcome"] == "cancelled"
+        assert schedule() == []
     assert booked.appointments() == []
 
 

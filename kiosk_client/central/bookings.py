@@ -491,7 +491,11 @@ class BookingsSync:
         while True:
             self._wake.clear()
             async with self._lock:
-                sources = self._sources()
+                try:
+                    sources = self._sources()
+                except Exception:  # a configuration edited by hand in the database: said, and waited out
+                    log.exception("bookings: the configuration cannot be read; fix it with the admin API")
+                    sources = []
                 now = time.monotonic()
                 for name, interval, run in sources:
                     if now - self._last.get(name, -interval) >= interval:
