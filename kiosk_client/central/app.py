@@ -813,6 +813,10 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_post(f"{v1}/admin/clerks", admin_create_clerk)
     app.router.add_post(f"{v1}/admin/appointments", admin_create_appointment)
     app.router.add_put(f"{v1}/admin/config", admin_put_config)
+    # Real bookings (RDV Service Public, ICS feeds): imported here, since its handlers use this module's.
+    from .bookings_api import add_booking_routes
+
+    add_booking_routes(app, v1)
     app.router.add_get("/clerk", clerk_console)
     app.router.add_static("/clerk/static", STATIC)
     app.router.add_get("/demo-form/", demo_form)

@@ -53,6 +53,11 @@ CREATE TABLE IF NOT EXISTS session_reports (
     trigger TEXT NOT NULL, passed INTEGER NOT NULL, document TEXT NOT NULL, reported_at TEXT NOT NULL,
     PRIMARY KEY (kiosk_id, report_id)
 );
+CREATE TABLE IF NOT EXISTS bookings (
+    source TEXT NOT NULL, external_id TEXT NOT NULL, appointment_id TEXT REFERENCES appointments(id),
+    sequence INTEGER NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL, reason TEXT, updated_at TEXT NOT NULL,
+    PRIMARY KEY (source, external_id)
+);
 """
 
 
@@ -93,6 +98,18 @@ class CallRow:
         }
 
 
+@dataclass(frozen=True)
+class BookedAppointment:
+    """What a booking from a booking tool becomes here (see bookings.py for the mapping)."""
+
+    kiosk_id: str
+    clerk_id: str
+    service: str
+    start: datetime
+    end: datetime
+    citizen_name: str | None
+
+
 class Store:
     def __init__(self, path: Path | str) -> None:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -112,6 +129,8 @@ class Store:
                 self._db.execute("ALTER TABLE appointments ADD COLUMN citizen_name TEXT")
             if "walk_in" not in columns:  # nor walk-in sessions: every appointment then was booked
                 self._db.execute("ALTER TABLE appointments ADD COLUMN walk_in INTEGER NOT NULL DEFAULT 0")
+            if "cancelled_at" not in columns:  # nor bookings cancelled in a booking tool (bookings.py)
+                self._db.execute("ALTER TABLE appointments ADD COLUMN cancelled_at TEXT")
             # Likewise before kiosks reported their pre-flight.
             if "last_preflight" not in {row[1] for row in self._db.execute("PRAGMA table_info(kiosks)")}:
                 self._db.execute("ALTER TABLE kiosks ADD COLUMN last_preflight TEXT")
@@ -300,7 +319,7 @@ class Store:
             r
             for r in self._all(
                 "SELECT a.*, c.display_name AS clerk_name FROM appointments a JOIN clerks c ON c.id=a.clerk_id "
-                "WHERE a.kiosk_id=? ORDER BY a.start, a.id",
+                "WHERE a.kiosk_id=? AND a.cancelled_at IS NULL ORDER BY a.start, a.id",
                 kiosk_id,
             )
             if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
@@ -311,7 +330,7 @@ class Store:
             r
             for r in self._all(
                 "SELECT a.*, k.name AS kiosk_name, k.site_name AS site_name FROM appointments a "
-                "JOIN kiosks k ON k.id=a.kiosk_id WHERE a.clerk_id=? ORDER BY a.start, a.id",
+                "JOIN kiosks k ON k.id=a.kiosk_id WHERE a.clerk_id=? AND a.cancelled_at IS NULL ORDER BY a.start, a.id",
                 clerk_id,
             )
             if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
@@ -556,3 +575,100 @@ class Store:
         new = CallRow(appointment_id, old.version + 1, old.call_id, old.offer, old.answer, True, by, reason)
         self._write_call(new)
         return new
+
+    # --- bookings: appointments kept in a booking tool (RDV Service Public, an ICS feed), mirrored here
+    # by bookings.py. One row per booking of a source, with the version of the latest news applied
+    # (sequence, then time) and its state: "active" (its appointment is live), "cancelled" (cancelled in
+    # the tool), "missing" (absent from a complete listing: it may come back), "removed" (deleted in the
+    # tool: final) or "ignored" (no kiosk or clerk mapped for it, `reason` says which).
+    BOOKING_STATES = ("active", "cancelled", "missing", "removed", "ignored")
+
+    def apply_booking(
+        self,
+        source: str,
+        external_id: str,
+        sequence: int,
+        version: datetime,
+        state: str,
+        reason: str | None,
+        booked: BookedAppointment | None,
+    ) -> tuple[str, str | None]:
+        """(outcome, appointment id). Outcomes: "created", "updated", "unchanged", "cancelled",
+        "ignored" (nothing mapped), "stale" (older than what was applied: nothing changed). News older
+        than the latest applied never changes anything; on a tie a cancellation wins; "removed" is final:
+        a replayed or late event never brings a cancelled or deleted booking back."""
+        if state not in self.BOOKING_STATES or (state == "active") != (booked is not None):
+            raise ValueError(f"booking state {state!r} with booked={booked is not None}")
+        now = utcnow()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT * FROM bookings WHERE source=? AND external_id=?", (source, external_id)
+            ).fetchone()
+            appointment_id: str | None = row["appointment_id"] if row is not None else None
+            if row is not None:
+                old = (row["sequence"], datetime.fromisoformat(row["version"]))
+                if (
+                    row["state"] == "removed"
+                    or (sequence, version) < old
+                    or ((sequence, version) == old and row["state"] != "active" and state == "active")
+                ):
+                    return "stale", appointment_id
+            current = (
+                db.execute("SELECT * FROM appointments WHERE id=?", (appointment_id,)).fetchone()
+                if appointment_id is not None
+                else None
+            )
+            if booked is not None:
+                fields = {
+                    "kiosk_id": booked.kiosk_id, "clerk_id": booked.clerk_id, "service": booked.service,
+                    "start": booked.start.astimezone(UTC).isoformat(), "end": booked.end.astimezone(UTC).isoformat(),
+                    "citizen_name": booked.citizen_name,
+                }  # fmt: skip
+                if current is None:
+                    appointment_id = self._insert_appointment(
+                        booked.kiosk_id, booked.clerk_id, booked.service, booked.start.astimezone(UTC),
+                        booked.end.astimezone(UTC), [], None, booked.citizen_name, walk_in=False,
+                    )  # fmt: skip
+                    outcome = "created"
+                elif current["cancelled_at"] is None and all(current[k] == v for k, v in fields.items()):
+                    outcome = "unchanged"
+                else:
+                    db.execute(
+                        "UPDATE appointments SET kiosk_id=?, clerk_id=?, service=?, start=?, end=?, citizen_name=?,"
+                        " cancelled_at=NULL WHERE id=?",
+                        (*fields.values(), appointment_id),
+                    )
+                    outcome = "updated"
+            elif current is not None and current["cancelled_at"] is None:
+                db.execute(
+                    "UPDATE appointments SET cancelled_at=? WHERE id=?", (now.isoformat(), appointment_id)
+                )
+                outcome = "cancelled"
+            else:
+                outcome = "ignored" if state == "ignored" else "unchanged"
+            db.execute(
+                "INSERT OR REPLACE INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    source,
+                    external_id,
+                    appointment_id,
+                    sequence,
+                    version.isoformat(),
+                    state,
+                    reason,
+                    now.isoformat(),
+                ),
+            )
+            return outcome, appointment_id
+
+    def booking(self, source: str, external_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM bookings WHERE source=? AND external_id=?", source, external_id)
+
+    def bookings(self, source: str | None = None) -> list[sqlite3.Row]:
+        """Each booking with its appointment's start (NULL when it has none), of one source or all."""
+        return self._all(
+            "SELECT b.*, a.start AS start FROM bookings b LEFT JOIN appointments a ON a.id=b.appointment_id"
+            " WHERE ? IS NULL OR b.source=? ORDER BY b.source, b.external_id",
+            source,
+            source,
+        )
