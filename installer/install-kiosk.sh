@@ -205,7 +205,8 @@ uv_python() {  # Debian 12 has Python 3.11: uv (from PyPI) installs a standalone
 install_python_environment() {
   local venv=$dest/.venv stamp want py
   stamp=$venv/.install-stamp
-  want=$(listing "$dest" | sha256sum | cut -d' ' -f1)
+  want=$(cd "$dest" && find . \( -path ./.venv -o -path ./.tools \) -prune -o -type f -print0 | sort -z |
+    xargs -0 sha256sum | sha256sum | cut -d' ' -f1)  # the project's contents: any change reinstalls it
   [ -x "$venv/bin/kiosk-client" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
   if [ ! -x "$venv/bin/python" ]; then
     py=$(find_python) || py=$(uv_python) || fail "no Python >= 3.12, and uv could not install one"

@@ -174,6 +174,15 @@ def test_it_installs_a_blank_debian_12_and_a_second_run_changes_nothing(tmp_path
     assert second.returncode == 0, second.stderr
     assert "nothing changed" in second.stdout
     assert snapshot(root) == before
+    # The same from the installed copy, which has no git: the files are the same.
+    again = subprocess.run(
+        ["bash", str(opt / "installer" / "install-kiosk.sh"), "--root", str(root), "--no-packages"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0 and "nothing changed" in again.stdout, again.stdout + again.stderr
+    assert snapshot(root) == before
 
     # What differs is put back, and only that; the configuration an administrator edited is kept.
     config.write_text(config.read_text().replace("https://central.example.org", "https://c.example.fr"))

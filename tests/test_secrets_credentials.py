@@ -211,3 +211,25 @@ def test_the_configuration_chooses_the_store(tmp_path: Path) -> None:
         "k",
     )
     assert isinstance(open_secrets(keyring, {"CREDENTIALS_DIRECTORY": str(tmp_path)}), KeyringSecrets)
+
+
+def test_the_kiosk_says_what_to_do_when_it_has_no_sealed_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = config_file(tmp_path, "https://central.example.org")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "none-given"))
+    assert main(["run", "--config", str(config)]) == 3
+    err = capsys.readouterr().err
+    assert "not enrolled: run `kiosk-client enroll" in err and "as root, then restart kiosk-session" in err
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY")
+    assert main(["run", "--config", str(config)]) == 1  # started by hand, not by kiosk-session.service
+    assert "$CREDENTIALS_DIRECTORY is not set" in capsys.readouterr().err
+
+
+def test_the_selftest_sees_whether_the_token_is_sealed(tmp_path: Path) -> None:
+    from kiosk_client.tools.selftest import sealed_credentials_check
+
+    check = sealed_credentials_check(tmp_path)
+    assert not check["ok"] and "not enrolled" in check["detail"]
+    (tmp_path / DEVICE_TOKEN).write_text("sealed")
+    assert sealed_credentials_check(tmp_path)["ok"]
