@@ -287,3 +287,16 @@ def test_every_package_it_names_exists_in_debian_12() -> None:
         if "Candidate: (none)" not in block and re.search(r" bookworm(-updates|-security)?/main ", block)
     }
     assert not set(packages) - in_archive, f"not in Debian 12's archive: {sorted(set(packages) - in_archive)}"
+
+
+@needs_root
+def test_it_does_not_follow_a_link_the_kiosk_user_planted_in_its_home(tmp_path: Path) -> None:
+    """The kiosk user owns its home: a link there must not make root write elsewhere on a later run."""
+    root = blank_debian(tmp_path / "target")
+    assert install("--root", str(root), "--no-packages").returncode == 0
+    pulse = root / "home/kiosk/.config/pulse"
+    shutil.rmtree(pulse)
+    pulse.symlink_to("../../../etc")  # the target's own /etc
+    done = install("--root", str(root), "--no-packages")
+    assert done.returncode == 1 and "/home/kiosk/.config/pulse is a symbolic link: refusing" in done.stderr
+    assert not (root / "etc/default.pa").exists()
