@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -242,14 +243,14 @@ def test_every_unit_it_installs_passes_systemds_own_check(tmp_path: Path) -> Non
 def test_bad_input_is_refused_clearly_and_writes_nothing(
     tmp_path: Path, args: list[str], code: int, message: str
 ) -> None:
-    places = {
-        "tmp": tmp_path,
-        "root": blank_debian(tmp_path / "target"),
-        "bullseye": blank_debian(tmp_path / "bullseye", DEBIAN_12.replace('"12"', '"11"')),
-        "ubuntu": blank_debian(tmp_path / "ubuntu", 'ID=ubuntu\nVERSION_ID="24.04"\n'),
-        "bare": tmp_path / "bare",
+    makers = {
+        "tmp": lambda: tmp_path,
+        "root": lambda: blank_debian(tmp_path / "target"),
+        "bullseye": lambda: blank_debian(tmp_path / "bullseye", DEBIAN_12.replace('"12"', '"11"')),
+        "ubuntu": lambda: blank_debian(tmp_path / "ubuntu", 'ID=ubuntu\nVERSION_ID="24.04"\n'),
+        "bare": lambda: Path(tempfile.mkdtemp(dir=tmp_path)),  # an empty folder
     }
-    places["bare"].mkdir()
+    places = {name: make() for name, make in makers.items() if "{" + name + "}" in " ".join(args)}
     before = snapshot(tmp_path)
     done = install(*[a.format(**places) for a in args])
     assert done.returncode == code, done.stdout + done.stderr
