@@ -86,10 +86,10 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     from .core.settings import load_settings
 
     settings = load_settings(args.config)
-    code = enrolment_code(args.code if args.code is not None else read_scanned_line(), settings.central_url)
     # Refuse an unsafe keyring, or a sealing that cannot work (not root, no systemd-creds, no TPM2 when
-    # one is asked for), before the one-time code is spent.
+    # one is asked for), before anyone scans a code or spends it.
     secrets = open_secrets(settings, os.environ, lambda: CredentialSealer(args.credstore, args.with_key))
+    code = enrolment_code(args.code if args.code is not None else read_scanned_line(), settings.central_url)
     enrollment = asyncio.run(enroll(settings.central_url, code))
     try:
         secrets.store_device_token(enrollment.device_token)
