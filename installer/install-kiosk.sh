@@ -198,9 +198,12 @@ find_python() {
 }
 uv_python() {  # Debian 12 has Python 3.11: uv (from PyPI) installs a standalone 3.12 under .tools.
   local tools=$dest/.tools
-  [ -x "$tools/uv/bin/uv" ] || { python3 -m venv "$tools/uv" && "$tools/uv/bin/pip" install -q uv; }
-  UV_PYTHON_INSTALL_DIR=$tools/python "$tools/uv/bin/uv" python install -q 3.12 >&2
-  UV_PYTHON_INSTALL_DIR=$tools/python "$tools/uv/bin/uv" python find 3.12
+  if [ ! -x "$tools/uv/bin/uv" ]; then
+    { python3 -m venv "$tools/uv" && "$tools/uv/bin/pip" install -q uv; } >&2
+  fi
+  # --no-bin: nothing in root's ~/.local/bin; --no-cache: nothing left in root's ~/.cache.
+  UV_PYTHON_INSTALL_DIR=$tools/python "$tools/uv/bin/uv" python install --no-bin --no-cache -q 3.12 >&2
+  UV_PYTHON_INSTALL_DIR=$tools/python "$tools/uv/bin/uv" python find --managed-python --no-cache 3.12
 }
 install_python_environment() {
   local venv=$dest/.venv stamp want py
@@ -213,7 +216,12 @@ install_python_environment() {
     "$py" -m venv "$venv"
   fi
   "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$venv/bin/python" -m pip install -q "$dest"
+  # Built from a copy: a build in /opt/kiosk-client would leave build/ and *.egg-info there, which the
+  # next run would see as changed project files.
+  build=$(mktemp -d)
+  (cd "$dest" && tar --exclude=./.venv --exclude=./.tools -cf - .) | tar -C "$build" -xf -
+  "$venv/bin/python" -m pip install -q "$build"
+  rm -rf "$build"
   echo "$want" >"$stamp"
   changed "Python environment $project/.venv"
 }
