@@ -271,5 +271,7 @@ if [ "$changes" = 0 ]; then
 else
   echo "installed ($changes changes)."
 fi
-echo "Next: edit /etc/kiosk-client/kiosk.toml (central URL), then enrol as root:"
-echo "  $project/.venv/bin/kiosk-client enroll --code CODE   (or --scan, with the QR code's reader)"
+echo "Next, here and now (the kiosk session, once started, holds the screen and the keyboard):"
+echo "  1. edit /etc/kiosk-client/kiosk.toml (the central's URL);"
+echo "  2. enrol: $project/.venv/bin/kiosk-client enroll --code CODE   (or --scan, with a QR code reader);"
+echo "  3. systemctl start kiosk-session   (or reboot)."
