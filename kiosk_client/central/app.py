@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import re
@@ -12,9 +13,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import segno
 from aiohttp import web
 
+from ..core.enrolment import enrolment_url
 from ..core.staff_pin import PIN_DIGITS, hash_pin, valid_pin
 from .errors import ApiError, error_body
 from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
@@ -646,13 +650,39 @@ async def admin_list_kiosks(request: web.Request) -> web.Response:
 
 
 async def admin_enrollment_code(request: web.Request) -> web.Response:
+    """The code, and the enrolment QR code IT staff show a kiosk's USB reader: `<central>/enrol?code=…`,
+    with the central's address as kiosks reach it (`central_url`; by default this request's)."""
     admin(request)
+    data = await read_json_object(request) if request.body_exists else {}
+    central_url = data.get("central_url", f"{request.scheme}://{request.host}")
+    parts = urlsplit(central_url) if isinstance(central_url, str) and len(central_url) <= 500 else None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+    ):
+        raise ApiError(
+            400, "invalid_field", "central_url: expected the http(s) address kiosks use for this central"
+        )
     store = request.app[STORE]
     kiosk_id = request.match_info["kiosk_id"]
     if store.kiosk(kiosk_id) is None:
         raise ApiError(404, "not_found", "no such kiosk")
     code, expires = store.create_enrollment_code(kiosk_id, timedelta(hours=24))
-    return web.json_response({"code": code, "expires_at": expires.isoformat()}, status=201)
+    url = enrolment_url(central_url, code)
+    svg = io.BytesIO()
+    segno.make_qr(url, error="m").save(svg, kind="svg", scale=6, border=4, xmldecl=False, title="Enrolment")
+    return web.json_response(
+        {
+            "code": code,
+            "expires_at": expires.isoformat(),
+            "enrol_url": url,
+            "qr_svg": svg.getvalue().decode(),
+        },
+        status=201,
+    )
 
 
 async def admin_create_clerk(request: web.Request) -> web.Response:
