@@ -325,6 +325,18 @@ class Store:
             if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
         ]
 
+    def appointments_between(self, since: datetime, until: datetime) -> list[sqlite3.Row]:
+        """Every kiosk's appointments overlapping [since, until), not cancelled, with `call_ended`
+        (1 once its call ended for good, else 0). One query for the fleet view."""
+        return [
+            r
+            for r in self._all(
+                "SELECT a.*, COALESCE(c.ended, 0) AS call_ended FROM appointments a "
+                "LEFT JOIN calls c ON c.appointment_id=a.id WHERE a.cancelled_at IS NULL ORDER BY a.start, a.id"
+            )
+            if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
+        ]
+
     def appointments_for_clerk(self, clerk_id: str, since: datetime, until: datetime) -> list[sqlite3.Row]:
         return [
             r
