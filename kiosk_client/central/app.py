@@ -17,6 +17,7 @@ from aiohttp import web
 
 from ..core.staff_pin import PIN_DIGITS, hash_pin, valid_pin
 from .errors import ApiError, error_body
+from .evaluation import checked_clerk_rating, usage_response
 from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
 from .json_body import read_json_object
 from .session_reports import checked_report, report_json
@@ -757,6 +758,30 @@ async def admin_put_config(request: web.Request) -> web.Response:
     return web.json_response(config)
 
 
+# --------------------------------------------------------------------------- evaluation (evaluation.py)
+
+
+async def clerk_rating(request: web.Request) -> web.Response:
+    """The clerk's rating of a session once its call has ended: a face or null (skipped), and an
+    optional remark. The first rating stands."""
+    row = appointment_for(request, as_clerk=clerk(request))
+    face, remark = checked_clerk_rating(await read_json_object(request))
+    store = request.app[STORE]
+    if not store.call(row["id"]).ended:
+        raise ApiError(409, "call_not_ended", "a session is rated once its call has ended")
+    if not store.rate_as_clerk(row["id"], face, remark):
+        raise ApiError(409, "already_rated", "this session was already rated")
+    return web.Response(status=204)
+
+
+async def admin_usage(request: web.Request) -> web.Response:
+    admin(request)
+    store = request.app[STORE]
+    return usage_response(
+        request.query, store.usage_appointments(), store.session_reports(), store.usage_citizen_ratings()
+    )
+
+
 # --------------------------------------------------------------------------- clerk console
 
 
@@ -813,6 +838,8 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_post(f"{v1}/admin/clerks", admin_create_clerk)
     app.router.add_post(f"{v1}/admin/appointments", admin_create_appointment)
     app.router.add_put(f"{v1}/admin/config", admin_put_config)
+    app.router.add_post(f"{v1}/clerk/appointments/{{appointment_id}}/rating", clerk_rating)
+    app.router.add_get(f"{v1}/admin/usage", admin_usage)
     app.router.add_get("/clerk", clerk_console)
     app.router.add_static("/clerk/static", STATIC)
     app.router.add_get("/demo-form/", demo_form)

@@ -26,6 +26,7 @@ from .documents_panel import DocumentsPanel
 from .form_view import FormView
 from .i18n import Translator
 from .onscreen_keyboard import OnScreenKeyboard
+from .rating import RatingFaces, faces_to_read
 from .theme import BLUE, GREY
 from .video_view import VideoView
 from .widgets import ElidedLabel, ListenButton, WrappingScrollArea, button, follow_orientation, label, spoken
@@ -747,23 +748,63 @@ class EndedScreen(QWidget):
         EndReason.APPOINTMENT_OVER: "ended.appointment_over",
     }
 
+    # The citizen's one-touch rating (core/session.py CitizenRating): a face, or « Passer » (None).
+    rated = Signal(object)
+
     def __init__(self) -> None:
         super().__init__()
         self.title = label("title")
         self.message = label("subtitle")
+        self.question = label("subtitle")
         self.forget = label("hint")
         self.listen = ListenButton()
+        self.faces = RatingFaces()
+        self.faces.answered.connect(self.rated)
+        self.skip = button("rating_skip")
+        self.skip.clicked.connect(lambda: self.rated.emit(None))
+        self.rating_hint = label("hint")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(60, 60, 60, 60)
-        layout.setSpacing(20)
+        layout.setContentsMargins(40, 30, 40, 30)
+        layout.setSpacing(16)
         layout.addStretch(1)
-        for widget in (self.title, self.message, self.forget):
+        for widget in (self.title, self.message, self.question, self.forget):
             widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
             layout.addWidget(widget)
         layout.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addSpacing(8)
+        layout.addWidget(self.faces, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.skip, 0, Qt.AlignmentFlag.AlignHCenter)
+        self.rating_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.rating_hint)
         layout.addStretch(1)
 
+    def asking(self, snapshot: KioskSnapshot) -> bool:
+        rating = snapshot.session.rating
+        return rating is not None and not rating.answered
+
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
+        self._show_ending(snapshot, t)
+        asking = self.asking(snapshot)
+        for widget in (self.question, self.faces, self.skip, self.rating_hint):
+            widget.setVisible(asking)
+        reason = snapshot.session.end_reason
+        # While the question is asked, only what matters is said: an interrupted call's advice stays.
+        self.message.setVisible(not asking or reason in self.MESSAGES)
+        self.forget.setVisible(not asking)
+        if snapshot.session.rating is not None and snapshot.session.rating.answered:
+            advice = t(self.MESSAGES[reason]) if reason in self.MESSAGES else ""
+            self.message.setText(f"{t('rating.thanks')} {advice}".strip())
+        if asking:
+            self.question.setText(t("rating.question"))
+            self.faces.show_words(t)
+            self.skip.setText(t("rating.skip"))
+            self.rating_hint.setText(t("rating.hint"))
+            said = [self.title.text(), self.message.text() if self.message.isVisibleTo(self) else ""]
+            self.listen.text_to_read = spoken(*said, self.question.text(), faces_to_read(t))
+        else:
+            self.listen.text_to_read = spoken(self.title.text(), self.message.text(), self.forget.text())
+
+    def _show_ending(self, snapshot: KioskSnapshot, t: Translator) -> None:
         reason = snapshot.session.end_reason
         # An entretien that never took place has not "ended": the title says what happened.
         if reason is EndReason.CALL_FAILED:
