@@ -6,14 +6,20 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap, QResizeEvent
-from PySide6.QtWidgets import QGridLayout, QToolButton, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QToolButton, QWidget
 
 from ..core.session import FACES
 from .i18n import Translator
 from .theme import BLUE
 
 FACE_GAP = 24  # px between two faces: a shaky finger never touches the neighbour
-FACE_ICON = 88  # px
+FACE_ICON = 72  # px
+FACE_ICON_LARGE = 120  # px, on screens of LARGE_FROM px and more
+FACE_WIDTH_LARGE = 200  # px
+LARGE_FROM = 900  # px of height for the ended screen
+ROW_MIN_WIDTH = 192  # px: the stylesheet's 170 px, its padding and its border
+ROW_PADDING = 22  # px
+COLUMN_WIDTH = 460  # px, each face on a line of its own
 # How the mouth curves, from a frown to a broad smile.
 MOUTHS = {1: -1.0, 2: -0.5, 3: 0.0, 4: 0.5, 5: 1.0}
 
@@ -49,7 +55,12 @@ class RatingFaces(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.buttons: dict[int, QToolButton] = {}
-        self.grid = QGridLayout(self)
+        row = QHBoxLayout(self)  # the faces in the middle, however wide the screen
+        row.setContentsMargins(0, 0, 0, 0)
+        self.grid = QGridLayout()
+        row.addStretch(1)
+        row.addLayout(self.grid)
+        row.addStretch(1)
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setHorizontalSpacing(FACE_GAP)
         self.grid.setVerticalSpacing(FACE_GAP)
@@ -64,35 +75,72 @@ class RatingFaces(QWidget):
             button.clicked.connect(lambda _=False, f=face: self.answered.emit(f))
             self.buttons[face] = button
         self._columns = 0
+        self._row_width = 0  # a face's least width in a row (larger on large screens)
         self._arrange(len(FACES))
 
+    def fit(self, screen_height: int) -> None:
+        """Larger faces where the screen has the room (1080 px and more: 1080p, a portrait totem)."""
+        large = screen_height >= LARGE_FROM
+        icon = FACE_ICON_LARGE if large else FACE_ICON
+        for face, button in self.buttons.items():
+            if button.iconSize().width() != icon:
+                button.setIcon(face_icon(face, icon))
+                button.setIconSize(QSize(icon, icon))
+        self._row_width = FACE_WIDTH_LARGE if large else 0
+        if self._columns > 1:
+            for button in self.buttons.values():
+                button.setMinimumWidth(self._row_width)
+        self.updateGeometry()
+
     def _arrange(self, columns: int) -> None:
+        """In a row, or on a narrow screen (a portrait totem) in a column, from very bad at the top
+        to very good at the bottom, each word beside its face: the scale reads the same either way."""
         if columns == self._columns:
             return
         self._columns = columns
+        style = (
+            Qt.ToolButtonStyle.ToolButtonTextUnderIcon
+            if columns > 1
+            else Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+        )
         for button in self.buttons.values():
             self.grid.removeWidget(button)
+            button.setToolButtonStyle(style)
+            button.setMinimumWidth(COLUMN_WIDTH if columns == 1 else self._row_width)
         for i, face in enumerate(FACES):
             self.grid.addWidget(self.buttons[face], i // columns, i % columns)
+        self.updateGeometry()
 
     def one_row_width(self) -> int:
-        return sum(b.sizeHint().width() for b in self.buttons.values()) + FACE_GAP * (len(FACES) - 1)
+        """The width of the faces in a row (measured as they would be in one)."""
+        widths = []
+        for b in self.buttons.values():
+            text = b.fontMetrics().horizontalAdvance(b.text())
+            content = max(b.iconSize().width(), text) + ROW_PADDING
+            widths.append(max(content, self._row_width, ROW_MIN_WIDTH))
+        return sum(widths) + FACE_GAP * (len(FACES) - 1)
+
+    def _columns_for(self, width: int) -> int:
+        return len(FACES) if self.one_row_width() <= width else 1
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        self._arrange(len(FACES) if self.one_row_width() <= event.size().width() else 3)
+        self._arrange(self._columns_for(event.size().width()))
 
     def minimumSizeHint(self) -> QSize:
-        # Three columns fit where five do not: never wider than that.
-        widest = max(b.sizeHint().width() for b in self.buttons.values())
-        rows = 2 if self._columns == 3 else 1
-        height = max(b.sizeHint().height() for b in self.buttons.values()) * rows + FACE_GAP * (rows - 1)
-        return QSize(widest * 3 + FACE_GAP * 2, height)
+        # A column fits where a row does not: never wider than that.
+        hints = [b.sizeHint() for b in self.buttons.values()]
+        rows = len(FACES) if self._columns == 1 else 1
+        height = max(h.height() for h in hints) * rows + FACE_GAP * (rows - 1)
+        return QSize(COLUMN_WIDTH, height)
+
+    def sizeHint(self) -> QSize:
+        return QSize(self.one_row_width(), self.minimumSizeHint().height())
 
     def show_words(self, t: Translator) -> None:
         for face, button in self.buttons.items():
             button.setText(t(f"rating.face.{face}"))
-        self._arrange(len(FACES) if self.one_row_width() <= self.width() else 3)
+        self._arrange(self._columns_for(self.width()))
 
 
 def faces_to_read(t: Translator) -> str:

@@ -764,19 +764,24 @@ class EndedScreen(QWidget):
         self.skip.clicked.connect(lambda: self.rated.emit(None))
         self.rating_hint = label("hint")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(40, 30, 40, 30)
-        layout.setSpacing(16)
+        layout.setContentsMargins(40, 10, 40, 10)
+        layout.setSpacing(8)  # the question, its faces and « Passer » fit 1280x720 with larger text
         layout.addStretch(1)
         for widget in (self.title, self.message, self.question, self.forget):
             widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
             layout.addWidget(widget)
         layout.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addSpacing(8)
-        layout.addWidget(self.faces, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.faces)
+        layout.addSpacing(16)  # « Passer » is not one more face
         layout.addWidget(self.skip, 0, Qt.AlignmentFlag.AlignHCenter)
         self.rating_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.rating_hint)
         layout.addStretch(1)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.faces.fit(event.size().height())
 
     def asking(self, snapshot: KioskSnapshot) -> bool:
         rating = snapshot.session.rating
@@ -788,8 +793,9 @@ class EndedScreen(QWidget):
         for widget in (self.question, self.faces, self.skip, self.rating_hint):
             widget.setVisible(asking)
         reason = snapshot.session.end_reason
-        # While the question is asked, only what matters is said: an interrupted call's advice stays.
-        self.message.setVisible(not asking or reason in self.MESSAGES)
+        # While the question is asked, only the title and the question: what to do next (an
+        # interrupted call's advice) comes with the thanks, once the citizen has answered.
+        self.message.setVisible(not asking)
         self.forget.setVisible(not asking)
         if snapshot.session.rating is not None and snapshot.session.rating.answered:
             advice = t(self.MESSAGES[reason]) if reason in self.MESSAGES else ""
