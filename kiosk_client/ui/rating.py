@@ -15,11 +15,14 @@ from .theme import BLUE
 FACE_GAP = 24  # px between two faces: a shaky finger never touches the neighbour
 FACE_ICON = 72  # px
 FACE_ICON_LARGE = 120  # px, on screens of LARGE_FROM px and more
-FACE_WIDTH_LARGE = 200  # px
 LARGE_FROM = 900  # px of height for the ended screen
-ROW_MIN_WIDTH = 192  # px: the stylesheet's 170 px, its padding and its border
-ROW_PADDING = 22  # px
-COLUMN_WIDTH = 460  # px, each face on a line of its own
+FACE_ICON_SMALL = 48  # px, below SMALL_BELOW (a window smaller than 1280x720)
+SMALL_BELOW = 560  # px of height for the ended screen
+FACE_WIDTH = 170  # px, a face's least width in a row (its padding and border apart)
+FACE_WIDTH_LARGE = 200  # px, the same on a large screen
+TIGHT_WIDTH = 140  # px, on a landscape screen below 1280x720 (the stylesheet's least)
+COLUMN_WIDTH = 440  # px, each face on a line of its own (portrait)
+FACE_BOX = 22  # px of padding and border around a face's content
 # How the mouth curves, from a frown to a broad smile.
 MOUTHS = {1: -1.0, 2: -0.5, 3: 0.0, 4: 0.5, 5: 1.0}
 
@@ -48,7 +51,9 @@ def face_icon(face: int, size: int = FACE_ICON, colour: str = BLUE) -> QIcon:
 
 
 class RatingFaces(QWidget):
-    """The five faces in a row, or in two rows (three and two) when a row does not fit the width."""
+    """The five faces in a row; on a landscape screen too narrow for it (below 1280x720) a tighter
+    row; on a portrait totem a column, from very bad at the top to very good at the bottom, each
+    word beside its face: the scale reads the same either way."""
 
     answered = Signal(object)  # the face touched, 1 (very bad) … 5 (very good)
 
@@ -69,35 +74,51 @@ class RatingFaces(QWidget):
             button.setObjectName("ratingFace")
             button.setProperty("face", face)
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             button.setIcon(face_icon(face))
             button.setIconSize(QSize(FACE_ICON, FACE_ICON))
             button.clicked.connect(lambda _=False, f=face: self.answered.emit(f))
             self.buttons[face] = button
-        self._columns = 0
-        self._row_width = 0  # a face's least width in a row (larger on large screens)
-        self._arrange(len(FACES))
+        self._large = False
+        self._arrangement: tuple[int, int] = (0, 0)  # (columns, a face's least width)
+        self._arrange(len(FACES), FACE_WIDTH)
 
     def fit(self, screen_height: int) -> None:
-        """Larger faces where the screen has the room (1080 px and more: 1080p, a portrait totem)."""
+        """Larger faces where the screen has the room (the ended screen 900 px high and more), smaller
+        where it has not (below 1280x720)."""
         large = screen_height >= LARGE_FROM
-        icon = FACE_ICON_LARGE if large else FACE_ICON
-        for face, button in self.buttons.items():
-            if button.iconSize().width() != icon:
-                button.setIcon(face_icon(face, icon))
-                button.setIconSize(QSize(icon, icon))
-        self._row_width = FACE_WIDTH_LARGE if large else 0
-        if self._columns > 1:
-            for button in self.buttons.values():
-                button.setMinimumWidth(self._row_width)
-        self.updateGeometry()
-
-    def _arrange(self, columns: int) -> None:
-        """In a row, or on a narrow screen (a portrait totem) in a column, from very bad at the top
-        to very good at the bottom, each word beside its face: the scale reads the same either way."""
-        if columns == self._columns:
+        icon = FACE_ICON_LARGE if large else FACE_ICON_SMALL if screen_height < SMALL_BELOW else FACE_ICON
+        if icon == self.buttons[FACES[0]].iconSize().width():
             return
-        self._columns = columns
+        self._large = large
+        for face, button in self.buttons.items():
+            button.setIcon(face_icon(face, icon))
+            button.setIconSize(QSize(icon, icon))
+        self._arrange(*self._arrangement_for(self.width()))
+
+    def _row_width(self, least: int) -> int:
+        """The faces' width in a row, each at least `least` px wide (content; padding and border apart)."""
+        widths = [
+            max(b.iconSize().width(), b.fontMetrics().horizontalAdvance(b.text()), least) + FACE_BOX
+            for b in self.buttons.values()
+        ]
+        return sum(widths) + FACE_GAP * (len(FACES) - 1)
+
+    def one_row_width(self) -> int:
+        return self._row_width(self._arrangement[1] or TIGHT_WIDTH)
+
+    def _arrangement_for(self, width: int) -> tuple[int, int]:
+        least = FACE_WIDTH_LARGE if self._large else FACE_WIDTH
+        if self._row_width(least) <= width:
+            return len(FACES), least
+        window = self.window()
+        if self._row_width(TIGHT_WIDTH) > width and window.height() > window.width():
+            return 1, COLUMN_WIDTH
+        return len(FACES), TIGHT_WIDTH
+
+    def _arrange(self, columns: int, least: int) -> None:
+        if (columns, least) == self._arrangement:
+            return
+        self._arrangement = (columns, least)
         style = (
             Qt.ToolButtonStyle.ToolButtonTextUnderIcon
             if columns > 1
@@ -106,33 +127,20 @@ class RatingFaces(QWidget):
         for button in self.buttons.values():
             self.grid.removeWidget(button)
             button.setToolButtonStyle(style)
-            button.setMinimumWidth(COLUMN_WIDTH if columns == 1 else self._row_width)
+            button.setMinimumWidth(least + FACE_BOX)
         for i, face in enumerate(FACES):
             self.grid.addWidget(self.buttons[face], i // columns, i % columns)
         self.updateGeometry()
 
-    def one_row_width(self) -> int:
-        """The width of the faces in a row (measured as they would be in one)."""
-        widths = []
-        for b in self.buttons.values():
-            text = b.fontMetrics().horizontalAdvance(b.text())
-            content = max(b.iconSize().width(), text) + ROW_PADDING
-            widths.append(max(content, self._row_width, ROW_MIN_WIDTH))
-        return sum(widths) + FACE_GAP * (len(FACES) - 1)
-
-    def _columns_for(self, width: int) -> int:
-        return len(FACES) if self.one_row_width() <= width else 1
-
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        self._arrange(self._columns_for(event.size().width()))
+        self._arrange(*self._arrangement_for(event.size().width()))
 
     def minimumSizeHint(self) -> QSize:
-        # A column fits where a row does not: never wider than that.
         hints = [b.sizeHint() for b in self.buttons.values()]
-        rows = len(FACES) if self._columns == 1 else 1
+        rows = len(FACES) if self._arrangement[0] == 1 else 1
         height = max(h.height() for h in hints) * rows + FACE_GAP * (rows - 1)
-        return QSize(COLUMN_WIDTH, height)
+        return QSize(COLUMN_WIDTH + FACE_BOX, height)
 
     def sizeHint(self) -> QSize:
         return QSize(self.one_row_width(), self.minimumSizeHint().height())
@@ -140,7 +148,7 @@ class RatingFaces(QWidget):
     def show_words(self, t: Translator) -> None:
         for face, button in self.buttons.items():
             button.setText(t(f"rating.face.{face}"))
-        self._arrange(self._columns_for(self.width()))
+        self._arrange(*self._arrangement_for(self.width()))
 
 
 def faces_to_read(t: Translator) -> str:

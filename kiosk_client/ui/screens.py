@@ -26,7 +26,7 @@ from .documents_panel import DocumentsPanel
 from .form_view import FormView
 from .i18n import Translator
 from .onscreen_keyboard import OnScreenKeyboard
-from .rating import RatingFaces, faces_to_read
+from .rating import SMALL_BELOW, RatingFaces, faces_to_read
 from .theme import BLUE, GREY
 from .video_view import VideoView
 from .widgets import ElidedLabel, ListenButton, WrappingScrollArea, button, follow_orientation, label, spoken
@@ -763,6 +763,8 @@ class EndedScreen(QWidget):
         self.skip = button("rating_skip")
         self.skip.clicked.connect(lambda: self.rated.emit(None))
         self.rating_hint = label("hint")
+        self._compact = False
+        self._snapshot_asking = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(40, 10, 40, 10)
         layout.setSpacing(8)  # the question, its faces and « Passer » fit 1280x720 with larger text
@@ -782,6 +784,10 @@ class EndedScreen(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self.faces.fit(event.size().height())
+        # Below 1280x720 (the staff are told) the faces and « Passer » first: the hint goes.
+        self._compact = event.size().height() < SMALL_BELOW
+        if self._snapshot_asking:
+            self.rating_hint.setVisible(not self._compact)
 
     def asking(self, snapshot: KioskSnapshot) -> bool:
         rating = snapshot.session.rating
@@ -789,9 +795,10 @@ class EndedScreen(QWidget):
 
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
         self._show_ending(snapshot, t)
-        asking = self.asking(snapshot)
-        for widget in (self.question, self.faces, self.skip, self.rating_hint):
+        asking = self._snapshot_asking = self.asking(snapshot)
+        for widget in (self.question, self.faces, self.skip):
             widget.setVisible(asking)
+        self.rating_hint.setVisible(asking and not self._compact)
         reason = snapshot.session.end_reason
         # While the question is asked, only the title and the question: what to do next (an
         # interrupted call's advice) comes with the thanks, once the citizen has answered.

@@ -34,7 +34,7 @@ QPushButton:disabled, QPushButton#primary:disabled, QPushButton#danger:disabled 
     background: #e6e6e6; border-color: #8c8c8c; color: #595959; border-style: dashed;
 }}
 QToolButton#ratingFace {{
-    font-size: 26px; min-width: 170px; padding: 8px 8px 6px 8px;
+    font-size: 26px; min-width: 140px; padding: 8px 8px 6px 8px;
     border-radius: 12px; border: 3px solid {BLUE}; background: white; color: {BLUE};
 }}
 QToolButton#ratingFace:pressed {{ background: #dcdcff; border-width: 6px; }}
