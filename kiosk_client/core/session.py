@@ -130,7 +130,9 @@ def ended_until(session: Session, timing: Timing) -> datetime:
 def rated(session: Session, face: int | None, now: datetime) -> Session:
     """The citizen touched a face (or « Passer », None). Once only; anything else changes nothing."""
     rating = session.rating
-    if session.phase is not Phase.ENDED or rating is None or rating.answered or face not in (*FACES, None):
+    if session.phase is not Phase.ENDED or rating is None or rating.answered:
+        return session
+    if face is not None and (isinstance(face, bool) or face not in FACES):
         return session
     return replace(session, rating=replace(rating, face=face, answered_at=now))
 
