@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -246,3 +247,24 @@ def test_passer_answers_without_a_face(qtbot: QtBot, rig: Callable[[Timing], Rig
     qtbot.mouseClick(r.window.ended.skip, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(r.central.session_reports) == 2, timeout=5_000)
     assert r.central.session_reports[-1]["session"]["citizen_rating"] == "skipped"  # type: ignore[index]
+
+
+def test_the_rating_screen_fits_every_kiosk_screen(tmp_path: Path, qtbot: QtBot) -> None:
+    """Measured as the screen audit does (`kiosk-client audit screens --states rating,…`): on the
+    smallest and largest landscape screens and the portrait totem, with larger text, and below
+    1280x720 (where the staff are told the screen is too small): every face and « Passer » on the
+    screen, touch-sized, nothing clipped, contrast and text size as every other screen."""
+    from kiosk_client.ui.screen_audit import audit_screens
+
+    sizes = [(1280, 720), (1920, 1080), (1080, 1920)]
+    rating = audit_screens(tmp_path / "r", sizes, ("fr",), {"rating", "larger_text_rating"})
+    small = audit_screens(tmp_path / "s", [(1024, 600)], ("en",), {"rating"})
+    for figures in (rating, small):
+        examples = figures["examples"]
+        assert figures["clipped_labels"] == 0, examples["clipped"]
+        assert figures["offscreen_widgets"] == 0, examples["offscreen"]
+        assert figures["window_larger_than_screen"] == 0, examples["larger_than_screen"]
+        assert figures["min_target_px"] >= 64, figures["worst"]["target"]
+        assert figures["min_contrast"] >= 4.5, figures["worst"]["contrast"]
+        assert figures["min_text_px"] >= 20, figures["worst"]["text"]
+    assert rating["screens"] == 6 and (tmp_path / "r" / "fr-1920x1080-rating.png").exists()
