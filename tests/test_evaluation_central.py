@@ -218,3 +218,23 @@ async def test_the_export_checks_its_query_and_its_token(site: Site) -> None:
         assert (await client.get("/admin/usage")).status_code == 401
         clerk = {"Authorization": f"Bearer {site.clerk.token}"}
         assert (await client.get("/admin/usage", headers=clerk)).status_code == 401
+
+
+async def test_the_survey_address_is_checked_and_served_to_kiosks(site: Site, kiosk: HttpCentral) -> None:
+    async with httpx.AsyncClient(base_url=f"{site.url}/api/v1") as client:
+        auth = {"Authorization": f"Bearer {site.admin_token}"}
+        for wrong in ("http://example.org", "javascript:alert(1)", "https://a b", "https://" + "a" * 300, 7):
+            refused = await client.put("/admin/config", json={"evaluation_url": wrong}, headers=auth)
+            assert refused.status_code == 400 and "evaluation_url" in refused.json()["error"]["message"], (
+                wrong
+            )
+        assert (await kiosk.fetch_config()).evaluation_url is None  # nothing changed
+        link = "https://www.plus.transformation.gouv.fr/"
+        assert (
+            await client.put("/admin/config", json={"evaluation_url": link}, headers=auth)
+        ).status_code == 200
+        assert (await kiosk.fetch_config()).evaluation_url == link
+        assert (
+            await client.put("/admin/config", json={"evaluation_url": None}, headers=auth)
+        ).status_code == 200
+        assert (await kiosk.fetch_config()).evaluation_url is None

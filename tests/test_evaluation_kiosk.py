@@ -9,14 +9,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
 from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral, FakeResetScreen, MemoryCache
 from kiosk_client.core.clock import CentralClock
 from kiosk_client.core.engine import KioskEngine
-from kiosk_client.core.errors import CentralUnavailable
+from kiosk_client.core.errors import CentralUnavailable, MalformedResponse
 from kiosk_client.core.events import SessionRecord
 from kiosk_client.core.models import Appointment, Schedule
 from kiosk_client.core.session import (
@@ -34,6 +37,7 @@ from kiosk_client.core.session import (
 )
 from kiosk_client.core.session_report import record_to_json
 from kiosk_client.core.settings import AccessibilitySettings
+from kiosk_client.core.wire import parse_remote_config
 from kiosk_client.runtime import LoopThread
 from kiosk_client.ui.bridge import EngineBridge
 from kiosk_client.ui.i18n import Translator
@@ -257,8 +261,9 @@ def test_the_rating_screen_fits_every_kiosk_screen(tmp_path: Path, qtbot: QtBot)
     from kiosk_client.ui.screen_audit import audit_screens
 
     sizes = [(1280, 720), (1920, 1080), (1080, 1920)]
-    rating = audit_screens(tmp_path / "r", sizes, ("fr",), {"rating", "larger_text_rating"})
-    small = audit_screens(tmp_path / "s", [(1024, 600)], ("en",), {"rating"})
+    states = {"rating", "larger_text_rating", "rating_thanks_link"}
+    rating = audit_screens(tmp_path / "r", sizes, ("fr",), states)
+    small = audit_screens(tmp_path / "s", [(1024, 600)], ("en",), {"rating", "rating_thanks_link"})
     for figures in (rating, small):
         examples = figures["examples"]
         assert figures["clipped_labels"] == 0, examples["clipped"]
@@ -267,4 +272,71 @@ def test_the_rating_screen_fits_every_kiosk_screen(tmp_path: Path, qtbot: QtBot)
         assert figures["min_target_px"] >= 64, figures["worst"]["target"]
         assert figures["min_contrast"] >= 4.5, figures["worst"]["contrast"]
         assert figures["min_text_px"] >= 20, figures["worst"]["text"]
-    assert rating["screens"] == 6 and (tmp_path / "r" / "fr-1920x1080-rating.png").exists()
+    assert rating["screens"] == 9 and (tmp_path / "r" / "fr-1920x1080-rating.png").exists()
+
+
+# --------------------------------------------------------------------------- « Je donne mon avis »
+
+LINK = "https://www.plus.transformation.gouv.fr/"
+
+
+def test_the_central_may_give_a_survey_address_and_only_an_https_one() -> None:
+    assert parse_remote_config({"evaluation_url": LINK}).evaluation_url == LINK
+    assert parse_remote_config({}).evaluation_url is None
+    for wrong in (
+        "http://example.org/",
+        "javascript:alert(1)",
+        "https://",
+        "https://a b",
+        "https://é.fr",
+        42,
+    ):
+        with pytest.raises(MalformedResponse, match="evaluation_url"):
+            parse_remote_config({"evaluation_url": wrong})
+    with pytest.raises(MalformedResponse):
+        parse_remote_config({"evaluation_url": "https://" + "a" * 300})
+
+
+def test_after_the_answer_the_thanks_show_the_survey_as_a_qr_code_a_phone_can_read(qtbot: QtBot) -> None:
+    engine = KioskEngine(
+        FakeCentral(), FakeCallFactory(), MemoryCache(), CentralClock(NoonClock()), lambda e: None
+    )
+    quiet = AccessibilitySettings(speech_engine="none", sound_cues=False)
+    window = KioskWindow(EngineBridge(LoopThread()), engine, "fr", accessibility=quiet)
+    qtbot.addWidget(window)
+    window.resize(1366, 768)
+    window.show()
+    asked = hung_up(in_call(), by_clerk=True, now=at(60))
+    snapshot = engine.snapshot()
+    window.show_state(replace(snapshot, session=asked, evaluation_url=LINK))
+    assert not window.ended.link_box.isVisible()  # not while the question is asked
+    thanked = rated(asked, 5, at(62))
+    window.show_state(replace(snapshot, session=thanked))
+    assert not window.ended.link_box.isVisible()  # no address from the central: nothing
+    window.show_state(replace(snapshot, session=thanked, evaluation_url=LINK))
+    ended = window.ended
+    assert ended.link_box.isVisible() and ended.link_address.text() == "www.plus.transformation.gouv.fr"
+    assert ended.link_words.text().startswith("Vous pouvez aussi donner votre avis sur les services publics")
+    code = ended.link_code
+
+    def laid_out() -> bool:  # the layout gives the code its room on a later turn of the event loop
+        side = code.pixmap().width()
+        return side > 100 and code.width() >= side and code.height() >= side
+
+    qtbot.waitUntil(laid_out, timeout=2_000)
+    picture = ended.link_code.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    pixels = np.frombuffer(picture.constBits(), np.uint8).reshape(picture.height(), picture.bytesPerLine())
+    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(
+        pixels[:, : picture.width() * 3].reshape(picture.height(), picture.width(), 3)
+    )
+    assert decoded == LINK
+    assert "scannez ce code" in ended.listen.text_to_read
+    window.close()
+
+
+async def test_with_a_survey_address_the_thanks_stay_long_enough_to_take_a_phone_out() -> None:
+    central = FakeCentral(config=replace(FAST, evaluation_url=LINK))
+    engine = KioskEngine(central, FakeCallFactory(), MemoryCache(), CentralClock(NoonClock()), lambda e: None)
+    assert engine.timing.rating_thanks == timedelta(seconds=4)
+    engine._config = central.config
+    assert engine.timing.rating_thanks == timedelta(seconds=20) and engine.snapshot().evaluation_url == LINK

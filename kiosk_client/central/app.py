@@ -17,7 +17,7 @@ from aiohttp import web
 
 from ..core.staff_pin import PIN_DIGITS, hash_pin, valid_pin
 from .errors import ApiError, error_body
-from .evaluation import checked_clerk_rating, usage_response
+from .evaluation import checked_clerk_rating, checked_evaluation_url, usage_response
 from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
 from .json_body import read_json_object
 from .session_reports import checked_report, report_json
@@ -41,6 +41,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "no_show_after_seconds": 900,
     # Set through "staff_pin" only: the central keeps and serves the PIN's hash, never the PIN.
     "staff_pin_hash": None,
+    # « Je donne mon avis » or the council's own survey, shown to citizens once they rated a session.
+    "evaluation_url": None,
 }
 WALK_IN_ERRORS = {
     "unknown": (404, "walk_in_code_unknown", "no such walk-in code: check the digits with the clerk"),
@@ -730,7 +732,7 @@ def validate_ice_servers(servers: Any) -> None:
 async def admin_put_config(request: web.Request) -> web.Response:
     admin(request)
     data = await read_json_object(request)
-    allowed = {*SECONDS_KEYS, "ice_servers", "staff_pin"}
+    allowed = {*SECONDS_KEYS, "ice_servers", "staff_pin", "evaluation_url"}
     unknown = set(data) - allowed
     if unknown:
         raise ApiError(400, "invalid_field", f"unknown keys: {', '.join(sorted(unknown))}")
@@ -740,6 +742,8 @@ async def admin_put_config(request: web.Request) -> web.Response:
             raise ApiError(400, "invalid_field", f"{key}: expected a number of seconds")
     if "ice_servers" in data:
         validate_ice_servers(data["ice_servers"])
+    if data.get("evaluation_url") is not None:
+        checked_evaluation_url(data["evaluation_url"])
     update = {k: v for k, v in data.items() if k != "staff_pin"}
     if "staff_pin" in data:
         pin = data["staff_pin"]

@@ -28,6 +28,7 @@ CITIZEN_ANSWERS = ("skipped", "no_answer")
 MAX_REMARK = 500  # characters: a remark, not a report
 MAX_CALL_SECONDS = 24 * 3600
 MAX_COUNT = 10_000
+MAX_EVALUATION_URL = 300
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -58,6 +59,25 @@ def check_usage_fields(session: dict[str, Any]) -> None:
     rating = session.get("citizen_rating")
     if rating is not None and (isinstance(rating, bool) or rating not in (*FACES, *CITIZEN_ANSWERS)):
         raise _invalid('session.citizen_rating: expected null, 1 to 5, "skipped" or "no_answer"')
+
+
+# --------------------------------------------------------------------------- « Je donne mon avis »
+
+
+def checked_evaluation_url(value: Any) -> str:
+    """The address kiosks show as a QR code after the rating: https, printable ASCII, short enough
+    for a QR code a phone reads at arm's length (the kiosk checks the same: core/wire.py)."""
+    if (
+        not isinstance(value, str)
+        or not value.startswith("https://")
+        or not 8 < len(value) <= MAX_EVALUATION_URL
+        or not (value.isascii() and value.isprintable())
+        or " " in value
+    ):
+        raise _invalid(
+            f"evaluation_url: expected an https:// address of at most {MAX_EVALUATION_URL} characters, or null"
+        )
+    return value
 
 
 # --------------------------------------------------------------------------- the clerk's rating

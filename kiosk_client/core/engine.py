@@ -191,6 +191,7 @@ LIVE_RETRY_CAP_S = 1.0
 CONFIG_REFRESH_S = 600.0
 CONFIG_BEFORE_CALL_S = 5.0  # a slow central delays an offer by this much at most
 HEARTBEAT_S = 30.0
+EVALUATION_LINK_FOR = timedelta(seconds=20)  # the « Je donne mon avis » QR code after the rating
 
 
 class KioskEngine:
@@ -328,11 +329,14 @@ class KioskEngine:
 
     @property
     def timing(self) -> Timing:
-        return replace(
+        timing = replace(
             self._local_timing,
             join_before=timedelta(seconds=self._config.join_before_s),
             no_show_after=timedelta(seconds=self._config.no_show_after_s),
         )
+        if self._config.evaluation_url:  # the « Merci » screen shows a QR code: time to take a phone out
+            timing = replace(timing, rating_thanks=max(timing.rating_thanks, EVALUATION_LINK_FOR))
+        return timing
 
     def attach_screen(self, screen: ResetScreenPort) -> None:
         """The kiosk's window, for the screen's side of the reset check (before `run`)."""
@@ -1555,6 +1559,7 @@ class KioskEngine:
             documents=self._desk.state if self._desk else None,
             volume=self._volume,
             out_of_service=self.reset.out_of_service is not None,
+            evaluation_url=self._config.evaluation_url,
         )
 
     def _publish_state(self) -> None:

@@ -45,6 +45,7 @@ class KioskSnapshot:
     documents: DocumentsState | None = None  # None: no scanning on this kiosk (or no session)
     volume: int = DEFAULT_LEVEL  # the loudness the citizen chose (core.volume), back to default per session
     out_of_service: bool = False  # a reset check failed: « Borne momentanément indisponible »
+    evaluation_url: str | None = None  # « Je donne mon avis », shown once the citizen has rated
 
 
 @dataclass(frozen=True, slots=True)

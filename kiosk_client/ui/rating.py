@@ -4,6 +4,7 @@ citizen never holds up the next one; this widget only shows it and says which fa
 
 from __future__ import annotations
 
+import segno
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QToolButton, QWidget
@@ -154,3 +155,26 @@ class RatingFaces(QWidget):
 def faces_to_read(t: Translator) -> str:
     """What « Écouter » says after the question: the choices, in order."""
     return t("rating.read_choices", faces=", ".join(t(f"rating.face.{face}") for face in FACES))
+
+
+def qr_code(url: str, module_px: int = 5) -> QPixmap:
+    """The address as a QR code (error correction M, the quiet zone of four modules included), black
+    on white whatever the theme: a phone's camera reads it at arm's length."""
+    rows = list(segno.make(url, error="m", micro=False).matrix_iter(scale=1, border=4))
+    side = len(rows) * module_px
+    pixmap = QPixmap(side, side)
+    pixmap.fill(QColor("white"))
+    painter = QPainter(pixmap)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor("black"))
+    for y, row in enumerate(rows):
+        for x, dark in enumerate(row):
+            if dark:
+                painter.drawRect(x * module_px, y * module_px, module_px, module_px)
+    painter.end()
+    return pixmap
+
+
+def shown_address(url: str) -> str:
+    """The address as a citizen would type it: without https:// and a final slash."""
+    return url.removeprefix("https://").rstrip("/")

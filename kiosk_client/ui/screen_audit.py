@@ -227,7 +227,11 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
     yield "larger_text_rating", snap(rating), larger
     failed = replace(rating, end_reason=EndReason.CALL_FAILED)
     yield "rating_call_failed", snap(failed), nothing
-    yield "rating_thanks", snap(replace(rating, rating=replace(asked, face=5, answered_at=now))), nothing
+    thanks = replace(rating, rating=replace(asked, face=5, answered_at=now))
+    yield "rating_thanks", snap(thanks), nothing
+    link = "https://www.plus.transformation.gouv.fr/"  # « Je donne mon avis »
+    yield "rating_thanks_link", snap(thanks, evaluation_url=link), nothing
+    yield "larger_text_rating_thanks_link", snap(thanks, evaluation_url=link), larger
     # A reset check failed: the next citizen finds this instead of the idle screen.
     yield "out_of_service", snap(Session(), out_of_service=True), nothing
     yield "larger_text_out_of_service", snap(Session(), out_of_service=True), larger
