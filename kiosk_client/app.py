@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from . import __version__
@@ -19,11 +19,13 @@ from .adapters.page_imaging import OpenCvPageProcessor
 from .adapters.relay_probe import AioiceRelayProbe
 from .adapters.rtc_aiortc import AiortcCallFactory
 from .adapters.scanner_sane import SaneScanner
+from .adapters.secrets_credentials import CredentialSealer, CredentialSecrets, credentials_directory
+from .adapters.secrets_keyring import KeyringSecrets
 from .core.clock import CentralClock, SystemClock
 from .core.document_desk import DocumentPorts
 from .core.engine import KioskEngine
 from .core.events import KioskEvent
-from .core.ports import DeviceCheckSink, FormViewPort, MicrophoneMeter, VideoSink
+from .core.ports import DeviceCheckSink, FormViewPort, MicrophoneMeter, SecretStore, VideoSink
 from .core.session import Timing
 from .core.settings import Settings
 
@@ -102,3 +104,13 @@ def document_ports(settings: Settings, outbox_key: bytes, calls: AiortcCallFacto
 def form_frames() -> LatestFrame:
     """The slot the form view's grabs go through to the call; a labelled card while no form is shown."""
     return LatestFrame(load_card("form-unavailable.png", 640, 400))
+
+
+def open_secrets(
+    settings: Settings, environ: Mapping[str, str], sealer: Callable[[], CredentialSealer] | None = None
+) -> SecretStore:
+    """The secret store the configuration names ([secrets] store). `sealer` makes what enrolment seals
+    with (systemd credentials, as root); the running kiosk only reads what the service manager gave it."""
+    if settings.secret_store == "systemd-credentials":
+        return CredentialSecrets(credentials_directory(environ), sealer() if sealer is not None else None)
+    return KeyringSecrets(settings.keyring_backend)

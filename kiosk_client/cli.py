@@ -35,17 +35,21 @@ def setup_logging(verbose: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .adapters.secrets_keyring import KeyringSecrets
-    from .app import build_engine
+    from .app import build_engine, open_secrets
     from .core.settings import load_settings
     from .ui.app import run_kiosk_app
 
     settings = load_settings(args.config)
-    secrets = KeyringSecrets(settings.keyring_backend)
+    secrets = open_secrets(settings, os.environ)
     token = secrets.device_token()
     if not token:
         print(
-            f"this kiosk is not enrolled: run `kiosk-client enroll --config {args.config} --code CODE`",
+            f"this kiosk is not enrolled: run `kiosk-client enroll --config {args.config} --code CODE`"
+            + (
+                " as root, then restart kiosk-session"
+                if settings.secret_store == "systemd-credentials"
+                else ""
+            ),
             file=sys.stderr,
         )
         return 3
@@ -66,16 +70,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
 
 
+def read_scanned_line() -> str:
+    """One line from standard input: what a USB barcode reader types (then Enter), or a person."""
+    if sys.stdin.isatty():
+        print("Scan the enrolment QR code (or type the code), then Enter:", file=sys.stderr, flush=True)
+    return sys.stdin.readline()
+
+
 def cmd_enroll(args: argparse.Namespace) -> int:
     from .adapters.central_http import enroll
-    from .adapters.secrets_keyring import KeyringSecrets
+    from .adapters.secrets_credentials import CredentialSealer
+    from .app import open_secrets
+    from .core.enrolment import enrolment_code
+    from .core.errors import SecretStoreError
     from .core.settings import load_settings
 
     settings = load_settings(args.config)
-    secrets = KeyringSecrets(settings.keyring_backend)  # refuse an unsafe keyring before using the code
-    enrollment = asyncio.run(enroll(settings.central_url, args.code))
-    secrets.store_device_token(enrollment.device_token)
-    print(f"enrolled as {enrollment.kiosk_id}; the device token is in the keyring")
+    # Refuse an unsafe keyring, or a sealing that cannot work (not root, no systemd-creds, no TPM2 when
+    # one is asked for), before anyone scans a code or spends it.
+    secrets = open_secrets(settings, os.environ, lambda: CredentialSealer(args.credstore, args.with_key))
+    code = enrolment_code(args.code if args.code is not None else read_scanned_line(), settings.central_url)
+    enrollment = asyncio.run(enroll(settings.central_url, code))
+    try:
+        secrets.store_device_token(enrollment.device_token)
+    except SecretStoreError as exc:
+        raise SecretStoreError(
+            f"{exc} (the enrolment code is now used: ask the central for a new one)"
+        ) from None
+    if settings.secret_store == "systemd-credentials":
+        print(
+            f"enrolled as {enrollment.kiosk_id}; the device token is sealed in {args.credstore} "
+            "(systemd-creds). Start the kiosk with it: systemctl restart kiosk-session"
+        )
+    else:
+        print(f"enrolled as {enrollment.kiosk_id}; the device token is in the keyring")
     return 0
 
 
@@ -224,6 +252,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"bench recovery: {exc}", file=sys.stderr)
             return 2
+    elif args.what == "central":
+        from .tools.bench_central import bench_central
+
+        try:
+            result = bench_central(
+                kiosks=args.kiosks, calls=args.calls, interval_s=args.interval, duration_s=args.duration
+            )
+        except ValueError as exc:
+            print(f"bench central: {exc}", file=sys.stderr)
+            return 2
     elif args.what == "control":
         from .tools.bench_control import bench_control
 
@@ -310,11 +348,37 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--windowed", action="store_true", help="a window instead of full screen (for testing)")
     run.set_defaults(func=cmd_run)
 
+    from .adapters.secrets_credentials import CREDSTORE, KEYS
+
     en = sub.add_parser(
-        "enroll", help="trade a one-time enrolment code for a device token (kept in the keyring)"
+        "enroll",
+        help="trade a one-time enrolment code for a device token (sealed with systemd-creds, or in the keyring)",
+        description='With [secrets] store = "systemd-credentials" (what install-kiosk.sh sets up), run it as '
+        "root: the token is sealed with systemd-creds for kiosk-session.service.",
     )
     en.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    en.add_argument("--code", required=True)
+    given = en.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--code", help="the enrolment code, or the enrolment QR code's content (https://CENTRAL/enrol?code=…)"
+    )
+    given.add_argument(
+        "--scan",
+        action="store_true",
+        help="read the code or the QR code's content from standard input (a USB reader)",
+    )
+    en.add_argument(
+        "--with-key",
+        choices=KEYS,
+        default="auto",
+        help="systemd credentials: what the token is sealed with (auto: the TPM2 chip and the host key when "
+        "there is a TPM2, else the host key)",
+    )
+    en.add_argument(
+        "--credstore",
+        type=Path,
+        default=CREDSTORE,
+        help=f"systemd credentials: where they are sealed ({CREDSTORE})",
+    )
     en.set_defaults(func=cmd_enroll)
 
     c = sub.add_parser("central", help="run the reference central (API v1 + clerk console)")
@@ -390,13 +454,18 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks that print JSON")
-    bench.add_argument("what", choices=["join", "control", "documents", "field", "recovery"])
+    bench.add_argument("what", choices=["join", "control", "documents", "field", "recovery", "central"])
     bench.add_argument("--appointments", type=int, default=10, help="join: how many appointments")
     bench.add_argument(
         "--clerk",
         choices=["bot", "chromium"],
         default="bot",
         help="join: who answers, the aiortc clerk bot or the clerk console in headless Chromium",
+    )
+    bench.add_argument("--kiosks", type=int, default=3000, help="central: kiosks polling")
+    bench.add_argument("--calls", type=int, default=300, help="central: call set-ups at once")
+    bench.add_argument(
+        "--interval", type=float, default=30.0, help="central: seconds between a kiosk's polls"
     )
     bench.add_argument("--inputs", type=int, default=1000, help="control: how many clerk inputs")
     bench.add_argument("--dpi", type=int, default=300, help="documents: scan resolution")
@@ -415,7 +484,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--faults", default="", help="recovery: some of kill9,hung_qt,hung_engine (default: all)"
     )
-    bench.add_argument("--duration", type=float, default=60.0, help="field: seconds of steady call measured")
+    bench.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        help="field: seconds of steady call measured; central: seconds of load",
+    )
     bench.add_argument("--skip-chromium-pair", action="store_true", help="field: the kiosk pair only")
     bench.add_argument("--skip-kiosk-pair", action="store_true", help="field: the Chromium pair only")
     bench.add_argument(

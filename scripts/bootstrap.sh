@@ -16,6 +16,12 @@ mapfile -t qt_packages < <(grep -v '^#' installer/qt-runtime-packages.txt | grep
 debian_packages=(libsane1 sane-utils chromium fonts-dejavu-core coturn nftables iproute2 openssl sway grim wtype
   "${qt_packages[@]}")
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  # tests/test_install_kiosk.py asks apt-cache whether every package the installer names exists in
+  # Debian 12: a fresh machine may have no package lists yet.
+  if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+    log "no apt package lists yet: apt-get update"
+    apt-get update -qq
+  fi
   missing=()
   for p in "${debian_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -32,7 +32,7 @@ def appointment(ident: str, site: str, service: str, start: str, **row: Any) -> 
     values = {
         "id": ident, "kiosk_id": "k1", "service": service, "start": start,
         "end": (begins + timedelta(minutes=30)).isoformat(), "walk_in": 0, "site_name": site,
-        "answered": 0, "clerk_face": None, "clerk_rated_at": None, "clerk_remark": None,
+        "answered": 0, "clerk_face": None, "clerk_rated_at": None, "clerk_remark": None, "cancelled_at": None,
     }  # fmt: skip
     return {**values, **row}
 
@@ -52,6 +52,10 @@ def test_the_figures_per_site_and_service() -> None:
         appointment("a", "Saint-Amand", "CAF", "2026-12-07T10:00:00+00:00", answered=1, **rated),
         appointment("b", "Saint-Amand", "CAF", "2026-12-07T11:00:00+00:00"),  # nobody answered: no-show
         appointment("c", "Saint-Amand", "CAF", "2026-12-07T19:00:00+00:00"),  # still to come
+        # Cancelled in the booking tool: neither an appointment to keep nor a no-show.
+        appointment(
+            "g", "Saint-Amand", "CAF", "2026-12-07T08:00:00+00:00", cancelled_at="2026-12-06T18:00:00+00:00"
+        ),
         # Answered, dropped, never back: the current call has no answer, the report says it was met.
         appointment("d", "Saint-Amand", "CPAM", "2026-12-06T09:00:00+00:00", walk_in=1),
         appointment("e", "Saint-Amand", "CAF", "2026-11-30T09:00:00+00:00", answered=1),  # before the period
@@ -71,7 +75,9 @@ def test_the_figures_per_site_and_service() -> None:
     rows = usage_figures(appointments, reports, citizen, Period(date(2026, 12, 1), date(2026, 12, 7)), NOW)
     assert list(rows) == [("Saint-Amand", "CAF"), ("Saint-Amand", "CPAM"), ("Toucy", "CAF")]
     caf = rows[("Saint-Amand", "CAF")].to_json()
-    assert caf["appointments"] == 3 and caf["sessions"] == 1 and caf["no_shows"] == 1
+    assert (
+        caf["appointments"] == 3 and caf["sessions"] == 1 and caf["no_shows"] == 1 and caf["cancelled"] == 1
+    )
     assert caf["duration_total_seconds"] == 600 and caf["duration_mean_seconds"] == 600
     assert caf["calls_dropped"] == 1 and caf["documents_sent"] == 2 and caf["remote_control_sessions"] == 1
     assert caf["citizen_ratings"] == {
@@ -110,7 +116,9 @@ def test_csv_cells_never_become_formulas() -> None:
         NOW,
     )
     header, line = list(csv.reader(io.StringIO(usage_csv(rows))))
-    assert header[:4] == ["site", "service", "appointments", "sessions"] and len(header) == len(line)
+    assert header[:5] == ["site", "service", "appointments", "cancelled", "sessions"] and len(header) == len(
+        line
+    )
     assert line[0] == "'=cmd|' /C calc'!A0" and line[1] == "'@CAF"
     assert line[header.index("duration_total_seconds")] == "61" and line[header.index("citizen_mean")] == ""
 

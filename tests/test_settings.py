@@ -16,12 +16,14 @@ def test_the_shipped_example_config_is_valid() -> None:
     settings = load_settings(REPO / "config" / "kiosk.example.toml")
     assert settings.central_url.startswith("https://")
     assert settings.language == "fr"
+    assert settings.secret_store == "systemd-credentials"  # what install-kiosk.sh installs
 
 
 def test_defaults() -> None:
     settings = parse_settings('[central]\nurl = "https://central.example.org/"\n', "k.toml")
     assert settings.central_url == "https://central.example.org"
     assert settings.camera.device == 0 and settings.audio.microphone == "default"
+    assert settings.secret_store == "keyring"  # configurations written before sealed credentials
 
 
 @pytest.mark.parametrize(
@@ -36,6 +38,11 @@ def test_defaults() -> None:
             "expected true or false",
         ),
         ("[central]\nurl='https://x'\n[camera]\nfps=0\n", "camera.fps", "expected an integer from 1 to 60"),
+        (
+            "[central]\nurl='https://x'\n[secrets]\nstore='file'\n",
+            "secrets.store",
+            "expected one of keyring, systemd-credentials",
+        ),
         ("[central]\nurl='https://x'\n[camera]\nwidth=true\n", "camera.width", "expected an integer"),
         ("[central]\nurl='https://x'\n[camera]\ndevice=-1\n", "camera.device", "index of 0 or more"),
         ("[central]\nurl='https://x'\n[audio]\nmicrophone=3\n", "audio.microphone", 'or "none"'),

@@ -37,6 +37,11 @@ class CentralAdmin:
     def enrollment_code(self, kiosk_id: str) -> str:
         return str(self._post(f"/api/v1/admin/kiosks/{kiosk_id}/enrollment-codes")["code"])
 
+    def enrollment_qr(self, kiosk_id: str, central_url: str | None = None) -> dict[str, str]:
+        """A code with its enrolment address and QR code (an SVG), for the kiosk's USB reader."""
+        body = {"central_url": central_url} if central_url else None
+        return dict(self._post(f"/api/v1/admin/kiosks/{kiosk_id}/enrollment-codes", body))
+
     def create_clerk(self, display_name: str, service: str) -> Clerk:
         data = self._post("/api/v1/admin/clerks", {"display_name": display_name, "service": service})
         return Clerk(data["clerk_id"], data["token"], display_name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import re
@@ -12,12 +13,17 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
+import segno
 from aiohttp import web
 
+from ..core.enrolment import enrolment_url
 from ..core.staff_pin import PIN_DIGITS, hash_pin, valid_pin
 from .errors import ApiError, error_body
 from .evaluation import checked_clerk_rating, checked_evaluation_url, usage_response
+from .fleet import fleet_view
 from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
 from .json_body import read_json_object
 from .session_reports import checked_report, report_json
@@ -27,6 +33,7 @@ from .turn import credential_expiry, turn_ice_server
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+PARIS = ZoneInfo("Europe/Paris")  # the visitor centres' clock: "today" ends at their midnight
 DEMO_FORM = Path(__file__).parent / "demo_form"
 SCHEMAS = Path(__file__).parent / "schemas"  # the data channels' messages (JSON Schema)
 MAX_BODY = 512 * 1024
@@ -648,14 +655,61 @@ async def admin_list_kiosks(request: web.Request) -> web.Response:
     )
 
 
-async def admin_enrollment_code(request: web.Request) -> web.Response:
+async def admin_fleet(request: web.Request) -> web.Response:
     admin(request)
+    store = request.app[STORE]
+    now = utcnow()
+    local = now.astimezone(PARIS)
+    # Today in the visitor centres' own time zone: from now to their midnight.
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    today: dict[str, list[Any]] = {}
+    finished: set[str] = set()
+    for row in store.appointments_between(now, midnight.astimezone(UTC)):
+        today.setdefault(row["kiosk_id"], []).append(row)
+        if row["call_ended"]:
+            finished.add(row["id"])
+    view = fleet_view(store.kiosks(), store.session_reports(), today, frozenset(finished), now)
+    return web.json_response(view)
+
+
+async def fleet_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "fleet.html", headers={"Cache-Control": "no-cache"})
+
+
+async def admin_enrollment_code(request: web.Request) -> web.Response:
+    """The code, and the enrolment QR code IT staff show a kiosk's USB reader: `<central>/enrol?code=…`,
+    with the central's address as kiosks reach it (`central_url`; by default this request's)."""
+    admin(request)
+    data = await read_json_object(request) if request.body_exists else {}
+    central_url = data.get("central_url", f"{request.scheme}://{request.host}")
+    parts = urlsplit(central_url) if isinstance(central_url, str) and len(central_url) <= 500 else None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+    ):
+        raise ApiError(
+            400, "invalid_field", "central_url: expected the http(s) address kiosks use for this central"
+        )
     store = request.app[STORE]
     kiosk_id = request.match_info["kiosk_id"]
     if store.kiosk(kiosk_id) is None:
         raise ApiError(404, "not_found", "no such kiosk")
     code, expires = store.create_enrollment_code(kiosk_id, timedelta(hours=24))
-    return web.json_response({"code": code, "expires_at": expires.isoformat()}, status=201)
+    url = enrolment_url(central_url, code)
+    svg = io.BytesIO()
+    segno.make_qr(url, error="m").save(svg, kind="svg", scale=6, border=4, xmldecl=False, title="Enrolment")
+    return web.json_response(
+        {
+            "code": code,
+            "expires_at": expires.isoformat(),
+            "enrol_url": url,
+            "qr_svg": svg.getvalue().decode(),
+        },
+        status=201,
+    )
 
 
 async def admin_create_clerk(request: web.Request) -> web.Response:
@@ -836,6 +890,7 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_post(f"{v1}/clerk/walk-in-availability/keep-alive", clerk_keep_walk_in_availability)
     app.router.add_post(f"{v1}/admin/kiosks", admin_create_kiosk)
     app.router.add_get(f"{v1}/admin/kiosks", admin_list_kiosks)
+    app.router.add_get(f"{v1}/admin/fleet", admin_fleet)
     app.router.add_get(f"{v1}/admin/expired-documents", admin_expired_documents)
     app.router.add_get(f"{v1}/admin/session-reports", admin_session_reports)
     app.router.add_post(f"{v1}/admin/kiosks/{{kiosk_id}}/enrollment-codes", admin_enrollment_code)
@@ -844,7 +899,12 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_put(f"{v1}/admin/config", admin_put_config)
     app.router.add_post(f"{v1}/clerk/appointments/{{appointment_id}}/rating", clerk_rating)
     app.router.add_get(f"{v1}/admin/usage", admin_usage)
+    # Real bookings (RDV Service Public, ICS feeds): imported here, since its handlers use this module's.
+    from .bookings_api import add_booking_routes
+
+    add_booking_routes(app, v1)
     app.router.add_get("/clerk", clerk_console)
+    app.router.add_get("/fleet", fleet_page)
     app.router.add_static("/clerk/static", STATIC)
     app.router.add_get("/demo-form/", demo_form)
     app.router.add_static("/demo-form", DEMO_FORM)

@@ -138,6 +138,7 @@ class Ratings:
 @dataclass
 class Figures:
     appointments: int = 0
+    cancelled: int = 0
     sessions: int = 0
     walk_ins: int = 0
     no_shows: int = 0
@@ -155,6 +156,7 @@ class Figures:
         total = round(sum(self.durations))
         return {
             "appointments": self.appointments,
+            "cancelled": self.cancelled,
             "sessions": self.sessions,
             "walk_ins": self.walk_ins,
             "no_shows": self.no_shows,
@@ -201,7 +203,7 @@ def usage_figures(
 ) -> dict[tuple[str, str], Figures]:
     """The figures per (site, service) for appointments starting within `period`.
 
-    `appointments`: rows with id, kiosk_id, service, start, end, walk_in, site_name, answered (the
+    `appointments`: rows with id, kiosk_id, service, start, end, walk_in, cancelled_at, site_name, answered (the
     central saw the clerk answer the call that is current), clerk_face, clerk_rated_at, clerk_remark.
     `reports`: the kiosks' session reports as listed (kiosk_id, trigger, passed, session). Per
     appointment the latest report of its own kiosk counts. A session is an appointment whose call was
@@ -217,6 +219,9 @@ def usage_figures(
         if not period.holds(a["start"][:10]):
             continue
         figures = rows[(a["site_name"], a["service"])]
+        if a["cancelled_at"] is not None:  # cancelled in a booking tool (bookings.py): never a no-show
+            figures.cancelled += 1
+            continue
         figures.appointments += 1
         found: dict[str, Any] | None = latest.get(f"{a['kiosk_id']}\0{a['id']}")
         session: dict[str, Any] = found["session"] if found is not None else {}
@@ -251,7 +256,7 @@ def usage_figures(
 # --------------------------------------------------------------------------- the export
 
 CSV_COLUMNS = (
-    "site", "service", "appointments", "sessions", "walk_ins", "no_shows", "duration_total_seconds",
+    "site", "service", "appointments", "cancelled", "sessions", "walk_ins", "no_shows", "duration_total_seconds",
     "duration_mean_seconds", "calls_dropped", "calls_failed", "reset_checks_failed", "documents_sent",
     "remote_control_sessions",
     *(f"citizen_face_{f}" for f in FACES), "citizen_skipped", "citizen_no_answer", "citizen_mean",
@@ -273,7 +278,7 @@ def usage_csv(rows: dict[tuple[str, str], Figures]) -> str:
         f = figures.to_json()
         citizen, clerk = f["citizen_ratings"], f["clerk_ratings"]
         cells = [
-            site, service, *(f[c] for c in CSV_COLUMNS[2:13]),
+            site, service, *(f[c] for c in CSV_COLUMNS[2:14]),
             *(citizen["faces"][str(n)] for n in FACES), citizen["skipped"], citizen["no_answer"], citizen["mean"],
             *(clerk["faces"][str(n)] for n in FACES), clerk["skipped"], clerk["mean"],
         ]  # fmt: skip

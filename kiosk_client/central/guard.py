@@ -354,7 +354,7 @@ CONSOLE_HEADERS = {
 
 
 def is_console(path: str) -> bool:
-    return path == "/clerk" or path.startswith("/clerk/")
+    return path in ("/clerk", "/fleet") or path.startswith("/clerk/")
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

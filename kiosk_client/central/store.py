@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS citizen_ratings (
 CREATE TABLE IF NOT EXISTS clerk_ratings (
     appointment_id TEXT PRIMARY KEY REFERENCES appointments(id), face INTEGER, remark TEXT, rated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bookings (
+    source TEXT NOT NULL, external_id TEXT NOT NULL, appointment_id TEXT REFERENCES appointments(id),
+    sequence INTEGER NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL, reason TEXT, updated_at TEXT NOT NULL,
+    PRIMARY KEY (source, external_id)
+);
 """
 
 
@@ -99,6 +104,18 @@ class CallRow:
         }
 
 
+@dataclass(frozen=True)
+class BookedAppointment:
+    """What a booking from a booking tool becomes here (see bookings.py for the mapping)."""
+
+    kiosk_id: str
+    clerk_id: str
+    service: str
+    start: datetime
+    end: datetime
+    citizen_name: str | None
+
+
 class Store:
     def __init__(self, path: Path | str) -> None:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -106,6 +123,10 @@ class Store:
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode NORMAL syncs at checkpoints, not at every commit: a power cut may lose the
+            # last heartbeats, never the database. FULL made each of a fleet's heartbeats wait on the
+            # disk, in the event loop (bench central: a third of the central's time at 3,000 kiosks).
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
             # A database made before the citizen's display name existed: add the column (NULL, "not given").
@@ -114,6 +135,8 @@ class Store:
                 self._db.execute("ALTER TABLE appointments ADD COLUMN citizen_name TEXT")
             if "walk_in" not in columns:  # nor walk-in sessions: every appointment then was booked
                 self._db.execute("ALTER TABLE appointments ADD COLUMN walk_in INTEGER NOT NULL DEFAULT 0")
+            if "cancelled_at" not in columns:  # nor bookings cancelled in a booking tool (bookings.py)
+                self._db.execute("ALTER TABLE appointments ADD COLUMN cancelled_at TEXT")
             # Likewise before kiosks reported their pre-flight.
             if "last_preflight" not in {row[1] for row in self._db.execute("PRAGMA table_info(kiosks)")}:
                 self._db.execute("ALTER TABLE kiosks ADD COLUMN last_preflight TEXT")
@@ -321,8 +344,20 @@ class Store:
             r
             for r in self._all(
                 "SELECT a.*, c.display_name AS clerk_name FROM appointments a JOIN clerks c ON c.id=a.clerk_id "
-                "WHERE a.kiosk_id=? ORDER BY a.start, a.id",
+                "WHERE a.kiosk_id=? AND a.cancelled_at IS NULL ORDER BY a.start, a.id",
                 kiosk_id,
+            )
+            if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
+        ]
+
+    def appointments_between(self, since: datetime, until: datetime) -> list[sqlite3.Row]:
+        """Every kiosk's appointments overlapping [since, until), not cancelled, with `call_ended`
+        (1 once its call ended for good, else 0). One query for the fleet view."""
+        return [
+            r
+            for r in self._all(
+                "SELECT a.*, COALESCE(c.ended, 0) AS call_ended FROM appointments a "
+                "LEFT JOIN calls c ON c.appointment_id=a.id WHERE a.cancelled_at IS NULL ORDER BY a.start, a.id"
             )
             if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
         ]
@@ -332,7 +367,7 @@ class Store:
             r
             for r in self._all(
                 "SELECT a.*, k.name AS kiosk_name, k.site_name AS site_name FROM appointments a "
-                "JOIN kiosks k ON k.id=a.kiosk_id WHERE a.clerk_id=? ORDER BY a.start, a.id",
+                "JOIN kiosks k ON k.id=a.kiosk_id WHERE a.clerk_id=? AND a.cancelled_at IS NULL ORDER BY a.start, a.id",
                 clerk_id,
             )
             if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
@@ -595,7 +630,7 @@ class Store:
     def usage_appointments(self) -> list[sqlite3.Row]:
         """Every appointment with its site, its call's state and its clerk's rating."""
         return self._all(
-            "SELECT a.id, a.kiosk_id, a.service, a.start, a.end, a.walk_in, k.site_name, "
+            "SELECT a.id, a.kiosk_id, a.service, a.start, a.end, a.walk_in, a.cancelled_at, k.site_name, "
             "c.answer IS NOT NULL AS answered, r.face AS clerk_face, r.rated_at AS clerk_rated_at, "
             "r.remark AS clerk_remark FROM appointments a JOIN kiosks k ON k.id=a.kiosk_id "
             "LEFT JOIN calls c ON c.appointment_id=a.id LEFT JOIN clerk_ratings r ON r.appointment_id=a.id "
@@ -605,4 +640,101 @@ class Store:
     def usage_citizen_ratings(self) -> list[sqlite3.Row]:
         return self._all(
             "SELECT r.service, r.day, r.rating, k.site_name FROM citizen_ratings r JOIN kiosks k ON k.id=r.kiosk_id"
+        )
+
+    # --- bookings: appointments kept in a booking tool (RDV Service Public, an ICS feed), mirrored here
+    # by bookings.py. One row per booking of a source, with the version of the latest news applied
+    # (sequence, then time) and its state: "active" (its appointment is live), "cancelled" (cancelled in
+    # the tool), "missing" (absent from a complete listing: it may come back), "removed" (deleted in the
+    # tool: final) or "ignored" (no kiosk or clerk mapped for it, `reason` says which).
+    BOOKING_STATES = ("active", "cancelled", "missing", "removed", "ignored")
+
+    def apply_booking(
+        self,
+        source: str,
+        external_id: str,
+        sequence: int,
+        version: datetime,
+        state: str,
+        reason: str | None,
+        booked: BookedAppointment | None,
+    ) -> tuple[str, str | None]:
+        """(outcome, appointment id). Outcomes: "created", "updated", "unchanged", "cancelled",
+        "ignored" (nothing mapped), "stale" (older than what was applied: nothing changed). News older
+        than the latest applied never changes anything; on a tie a cancellation wins; "removed" is final:
+        a replayed or late event never brings a cancelled or deleted booking back."""
+        if state not in self.BOOKING_STATES or (state == "active") != (booked is not None):
+            raise ValueError(f"booking state {state!r} with booked={booked is not None}")
+        now = utcnow()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT * FROM bookings WHERE source=? AND external_id=?", (source, external_id)
+            ).fetchone()
+            appointment_id: str | None = row["appointment_id"] if row is not None else None
+            if row is not None:
+                old = (row["sequence"], datetime.fromisoformat(row["version"]))
+                if (
+                    row["state"] == "removed"
+                    or (sequence, version) < old
+                    or ((sequence, version) == old and row["state"] != "active" and state == "active")
+                ):
+                    return "stale", appointment_id
+            current = (
+                db.execute("SELECT * FROM appointments WHERE id=?", (appointment_id,)).fetchone()
+                if appointment_id is not None
+                else None
+            )
+            if booked is not None:
+                fields = {
+                    "kiosk_id": booked.kiosk_id, "clerk_id": booked.clerk_id, "service": booked.service,
+                    "start": booked.start.astimezone(UTC).isoformat(), "end": booked.end.astimezone(UTC).isoformat(),
+                    "citizen_name": booked.citizen_name,
+                }  # fmt: skip
+                if current is None:
+                    appointment_id = self._insert_appointment(
+                        booked.kiosk_id, booked.clerk_id, booked.service, booked.start.astimezone(UTC),
+                        booked.end.astimezone(UTC), [], None, booked.citizen_name, walk_in=False,
+                    )  # fmt: skip
+                    outcome = "created"
+                elif current["cancelled_at"] is None and all(current[k] == v for k, v in fields.items()):
+                    outcome = "unchanged"
+                else:
+                    db.execute(
+                        "UPDATE appointments SET kiosk_id=?, clerk_id=?, service=?, start=?, end=?, citizen_name=?,"
+                        " cancelled_at=NULL WHERE id=?",
+                        (*fields.values(), appointment_id),
+                    )
+                    outcome = "updated"
+            elif current is not None and current["cancelled_at"] is None:
+                db.execute(
+                    "UPDATE appointments SET cancelled_at=? WHERE id=?", (now.isoformat(), appointment_id)
+                )
+                outcome = "cancelled"
+            else:
+                outcome = "ignored" if state == "ignored" else "unchanged"
+            db.execute(
+                "INSERT OR REPLACE INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    source,
+                    external_id,
+                    appointment_id,
+                    sequence,
+                    version.isoformat(),
+                    state,
+                    reason,
+                    now.isoformat(),
+                ),
+            )
+            return outcome, appointment_id
+
+    def booking(self, source: str, external_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM bookings WHERE source=? AND external_id=?", source, external_id)
+
+    def bookings(self, source: str | None = None) -> list[sqlite3.Row]:
+        """Each booking with its appointment's start (NULL when it has none), of one source or all."""
+        return self._all(
+            "SELECT b.*, a.start AS start FROM bookings b LEFT JOIN appointments a ON a.id=b.appointment_id"
+            " WHERE ? IS NULL OR b.source=? ORDER BY b.source, b.external_id",
+            source,
+            source,
         )

@@ -100,3 +100,7 @@ class OutboxFull(OutboxError):
 
 class OutboxCorrupt(OutboxError):
     """A stored document fails its authentication (tampered, truncated, or another key)."""
+
+
+class EnrolmentInputError(KioskError):
+    """What was typed or scanned to enrol the kiosk is not an enrolment code for its central."""

@@ -25,6 +25,21 @@ from .models import (
 from .reset_check import CheckResult, OutOfService
 
 
+class SecretStore(Protocol):
+    """Where the kiosk's secrets live: the device token and the document outbox's key. Adapters: the OS
+    keyring, systemd's sealed credentials (both refuse what they cannot keep safe), memory for tests."""
+
+    def device_token(self) -> str | None:
+        """None: this kiosk is not enrolled."""
+        ...
+
+    def store_device_token(self, token: str) -> None: ...
+
+    def outbox_key(self) -> bytes:
+        """The outbox's AES-256 key (32 bytes)."""
+        ...
+
+
 class CentralPort(Protocol):
     async def fetch_schedule(self, etag: str | None) -> Schedule | None:
         """The schedule, or None when it did not change since `etag` (HTTP 304)."""

@@ -1,4 +1,5 @@
-"""The kiosk's local configuration file (TOML). Secrets never live here: they are in the OS keyring."""
+"""The kiosk's local configuration file (TOML). Secrets never live here: they are in the OS keyring or
+sealed systemd credentials."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from .navigation import web_origin
 
 LANGUAGES = ("fr", "en")
 DEFAULT_KEYRING_BACKEND = "keyring.backends.SecretService.Keyring"
+# Where the device token and the outbox key live: the OS keyring, or systemd credentials sealed by
+# `kiosk-client enroll` (as root) and handed to the kiosk session by the service manager.
+SECRET_STORES = ("keyring", "systemd-credentials")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,7 @@ class Settings:
     fullscreen: bool = True
     touch_screen: bool = False  # the kiosk session hides the pointer
     keyring_backend: str = DEFAULT_KEYRING_BACKEND
+    secret_store: str = "keyring"
     camera: CameraSettings = field(default_factory=CameraSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
     form: FormSettings = field(default_factory=FormSettings)
@@ -158,7 +163,7 @@ def parse_settings(text: str, file: str) -> Settings:
     )
     camera = _Section(file, "camera", raw.get("camera", {}), ("device", "width", "height", "fps"))
     audio = _Section(file, "audio", raw.get("audio", {}), ("microphone", "speaker"))
-    secrets = _Section(file, "secrets", raw.get("secrets", {}), ("keyring_backend",))
+    secrets = _Section(file, "secrets", raw.get("secrets", {}), ("store", "keyring_backend"))
 
     url = central.get("url", str, "an http(s) URL", None)
     if url is None:
@@ -166,6 +171,12 @@ def parse_settings(text: str, file: str) -> Settings:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(file, "central.url", f"expected an http(s) URL, got {url!r}")
+
+    secret_store = secrets.get("store", str, f"one of {', '.join(SECRET_STORES)}", "keyring")
+    if secret_store not in SECRET_STORES:
+        raise ConfigError(
+            file, "secrets.store", f"expected one of {', '.join(SECRET_STORES)}, got {secret_store!r}"
+        )
 
     language = kiosk.get("language", str, f"one of {', '.join(LANGUAGES)}", "fr")
     if language not in LANGUAGES:
@@ -190,6 +201,7 @@ def parse_settings(text: str, file: str) -> Settings:
         keyring_backend=secrets.get(
             "keyring_backend", str, "a keyring backend class path", DEFAULT_KEYRING_BACKEND
         ),
+        secret_store=secret_store,
         camera=CameraSettings(
             device=cam_device,
             width=camera.positive_int("width", 640, 3840),

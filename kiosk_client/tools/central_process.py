@@ -55,6 +55,11 @@ class CentralProcess:
         self.url = json.loads(line)["url"]
         return self
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "not started"
+        return self._process.pid
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()

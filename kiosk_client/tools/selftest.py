@@ -52,11 +52,29 @@ def run_selftest(config: Path | None) -> dict[str, Any]:
                     "detail": str(settings.camera.device),
                 }
             )
-            try:
-                KeyringSecrets(settings.keyring_backend)
-                checks.append({"name": "keyring", "ok": True, "detail": settings.keyring_backend})
-            except KioskError as exc:
-                checks.append({"name": "keyring", "ok": False, "detail": str(exc)})
+            if settings.secret_store == "systemd-credentials":
+                checks.append(sealed_credentials_check())
+            else:
+                try:
+                    KeyringSecrets(settings.keyring_backend)
+                    checks.append({"name": "keyring", "ok": True, "detail": settings.keyring_backend})
+                except KioskError as exc:
+                    checks.append({"name": "keyring", "ok": False, "detail": str(exc)})
         except KioskError as exc:
             checks.append({"name": "config", "ok": False, "detail": str(exc)})
     return {"checks": checks}
+
+
+def sealed_credentials_check(store: Path | None = None) -> dict[str, Any]:
+    """Whether enrolment sealed the device token (the store is root's: run the self-test as root)."""
+    from ..adapters.secrets_credentials import CREDSTORE, DEVICE_TOKEN
+
+    path = (store or CREDSTORE) / DEVICE_TOKEN
+    try:
+        sealed = path.is_file()
+    except PermissionError:
+        return {"name": "credentials", "ok": False, "detail": f"cannot look into {path.parent}: run as root"}
+    detail = (
+        f"{path} (systemd-creds)" if sealed else f"not enrolled: no {path} (kiosk-client enroll, as root)"
+    )
+    return {"name": "credentials", "ok": sealed, "detail": detail}

@@ -389,8 +389,10 @@ def _luminance(colour: np.ndarray[Any, np.dtype[np.float64]]) -> float:
 def text_contrast(image: np.ndarray[Any, np.dtype[np.uint8]]) -> float | None:
     """WCAG contrast between a text widget's background (its commonest colour) and its text (the
     colour furthest from it among the pixels that make up at least 1 % of the rest)."""
-    pixels = image.reshape(-1, image.shape[-1])[:, :3]
-    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    pixels = image.reshape(-1, image.shape[-1])[:, :3].astype(np.uint32)
+    # One integer per colour: np.unique over rows (axis=0) took two thirds of the audit's time.
+    packed, counts = np.unique(pixels[:, 0] << 16 | pixels[:, 1] << 8 | pixels[:, 2], return_counts=True)
+    colours = np.stack([packed >> 16, (packed >> 8) & 0xFF, packed & 0xFF], axis=1)
     if len(colours) < 2:
         return None
     background = colours[np.argmax(counts)].astype(np.float64)

@@ -1,0 +1,289 @@
+"""`kiosk-client bench central`: the reference central under a fleet's load.
+
+Every kiosk polls its schedule (with its ETag, so mostly 304) and sends a heartbeat every
+`poll_interval_s`, spread evenly; a third of the way in, `calls` call set-ups start at once: each
+clerk waits on its call (long poll), its kiosk puts an offer, the clerk answers, and the kiosk's own
+long poll returns the answer. Figures: the latency of a schedule poll and of a heartbeat as a kiosk
+sees it, and the time from the clerk sending an answer to its kiosk holding it.
+
+The fleet is written into the database before the central starts (the central rightly allows five
+enrolments a minute from one address; the bench measures steady running, not enrolment). The load
+comes from this process over loopback with aiohttp; the central runs in its own process, as in the
+field. Both share this machine's cores: the figures are an upper bound on what the central alone
+would take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ..central.store import Store, utcnow
+from .central_process import CentralProcess
+from .link_emulator import percentiles
+
+log = logging.getLogger(__name__)
+
+# Issue 13's goals at 3,000 kiosks.
+GOAL_POLL_P95_MS = 100.0
+GOAL_ANSWER_P95_MS = 300.0
+LONG_POLL_S = 20.0
+# An offer of a real call's size (aiortc's, two video tracks, audio and data: ≈ 4 KB).
+OFFER = "v=0\r\n" + "a=x-bench:" + "o" * 4000 + "\r\n"
+ANSWER = "v=0\r\n" + "a=x-bench:" + "a" * 3000 + "\r\n"
+
+
+@dataclass
+class Fleet:
+    kiosk_tokens: list[str]
+    # (appointment id, its kiosk's token, its clerk's token) for the call set-ups.
+    calls: list[tuple[str, str, str]]
+
+
+def seed_fleet(db: Path, kiosks: int, calls: int) -> Fleet:
+    """Kiosks enrolled (with device tokens), one clerk per call and an appointment under way for each."""
+    store = Store(db)
+    try:
+        tokens: list[str] = []
+        ids: list[str] = []
+        for n in range(kiosks):
+            kiosk_id = store.create_kiosk(f"Borne {n + 1}", f"France Services {n // 3 + 1}")
+            code, _ = store.create_enrollment_code(kiosk_id, timedelta(hours=1))
+            redeemed = store.redeem_enrollment_code(code)
+            assert redeemed is not None
+            ids.append(kiosk_id)
+            tokens.append(redeemed[1])
+        now = utcnow()
+        appointments = []
+        for n in range(min(calls, kiosks)):
+            clerk_id, clerk_token = store.create_clerk(f"Conseiller {n + 1}", "caf")
+            appointment_id = store.create_appointment(
+                ids[n], clerk_id, "caf", now - timedelta(minutes=1), now + timedelta(hours=1), [], None
+            )
+            appointments.append((appointment_id, tokens[n], clerk_token))
+        return Fleet(tokens, appointments)
+    finally:
+        store.close()
+
+
+@dataclass
+class Samples:
+    poll: list[float] = field(default_factory=list)
+    heartbeat: list[float] = field(default_factory=list)
+    answer_to_kiosk: list[float] = field(default_factory=list)
+    offer_to_clerk: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+class Load:
+    def __init__(self, url: str, fleet: Fleet, interval_s: float, samples: Samples) -> None:
+        self._api = url.rstrip("/") + "/api/v1"
+        self._fleet = fleet
+        self._interval = interval_s
+        self._s = samples
+
+    async def _timed(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        token: str,
+        into: list[float] | None,
+        **kw: Any,
+    ) -> tuple[int, Any, str]:
+        started = time.perf_counter()
+        try:
+            async with http.request(
+                method,
+                self._api + path,
+                headers={"Authorization": f"Bearer {token}", **kw.pop("headers", {})},
+                **kw,
+            ) as response:
+                body = await response.json() if response.status == 200 or response.status == 201 else None
+                if into is not None:
+                    into.append(time.perf_counter() - started)
+                self._s.statuses[f"{method} {path.split('/')[1]} {response.status}"] += 1
+                return response.status, body, response.headers.get("ETag", "")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._s.errors[f"{method} {path.split('/')[1]}: {type(exc).__name__}"] += 1
+            return 0, None, ""
+
+    async def kiosk(self, http: aiohttp.ClientSession, token: str, offset_s: float, until: float) -> None:
+        etag = ""
+        await asyncio.sleep(offset_s)
+        while time.monotonic() < until:
+            began = time.monotonic()
+            headers = {"If-None-Match": etag} if etag else {}
+            status, _, new_etag = await self._timed(
+                http, "GET", "/kiosk/schedule", token, self._s.poll, headers=headers
+            )
+            if status == 200:
+                etag = new_etag
+            await self._timed(
+                http,
+                "POST",
+                "/kiosk/heartbeat",
+                token,
+                self._s.heartbeat,
+                json={
+                    "state": "waiting",
+                    "devices": {"camera": "ok", "scanner": "ok"},
+                    "software_version": "bench",
+                },
+            )
+            await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - began)))
+
+    async def warm(self, http: aiohttp.ClientSession, connections: int) -> None:
+        """Opens `connections` kept-alive connections: a clerk's console is already waiting on its call
+        and a kiosk has just fetched its config when the offer goes, each over its own connection.
+        Opening hundreds at once from this one process would measure this process, not the central."""
+
+        async def one() -> None:
+            async with http.get(self._api + "/health") as response:
+                await response.read()
+
+        await asyncio.gather(*(one() for _ in range(connections)))
+
+    async def call(
+        self, http: aiohttp.ClientSession, appointment_id: str, kiosk: str, clerk: str, go: asyncio.Event
+    ) -> None:
+        path = f"/appointments/{appointment_id}/call"
+        clerk_waits = asyncio.ensure_future(
+            self._timed(http, "GET", path, clerk, None, params={"after": "0", "wait": str(LONG_POLL_S)})
+        )
+        await go.wait()  # every clerk waits on its call, then the kiosks all offer at once
+        offered = time.perf_counter()
+        status, ticket, _ = await self._timed(
+            http,
+            "PUT",
+            f"/appointments/{appointment_id}/offer",
+            kiosk,
+            None,
+            json={"type": "offer", "sdp": OFFER},
+        )
+        if status != 201 or ticket is None:
+            clerk_waits.cancel()
+            return
+        kiosk_waits = asyncio.ensure_future(
+            self._timed(
+                http,
+                "GET",
+                path,
+                kiosk,
+                None,
+                params={"after": str(ticket["version"]), "wait": str(LONG_POLL_S)},
+            )
+        )
+        status, seen, _ = await clerk_waits
+        if status != 200 or seen is None or seen.get("offer") is None:
+            self._s.errors["the clerk's long poll returned no offer"] += 1
+            kiosk_waits.cancel()
+            return
+        self._s.offer_to_clerk.append(time.perf_counter() - offered)
+        answered = time.perf_counter()
+        status, _, _ = await self._timed(
+            http,
+            "PUT",
+            f"/appointments/{appointment_id}/answer",
+            clerk,
+            None,
+            json={"type": "answer", "sdp": ANSWER, "call_id": seen["call_id"]},
+        )
+        status, got, _ = await kiosk_waits
+        if status == 200 and got is not None and got.get("answer"):
+            self._s.answer_to_kiosk.append(time.perf_counter() - answered)
+        else:
+            self._s.errors["the kiosk's long poll returned no answer"] += 1
+
+
+async def _drive(url: str, fleet: Fleet, interval_s: float, duration_s: float) -> tuple[Samples, float]:
+    samples = Samples()
+    load = Load(url, fleet, interval_s, samples)
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=interval_s * 2)
+    timeout = aiohttp.ClientTimeout(total=LONG_POLL_S + 15)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        until = time.monotonic() + duration_s
+        count = len(fleet.kiosk_tokens)
+        cpu = time.process_time()
+        kiosks = [
+            asyncio.ensure_future(load.kiosk(http, token, interval_s * n / count, until))
+            for n, token in enumerate(fleet.kiosk_tokens)
+        ]
+        await asyncio.sleep(min(duration_s / 3, interval_s))
+        await load.warm(http, 3 * len(fleet.calls))
+        go = asyncio.Event()
+        calls = asyncio.gather(*(load.call(http, *c, go) for c in fleet.calls))
+        await asyncio.sleep(1.0)  # the clerks' long polls reach the central
+        go.set()
+        await calls
+        await asyncio.gather(*kiosks)
+        return samples, time.process_time() - cpu
+
+
+def _cpu_seconds(pid: int) -> float:
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
+def run_configuration(kiosks: int, calls: int, interval_s: float, duration_s: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-central-") as folder:
+        db = Path(folder) / "central.db"
+        seeded = time.monotonic()
+        fleet = seed_fleet(db, kiosks, calls)
+        seed_s = time.monotonic() - seeded
+        with CentralProcess(db) as central:
+            pid = central.pid
+            cpu_before = _cpu_seconds(pid)
+            samples, client_cpu = asyncio.run(_drive(central.url, fleet, interval_s, duration_s))
+            central_cpu = _cpu_seconds(pid) - cpu_before
+    poll = percentiles(samples.poll)
+    answer = percentiles(samples.answer_to_kiosk)
+    return {
+        "store": "sqlite",
+        "processes": 1,
+        "seed_s": round(seed_s, 1),
+        "polls": len(samples.poll),
+        "poll_ms": poll,
+        "heartbeat_ms": percentiles(samples.heartbeat),
+        "calls": len(samples.answer_to_kiosk),
+        "answer_to_kiosk_ms": answer,
+        "offer_to_clerk_ms": percentiles(samples.offer_to_clerk),
+        "requests_per_s": round((len(samples.poll) + len(samples.heartbeat)) / duration_s, 1),
+        "central_cpu_share": round(central_cpu / duration_s, 3),
+        "load_cpu_share": round(client_cpu / duration_s, 3),
+        "statuses": dict(sorted(samples.statuses.items())),
+        "errors": dict(samples.errors),
+        "goals_met": poll["p95"] <= GOAL_POLL_P95_MS
+        and answer["p95"] <= GOAL_ANSWER_P95_MS
+        and len(samples.answer_to_kiosk) == min(calls, kiosks)
+        and not samples.errors,
+    }
+
+
+def bench_central(
+    kiosks: int = 3000, calls: int = 300, interval_s: float = 30.0, duration_s: float = 90.0
+) -> dict[str, Any]:
+    if kiosks < 1 or calls < 0 or interval_s <= 0 or duration_s <= 0:
+        raise ValueError("kiosks >= 1, calls >= 0, interval and duration > 0")
+    return {
+        "kiosks": kiosks,
+        "calls": calls,
+        "poll_interval_s": interval_s,
+        "duration_s": duration_s,
+        "goals": {"poll_p95_ms": GOAL_POLL_P95_MS, "answer_to_kiosk_p95_ms": GOAL_ANSWER_P95_MS},
+        "configurations": [run_configuration(kiosks, calls, interval_s, duration_s)],
+    }
