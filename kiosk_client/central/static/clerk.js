@@ -1030,6 +1030,10 @@ $("ask-document").addEventListener("submit", (event) => {
 // remark of at most 500 characters, sent once (POST /clerk/appointments/{id}/rating). Nothing about
 // the citizen: the remark says how the session went, the box says so.
 const RATING_MAX = 500;
+const RATING_ERRORS = {
+  call_not_ended: "le serveur n'a pas encore enregistré la fin de l'entretien. Réessayez dans un instant.",
+  invalid_field: "la remarque contient des caractères refusés.",
+};
 state.rating = null;  // {appointment, face} while the box is open
 
 function askRating(appointment) {
@@ -1073,7 +1077,8 @@ async function sendRating(face) {
       $("last-call").textContent = "Cet entretien était déjà évalué.";
       return;
     }
-    $("rating-status").textContent = `Évaluation non envoyée\u00a0: ${error.message}`;
+    const why = RATING_ERRORS[error.code] || error.message;
+    $("rating-status").textContent = `Évaluation non envoyée\u00a0: ${why}`;
     $("rating-status").className = "warn";
   } finally {
     for (const button of document.querySelectorAll("#rating button")) button.disabled = false;
