@@ -229,7 +229,7 @@ def test_the_screen_asks_in_french_and_one_touch_on_a_face_answers(
 def test_the_question_times_out_by_itself_and_english_is_one_touch_away(
     qtbot: QtBot, rig: Callable[[Timing], Rig]
 ) -> None:
-    r = rig(Timing(ended_screen=timedelta(seconds=0.3), rating_for=timedelta(seconds=1.5)))
+    r = rig(Timing(ended_screen=timedelta(seconds=0.3), rating_for=timedelta(seconds=3)))
     r.met_and_ended(qtbot)
     r.window.language.click()
     ended = r.window.ended
