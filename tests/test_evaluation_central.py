@@ -69,9 +69,9 @@ def test_the_figures_per_site_and_service() -> None:
         report("f", answer_received_at=5.0),  # a kiosk without the usage fields: a session all the same
     ]
     citizen = [
-        {"site_name": "Saint-Amand", "service": "CAF", "day": "2026-12-07", "rating": r}
-        for r in ("5", "4", "skipped", "no_answer")
-    ] + [{"site_name": "Saint-Amand", "service": "CAF", "day": "2026-11-30", "rating": "1"}]
+        {"site_name": "Saint-Amand", "service": "CAF", "day": "2026-12-07", "rating": r, "count": n}
+        for r, n in (("5", 2), ("4", 1), ("skipped", 1), ("no_answer", 3))
+    ] + [{"site_name": "Saint-Amand", "service": "CAF", "day": "2026-11-30", "rating": "1", "count": 1}]
     rows = usage_figures(appointments, reports, citizen, Period(date(2026, 12, 1), date(2026, 12, 7)), NOW)
     assert list(rows) == [("Saint-Amand", "CAF"), ("Saint-Amand", "CPAM"), ("Toucy", "CAF")]
     caf = rows[("Saint-Amand", "CAF")].to_json()
@@ -81,7 +81,7 @@ def test_the_figures_per_site_and_service() -> None:
     assert caf["duration_total_seconds"] == 600 and caf["duration_mean_seconds"] == 600
     assert caf["calls_dropped"] == 1 and caf["documents_sent"] == 2 and caf["remote_control_sessions"] == 1
     assert caf["citizen_ratings"] == {
-        "faces": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1}, "skipped": 1, "no_answer": 1, "mean": 4.5,
+        "faces": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 2}, "skipped": 1, "no_answer": 3, "mean": 4.67,
     }  # fmt: skip
     assert caf["clerk_ratings"] == {
         "faces": {"1": 0, "2": 1, "3": 0, "4": 0, "5": 0},

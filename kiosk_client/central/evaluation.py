@@ -112,13 +112,13 @@ class Ratings:
     skipped: int = 0
     no_answer: int = 0
 
-    def add(self, value: int | str | None) -> None:
+    def add(self, value: int | str | None, count: int = 1) -> None:
         if isinstance(value, int) and value in self.faces:
-            self.faces[value] += 1
+            self.faces[value] += count
         elif value == "no_answer":
-            self.no_answer += 1
+            self.no_answer += count
         else:
-            self.skipped += 1
+            self.skipped += count
 
     def mean(self) -> float | None:
         given = sum(self.faces.values())
@@ -205,6 +205,7 @@ def usage_figures(
 
     `appointments`: rows with id, kiosk_id, service, start, end, walk_in, cancelled_at, site_name, answered (the
     central saw the clerk answer the call that is current), clerk_face, clerk_rated_at, clerk_remark.
+    `citizen_ratings`: counts per site_name, service, day and rating.
     `reports`: the kiosks' session reports as listed (kiosk_id, trigger, passed, session). Per
     appointment the latest report of its own kiosk counts. A session is an appointment whose call was
     answered; a no-show, one that is over with none.
@@ -249,7 +250,7 @@ def usage_figures(
     for r in citizen_ratings:
         if period.holds(r["day"]):
             value: int | str = int(r["rating"]) if r["rating"].isdigit() else r["rating"]
-            rows[(r["site_name"], r["service"])].citizen.add(value)
+            rows[(r["site_name"], r["service"])].citizen.add(value, r["count"])
     return dict(sorted(rows.items()))
 
 

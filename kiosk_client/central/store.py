@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS session_reports (
     PRIMARY KEY (kiosk_id, report_id)
 );
 CREATE TABLE IF NOT EXISTS citizen_ratings (
-    kiosk_id TEXT NOT NULL REFERENCES kiosks(id), service TEXT NOT NULL, day TEXT NOT NULL, rating TEXT NOT NULL
+    kiosk_id TEXT NOT NULL REFERENCES kiosks(id), service TEXT NOT NULL, day TEXT NOT NULL, rating TEXT NOT NULL,
+    count INTEGER NOT NULL, PRIMARY KEY (kiosk_id, service, day, rating)
 );
 CREATE TABLE IF NOT EXISTS clerk_ratings (
     appointment_id TEXT PRIMARY KEY REFERENCES appointments(id), face INTEGER, remark TEXT, rated_at TEXT NOT NULL
@@ -249,8 +250,9 @@ class Store:
 
     def record_session_report(self, kiosk_id: str, report: dict[str, Any]) -> None:
         """Kept once: a report sent again (the answer to the first try was lost) changes nothing.
-        The citizen's rating is kept apart, with the service and the day only (never the appointment):
-        nothing links an opinion to the person who gave it."""
+        The citizen's rating is kept apart, as a count per kiosk, service, day and answer (no row of
+        its own, so not even the order of arrival links an opinion to the appointment, hence to the
+        person who gave it)."""
         reset = report["reset"]
         session = report.get("session")
         rating = None
@@ -271,7 +273,8 @@ class Store:
             ).fetchone()
             if appointment is not None:  # another kiosk's appointment: not this kiosk's to rate
                 db.execute(
-                    "INSERT INTO citizen_ratings VALUES (?, ?, ?, ?)",
+                    "INSERT INTO citizen_ratings VALUES (?, ?, ?, ?, 1) "
+                    "ON CONFLICT (kiosk_id, service, day, rating) DO UPDATE SET count = count + 1",
                     (kiosk_id, appointment["service"], appointment["start"][:10], str(rating)),
                 )
 
@@ -639,7 +642,8 @@ class Store:
 
     def usage_citizen_ratings(self) -> list[sqlite3.Row]:
         return self._all(
-            "SELECT r.service, r.day, r.rating, k.site_name FROM citizen_ratings r JOIN kiosks k ON k.id=r.kiosk_id"
+            "SELECT r.service, r.day, r.rating, r.count, k.site_name FROM citizen_ratings r "
+            "JOIN kiosks k ON k.id=r.kiosk_id"
         )
 
     # --- bookings: appointments kept in a booking tool (RDV Service Public, an ICS feed), mirrored here
