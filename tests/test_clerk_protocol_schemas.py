@@ -501,7 +501,7 @@ async def test_every_control_message_the_engine_sends_matches_its_schema(publish
         MemoryCache(),
         CentralClock(SystemClock()),
         lambda event: None,
-        local_timing=Timing(ended_screen=timedelta(seconds=0.3)),
+        local_timing=Timing(ended_screen=timedelta(seconds=0.3), rating_for=timedelta(seconds=0.3)),
         tick_s=0.01,
         form=form,
         default_origins=("https://www.service-public.fr",),

@@ -91,3 +91,11 @@ class CentralAdmin:
         response = self._client.get("/api/v1/admin/expired-documents")
         response.raise_for_status()
         return list(response.json()["documents"])
+
+    def usage(self, fmt: str = "json", **period: str) -> Any:
+        """GET /api/v1/admin/usage: the figures per site and service (`from_`/`to`: days, YYYY-MM-DD);
+        the JSON document, or the CSV text."""
+        params = {"format": fmt, **{key.rstrip("_"): value for key, value in period.items()}}
+        response = self._client.get("/api/v1/admin/usage", params=params)
+        response.raise_for_status()
+        return response.json() if fmt == "json" else response.text

@@ -22,6 +22,7 @@ from aiohttp import web
 from ..core.enrolment import enrolment_url
 from ..core.staff_pin import PIN_DIGITS, hash_pin, valid_pin
 from .errors import ApiError, error_body
+from .evaluation import checked_clerk_rating, checked_evaluation_url, usage_response
 from .fleet import fleet_view
 from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
 from .json_body import read_json_object
@@ -47,6 +48,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "no_show_after_seconds": 900,
     # Set through "staff_pin" only: the central keeps and serves the PIN's hash, never the PIN.
     "staff_pin_hash": None,
+    # « Je donne mon avis » or the council's own survey, shown to citizens once they rated a session.
+    "evaluation_url": None,
 }
 WALK_IN_ERRORS = {
     "unknown": (404, "walk_in_code_unknown", "no such walk-in code: check the digits with the clerk"),
@@ -783,7 +786,7 @@ def validate_ice_servers(servers: Any) -> None:
 async def admin_put_config(request: web.Request) -> web.Response:
     admin(request)
     data = await read_json_object(request)
-    allowed = {*SECONDS_KEYS, "ice_servers", "staff_pin"}
+    allowed = {*SECONDS_KEYS, "ice_servers", "staff_pin", "evaluation_url"}
     unknown = set(data) - allowed
     if unknown:
         raise ApiError(400, "invalid_field", f"unknown keys: {', '.join(sorted(unknown))}")
@@ -793,6 +796,8 @@ async def admin_put_config(request: web.Request) -> web.Response:
             raise ApiError(400, "invalid_field", f"{key}: expected a number of seconds")
     if "ice_servers" in data:
         validate_ice_servers(data["ice_servers"])
+    if data.get("evaluation_url") is not None:
+        checked_evaluation_url(data["evaluation_url"])
     update = {k: v for k, v in data.items() if k != "staff_pin"}
     if "staff_pin" in data:
         pin = data["staff_pin"]
@@ -809,6 +814,30 @@ async def admin_put_config(request: web.Request) -> web.Response:
     config.update(update)
     request.app[STORE].put_setting("kiosk_config", config)
     return web.json_response(config)
+
+
+# --------------------------------------------------------------------------- evaluation (evaluation.py)
+
+
+async def clerk_rating(request: web.Request) -> web.Response:
+    """The clerk's rating of a session once its call has ended: a face or null (skipped), and an
+    optional remark. The first rating stands."""
+    row = appointment_for(request, as_clerk=clerk(request))
+    face, remark = checked_clerk_rating(await read_json_object(request))
+    store = request.app[STORE]
+    if not store.call(row["id"]).ended:
+        raise ApiError(409, "call_not_ended", "a session is rated once its call has ended")
+    if not store.rate_as_clerk(row["id"], face, remark):
+        raise ApiError(409, "already_rated", "this session was already rated")
+    return web.Response(status=204)
+
+
+async def admin_usage(request: web.Request) -> web.Response:
+    admin(request)
+    store = request.app[STORE]
+    return usage_response(
+        request.query, store.usage_appointments(), store.session_reports(), store.usage_citizen_ratings()
+    )
 
 
 # --------------------------------------------------------------------------- clerk console
@@ -868,6 +897,8 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_post(f"{v1}/admin/clerks", admin_create_clerk)
     app.router.add_post(f"{v1}/admin/appointments", admin_create_appointment)
     app.router.add_put(f"{v1}/admin/config", admin_put_config)
+    app.router.add_post(f"{v1}/clerk/appointments/{{appointment_id}}/rating", clerk_rating)
+    app.router.add_get(f"{v1}/admin/usage", admin_usage)
     # Real bookings (RDV Service Public, ICS feeds): imported here, since its handlers use this module's.
     from .bookings_api import add_booking_routes
 

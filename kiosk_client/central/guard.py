@@ -266,6 +266,7 @@ def _digest(secret: str) -> bytes:
 # messages against. Kiosk and admin calls never come from a browser.
 CLERK_API = re.compile(
     r"/api/v1/clerk/[a-z-]+(?:/keep-alive)?|/api/v1/appointments/[^/]+/(?:answer|hangup|call)|/api/v1/schemas/(?:[a-z.]+\.json)?"
+    r"|/api/v1/clerk/appointments/[^/]+/rating"
 )
 CORS_METHODS = "GET, POST, PUT"
 CORS_REQUEST_HEADERS = "Authorization, Content-Type, If-None-Match"

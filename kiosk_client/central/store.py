@@ -53,6 +53,13 @@ CREATE TABLE IF NOT EXISTS session_reports (
     trigger TEXT NOT NULL, passed INTEGER NOT NULL, document TEXT NOT NULL, reported_at TEXT NOT NULL,
     PRIMARY KEY (kiosk_id, report_id)
 );
+CREATE TABLE IF NOT EXISTS citizen_ratings (
+    kiosk_id TEXT NOT NULL REFERENCES kiosks(id), service TEXT NOT NULL, day TEXT NOT NULL, rating TEXT NOT NULL,
+    count INTEGER NOT NULL, PRIMARY KEY (kiosk_id, service, day, rating)
+);
+CREATE TABLE IF NOT EXISTS clerk_ratings (
+    appointment_id TEXT PRIMARY KEY REFERENCES appointments(id), face INTEGER, remark TEXT, rated_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS bookings (
     source TEXT NOT NULL, external_id TEXT NOT NULL, appointment_id TEXT REFERENCES appointments(id),
     sequence INTEGER NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL, reason TEXT, updated_at TEXT NOT NULL,
@@ -242,13 +249,34 @@ class Store:
         return self._all("SELECT * FROM expired_documents ORDER BY reported_at")
 
     def record_session_report(self, kiosk_id: str, report: dict[str, Any]) -> None:
-        """Kept once: a report sent again (the answer to the first try was lost) changes nothing."""
+        """Kept once: a report sent again (the answer to the first try was lost) changes nothing.
+        The citizen's rating is kept apart, as a count per kiosk, service, day and answer (no row of
+        its own, so not even the order of arrival links an opinion to the appointment, hence to the
+        person who gave it)."""
         reset = report["reset"]
-        self._exec(
-            "INSERT OR IGNORE INTO session_reports VALUES (?, ?, ?, ?, ?, ?, ?)",
-            kiosk_id, report["report_id"], reset.get("appointment_id"), reset["trigger"],
-            int(reset["passed"]), json.dumps(report), utcnow().isoformat(),
-        )  # fmt: skip
+        session = report.get("session")
+        rating = None
+        if isinstance(session, dict) and "citizen_rating" in session:
+            rating = session["citizen_rating"]
+            report = {**report, "session": {k: v for k, v in session.items() if k != "citizen_rating"}}
+        with self._transaction() as db:
+            inserted = db.execute(
+                "INSERT OR IGNORE INTO session_reports VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (kiosk_id, report["report_id"], reset.get("appointment_id"), reset["trigger"],
+                 int(reset["passed"]), json.dumps(report), utcnow().isoformat()),
+            ).rowcount  # fmt: skip
+            if not inserted or rating is None or not isinstance(session, dict):
+                return
+            appointment = db.execute(
+                "SELECT service, start FROM appointments WHERE id=? AND kiosk_id=?",
+                (session["appointment_id"], kiosk_id),
+            ).fetchone()
+            if appointment is not None:  # another kiosk's appointment: not this kiosk's to rate
+                db.execute(
+                    "INSERT INTO citizen_ratings VALUES (?, ?, ?, ?, 1) "
+                    "ON CONFLICT (kiosk_id, service, day, rating) DO UPDATE SET count = count + 1",
+                    (kiosk_id, appointment["service"], appointment["start"][:10], str(rating)),
+                )
 
     def session_reports(self) -> list[sqlite3.Row]:
         return self._all("SELECT * FROM session_reports ORDER BY reported_at, rowid")
@@ -587,6 +615,36 @@ class Store:
         new = CallRow(appointment_id, old.version + 1, old.call_id, old.offer, old.answer, True, by, reason)
         self._write_call(new)
         return new
+
+    # --- evaluation: the clerk's rating of a session, and what the usage figures are made of
+    def rate_as_clerk(self, appointment_id: str, face: int | None, remark: str | None) -> bool:
+        """False when this appointment was already rated (the first rating stands)."""
+        with self._lock:
+            return bool(
+                self._db.execute(
+                    "INSERT OR IGNORE INTO clerk_ratings VALUES (?, ?, ?, ?)",
+                    (appointment_id, face, remark, utcnow().isoformat()),
+                ).rowcount
+            )
+
+    def clerk_rating(self, appointment_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM clerk_ratings WHERE appointment_id=?", appointment_id)
+
+    def usage_appointments(self) -> list[sqlite3.Row]:
+        """Every appointment with its site, its call's state and its clerk's rating."""
+        return self._all(
+            "SELECT a.id, a.kiosk_id, a.service, a.start, a.end, a.walk_in, a.cancelled_at, k.site_name, "
+            "c.answer IS NOT NULL AS answered, r.face AS clerk_face, r.rated_at AS clerk_rated_at, "
+            "r.remark AS clerk_remark FROM appointments a JOIN kiosks k ON k.id=a.kiosk_id "
+            "LEFT JOIN calls c ON c.appointment_id=a.id LEFT JOIN clerk_ratings r ON r.appointment_id=a.id "
+            "ORDER BY a.start, a.id"
+        )
+
+    def usage_citizen_ratings(self) -> list[sqlite3.Row]:
+        return self._all(
+            "SELECT r.service, r.day, r.rating, r.count, k.site_name FROM citizen_ratings r "
+            "JOIN kiosks k ON k.id=r.kiosk_id"
+        )
 
     # --- bookings: appointments kept in a booking tool (RDV Service Public, an ICS feed), mirrored here
     # by bookings.py. One row per booking of a source, with the version of the latest news applied

@@ -96,6 +96,7 @@ from .session import (
     ended_by_staff,
     finished_earlier,
     hung_up,
+    rated,
     upcoming_today,
 )
 from .staff_access import Attempt, StaffAccess
@@ -155,6 +156,19 @@ PREFLIGHT_EVERY_S = 20.0
 WALK_IN_CODE_DIGITS = 6  # as the central makes them (POST /clerk/walk-in-codes)
 
 
+def _control_used(audit: dict[str, object] | None) -> bool:
+    """The citizen let the clerk fill in the form at least once (the audit's events, or its inputs
+    should the events have overflowed)."""
+    if not audit:
+        return False
+    events = audit.get("events")
+    inputs = audit.get("inputs")
+    granted = isinstance(events, list) and any(
+        isinstance(e, dict) and e.get("event") == "granted" for e in events
+    )
+    return granted or (isinstance(inputs, dict) and any(inputs.values()))
+
+
 class _NoFormView:
     async def apply(self, message: InputMessage, admitted: Callable[[], bool]) -> InputOutcome:
         return InputOutcome("no_form", "this kiosk has no form view")
@@ -177,6 +191,7 @@ LIVE_RETRY_CAP_S = 1.0
 CONFIG_REFRESH_S = 600.0
 CONFIG_BEFORE_CALL_S = 5.0  # a slow central delays an offer by this much at most
 HEARTBEAT_S = 30.0
+EVALUATION_LINK_FOR = timedelta(seconds=20)  # the « Je donne mon avis » QR code after the rating
 
 
 class KioskEngine:
@@ -232,6 +247,8 @@ class KioskEngine:
         self._lost: asyncio.Event | None = None
         self._offer_posted_at: float | None = None
         self._answer_at: float | None = None
+        self._first_answer_at: float | None = None  # for the usage figures: the session's length
+        self._connections = 0  # how many times the clerk answered in this session
         self._stats = CallStats()
         # Which of the ICE paths (core/ice_paths.py) the next connection of this session tries, and
         # what the current connection's TURN server said if it gave no relay candidate.
@@ -312,11 +329,14 @@ class KioskEngine:
 
     @property
     def timing(self) -> Timing:
-        return replace(
+        timing = replace(
             self._local_timing,
             join_before=timedelta(seconds=self._config.join_before_s),
             no_show_after=timedelta(seconds=self._config.no_show_after_s),
         )
+        if self._config.evaluation_url:  # the « Merci » screen shows a QR code: time to take a phone out
+            timing = replace(timing, rating_thanks=max(timing.rating_thanks, EVALUATION_LINK_FOR))
+        return timing
 
     def attach_screen(self, screen: ResetScreenPort) -> None:
         """The kiosk's window, for the screen's side of the reset check (before `run`)."""
@@ -690,6 +710,11 @@ class KioskEngine:
             preflight=self.preflight.problems if self.preflight is not None else None,
         )
 
+    async def rate_session(self, face: int | None) -> None:
+        """The citizen's one touch on the ended screen: a face (1 very bad … 5 very good) or « Passer »
+        (None). Anything else, or a second touch, changes nothing."""
+        self._set_session(rated(self._session, face, self._clock.now()))
+
     async def citizen_hang_up(self) -> None:
         self._set_session(hung_up(self._session, by_clerk=False, now=self._clock.now()))
 
@@ -1057,6 +1082,15 @@ class KioskEngine:
         if new.phase is Phase.IN_CALL and new.appointment is not None:
             self._start_control(new.appointment)
         elif new.phase is Phase.IDLE and old.phase is Phase.ENDED:
+            record = self._ended_record
+            if (
+                record is not None
+                and old.rating is not None
+                and old.appointment is not None
+                and (record.appointment_id == old.appointment.id)
+            ):
+                # The citizen's one touch (or none) goes with the session's report; nothing else of it.
+                self._ended_record = replace(record, citizen_rating=old.rating.wire_value())
             self._forget_session()
         self._heartbeat_due.set()
         self._publish_state()
@@ -1065,6 +1099,8 @@ class KioskEngine:
         self._start_documents(appointment)
         self._offer_posted_at = None
         self._answer_at = None
+        self._first_answer_at = None
+        self._connections = 0
         self._stats = CallStats()
         self._path_index = 0  # every session starts with the most direct path
         self._call_task = asyncio.get_running_loop().create_task(self._call_loop(appointment))
@@ -1078,6 +1114,11 @@ class KioskEngine:
         audit = self._end_control()  # before the call closes, so the clerk hears that control ended
         if self._desk is not None and self._desk.refused:
             audit = {**(audit or {}), "documents_refused": self._desk.refused}
+        documents_sent = (
+            sum(t.status is TransferStatus.RECEIVED for t in self._desk.state.transfers)
+            if self._desk is not None
+            else 0
+        )
         self._end_documents(ended.appointment.id)
         self._call = None
         self._call_ticket = None
@@ -1086,10 +1127,12 @@ class KioskEngine:
             task.cancel()
         self._call_closing = self._spawn(self._close_call(call))
         self._spawn(self._tear_down(ended.appointment.id, self._call_closing, ticket, ended.end_reason))
-        self._ended_record = self._record(ended, audit)
+        self._ended_record = self._record(ended, audit, documents_sent)
         self._publish(SessionFinished(self._ended_record))
 
-    def _record(self, ended: Session, audit: dict[str, object] | None = None) -> SessionRecord:
+    def _record(
+        self, ended: Session, audit: dict[str, object] | None = None, documents_sent: int = 0
+    ) -> SessionRecord:
         assert ended.appointment is not None and ended.end_reason is not None
         s = self._stats
         return SessionRecord(
@@ -1105,6 +1148,10 @@ class KioskEngine:
             end_reason=ended.end_reason,
             ended_at=time.time(),
             control_audit=audit,
+            first_answer_at=self._first_answer_at,
+            connections=self._connections,
+            documents_sent=documents_sent,
+            control_used=_control_used(audit),
         )
 
     async def _close_call(self, call: Call | None) -> None:
@@ -1137,6 +1184,8 @@ class KioskEngine:
         self._media_flowing = False
         self._offer_posted_at = None
         self._answer_at = None
+        self._first_answer_at = None
+        self._connections = 0
         self._stats = CallStats()
         self._incident_unsent = None  # the last citizen's page: not for the next clerk
         self._notices -= {Notice.CALL_SETUP_FAILING, Notice.RELAY_UNREACHABLE, Notice.RELAY_REFUSED}
@@ -1446,6 +1495,8 @@ class KioskEngine:
                     await call.accept_answer(signal.answer)
                     answered = True
                     self._answer_at = time.time()
+                    self._first_answer_at = self._first_answer_at or self._answer_at
+                    self._connections += 1
                     self._set_session(clerk_answered(self._session))
         finally:
             lost_wait.cancel()
@@ -1508,6 +1559,7 @@ class KioskEngine:
             documents=self._desk.state if self._desk else None,
             volume=self._volume,
             out_of_service=self.reset.out_of_service is not None,
+            evaluation_url=self._config.evaluation_url,
         )
 
     def _publish_state(self) -> None:

@@ -45,6 +45,7 @@ class KioskSnapshot:
     documents: DocumentsState | None = None  # None: no scanning on this kiosk (or no session)
     volume: int = DEFAULT_LEVEL  # the loudness the citizen chose (core.volume), back to default per session
     out_of_service: bool = False  # a reset check failed: « Borne momentanément indisponible »
+    evaluation_url: str | None = None  # « Je donne mon avis », shown once the citizen has rated
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,12 @@ class SessionRecord:
     end_reason: EndReason
     ended_at: float
     control_audit: dict[str, object] | None = None  # counts and URLs, never what was typed
+    # For the council's usage figures (the central's GET /admin/usage): counts, never content.
+    first_answer_at: float | None = None  # the clerk's first answer in this session (None: never met)
+    connections: int = 0  # how many times the clerk answered (more than one: the call dropped and came back)
+    documents_sent: int = 0  # documents the clerk's side confirmed
+    control_used: bool = False  # the citizen let the clerk fill in the form
+    citizen_rating: int | str | None = None  # 1…5, "skipped", "no_answer"; None: not asked
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,6 +185,13 @@ class ClerkBot:
         response.raise_for_status()
         return dict(response.json())
 
+    async def rate_session(self, appointment_id: str, face: int | None, remark: str | None = None) -> None:
+        """As the console after a hang-up: the clerk's rating of the session (1 very bad … 5 very
+        good, None to skip) and an optional remark."""
+        body: dict[str, Any] = {"face": face, **({"remark": remark} if remark is not None else {})}
+        response = await self._client.post(f"/clerk/appointments/{appointment_id}/rating", json=body)
+        response.raise_for_status()
+
     async def ice_servers(self) -> tuple[IceServer, ...]:
         """The clerk's STUN/TURN servers, fetched before each answer as the console does (a TURN
         credential is made for the call). None configured, or an unreadable answer: host candidates."""

@@ -160,6 +160,7 @@ class KioskWindow(QMainWindow):
         bridge.remote_frame.connect(self._show_remote_frame)
         bridge.local_frame.connect(self._show_local_frame)
         self.call.hang_up_confirmed.connect(lambda: bridge.submit(engine.citizen_hang_up))
+        self.ended.rated.connect(lambda face: bridge.submit(lambda: engine.rate_session(face)))
         self.call.microphone_toggled.connect(lambda on: bridge.submit(lambda: engine.set_microphone(on)))
         self.call.camera_toggled.connect(lambda on: bridge.submit(lambda: engine.set_camera(on)))
         self.call.control_answered.connect(
@@ -321,6 +322,7 @@ class KioskWindow(QMainWindow):
             snapshot.session.phase,
             snapshot.session.clerk_late,
             snapshot.session.reconnecting,
+            snapshot.session.rating is not None and snapshot.session.rating.answered,
             snapshot.control,
             documents.requested,
             documents.scanner,

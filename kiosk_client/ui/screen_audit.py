@@ -31,7 +31,7 @@ from ..core.engine import KioskEngine, LiveCheck, StaffDeviceCheck, StaffReport
 from ..core.events import KioskSnapshot, Notice
 from ..core.models import Appointment, RgbImage
 from ..core.page_recovery import PageIncident
-from ..core.session import EndReason, Phase, Session
+from ..core.session import CitizenRating, EndReason, Phase, Session
 from ..core.settings import AccessibilitySettings
 from ..core.staff_access import Attempt, Verdict
 from ..runtime import LoopThread
@@ -220,6 +220,18 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
     for reason in EndReason:
         ended = Session(Phase.ENDED, appointment, end_reason=reason, ended_at=now)
         yield f"ended_{reason.value}", snap(ended), nothing
+    # The one-touch rating after a call (five faces or « Passer »), and its « Merci ».
+    asked = CitizenRating(asked_at=now)
+    rating = Session(Phase.ENDED, appointment, end_reason=EndReason.CLERK_HUNG_UP, ended_at=now, rating=asked)
+    yield "rating", snap(rating), nothing
+    yield "larger_text_rating", snap(rating), larger
+    failed = replace(rating, end_reason=EndReason.CALL_FAILED)
+    yield "rating_call_failed", snap(failed), nothing
+    thanks = replace(rating, rating=replace(asked, face=5, answered_at=now))
+    yield "rating_thanks", snap(thanks), nothing
+    link = "https://www.plus.transformation.gouv.fr/"  # « Je donne mon avis »
+    yield "rating_thanks_link", snap(thanks, evaluation_url=link), nothing
+    yield "larger_text_rating_thanks_link", snap(thanks, evaluation_url=link), larger
     # A reset check failed: the next citizen finds this instead of the idle screen.
     yield "out_of_service", snap(Session(), out_of_service=True), nothing
     yield "larger_text_out_of_service", snap(Session(), out_of_service=True), larger

@@ -33,6 +33,12 @@ QPushButton#primary:pressed {{ background: #00005c; }}
 QPushButton:disabled, QPushButton#primary:disabled, QPushButton#danger:disabled {{
     background: #e6e6e6; border-color: #8c8c8c; color: #595959; border-style: dashed;
 }}
+QToolButton#ratingFace {{
+    font-size: 26px; min-width: 140px; padding: 8px 8px 6px 8px;
+    border-radius: 12px; border: 3px solid {BLUE}; background: white; color: {BLUE};
+}}
+QToolButton#ratingFace:pressed {{ background: #dcdcff; border-width: 6px; }}
+QPushButton#rating_skip {{ min-width: 240px; }}
 QPushButton#language {{ font-size: 22px; min-height: 64px; min-width: 160px; }}
 QFrame#confirm {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
 QFrame#confirm QLabel {{ background: white; }}

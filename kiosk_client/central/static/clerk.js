@@ -288,6 +288,7 @@ function forgetDocuments() {
 
 async function joinAppointment(appointment) {
   $("last-call").textContent = "";
+  closeRating();  // another citizen: the last one's rating is sent or skipped by now, or never
   // In a call, no walk-in: the availability ends now (the central would end it with the answer).
   if (state.availability && state.availability.available) {
     state.availability = { ...state.availability, available: false, ended: "in_call" };
@@ -319,6 +320,8 @@ async function joinAppointment(appointment) {
 }
 
 function endCall(message) {
+  // A call this console was in (connected at least once) is rated from the agenda, once it is over.
+  if (state.appointment && state.connectedAt !== null) askRating(state.appointment);
   showControl("none");
   state.control = null;
   state.documentsChannel = null;
@@ -1021,3 +1024,78 @@ $("ask-document").addEventListener("submit", (event) => {
   sendDocuments({ type: "doc.request", label: label.slice(0, 120) });
   $("documents-status").textContent = `Demandé à l'usager : ${label}`;
 });
+
+// ---------------------------------------------------------------- the clerk's rating of a session
+// After the hang-up, on the agenda: five choices (very bad … very good) or « Passer », and an optional
+// remark of at most 500 characters, sent once (POST /clerk/appointments/{id}/rating). Nothing about
+// the citizen: the remark says how the session went, the box says so.
+const RATING_MAX = 500;
+const RATING_ERRORS = {
+  call_not_ended: "le serveur n'a pas encore enregistré la fin de l'entretien. Réessayez dans un instant.",
+  invalid_field: "la remarque contient des caractères refusés.",
+};
+state.rating = null;  // {appointment, face} while the box is open
+
+function askRating(appointment) {
+  state.rating = { appointment, face: null };
+  $("rating-for").textContent = `${time(appointment.start)} – ${appointment.service} · ${appointment.site_name}`;
+  $("rating-remark").value = "";
+  $("rating-status").textContent = "";
+  $("rating-status").className = "";
+  showRating();
+  $("rating").hidden = false;
+}
+
+function closeRating() {
+  state.rating = null;
+  $("rating").hidden = true;
+}
+
+function showRating() {
+  const face = state.rating ? state.rating.face : null;
+  for (const button of document.querySelectorAll("#rating [data-face]")) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.face) === face));
+  }
+  $("rating-send").disabled = face === null;
+  const left = RATING_MAX - $("rating-remark").value.length;
+  $("rating-left").textContent = `${left} caractère${left > 1 ? "s" : ""} restant${left > 1 ? "s" : ""}`;
+}
+
+async function sendRating(face) {
+  const rating = state.rating;
+  if (!rating) return;
+  const remark = $("rating-remark").value.trim().slice(0, RATING_MAX);
+  const body = remark ? { face, remark } : { face };
+  for (const button of document.querySelectorAll("#rating button")) button.disabled = true;
+  try {
+    await api("POST", `/clerk/appointments/${rating.appointment.id}/rating`, body);
+    closeRating();
+    $("last-call").textContent = face === null ? "Évaluation passée." : "Merci\u00a0: votre évaluation est enregistrée.";
+  } catch (error) {
+    if (error.code === "already_rated") {
+      closeRating();
+      $("last-call").textContent = "Cet entretien était déjà évalué.";
+      return;
+    }
+    const why = RATING_ERRORS[error.code] || error.message;
+    $("rating-status").textContent = `Évaluation non envoyée\u00a0: ${why}`;
+    $("rating-status").className = "warn";
+  } finally {
+    for (const button of document.querySelectorAll("#rating button")) button.disabled = false;
+    if (state.rating) showRating();
+  }
+}
+
+for (const button of document.querySelectorAll("#rating [data-face]")) {
+  button.addEventListener("click", () => {
+    if (!state.rating) return;
+    state.rating.face = Number(button.dataset.face);
+    showRating();
+  });
+}
+$("rating-remark").addEventListener("input", showRating);
+$("rating").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (state.rating && state.rating.face !== null) sendRating(state.rating.face);
+});
+$("rating-skip").addEventListener("click", () => sendRating(null));
