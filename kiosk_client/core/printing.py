@@ -1,0 +1,336 @@
+"""Printing what the clerk sends: the session's print desk, its ports, its states and its errors.
+
+One desk per session, one document at a time. The clerk offers a PDF on the documents channel
+(core/print_protocol.py); the desk takes its chunks in order, checks its size and SHA-256, has it
+read and its pages drawn out of the kiosk's process (PdfRenderer), and only then puts it on the
+citizen's screen. One touch on « Imprimer » sends it to the printer (PrinterPort); the clerk hears
+each step (print.status). The PDF lives in memory only; the renderer's temporary files are gone once
+the pages are drawn, and the reset check looks for any left (`leftovers`). At the end of the session
+(or when the citizen closes it) the document is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Protocol
+
+from . import print_protocol as pp
+from .document_transfer import DocumentLink
+from .errors import KioskError
+
+log = logging.getLogger(__name__)
+
+LOGGED_REFUSALS_PER_CODE = 3
+PROGRESS_EVERY = 256 * 1024  # how often the arriving bytes are published
+
+
+class PdfRefused(KioskError):
+    """A file that will not be shown: `code` is one of print_protocol.REFUSALS (not_pdf,
+    too_many_pages, encrypted, unreadable)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class PrinterError(KioskError):
+    """Printing failed; `code` is stable (the citizen's words and the clerk's report come from it):
+    no_printer, printer_offline, out_of_paper, paper_jam, out_of_ink, cover_open, printer_stopped,
+    format_unsupported, job_failed, print_timeout."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class PdfRenderer(Protocol):
+    async def render(self, data: bytes, max_pages: int) -> tuple[bytes, ...]:
+        """The pages of a PDF as PNG images (large enough for the kiosk's screen), drawn out of the
+        kiosk's process and bounded in time and memory; PdfRefused otherwise."""
+        ...
+
+    def leftovers(self) -> list[str]:
+        """Names of any temporary file the renderer still has (the reset check wants none)."""
+        ...
+
+    def wipe(self) -> None:
+        """Removes any temporary file (the session ended, or the kiosk starts)."""
+        ...
+
+
+class PrinterPort(Protocol):
+    async def print_pdf(self, data: bytes, on_progress: Callable[[str], None]) -> None:
+        """Prints the PDF and returns once the printer says the job completed; PrinterError otherwise.
+        `on_progress("sent")` once the printer has the job."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PrintPorts:
+    """What a kiosk that shows (and prints) the clerk's documents gives the engine. No printer: the
+    documents are shown, without « Imprimer »."""
+
+    renderer: PdfRenderer
+    printer: PrinterPort | None = None
+
+
+class PrintStatus(StrEnum):
+    RECEIVING = "receiving"
+    CHECKING = "checking"  # whole; being read out of process
+    SHOWN = "shown"
+    PRINTING = "printing"
+    PRINTED = "printed"
+    FAILED = "print_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class PrintDocument:
+    id: str
+    name: str
+    size: int
+    status: PrintStatus = PrintStatus.RECEIVING
+    received: int = 0
+    pages: tuple[bytes, ...] = ()  # PNG, once shown
+    error: str | None = None  # a PrinterError code, after a failed print
+    printed: int = 0  # times printed in this session
+
+    def __repr__(self) -> str:
+        return f"PrintDocument({self.id}, {self.status}, {len(self.pages)} pages, {self.error})"
+
+
+@dataclass(frozen=True, slots=True)
+class PrintState:
+    document: PrintDocument | None = None  # None: nothing on screen (nothing, or still arriving)
+    can_print: bool = True  # this kiosk has a printer
+
+    @property
+    def on_screen(self) -> PrintDocument | None:
+        """The document the citizen sees: from the moment its pages are drawn."""
+        doc = self.document
+        return doc if doc is not None and doc.pages else None
+
+
+class PrintDesk:
+    def __init__(self, ports: PrintPorts, on_change: Callable[[PrintState], None]) -> None:
+        self._renderer = ports.renderer
+        self._printer = ports.printer
+        self._on_change = on_change
+        self._state = PrintState(can_print=ports.printer is not None)
+        self._link: DocumentLink | None = None
+        self._sha256 = ""
+        self._buffer = bytearray()
+        self._data: bytes | None = None  # the whole PDF, once checked
+        self._task: asyncio.Task[None] | None = None
+        self.refused: Counter[str] = Counter()
+
+    @property
+    def state(self) -> PrintState:
+        return self._state
+
+    def _set(self, document: PrintDocument | None) -> None:
+        self._state = replace(self._state, document=document)
+        self._on_change(self._state)
+
+    # -- the channel
+
+    def attach(self, link: DocumentLink) -> None:
+        self._link = link
+
+    def detach(self, link: DocumentLink | None = None) -> None:
+        """The channel closed: a document still arriving is dropped (the clerk sends it again on the
+        next channel); one on screen stays, and its later states go to the next channel."""
+        if link is not None and link is not self._link:
+            return
+        self._link = None
+        doc = self._state.document
+        if doc is not None and doc.status is PrintStatus.RECEIVING:
+            self._drop()
+
+    def _send(self, text: str) -> None:
+        link = self._link
+        if link is not None and link.is_open():
+            with contextlib.suppress(ConnectionError):
+                link.send_text(text)
+
+    def _tell(self, doc_id: str, state: str, reason: str | None = None, pages: int | None = None) -> None:
+        self._send(pp.status(doc_id, state, reason, pages))
+
+    def _refuse(self, doc_id: str | None, code: str, message: str) -> None:
+        self.refused[code] += 1
+        if self.refused[code] <= LOGGED_REFUSALS_PER_CODE:
+            log.warning("printing: refused the clerk's document or message (%s): %s", code, message)
+        if doc_id is None:
+            self._send(pp.error(code, message))
+        else:
+            self._tell(doc_id, "refused", code)
+
+    def on_message(self, raw: str | bytes) -> None:
+        """A printing message from the clerk; nothing in its handling may raise into the channel."""
+        try:
+            self._on_message(raw)
+        except Exception:
+            log.exception("printing: a clerk message could not be handled")
+            self._refuse(None, "internal_error", "the kiosk could not handle this message")
+
+    def _on_message(self, raw: str | bytes) -> None:
+        try:
+            message = pp.parse_clerk_message(raw)
+        except pp.PrintProtocolError as exc:
+            about = self._receiving_id() if isinstance(raw, bytes) else None
+            if about is not None:
+                self._drop()  # a broken chunk spoils the document it belongs to
+            self._refuse(about, exc.code, exc.message)
+            return
+        doc = self._state.document
+        match message:
+            case pp.PrintOffer():
+                self._offered(message)
+            case pp.PrintChunk(id=doc_id, offset=offset, data=data):
+                if doc is None or doc.id != doc_id or doc.status is not PrintStatus.RECEIVING:
+                    self._refuse(None, "unknown_document", "no document of this id is arriving")
+                elif offset != len(self._buffer):
+                    self._drop()
+                    self._refuse(doc_id, "malformed", "chunks must come in order, without gaps")
+                elif len(self._buffer) + len(data) > doc.size:
+                    self._drop()
+                    self._refuse(doc_id, "too_large", "more bytes than announced")
+                else:
+                    before = len(self._buffer)
+                    self._buffer += data
+                    if before // PROGRESS_EVERY != len(self._buffer) // PROGRESS_EVERY:
+                        self._set(replace(doc, received=len(self._buffer)))  # not 1,280 times for 20 MB
+            case pp.PrintEnd(id=doc_id):
+                if doc is None or doc.id != doc_id or doc.status is not PrintStatus.RECEIVING:
+                    self._refuse(None, "unknown_document", "no document of this id is arriving")
+                else:
+                    self._ended(doc)
+            case pp.PrintCancel(id=doc_id):
+                if doc is None or doc.id != doc_id:
+                    self._refuse(None, "unknown_document", "no such document")
+                elif doc.status is PrintStatus.PRINTING:
+                    self._refuse(None, "busy", "the document is being printed")
+                else:
+                    self.close()
+
+    def _receiving_id(self) -> str | None:
+        doc = self._state.document
+        return doc.id if doc is not None and doc.status is PrintStatus.RECEIVING else None
+
+    def _offered(self, offer: pp.PrintOffer) -> None:
+        current = self._state.document
+        if current is not None and current.status in (PrintStatus.CHECKING, PrintStatus.PRINTING):
+            self._refuse(offer.id, "busy", "another document is being read or printed")
+            return
+        if current is not None:  # a new document replaces the one shown (or half arrived)
+            self.close()
+        self._sha256 = offer.sha256
+        self._buffer = bytearray()
+        self._set(PrintDocument(offer.id, offer.name, offer.size))
+        self._tell(offer.id, "accepted")
+
+    def _ended(self, doc: PrintDocument) -> None:
+        data = bytes(self._buffer)
+        self._buffer = bytearray()
+        if len(data) != doc.size or hashlib.sha256(data).hexdigest() != self._sha256:
+            self._set(None)
+            self._refuse(doc.id, "hash_mismatch", "the document is not the one announced")
+            return
+        self._set(replace(doc, status=PrintStatus.CHECKING, received=len(data)))
+        self._tell(doc.id, "received")
+        self._task = asyncio.get_running_loop().create_task(self._render(doc.id, data))
+
+    async def _render(self, doc_id: str, data: bytes) -> None:
+        try:
+            pages = await self._renderer.render(data, pp.MAX_PAGES)
+        except PdfRefused as exc:
+            self._set(None)
+            self._refuse(doc_id, exc.code, str(exc))
+            return
+        except Exception:
+            log.exception("printing: the document could not be read")
+            self._set(None)
+            self._refuse(doc_id, "unreadable", "the kiosk could not read the document")
+            return
+        doc = self._state.document
+        if doc is None or doc.id != doc_id:
+            return  # closed meanwhile
+        self._data = data
+        self._set(replace(doc, status=PrintStatus.SHOWN, pages=pages))
+        log.info("printing: a document of %d page(s) is shown", len(pages))
+        self._tell(doc_id, "shown", pages=len(pages))
+
+    # -- what the citizen does
+
+    def print(self) -> bool:
+        """« Imprimer »: False if there is nothing to print (or no printer, or it is printing)."""
+        doc = self._state.document
+        if (
+            self._printer is None
+            or self._data is None
+            or doc is None
+            or doc.status not in (PrintStatus.SHOWN, PrintStatus.PRINTED, PrintStatus.FAILED)
+        ):
+            return False
+        self._set(replace(doc, status=PrintStatus.PRINTING, error=None))
+        self._tell(doc.id, "printing")
+        self._task = asyncio.get_running_loop().create_task(self._print(doc.id, self._printer, self._data))
+        return True
+
+    async def _print(self, doc_id: str, printer: PrinterPort, data: bytes) -> None:
+        error: str | None = None
+        try:
+            await printer.print_pdf(data, lambda step: None)
+        except PrinterError as exc:
+            log.warning("printing failed: %s (%s)", exc.code, exc)
+            error = exc.code
+        except Exception:
+            log.exception("printing failed")
+            error = "job_failed"
+        doc = self._state.document
+        if doc is None or doc.id != doc_id:
+            return
+        if error is None:
+            self._set(replace(doc, status=PrintStatus.PRINTED, printed=doc.printed + 1))
+            self._tell(doc_id, "printed")
+        else:
+            self._set(replace(doc, status=PrintStatus.FAILED, error=error))
+            self._tell(doc_id, "print_failed", error)
+
+    def close(self) -> None:
+        """« Fermer » (or the clerk withdrew it): the document goes, from the screen and from memory."""
+        doc = self._state.document
+        if doc is None:
+            return
+        if self._task is not None and not self._task.done():
+            self._task.cancel()  # a rendering in progress: its subprocess is killed
+        self._task = None
+        self._drop()
+        self._tell(doc.id, "closed")
+
+    def _drop(self) -> None:
+        self._buffer = bytearray()
+        self._data = None
+        self._sha256 = ""
+        if self._state.document is not None:
+            self._set(None)
+
+    async def end(self) -> None:
+        """The session ends: the document is dropped, any rendering or printing is stopped, and the
+        renderer's temporary files are removed."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        doc = self._state.document
+        self._drop()
+        if doc is not None:
+            self._tell(doc.id, "closed")
+        self._link = None
+        await asyncio.to_thread(self._renderer.wipe)
