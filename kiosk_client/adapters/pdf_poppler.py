@@ -55,8 +55,8 @@ def memory_backed_root() -> Path:
 
 
 class PopplerRenderer:
-    def __init__(self, root: Path | None = None, *, tools: str = "/usr/bin") -> None:
-        self._root = (root or memory_backed_root()) / FOLDER
+    def __init__(self, root: Path | None = None, *, folder: str = FOLDER, tools: str = "/usr/bin") -> None:
+        self._root = (root or memory_backed_root()) / folder
         self._tools = Path(tools)
 
     async def render(self, data: bytes, max_pages: int) -> tuple[bytes, ...]:

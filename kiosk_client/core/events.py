@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from .document_desk import DocumentsState
 from .models import Appointment
+from .printing import PrintState
 from .session import EndReason, Session
 from .volume import DEFAULT_LEVEL
 
@@ -45,6 +46,7 @@ class KioskSnapshot:
     documents: DocumentsState | None = None  # None: no scanning on this kiosk (or no session)
     volume: int = DEFAULT_LEVEL  # the loudness the citizen chose (core.volume), back to default per session
     out_of_service: bool = False  # a reset check failed: « Borne momentanément indisponible »
+    printing: PrintState | None = None  # None: no printing on this kiosk (or no session)
 
 
 @dataclass(frozen=True, slots=True)
