@@ -62,7 +62,7 @@ def in_call(state: PrintState | None, **changes: object) -> object:
 
 
 def shown(pages: tuple[bytes, ...], **changes: object) -> PrintState:
-    doc = PrintDocument("a" * 32, "Attestation CAF.pdf", 4000, PrintStatus.SHOWN, 4000, pages)
+    doc = PrintDocument("a" * 32, "Attestation CAF.pdf", pages)
     return PrintState(replace(doc, **changes))
 
 
@@ -79,8 +79,7 @@ def test_the_document_is_shown_large_and_printed_with_one_touch(
     panel = window.call.print_panel
     window.show_state(in_call(PrintState()))  # nothing sent yet: nothing shown
     assert panel.isHidden()
-    arriving = PrintState(PrintDocument("a" * 32, "Attestation CAF.pdf", 4000, received=2000))
-    window.show_state(in_call(arriving))
+    window.show_state(in_call(PrintState(incoming=True)))
     assert panel.isHidden()  # half a document is never shown
 
     window.show_state(in_call(shown(pages)))

@@ -28,7 +28,6 @@ from .errors import KioskError
 log = logging.getLogger(__name__)
 
 LOGGED_REFUSALS_PER_CODE = 3
-PROGRESS_EVERY = 256 * 1024  # how often the arriving bytes are published
 
 
 class PdfRefused(KioskError):
@@ -82,8 +81,6 @@ class PrintPorts:
 
 
 class PrintStatus(StrEnum):
-    RECEIVING = "receiving"
-    CHECKING = "checking"  # whole; being read out of process
     SHOWN = "shown"
     PRINTING = "printing"
     PRINTED = "printed"
@@ -92,12 +89,12 @@ class PrintStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PrintDocument:
+    """The document on the citizen's screen (only once its pages are drawn)."""
+
     id: str
     name: str
-    size: int
-    status: PrintStatus = PrintStatus.RECEIVING
-    received: int = 0
-    pages: tuple[bytes, ...] = ()  # PNG, once shown
+    pages: tuple[bytes, ...]  # PNG
+    status: PrintStatus = PrintStatus.SHOWN
     error: str | None = None  # a PrinterError code, after a failed print
     printed: int = 0  # times printed in this session
 
@@ -107,14 +104,26 @@ class PrintDocument:
 
 @dataclass(frozen=True, slots=True)
 class PrintState:
-    document: PrintDocument | None = None  # None: nothing on screen (nothing, or still arriving)
+    document: PrintDocument | None = None  # None: nothing on screen
     can_print: bool = True  # this kiosk has a printer
+    incoming: bool = False  # a document is arriving or being read (not shown before it is checked)
 
     @property
     def on_screen(self) -> PrintDocument | None:
-        """The document the citizen sees: from the moment its pages are drawn."""
-        doc = self.document
-        return doc if doc is not None and doc.pages else None
+        return self.document
+
+
+@dataclass(slots=True)
+class _Incoming:
+    """A document arriving: kept apart from the one on screen, which a hostile or broken file
+    must not disturb."""
+
+    id: str
+    name: str
+    size: int
+    sha256: str
+    buffer: bytearray
+    task: asyncio.Task[None] | None = None  # reading it, once whole
 
 
 class PrintDesk:
@@ -124,10 +133,9 @@ class PrintDesk:
         self._on_change = on_change
         self._state = PrintState(can_print=ports.printer is not None)
         self._link: DocumentLink | None = None
-        self._sha256 = ""
-        self._buffer = bytearray()
-        self._data: bytes | None = None  # the whole PDF, once checked
-        self._task: asyncio.Task[None] | None = None
+        self._incoming: _Incoming | None = None
+        self._data: bytes | None = None  # the PDF on screen
+        self._printing: asyncio.Task[None] | None = None
         self.refused: Counter[str] = Counter()
 
     @property
@@ -135,7 +143,7 @@ class PrintDesk:
         return self._state
 
     def _set(self, document: PrintDocument | None) -> None:
-        self._state = replace(self._state, document=document)
+        self._state = replace(self._state, document=document, incoming=self._incoming is not None)
         self._on_change(self._state)
 
     # -- the channel
@@ -145,13 +153,12 @@ class PrintDesk:
 
     def detach(self, link: DocumentLink | None = None) -> None:
         """The channel closed: a document still arriving is dropped (the clerk sends it again on the
-        next channel); one on screen stays, and its later states go to the next channel."""
+        next channel); the one on screen stays, and its later states go to the next channel."""
         if link is not None and link is not self._link:
             return
         self._link = None
-        doc = self._state.document
-        if doc is not None and doc.status is PrintStatus.RECEIVING:
-            self._drop()
+        if self._incoming is not None and self._incoming.task is None:
+            self._drop_incoming()
 
     def _send(self, text: str) -> None:
         link = self._link
@@ -183,104 +190,114 @@ class PrintDesk:
         try:
             message = pp.parse_clerk_message(raw)
         except pp.PrintProtocolError as exc:
-            about = self._receiving_id() if isinstance(raw, bytes) else None
-            if about is not None:
-                self._drop()  # a broken chunk spoils the document it belongs to
-            self._refuse(about, exc.code, exc.message)
+            incoming = self._incoming
+            if isinstance(raw, bytes) and incoming is not None and incoming.task is None:
+                self._drop_incoming()  # a broken chunk spoils the document it belongs to
+                self._refuse(incoming.id, exc.code, exc.message)
+            else:
+                self._refuse(None, exc.code, exc.message)
             return
-        doc = self._state.document
+        incoming = self._incoming
+        arriving = incoming if incoming is not None and incoming.task is None else None
         match message:
             case pp.PrintOffer():
                 self._offered(message)
             case pp.PrintChunk(id=doc_id, offset=offset, data=data):
-                if doc is None or doc.id != doc_id or doc.status is not PrintStatus.RECEIVING:
+                if arriving is None or arriving.id != doc_id:
                     self._refuse(None, "unknown_document", "no document of this id is arriving")
-                elif offset != len(self._buffer):
-                    self._drop()
+                elif offset != len(arriving.buffer):
+                    self._drop_incoming()
                     self._refuse(doc_id, "malformed", "chunks must come in order, without gaps")
-                elif len(self._buffer) + len(data) > doc.size:
-                    self._drop()
+                elif len(arriving.buffer) + len(data) > arriving.size:
+                    self._drop_incoming()
                     self._refuse(doc_id, "too_large", "more bytes than announced")
                 else:
-                    before = len(self._buffer)
-                    self._buffer += data
-                    if before // PROGRESS_EVERY != len(self._buffer) // PROGRESS_EVERY:
-                        self._set(replace(doc, received=len(self._buffer)))  # not 1,280 times for 20 MB
+                    arriving.buffer += data
             case pp.PrintEnd(id=doc_id):
-                if doc is None or doc.id != doc_id or doc.status is not PrintStatus.RECEIVING:
+                if arriving is None or arriving.id != doc_id:
                     self._refuse(None, "unknown_document", "no document of this id is arriving")
                 else:
-                    self._ended(doc)
+                    self._ended(arriving)
             case pp.PrintCancel(id=doc_id):
-                if doc is None or doc.id != doc_id:
+                shown = self._state.document
+                if incoming is not None and incoming.id == doc_id:
+                    self._drop_incoming()
+                    self._tell(doc_id, "closed")
+                elif shown is None or shown.id != doc_id:
                     self._refuse(None, "unknown_document", "no such document")
-                elif doc.status is PrintStatus.PRINTING:
+                elif shown.status is PrintStatus.PRINTING:
                     self._refuse(None, "busy", "the document is being printed")
                 else:
                     self.close()
 
-    def _receiving_id(self) -> str | None:
-        doc = self._state.document
-        return doc.id if doc is not None and doc.status is PrintStatus.RECEIVING else None
-
     def _offered(self, offer: pp.PrintOffer) -> None:
-        current = self._state.document
-        if current is not None and current.status in (PrintStatus.CHECKING, PrintStatus.PRINTING):
-            self._refuse(offer.id, "busy", "another document is being read or printed")
+        if offer.size > pp.MAX_DOCUMENT_BYTES:
+            self._refuse(offer.id, "too_large", f"at most {pp.MAX_DOCUMENT_BYTES} bytes")
             return
-        if current is not None:  # a new document replaces the one shown (or half arrived)
-            self.close()
-        self._sha256 = offer.sha256
-        self._buffer = bytearray()
-        self._set(PrintDocument(offer.id, offer.name, offer.size))
+        if self._incoming is not None:
+            self._refuse(offer.id, "busy", "another document is arriving or being read")
+            return
+        self._incoming = _Incoming(offer.id, offer.name, offer.size, offer.sha256, bytearray())
+        self._set(self._state.document)
         self._tell(offer.id, "accepted")
 
-    def _ended(self, doc: PrintDocument) -> None:
-        data = bytes(self._buffer)
-        self._buffer = bytearray()
-        if len(data) != doc.size or hashlib.sha256(data).hexdigest() != self._sha256:
-            self._set(None)
-            self._refuse(doc.id, "hash_mismatch", "the document is not the one announced")
+    def _ended(self, incoming: _Incoming) -> None:
+        data = bytes(incoming.buffer)
+        incoming.buffer = bytearray()
+        if len(data) != incoming.size or hashlib.sha256(data).hexdigest() != incoming.sha256:
+            self._drop_incoming()
+            self._refuse(incoming.id, "hash_mismatch", "the document is not the one announced")
             return
-        self._set(replace(doc, status=PrintStatus.CHECKING, received=len(data)))
-        self._tell(doc.id, "received")
-        self._task = asyncio.get_running_loop().create_task(self._render(doc.id, data))
+        self._tell(incoming.id, "received")
+        incoming.task = asyncio.get_running_loop().create_task(self._render(incoming, data))
 
-    async def _render(self, doc_id: str, data: bytes) -> None:
+    async def _render(self, incoming: _Incoming, data: bytes) -> None:
         try:
             pages = await self._renderer.render(data, pp.MAX_PAGES)
         except PdfRefused as exc:
-            self._set(None)
-            self._refuse(doc_id, exc.code, str(exc))
+            self._drop_incoming()
+            self._refuse(incoming.id, exc.code, str(exc))
             return
         except Exception:
             log.exception("printing: the document could not be read")
-            self._set(None)
-            self._refuse(doc_id, "unreadable", "the kiosk could not read the document")
+            self._drop_incoming()
+            self._refuse(incoming.id, "unreadable", "the kiosk could not read the document")
             return
-        doc = self._state.document
-        if doc is None or doc.id != doc_id:
-            return  # closed meanwhile
+        shown = self._state.document
+        if shown is not None and shown.status is PrintStatus.PRINTING:
+            self._drop_incoming()
+            self._refuse(incoming.id, "busy", "the citizen is printing another document")
+            return
+        self._incoming = None
+        if shown is not None:
+            self._tell(shown.id, "closed")  # the new document takes its place
         self._data = data
-        self._set(replace(doc, status=PrintStatus.SHOWN, pages=pages))
+        self._set(PrintDocument(incoming.id, incoming.name, pages))
         log.info("printing: a document of %d page(s) is shown", len(pages))
-        self._tell(doc_id, "shown", pages=len(pages))
+        self._tell(incoming.id, "shown", pages=len(pages))
+
+    def _drop_incoming(self) -> None:
+        incoming, self._incoming = self._incoming, None
+        if incoming is None:
+            return
+        incoming.buffer = bytearray()
+        task = incoming.task
+        if task is not None and not task.done() and task is not _current_task():
+            task.cancel()  # a rendering in progress: its subprocess is killed
+        self._set(self._state.document)
 
     # -- what the citizen does
 
     def print(self) -> bool:
         """« Imprimer »: False if there is nothing to print (or no printer, or it is printing)."""
         doc = self._state.document
-        if (
-            self._printer is None
-            or self._data is None
-            or doc is None
-            or doc.status not in (PrintStatus.SHOWN, PrintStatus.PRINTED, PrintStatus.FAILED)
-        ):
+        if self._printer is None or self._data is None or doc is None or doc.status is PrintStatus.PRINTING:
             return False
         self._set(replace(doc, status=PrintStatus.PRINTING, error=None))
         self._tell(doc.id, "printing")
-        self._task = asyncio.get_running_loop().create_task(self._print(doc.id, self._printer, self._data))
+        self._printing = asyncio.get_running_loop().create_task(
+            self._print(doc.id, self._printer, self._data)
+        )
         return True
 
     async def _print(self, doc_id: str, printer: PrinterPort, data: bytes) -> None:
@@ -304,33 +321,38 @@ class PrintDesk:
             self._tell(doc_id, "print_failed", error)
 
     def close(self) -> None:
-        """« Fermer » (or the clerk withdrew it): the document goes, from the screen and from memory."""
+        """« Fermer » (or the clerk withdrew it): the document goes, from the screen and from memory;
+        a printing under way is cancelled (the printer's job too)."""
         doc = self._state.document
         if doc is None:
             return
-        if self._task is not None and not self._task.done():
-            self._task.cancel()  # a rendering in progress: its subprocess is killed
-        self._task = None
-        self._drop()
+        if self._printing is not None and not self._printing.done():
+            self._printing.cancel()
+        self._printing = None
+        self._data = None
+        self._set(None)
         self._tell(doc.id, "closed")
 
-    def _drop(self) -> None:
-        self._buffer = bytearray()
-        self._data = None
-        self._sha256 = ""
-        if self._state.document is not None:
-            self._set(None)
-
     async def end(self) -> None:
-        """The session ends: the document is dropped, any rendering or printing is stopped, and the
-        renderer's temporary files are removed."""
-        task, self._task = self._task, None
-        if task is not None and not task.done():
+        """The session ends: every document is dropped, any reading or printing stopped, and the
+        renderer's temporary files removed."""
+        tasks = [
+            t for t in (self._printing, self._incoming.task if self._incoming else None) if t is not None
+        ]
+        incoming = self._incoming
+        self._drop_incoming()
+        self.close()
+        if incoming is not None:
+            self._tell(incoming.id, "closed")
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        doc = self._state.document
-        self._drop()
-        if doc is not None:
-            self._tell(doc.id, "closed")
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._link = None
         await asyncio.to_thread(self._renderer.wipe)
+
+
+def _current_task() -> asyncio.Task[object] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
