@@ -80,7 +80,7 @@ class IppFormatError(ValueError):
     pass
 
 
-def _attribute(tag: int, name: str, *values: bytes) -> bytes:
+def attribute(tag: int, name: str, *values: bytes) -> bytes:
     out = b""
     for i, value in enumerate(values):
         label = name.encode() if i == 0 else b""
@@ -199,9 +199,9 @@ class IppPrinter:
 
     def _operation(self, *extra: bytes) -> list[bytes]:
         return [
-            _attribute(CHARSET, "attributes-charset", b"utf-8"),
-            _attribute(LANGUAGE, "attributes-natural-language", b"fr"),
-            _attribute(URI, "printer-uri", self.uri.encode()),
+            attribute(CHARSET, "attributes-charset", b"utf-8"),
+            attribute(LANGUAGE, "attributes-natural-language", b"fr"),
+            attribute(URI, "printer-uri", self.uri.encode()),
             *extra,
         ]
 
@@ -241,7 +241,7 @@ class IppPrinter:
             client,
             GET_PRINTER_ATTRIBUTES,
             self._operation(
-                _attribute(
+                attribute(
                     KEYWORD,
                     "requested-attributes",
                     b"printer-state",
@@ -284,9 +284,9 @@ class IppPrinter:
                 client,
                 PRINT_JOB,
                 self._operation(
-                    _attribute(NAME, "requesting-user-name", b"kiosk"),
-                    _attribute(NAME, "job-name", JOB_NAME.encode()),
-                    _attribute(MIME, "document-format", b"application/pdf"),
+                    attribute(NAME, "requesting-user-name", b"kiosk"),
+                    attribute(NAME, "job-name", JOB_NAME.encode()),
+                    attribute(MIME, "document-format", b"application/pdf"),
                 ),
                 data,
             )
@@ -311,8 +311,8 @@ class IppPrinter:
                 client,
                 GET_JOB_ATTRIBUTES,
                 self._operation(
-                    _attribute(INTEGER, "job-id", _int(job_id)),
-                    _attribute(KEYWORD, "requested-attributes", b"job-state", b"job-state-reasons"),
+                    attribute(INTEGER, "job-id", _int(job_id)),
+                    attribute(KEYWORD, "requested-attributes", b"job-state", b"job-state-reasons"),
                 ),
             )
             job_state = answer.first(TAG_JOB, "job-state")
@@ -344,8 +344,8 @@ class IppPrinter:
                 client,
                 CANCEL_JOB,
                 self._operation(
-                    _attribute(INTEGER, "job-id", _int(job_id)),
-                    _attribute(NAME, "requesting-user-name", b"kiosk"),
+                    attribute(INTEGER, "job-id", _int(job_id)),
+                    attribute(NAME, "requesting-user-name", b"kiosk"),
                 ),
             )
         except PrinterError as exc:
