@@ -17,7 +17,8 @@ mapfile -t qt_packages < <(grep -v '^#' "$src/installer/qt-runtime-packages.txt"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   sway "${qt_packages[@]}" \
   libsane1 sane-utils fonts-dejavu-core pipewire pipewire-pulse wireplumber pulseaudio-utils gnome-keyring libsecret-1-0 \
-  libspeechd2 speech-dispatcher speech-dispatcher-espeak-ng espeak-ng >/dev/null
+  libspeechd2 speech-dispatcher speech-dispatcher-espeak-ng espeak-ng \
+  cups cups-client ipp-usb poppler-utils >/dev/null
 
 id kiosk >/dev/null 2>&1 || useradd --create-home --groups video,audio,scanner --shell /bin/bash kiosk
 install -d -o root -g root /opt/kiosk-client

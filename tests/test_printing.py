@@ -19,7 +19,9 @@ from kiosk_client.adapters import pdf_poppler
 from kiosk_client.adapters.fakes import FakeDocumentLink
 from kiosk_client.adapters.pdf_poppler import PopplerRenderer
 from kiosk_client.core import print_protocol as pp
+from kiosk_client.core.errors import ConfigError
 from kiosk_client.core.printing import PrintDesk, PrinterError, PrintPorts, PrintState, PrintStatus
+from kiosk_client.core.settings import PrintSettings, parse_settings
 
 from .kiosk_rig import wait_for
 from .print_rig import LETTER, make_pdf, require_tools
@@ -251,3 +253,18 @@ async def test_one_document_arrives_at_a_time_and_the_end_of_the_session_forgets
     assert desk.state.document is None and not desk.state.incoming
     assert clerk.states(ID)[-1] == "closed" and clerk.states(OTHER)[-1] == "closed"
     assert renderer.leftovers() == []
+
+
+def test_the_printer_is_configured_in_the_kiosk_file_or_refused_with_the_key_named() -> None:
+    base = '[central]\nurl = "https://central.example"\n'
+    assert parse_settings(base, "k.toml").printing == PrintSettings(
+        True, "ipp://localhost:631/printers/kiosk"
+    )
+    chosen = parse_settings(base + '[printing]\nprinter = "ipps://printer.local/ipp/print"\n', "k.toml")
+    assert chosen.printing.printer == "ipps://printer.local/ipp/print"
+    assert parse_settings(base + '[printing]\nprinter = "none"\n', "k.toml").printing.printer is None
+    for wrong, key in (('printer = "file:///dev/usb/lp0"', "printing.printer"), ("enabled = 1", "printing.enabled"),
+                       ("colour = true", "printing.colour")):  # fmt: skip
+        with pytest.raises(ConfigError) as refused:
+            parse_settings(base + f"[printing]\n{wrong}\n", "k.toml")
+        assert refused.value.key == key
