@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,10 @@ from kiosk_client.adapters.printer_ipp import (
     reason_code,
 )
 from kiosk_client.core.printing import PrinterError
+from kiosk_client.core.settings import PrintSettings
+from kiosk_client.tools.selftest import printing_checks
 
+from .kiosk_rig import kiosk_settings
 from .print_rig import LETTER, free_port, make_pdf, stand_in_printer
 
 
@@ -111,3 +115,14 @@ def test_printer_answers_are_read_with_bounds() -> None:
     assert http_url("ipps://printer.example:443/ipp/print") == "https://printer.example:443/ipp/print"
     with pytest.raises(ValueError):
         http_url("file:///dev/usb/lp0")
+
+
+def test_the_technician_s_self_test_asks_the_printer(tmp_path: Path) -> None:
+    settings = kiosk_settings("http://127.0.0.1:1", tmp_path / "kiosk")
+    with stand_in_printer(tmp_path) as printer:
+        on = replace(settings, printing=PrintSettings(printer=printer.uri))
+        assert {c["name"]: c["ok"] for c in printing_checks(on)} == {"pdf_reader": True, "printer": True}
+    gone = {c["name"]: c for c in printing_checks(on)}  # the same printer, switched off
+    assert not gone["printer"]["ok"] and "printer_offline" in gone["printer"]["detail"]
+    shown_only = replace(settings, printing=PrintSettings(printer=None))
+    assert [c["ok"] for c in printing_checks(shown_only)] == [True, True]

@@ -266,6 +266,17 @@ class IppPrinter:
             answer.all(TAG_PRINTER, "document-format-supported"),
         )
 
+    async def check(self) -> None:
+        """For the technician's self-test: returns if the printer would take a job now; PrinterError
+        (with the citizen's code) otherwise."""
+        async with httpx.AsyncClient(
+            timeout=self._timeout_s, transport=self._transport, trust_env=False
+        ) as client:
+            state, reasons, accepting, _ = await self._printer_state(client)
+        blocking = reason_code(reasons, include_reports=False)
+        if state == PRINTER_STOPPED or not accepting or blocking is not None:
+            raise PrinterError(blocking or "printer_stopped", f"the printer reports {reasons}")
+
     async def print_pdf(self, data: bytes, on_progress: Callable[[str], None]) -> None:
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(self._timeout_s, write=max(self._timeout_s, 60.0)),
