@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from kiosk_client.adapters import pdf_poppler
 from kiosk_client.adapters.fakes import FakeDocumentLink
@@ -26,6 +27,7 @@ from kiosk_client.core.settings import PrintSettings, parse_settings
 from .kiosk_rig import wait_for
 from .print_rig import LETTER, make_pdf, require_tools
 
+SCHEMAS = Path(__file__).parent.parent / "kiosk_client" / "central" / "schemas"
 ID = "0123456789abcdef0123456789abcdef"
 OTHER = "fedcba9876543210fedcba9876543210"
 
@@ -104,7 +106,12 @@ class Clerk:
 
     def __call__(self, raw: str | bytes) -> None:
         assert isinstance(raw, str)  # the kiosk never sends chunks back
-        self.heard.append(json.loads(raw))
+        message = json.loads(raw)
+        # Every answer matches the schema the reference central publishes for it.
+        schema = json.loads((SCHEMAS / f"documents.{message['type']}.json").read_text())
+        errors = [e.message for e in Draft202012Validator(schema).iter_errors(message)]
+        assert not errors, (raw, errors)
+        self.heard.append(message)
 
     def states(self, doc_id: str) -> list[object]:
         return [m.get("state") for m in self.heard if m.get("id") == doc_id]

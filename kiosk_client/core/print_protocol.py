@@ -49,7 +49,31 @@ REFUSALS = (
     "too_many_pages",
     "encrypted",
     "unreadable",
-    "no_printing",
+)
+
+
+# print.status's reasons for print_failed (core/printing.py PrinterError codes).
+PRINT_FAILURES = (
+    "no_printer",
+    "printer_offline",
+    "out_of_paper",
+    "paper_jam",
+    "out_of_ink",
+    "cover_open",
+    "printer_stopped",
+    "format_unsupported",
+    "job_failed",
+    "print_timeout",
+)
+# print.error's codes.
+ERROR_CODES = (
+    "too_large",
+    "malformed",
+    "unsupported_version",
+    "unknown_type",
+    "unknown_document",
+    "busy",
+    "internal_error",
 )
 
 
