@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QBoxLayout,
     QFrame,
     QLabel,
-    QScrollArea,
     QScroller,
     QSizePolicy,
     QVBoxLayout,
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from ..core.printing import PrintDocument, PrintState, PrintStatus
 from .i18n import Translator
-from .widgets import ListenButton, button, label, spoken
+from .widgets import ListenButton, WrappingScrollArea, button, label, spoken
 
 MAX_PAGE_WIDTH = 1000  # beyond this a page is only larger, not easier to read
 PAGE_MARGIN = 48
@@ -38,12 +37,21 @@ class PrintPanel(QFrame):
         self.status = label("printStatus")
         self.print_button = button("printButton", "primary")
         self.close_button = button("closePrintButton")
+        # The heading and the pages scroll together; what the citizen does (the printing's words,
+        # « Imprimer », « Fermer ») stays in view under them whatever the screen and the text size.
         self.pages_column = QVBoxLayout()
         self.pages_column.setSpacing(24)
         column = QWidget()
         column.setObjectName("printPages")
-        column.setLayout(self.pages_column)
-        self.pages = QScrollArea()
+        content = QVBoxLayout(column)
+        content.setContentsMargins(0, 0, 0, 0)
+        content.addWidget(self.heading)
+        content.addWidget(self.name)
+        content.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignLeft)
+        content.addSpacing(12)
+        content.addLayout(self.pages_column)
+        content.addStretch(1)
+        self.pages = WrappingScrollArea()
         self.pages.setObjectName("printPagesScroll")
         self.pages.setWidget(column)
         self.pages.setWidgetResizable(True)
@@ -60,9 +68,6 @@ class PrintPanel(QFrame):
         actions.addWidget(self.print_button, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 16, 24, 16)
-        layout.addWidget(self.heading)
-        layout.addWidget(self.name)
-        layout.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.pages, 1)
         layout.addWidget(self.status)
         layout.addLayout(actions)
@@ -106,7 +111,7 @@ class PrintPanel(QFrame):
         self._clear_pages()
         for number, png in enumerate(doc.pages, start=1):
             pixmap = QPixmap()
-            pixmap.loadFromData(png, "PNG")
+            pixmap.loadFromData(png)  # PNG from the renderer
             picture = QLabel()
             picture.setObjectName("printPage")
             picture.setTextFormat(Qt.TextFormat.PlainText)
@@ -114,7 +119,6 @@ class PrintPanel(QFrame):
             self.pages_column.addWidget(picture, 0, Qt.AlignmentFlag.AlignHCenter)
             self.pages_column.addWidget(caption, 0, Qt.AlignmentFlag.AlignHCenter)
             self._pictures.append((picture, pixmap))
-        self.pages_column.addStretch(1)
         self._shown = (doc.id, len(doc.pages))
         self._language = t.language
         self._fit_pages()
