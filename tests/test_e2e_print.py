@@ -77,6 +77,8 @@ def test_the_clerk_sends_a_pdf_the_citizen_prints_it_and_nothing_remains(
             page.locator('#prints li[data-state="printed"]').wait_for(timeout=20_000)
             [job] = printer.jobs()
             assert job.read_bytes() == letter.read_bytes()
+            # The central hears how the printer did (the staff would see a failure on the idle screen).
+            wait_until(lambda: kiosk_devices(site).get("printer") == "ok", 10)
             assert page.evaluate("window.cspViolations") == []
 
             loop.submit(engine.citizen_hang_up()).result(10)
@@ -91,6 +93,13 @@ def test_the_clerk_sends_a_pdf_the_citizen_prints_it_and_nothing_remains(
         finally:
             page.close()
             loop.stop()
+
+
+def kiosk_devices(site: Site) -> dict[str, str]:
+    [kiosk] = [k for k in site.admin.kiosks() if k["id"] == site.kiosk_id]
+    devices = kiosk["devices"]
+    assert isinstance(devices, dict)
+    return devices
 
 
 def session_end_report(site: Site, appointment_id: object) -> dict[str, object] | None:

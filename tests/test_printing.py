@@ -160,7 +160,9 @@ async def test_a_pdf_is_received_shown_printed_and_forgotten(rig: tuple) -> None
 
 
 async def test_a_failed_printing_is_told_to_both_and_can_be_tried_again(rig: tuple) -> None:  # type: ignore[type-arg]
-    desk, clerk, printer, _, _ = rig
+    _, clerk, printer, renderer, _ = rig
+    outcomes: list[str | None] = []  # what the engine hears (the staff's notice, the heartbeat)
+    desk = PrintDesk(PrintPorts(renderer, printer), lambda state: None, outcomes.append)
     desk.attach(FakeDocumentLink(clerk))
     send(desk, ID, make_pdf(LETTER[:1]))
     await wait_for(lambda: desk.state.document is not None, 10)
@@ -173,6 +175,7 @@ async def test_a_failed_printing_is_told_to_both_and_can_be_tried_again(rig: tup
     await wait_for(lambda: desk.state.document.status is PrintStatus.PRINTED, 5)  # type: ignore[union-attr]
     await wait_for(lambda: "printed" in clerk.states(ID), 2)
     assert clerk.reasons(ID) == ["out_of_paper"]
+    assert outcomes == ["out_of_paper", None]
 
 
 HOSTILE = {

@@ -261,6 +261,7 @@ class KioskEngine:
         self._print_ports = printing
         self._print_desk: PrintDesk | None = None
         self._print_closing: asyncio.Task[None] | None = None
+        self._printer_health: str | None = None  # after the last printing: "ok" or its error code
         # One sweep at a time (the expiry round's and the reset check's), and the reset check's finds
         # wake the round that reports them rather than waiting for the next one, minutes away.
         self._sweep_lock = asyncio.Lock()
@@ -831,7 +832,22 @@ class KioskEngine:
 
     def _start_printing(self) -> None:
         if self._print_ports is not None and self._print_desk is None:
-            self._print_desk = PrintDesk(self._print_ports, lambda state: self._publish_state())
+            self._print_desk = PrintDesk(
+                self._print_ports, lambda state: self._publish_state(), self._printer_outcome
+            )
+
+    def _printer_outcome(self, error: str | None) -> None:
+        """The staff and the central hear of a printer that failed a citizen, until it prints again."""
+        self._printer_health = error or "ok"
+        self._set_notice(Notice.PRINTER_PROBLEM, error is not None)
+        self._heartbeat_due.set()
+        self._publish_state()
+
+    def _devices(self) -> dict[str, str]:
+        devices = self._calls.device_health()
+        if self._printer_health is not None:
+            devices = {**devices, "printer": self._printer_health}
+        return devices
 
     def _end_printing(self) -> None:
         desk, self._print_desk = self._print_desk, None
@@ -1511,7 +1527,7 @@ class KioskEngine:
                     Heartbeat(
                         state="out_of_service" if self.reset.out_of_service else self._session.phase.value,
                         appointment_id=self._session.appointment.id if self._session.appointment else None,
-                        devices=self._calls.device_health(),
+                        devices=self._devices(),
                         software_version=self._version,
                         preflight=self.preflight.to_json() if self.preflight is not None else None,
                     )

@@ -26,6 +26,7 @@ class Notice(StrEnum):
     RELAY_UNREACHABLE = "relay_unreachable"  # the TURN server did not answer on a path
     RELAY_REFUSED = "relay_refused"  # the TURN server refused the credentials (secret, clock)
     APPOINTMENT_AT_RISK = "appointment_at_risk"  # the pre-flight before the next appointment failed
+    PRINTER_PROBLEM = "printer_problem"  # the last printing failed (no paper, offline…): until one works
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,10 +127,16 @@ class _Incoming:
 
 
 class PrintDesk:
-    def __init__(self, ports: PrintPorts, on_change: Callable[[PrintState], None]) -> None:
+    def __init__(
+        self,
+        ports: PrintPorts,
+        on_change: Callable[[PrintState], None],
+        on_printed: Callable[[str | None], None] = lambda error: None,
+    ) -> None:
         self._renderer = ports.renderer
         self._printer = ports.printer
         self._on_change = on_change
+        self._on_printed = on_printed  # None: the printer printed; else its PrinterError code
         self._state = PrintState(can_print=ports.printer is not None)
         self._link: DocumentLink | None = None
         self._incoming: _Incoming | None = None
@@ -310,6 +316,7 @@ class PrintDesk:
         except Exception:
             log.exception("printing failed")
             error = "job_failed"
+        self._on_printed(error)
         doc = self._state.document
         if doc is None or doc.id != doc_id:
             return
