@@ -250,14 +250,16 @@ class PrintDesk:
     def _ended(self, incoming: _Incoming) -> None:
         data = bytes(incoming.buffer)
         incoming.buffer = bytearray()
-        if len(data) != incoming.size or hashlib.sha256(data).hexdigest() != incoming.sha256:
+        incoming.task = asyncio.get_running_loop().create_task(self._render(incoming, data))
+
+    async def _render(self, incoming: _Incoming, data: bytes) -> None:
+        # Hashing 20 MB takes tens of milliseconds: not on the loop that carries the call.
+        digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+        if len(data) != incoming.size or digest != incoming.sha256:
             self._drop_incoming()
             self._refuse(incoming.id, "hash_mismatch", "the document is not the one announced")
             return
         self._tell(incoming.id, "received")
-        incoming.task = asyncio.get_running_loop().create_task(self._render(incoming, data))
-
-    async def _render(self, incoming: _Incoming, data: bytes) -> None:
         try:
             pages = await self._renderer.render(data, pp.MAX_PAGES)
         except PdfRefused as exc:
