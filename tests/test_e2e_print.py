@@ -80,6 +80,12 @@ def test_the_clerk_sends_a_pdf_the_citizen_prints_it_and_nothing_remains(
             # The central hears how the printer did (the staff would see a failure on the idle screen).
             wait_until(lambda: kiosk_devices(site).get("printer") == "ok", 10)
             assert page.evaluate("window.cspViolations") == []
+            # The clerk withdraws it: gone from the citizen's screen and from the kiosk's memory.
+            page.locator("#prints li", has_text="imprimé ✓").get_by_role(
+                "button", name="Retirer de la borne"
+            ).click()
+            page.locator('#prints li[data-state="closed"]').wait_for(timeout=10_000)
+            assert engine.snapshot().printing.document is None  # type: ignore[union-attr]
 
             loop.submit(engine.citizen_hang_up()).result(10)
             wait_until(lambda: session_end_report(site, appointment["id"]) is not None, 30)

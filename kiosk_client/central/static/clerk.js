@@ -1139,6 +1139,13 @@ function renderPrints() {
     if (sent.state === "shown" && sent.pages) words += ` (${sent.pages} p.)`;
     if (sent.reason) words += ` : ${PRINT_REASONS[sent.reason] || sent.reason}`;
     item.textContent = `${sent.name} — ${words}`;
+    if (["shown", "printed", "print_failed"].includes(sent.state)) {
+      const withdraw = document.createElement("button");
+      withdraw.type = "button";
+      withdraw.textContent = "Retirer de la borne";
+      withdraw.addEventListener("click", () => sendDocuments({ type: "print.cancel", id }));
+      item.append(" ", withdraw);
+    }
     list.append(item);
   }
 }
