@@ -21,7 +21,14 @@ from kiosk_client.adapters.fakes import FakeDocumentLink
 from kiosk_client.adapters.pdf_poppler import PopplerRenderer
 from kiosk_client.core import print_protocol as pp
 from kiosk_client.core.errors import ConfigError
-from kiosk_client.core.printing import PrintDesk, PrinterError, PrintPorts, PrintState, PrintStatus
+from kiosk_client.core.printing import (
+    PdfRefused,
+    PrintDesk,
+    PrinterError,
+    PrintPorts,
+    PrintState,
+    PrintStatus,
+)
 from kiosk_client.core.settings import PrintSettings, parse_settings
 
 from .kiosk_rig import wait_for
@@ -278,3 +285,18 @@ def test_the_printer_is_configured_in_the_kiosk_file_or_refused_with_the_key_nam
         with pytest.raises(ConfigError) as refused:
             parse_settings(base + f"[printing]\n{wrong}\n", "k.toml")
         assert refused.value.key == key
+
+
+async def test_a_reader_that_crashes_is_a_refused_file_not_a_crashed_kiosk(tmp_path: Path) -> None:
+    """A PDF crafted to crash the reader: only the reader dies (here it kills itself with SIGSEGV)."""
+    require_tools()
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "pdfinfo").write_text("#!/bin/sh\necho 'Pages:          1'\n")
+    (tools / "pdftoppm").write_text("#!/bin/sh\nkill -SEGV $$\n")
+    for tool in tools.iterdir():
+        tool.chmod(0o755)
+    renderer = PopplerRenderer(tmp_path / "memory", tools=str(tools))
+    with pytest.raises(PdfRefused) as refused:
+        await renderer.render(make_pdf(LETTER[:1]), pp.MAX_PAGES)
+    assert refused.value.code == "unreadable" and renderer.leftovers() == []
