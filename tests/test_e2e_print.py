@@ -5,6 +5,7 @@ the very bytes; the console follows every step; after the session nothing of it 
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -41,7 +42,7 @@ def test_the_clerk_sends_a_pdf_the_citizen_prints_it_and_nothing_remains(
         loop.start()
         engine = build_engine(settings, token, Recorder(), None, ended_screen=timedelta(seconds=0.5))
         loop.submit(engine.run())
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": 1366, "height": 650})  # the console's smallest
         page.add_init_script(
             'window.cspViolations = []; document.addEventListener("securitypolicyviolation",'
             " (e) => window.cspViolations.push(`${e.effectiveDirective} ${e.blockedURI}`));"
@@ -75,6 +76,8 @@ def test_the_clerk_sends_a_pdf_the_citizen_prints_it_and_nothing_remains(
             # The citizen's one touch on « Imprimer ».
             assert loop.submit(engine.print_document()).result(10)
             page.locator('#prints li[data-state="printed"]').wait_for(timeout=20_000)
+            if os.environ.get("KIOSK_SCREENSHOTS"):  # the console as the clerk sees it, to look at
+                page.screenshot(path=str(Path(os.environ["KIOSK_SCREENSHOTS"]) / "console-print.png"))
             [job] = printer.jobs()
             assert job.read_bytes() == letter.read_bytes()
             # The central hears how the printer did (the staff would see a failure on the idle screen).
