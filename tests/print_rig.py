@@ -140,7 +140,10 @@ def stand_in_printer(tmp_path: Path, *, job_command: str = "/bin/true") -> Itera
         try:
             deadline = time.monotonic() + 10
             while True:  # ready once it accepts connections (it prints nothing when it is)
-                assert process.poll() is None, (run / "ippeveprinter.log").read_text(errors="replace")
+                if process.poll() is not None:
+                    said = (run / "ippeveprinter.log").read_text(errors="replace")
+                    hint = " (it needs IPv6 on loopback: ::1)" if "IPv6" in said else ""
+                    pytest.fail(f"ippeveprinter stopped{hint}: {said[-500:]}")
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()
                     break
