@@ -16,6 +16,7 @@ from pytestqt.qtbot import QtBot
 
 from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral, MemoryCache
 from kiosk_client.adapters.pdf_poppler import PopplerRenderer
+from kiosk_client.core import print_protocol as pp
 from kiosk_client.core.clock import CentralClock, SystemClock
 from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.printing import PrintDocument, PrintState, PrintStatus
@@ -23,7 +24,7 @@ from kiosk_client.core.session import Phase, Session
 from kiosk_client.core.settings import AccessibilitySettings
 from kiosk_client.runtime import LoopThread
 from kiosk_client.ui.bridge import EngineBridge
-from kiosk_client.ui.i18n import Translator
+from kiosk_client.ui.i18n import CATALOGUE, Translator
 from kiosk_client.ui.main_window import KioskWindow
 from kiosk_client.ui.print_panel import MAX_PAGE_WIDTH, PAGE_MARGIN, PrintPanel
 
@@ -159,3 +160,9 @@ def screenshots(window: KioskWindow, qtbot: QtBot, tmp_path: Path, name: str) ->
         assert inside_window(window, panel.print_button), (width, height)
         assert window.grab().save(str(folder / f"print-{name}-{width}x{height}.png"))
     window.resize(1366, 768)
+
+
+def test_every_printer_failure_has_words_in_both_languages() -> None:
+    for language in ("fr", "en"):
+        for code in pp.PRINT_FAILURES:
+            assert f"print.error.{code}" in CATALOGUE[language], (language, code)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.printing import PrintDocument, PrintState, PrintStatus
-from .i18n import Translator
+from .i18n import CATALOGUE, Translator
 from .widgets import ListenButton, WrappingScrollArea, button, label, spoken
 
 MAX_PAGE_WIDTH = 1000  # beyond this a page is only larger, not easier to read
@@ -75,13 +75,14 @@ class PrintPanel(QFrame):
         self.close_button.clicked.connect(self.closed.emit)
         self._shown: tuple[str, int] | None = None  # (document id, pages) now drawn
         self._pictures: list[tuple[QLabel, QPixmap]] = []
+        self._language = ""
 
     def show_state(self, state: PrintState, t: Translator) -> None:
         doc = state.on_screen
         if doc is None:
             self.reset()
             return
-        if self._shown != (doc.id, len(doc.pages)) or t.language != getattr(self, "_language", ""):
+        if self._shown != (doc.id, len(doc.pages)) or t.language != self._language:
             self._show_pages(doc, t)
         self.heading.setText(t("print.heading"))
         self.name.setText(t("print.name", name=doc.name.removesuffix(".pdf"), pages=len(doc.pages)))
@@ -104,7 +105,8 @@ class PrintPanel(QFrame):
         if doc.status is PrintStatus.PRINTED:
             return t("print.printed")
         if doc.status is PrintStatus.FAILED:
-            return t(f"print.error.{doc.error or 'job_failed'}")
+            key = f"print.error.{doc.error}"
+            return t(key if key in CATALOGUE["fr"] else "print.error.job_failed")  # never a crash
         return t("print.hint") if can_print else t("print.hint_no_printer")
 
     def _show_pages(self, doc: PrintDocument, t: Translator) -> None:
