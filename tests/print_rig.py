@@ -45,8 +45,9 @@ def _escape(text: str) -> bytes:
     return text.encode("cp1252").replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
 
 
-def make_pdf(pages: list[list[str]], *, compress: bool = True) -> bytes:
-    """A real PDF, A4, one page per list of lines (Helvetica, WinAnsi: French accents print)."""
+def make_pdf(pages: list[list[str]], *, compress: bool = True, padding: int = 0) -> bytes:
+    """A real PDF, A4, one page per list of lines (Helvetica, WinAnsi: French accents print);
+    `padding` bytes of comment lines make it as large as a test needs (many chunks)."""
     objects: list[bytes] = []
     count = len(pages)
     font_id = 3 + 2 * count
@@ -66,7 +67,7 @@ def make_pdf(pages: list[list[str]], *, compress: bool = True) -> bytes:
         )
         objects.append(b"<< /Length %d%s >>\nstream\n" % (len(body), flate) + body + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
+    out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + (b"%" + b"-" * 78 + b"\n") * (padding // 80)
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))

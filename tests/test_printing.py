@@ -30,6 +30,7 @@ from kiosk_client.core.printing import (
     PrintStatus,
 )
 from kiosk_client.core.settings import PrintSettings, parse_settings
+from kiosk_client.tools.print_sender import PrintSender
 
 from .kiosk_rig import wait_for
 from .print_rig import LETTER, make_pdf, require_tools
@@ -300,3 +301,19 @@ async def test_a_reader_that_crashes_is_a_refused_file_not_a_crashed_kiosk(tmp_p
     with pytest.raises(PdfRefused) as refused:
         await renderer.render(make_pdf(LETTER[:1]), pp.MAX_PAGES)
     assert refused.value.code == "unreadable" and renderer.leftovers() == []
+
+
+async def test_the_python_clerk_sends_a_document_in_many_chunks_and_withdraws_it(tmp_path: Path) -> None:
+    """tools/print_sender.py (the clerk bot's side) against the kiosk's desk."""
+    require_tools()
+    desk = PrintDesk(PrintPorts(PopplerRenderer(tmp_path / "memory"), FakePrinter()), lambda state: None)
+    sender = PrintSender(send_text=desk.on_message, send_bytes=desk.on_message)
+    desk.attach(FakeDocumentLink(lambda raw: sender.on_message(json.loads(raw))))
+    data = make_pdf(LETTER, padding=200_000)  # thirteen chunks
+    doc_id = sender.offer(data, "Attestation CAF.pdf")
+    assert await sender.wait_for(doc_id, "shown", 10) == ["accepted", "received", "shown"]
+    assert desk.state.document is not None and desk.state.document.id == doc_id
+    assert len(desk.state.document.pages) == 2
+    sender.cancel(doc_id)
+    assert (await sender.wait_for(doc_id, "closed", 5))[-1] == "closed"
+    assert desk.state.document is None and doc_id not in sender.documents

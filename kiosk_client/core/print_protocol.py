@@ -231,6 +231,10 @@ def end(doc_id: str) -> str:
     return json.dumps({"v": VERSION, "type": "print.end", "id": doc_id})
 
 
+def cancel(doc_id: str) -> str:
+    return json.dumps({"v": VERSION, "type": "print.cancel", "id": doc_id})
+
+
 def chunk(doc_id: str, offset: int, data: bytes) -> bytes:
     if len(data) > MAX_CHUNK:
         raise ValueError("chunk too large")
