@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -16,6 +17,8 @@ from .adapters.local_cache import FileCache
 from .adapters.media_tracks import FrameSource, LatestFrame
 from .adapters.outbox import EncryptedOutbox
 from .adapters.page_imaging import OpenCvPageProcessor
+from .adapters.pdf_poppler import PopplerRenderer, memory_backed_root
+from .adapters.printer_ipp import IppPrinter
 from .adapters.relay_probe import AioiceRelayProbe
 from .adapters.rtc_aiortc import AiortcCallFactory
 from .adapters.scanner_sane import SaneScanner
@@ -26,6 +29,7 @@ from .core.document_desk import DocumentPorts
 from .core.engine import KioskEngine
 from .core.events import KioskEvent
 from .core.ports import DeviceCheckSink, FormViewPort, MicrophoneMeter, SecretStore, VideoSink
+from .core.printing import PrintPorts
 from .core.session import Timing
 from .core.settings import Settings
 
@@ -84,6 +88,20 @@ def build_engine(
         device_files=open_device_files,
         relay_probe=AioiceRelayProbe(),
         live_devices=live,
+        printing=print_ports(settings),
+    )
+
+
+def print_ports(settings: Settings) -> PrintPorts | None:
+    """The clerk's documents, shown (and printed). Their temporary folder is in memory-backed storage
+    and named after the kiosk's data folder: one kiosk's reset check never sees another's files."""
+    if not settings.printing.enabled:
+        return None
+    key = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:12]
+    printer = settings.printing.printer
+    return PrintPorts(
+        renderer=PopplerRenderer(memory_backed_root(), folder=f"kiosk-client-print-{key}"),
+        printer=IppPrinter(printer) if printer is not None else None,
     )
 
 

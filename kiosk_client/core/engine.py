@@ -72,6 +72,8 @@ from .ports import (
     ResetScreenPort,
 )
 from .preflight import NOT_CONFIGURED, OK, PreflightResult, due
+from .print_protocol import is_print_message
+from .printing import PrintDesk, PrintPorts
 from .remote_control import (
     ApplyInput,
     AskCitizen,
@@ -216,6 +218,7 @@ class KioskEngine:
         preflight_every_s: float = PREFLIGHT_EVERY_S,
         live_devices: LiveDevices | None = None,
         live_check_s: float = LIVE_CHECK_S,
+        printing: PrintPorts | None = None,
     ) -> None:
         self._central = central
         self._calls = calls
@@ -271,6 +274,11 @@ class KioskEngine:
             None  # the ended session's, for the reset check
         )
         self._unreported_expired: list[ExpiredDocument] = []
+        # What the clerk sends to be shown and printed (core/printing.py): one desk per session.
+        self._print_ports = printing
+        self._print_desk: PrintDesk | None = None
+        self._print_closing: asyncio.Task[None] | None = None
+        self._printer_health: str | None = None  # after the last printing: "ok" or its error code
         # One sweep at a time (the expiry round's and the reset check's), and the reset check's finds
         # wake the round that reports them rather than waiting for the next one, minutes away.
         self._sweep_lock = asyncio.Lock()
@@ -300,6 +308,7 @@ class KioskEngine:
             device_files=device_files or (lambda: []),
             outbox=store.inventory if store is not None else None,
             rng=self._rng,
+            print_files=printing.renderer.leftovers if printing is not None else None,
         )
         self._ended_record: SessionRecord | None = None
 
@@ -837,6 +846,39 @@ class KioskEngine:
             return False
         return await self._desk.send(name) is not None
 
+    async def print_document(self) -> bool:
+        """The citizen touched « Imprimer » on the document the clerk sent."""
+        return self._print_desk is not None and self._print_desk.print()
+
+    async def close_print(self) -> None:
+        """The citizen touched « Fermer »: the clerk's document goes, from the screen and from memory."""
+        if self._print_desk is not None:
+            self._print_desk.close()
+
+    def _start_printing(self) -> None:
+        if self._print_ports is not None and self._print_desk is None:
+            self._print_desk = PrintDesk(
+                self._print_ports, lambda state: self._publish_state(), self._printer_outcome
+            )
+
+    def _printer_outcome(self, error: str | None) -> None:
+        """The staff and the central hear of a printer that failed a citizen, until it prints again."""
+        self._printer_health = error or "ok"
+        self._set_notice(Notice.PRINTER_PROBLEM, error is not None)
+        self._heartbeat_due.set()
+        self._publish_state()
+
+    def _devices(self) -> dict[str, str]:
+        devices = self._calls.device_health()
+        if self._printer_health is not None:
+            devices = {**devices, "printer": self._printer_health}
+        return devices
+
+    def _end_printing(self) -> None:
+        desk, self._print_desk = self._print_desk, None
+        if desk is not None:
+            self._print_closing = self._spawn(desk.end())
+
     # ----------------------------------------------------------------- the session's papers
 
     def _start_documents(self, appointment: Appointment) -> None:
@@ -1097,6 +1139,7 @@ class KioskEngine:
 
     def _start_call(self, appointment: Appointment) -> None:
         self._start_documents(appointment)
+        self._start_printing()
         self._offer_posted_at = None
         self._answer_at = None
         self._first_answer_at = None
@@ -1119,7 +1162,10 @@ class KioskEngine:
             if self._desk is not None
             else 0
         )
+        if self._print_desk is not None and self._print_desk.refused:
+            audit = {**(audit or {}), "print_refused": dict(self._print_desk.refused)}
         self._end_documents(ended.appointment.id)
+        self._end_printing()
         self._call = None
         self._call_ticket = None
         self._call_task = None
@@ -1207,10 +1253,13 @@ class KioskEngine:
         record, self._ended_record = self._ended_record, None
         # Torn down first: the call closed, the desk's pages dropped, expired documents swept (and
         # queued for the central) — so the check judges the kiosk as the next citizen would find it.
-        for waiting in (self._desk_closing, self._call_closing):
+        for waiting in (self._desk_closing, self._call_closing, self._print_closing):
             if waiting is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(waiting), timeout=10.0)
+        if self._print_ports is not None and trigger == "start_up":
+            # A crash may have left a document being read: a restart removes it, the check proves it.
+            await asyncio.to_thread(self._print_ports.renderer.wipe)
         if self._document_ports is not None:
             try:
                 await self._sweep_outbox()
@@ -1222,6 +1271,7 @@ class KioskEngine:
             volume=self._volume,
             default_volume=DEFAULT_LEVEL,
             desk_open=self._desk is not None,
+            print_open=self._print_desk is not None,
             appointment_id=record.appointment_id if record is not None else None,
             unconfirmed=ended[1]
             if ended is not None and self._same_session(record, ended[0])
@@ -1265,14 +1315,22 @@ class KioskEngine:
                     self._run(self._control.connection_lost())
                 if self._desk is not None:
                     self._desk.detach()
+                if self._print_desk is not None:
+                    self._print_desk.detach()
                 if self._lost is not None:
                     self._lost.set()
             case DocumentsChannelOpened(link=link):
                 if self._desk is not None:
                     self._desk.attach(link)
+                if self._print_desk is not None:
+                    self._print_desk.attach(link)
             case DocumentsChannelClosed(link=link):
                 if self._desk is not None:
                     self._desk.detach(link)
+                if self._print_desk is not None:
+                    self._print_desk.detach(link)
+            case DocumentsMessageReceived(raw=raw) if self._print_desk is not None and is_print_message(raw):
+                self._print_desk.on_message(raw)  # answers print.status / print.error itself
             case DocumentsMessageReceived(raw=raw):
                 if self._desk is not None:
                     self._desk.on_message(raw)  # contains its own failures, answering doc.error
@@ -1520,7 +1578,7 @@ class KioskEngine:
                     Heartbeat(
                         state="out_of_service" if self.reset.out_of_service else self._session.phase.value,
                         appointment_id=self._session.appointment.id if self._session.appointment else None,
-                        devices=self._calls.device_health(),
+                        devices=self._devices(),
                         software_version=self._version,
                         preflight=self.preflight.to_json() if self.preflight is not None else None,
                     )
@@ -1557,6 +1615,7 @@ class KioskEngine:
             control=self._control.state.value if self._control else ControlState.NONE.value,
             form_origins=tuple(sorted(self._control.policy.origins)) if self._control else (),
             documents=self._desk.state if self._desk else None,
+            printing=self._print_desk.state if self._print_desk else None,
             volume=self._volume,
             out_of_service=self.reset.out_of_service is not None,
             evaluation_url=self._config.evaluation_url,

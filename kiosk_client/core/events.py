@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from .document_desk import DocumentsState
 from .models import Appointment
+from .printing import PrintState
 from .session import EndReason, Session
 from .volume import DEFAULT_LEVEL
 
@@ -25,6 +26,7 @@ class Notice(StrEnum):
     RELAY_UNREACHABLE = "relay_unreachable"  # the TURN server did not answer on a path
     RELAY_REFUSED = "relay_refused"  # the TURN server refused the credentials (secret, clock)
     APPOINTMENT_AT_RISK = "appointment_at_risk"  # the pre-flight before the next appointment failed
+    PRINTER_PROBLEM = "printer_problem"  # the last printing failed (no paper, offline…): until one works
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class KioskSnapshot:
     volume: int = DEFAULT_LEVEL  # the loudness the citizen chose (core.volume), back to default per session
     out_of_service: bool = False  # a reset check failed: « Borne momentanément indisponible »
     evaluation_url: str | None = None  # « Je donne mon avis », shown once the citizen has rated
+    printing: PrintState | None = None  # None: no printing on this kiosk (or no session)
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,6 +174,8 @@ class KioskWindow(QMainWindow):
         papers.page_removed.connect(lambda number: bridge.submit(lambda: engine.remove_page(number)))
         papers.clear_requested.connect(lambda: bridge.submit(engine.clear_pages))
         papers.send_requested.connect(lambda: bridge.submit(lambda: engine.send_document()))
+        self.call.print_panel.print_requested.connect(lambda: bridge.submit(engine.print_document))
+        self.call.print_panel.closed.connect(lambda: bridge.submit(engine.close_print))
         form = self.call.form
         form.page_changed.connect(
             lambda url, title: bridge.submit(lambda: engine.form_page_changed(url, title, *form.page_size()))
@@ -330,6 +332,7 @@ class KioskWindow(QMainWindow):
             documents.store_error,
             len(documents.pages),
             tuple(t.status for t in documents.transfers),
+            snapshot.printing.document.status if snapshot.printing and snapshot.printing.document else None,
         )
 
     def _text_size_touched(self) -> None:
@@ -492,7 +495,8 @@ class KioskWindow(QMainWindow):
         )
 
     def papers_shown(self) -> list[str]:
-        return [f"page {n}" for n in range(1, self.call.documents.pages_shown() + 1)]
+        scanned = [f"page {n}" for n in range(1, self.call.documents.pages_shown() + 1)]
+        return scanned + [f"page {n} to print" for n in range(1, self.call.print_panel.pages_shown() + 1)]
 
     def _show_remote_frame(self) -> None:
         image = self._bridge.take_frame("remote")

@@ -26,6 +26,7 @@ from .documents_panel import DocumentsPanel
 from .form_view import FormView
 from .i18n import Translator
 from .onscreen_keyboard import OnScreenKeyboard
+from .print_panel import PrintPanel
 from .rating import SMALL_BELOW, RatingFaces, faces_to_read, qr_code, shown_address
 from .theme import BLUE, GREY
 from .video_view import VideoView
@@ -466,6 +467,10 @@ class InCallScreen(QWidget):
         # the form is back when the panel is closed (both at once left no room for either).
         layout.addWidget(self.form_area, 2)
         layout.addWidget(self.documents_area, 2)
+        # The document the clerk sent to print: in the same place, over both while it is shown.
+        self.print_panel = PrintPanel()
+        self.print_panel.hide()
+        layout.addWidget(self.print_panel, 2)
         layout.addWidget(self.side_column)
         # The citizen's keyboard, across the whole width at the bottom, under everything else: it never
         # covers the page (the page gets shorter and the field is brought into what is left of it).
@@ -628,6 +633,8 @@ class InCallScreen(QWidget):
         self.pointer.hide()
         self.documents.reset()
         self._close_documents()
+        self.print_panel.reset()
+        self.print_panel.hide()
         self._last_request, self._last_scanner, self._last_page_count = None, "", 0
         self._last_request = None
 
@@ -691,6 +698,26 @@ class InCallScreen(QWidget):
         if not granted:
             self.pointer.hide()
         self._show_documents(snapshot, t)
+        self._show_printing(snapshot, t)
+
+    def _show_printing(self, snapshot: KioskSnapshot, t: Translator) -> None:
+        state = snapshot.printing
+        shown = state is not None and state.on_screen is not None and snapshot.control != "requested"
+        if state is not None:
+            self.print_panel.show_state(state, t)
+        else:
+            self.print_panel.reset()
+        if shown and self.print_panel.isHidden():
+            self.close_keyboard()
+            self.form_area.hide()  # what leaves first, then what comes
+            self.documents_area.hide()
+            self.print_panel.show()
+        elif not shown and not self.print_panel.isHidden():
+            self.print_panel.hide()
+            self.form_area.setVisible(self.form.page is not None)
+        elif shown:  # the form's or the papers' own logic above may have shown them again
+            self.form_area.hide()
+            self.documents_area.hide()
 
     def _show_documents(self, snapshot: KioskSnapshot, t: Translator) -> None:
         state = snapshot.documents

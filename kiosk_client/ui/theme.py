@@ -55,6 +55,12 @@ QFrame#pageTile {{ background: {PAPER}; border: 2px solid #c8c8c8; border-radius
 QFrame#pageTile QLabel {{ background: {PAPER}; }}
 QLabel#documentsStatus {{ font-size: 28px; color: {RED}; }}
 QLabel#transfers {{ font-size: 28px; font-weight: bold; color: {BLUE}; }}
+QFrame#printPanel {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
+QFrame#printPanel QLabel, QWidget#printPages {{ background: white; }}
+QLabel#printPage {{ border: 2px solid #8c8c8c; }}
+QLabel#printStatus {{ font-size: 30px; font-weight: bold; color: {BLUE}; }}
+QLabel#printStatus[problem="true"] {{ color: {RED}; }}
+QPushButton[role="printButton"] {{ font-size: 34px; min-height: 96px; font-weight: bold; }}
 QFrame#controlBanner QLabel {{ background: {BLUE}; color: white; font-size: 26px; font-weight: bold; padding: 4px 10px; }}
 QFrame#staffPanel {{ background: white; border: 6px solid {INK}; }}
 QFrame#staffPanel QWidget {{ background: white; }}
