@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import zlib
 from collections.abc import Iterator
@@ -104,7 +105,14 @@ class StandInPrinter:
 
 
 @contextlib.contextmanager
-def system_bus(folder: Path) -> Iterator[str]:
+def system_bus() -> Iterator[str]:
+    # Its socket lives in a short folder of its own: a Unix socket's path is at most 107 bytes, and a
+    # pytest-xdist worker's tmp_path alone comes close (the bus then never starts).
+    with tempfile.TemporaryDirectory(prefix="kbus-", dir="/tmp") as short:
+        yield from _bus(short)
+
+
+def _bus(folder: str) -> Iterator[str]:
     bus = subprocess.Popen(
         ["dbus-daemon", "--session", "--nofork", "--print-address=1", f"--address=unix:dir={folder}"],
         stdout=subprocess.PIPE,
@@ -130,7 +138,7 @@ def stand_in_printer(tmp_path: Path, *, job_command: str = "/bin/true") -> Itera
     run.mkdir()
     port = free_port()
     binary = shutil.which("ippeveprinter") or "/usr/sbin/ippeveprinter"
-    with system_bus(run) as bus:
+    with system_bus() as bus:
         env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": bus}
         log = (run / "ippeveprinter.log").open("wb")
         process = subprocess.Popen(
