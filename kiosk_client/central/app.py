@@ -21,6 +21,7 @@ from aiohttp import web
 
 from ..core.enrolment import enrolment_url
 from ..core.staff_pin import PIN_DIGITS, hash_pin, valid_pin
+from .commands import delivered_json, stamp
 from .errors import ApiError, error_body
 from .fleet import fleet_view
 from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
@@ -300,7 +301,14 @@ async def heartbeat(request: web.Request) -> web.Response:
         text(data, "software_version", 40, optional=True) or "",
         preflight,
     )
-    return web.Response(status=204)
+    # IT staff's commands ride on the answer; none: 204 as always (what older kiosks expect).
+    now = utcnow()
+    commands = request.app[STORE].deliver_commands(kiosk["id"], stamp(now))
+    if not commands:
+        return web.Response(status=204)
+    return web.json_response(
+        {"commands": [delivered_json(c, now) for c in commands]}, headers={"Cache-Control": "no-store"}
+    )
 
 
 UPLINK_PROBE_MAX = 2 * 1024 * 1024
@@ -872,6 +880,9 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     from .bookings_api import add_booking_routes
 
     add_booking_routes(app, v1)
+    from .commands_api import add_command_routes
+
+    add_command_routes(app, v1)
     app.router.add_get("/clerk", clerk_console)
     app.router.add_get("/fleet", fleet_page)
     app.router.add_static("/clerk/static", STATIC)
