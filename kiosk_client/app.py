@@ -23,7 +23,7 @@ from .adapters.secrets_credentials import CredentialSealer, CredentialSecrets, c
 from .adapters.secrets_keyring import KeyringSecrets
 from .core.clock import CentralClock, SystemClock
 from .core.document_desk import DocumentPorts
-from .core.engine import KioskEngine
+from .core.engine import HEARTBEAT_S, KioskEngine
 from .core.events import KioskEvent
 from .core.ports import DeviceCheckSink, FormViewPort, MicrophoneMeter, SecretStore, VideoSink
 from .core.session import Timing
@@ -45,11 +45,12 @@ def build_engine(
     camera_source: FrameSource | None = None,
     uplink_control: bool | None = None,
     documents: DocumentPorts | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
 ) -> KioskEngine:
     """`outbox_key` (from the keyring) enables the scanner and the document outbox. Benches may send
     `camera_source` instead of the camera, turn the shared uplink control on or off (None: the
     kiosk's default), and give their own document ports (`documents`: a scanner that hands over
-    prepared documents)."""
+    prepared documents). Tests shorten `heartbeat_s` (IT staff's commands ride on its answer)."""
     clock = CentralClock(SystemClock())
     timing = Timing() if ended_screen is None else Timing(ended_screen=ended_screen)
     # The UI's sink also takes the microphone's level (the waiting screen's bar).
@@ -83,6 +84,7 @@ def build_engine(
         device_files=open_device_files,
         relay_probe=AioiceRelayProbe(),
         live_devices=live,
+        heartbeat_s=heartbeat_s,
     )
 
 
