@@ -85,7 +85,7 @@ def test_problems_and_risks_follow_what_each_kiosk_last_said() -> None:
     assert [k["id"] for k in view["kiosks"][:2]] == ["no-camera", "silent"]  # at risk first
     assert view["summary"] == {
         "kiosks": 7, "online": 5, "with_problems": 5, "at_risk": 2, "appointments_at_risk": 2,
-        "versions": {"1.0": 7},
+        "versions": {"1.0": 7}, "off_target": 0,
     }  # fmt: skip
 
 
@@ -132,7 +132,9 @@ def test_the_fleet_page_asks_for_the_token_and_lists_the_kiosks(site: Site, brow
         page.close()
 
 
-def test_the_fleet_page_asks_a_kiosk_for_a_screenshot_and_shows_it(site: Site, browser: Browser) -> None:
+def test_the_fleet_page_shows_the_version_target_and_asks_a_kiosk_for_a_screenshot(
+    site: Site, browser: Browser
+) -> None:
     token = enrolled_token(site.url, site.enrollment_code)
 
     async def kiosk_answers() -> tuple[str, ...]:
@@ -148,12 +150,21 @@ def test_the_fleet_page_asks_a_kiosk_for_a_screenshot_and_shows_it(site: Site, b
         finally:
             await central.aclose()
 
+    httpx.put(
+        site.url + "/api/v1/admin/software-targets",
+        json={"default": "1.1"},
+        headers={"Authorization": f"Bearer {site.admin_token}"},
+    ).raise_for_status()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # the kiosk is seen, running 1.0
+        assert pool.submit(asyncio.run, kiosk_answers()).result(timeout=30) == ()
     page = browser.new_page()
     try:
         page.goto(site.url + "/fleet")
         page.fill("#token", site.admin_token)
         page.click("text=Afficher")
         row = page.locator(f'tr[data-kiosk="{site.kiosk_id}"]')
+        expect(row).to_contain_text("1.0 → cible 1.1 (parc)")  # staged updates: not on its target
+        expect(page.locator("#summary")).to_contain_text("1 borne hors de la version cible")
         row.locator('button[data-command="screenshot"]').click()
         expect(row.locator('li[data-state="pending"]')).to_contain_text(
             "Capture d'écran : en attente de la borne"

@@ -268,6 +268,8 @@ def ice_servers_for(request: web.Request, who: str, appointments: list[Any]) -> 
 
 
 async def kiosk_config(request: web.Request) -> web.Response:
+    from .software_targets import target_for, targets  # it imports this module
+
     kiosk = device(request)
     since, until = window()
     appointments = request.app[STORE].appointments_for_kiosk(kiosk["id"], since, until)
@@ -275,6 +277,9 @@ async def kiosk_config(request: web.Request) -> web.Response:
         {
             **served_config(request.app[STORE]),
             "ice_servers": ice_servers_for(request, kiosk["id"], appointments),
+            # Staged updates: the version this kiosk should run (its pin, its canary group's, the
+            # fleet's), or null. Nothing on the kiosk installs it yet.
+            "software_target": target_for(kiosk["id"], targets(request.app[STORE]))[0],
         },
         headers={"Cache-Control": "no-store"},  # it carries a credential
     )
@@ -673,7 +678,12 @@ async def admin_fleet(request: web.Request) -> web.Response:
         today.setdefault(row["kiosk_id"], []).append(row)
         if row["call_ended"]:
             finished.add(row["id"])
-    view = fleet_view(store.kiosks(), store.session_reports(), today, frozenset(finished), now)
+    from .software_targets import target_for, targets  # it imports this module
+
+    plan = targets(store)
+    kiosks = store.kiosks()
+    wanted = {k["id"]: target_for(k["id"], plan) for k in kiosks}
+    view = fleet_view(kiosks, store.session_reports(), today, frozenset(finished), now, wanted)
     return web.json_response(view)
 
 
@@ -883,6 +893,9 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     from .commands_api import add_command_routes
 
     add_command_routes(app, v1)
+    from .software_targets import add_software_target_routes
+
+    add_software_target_routes(app, v1)
     app.router.add_get("/clerk", clerk_console)
     app.router.add_get("/fleet", fleet_page)
     app.router.add_static("/clerk/static", STATIC)

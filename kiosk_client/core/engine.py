@@ -1005,6 +1005,11 @@ class KioskEngine:
                     self._config = await self._central.fetch_config()
                     self._config_fetched_at = now_m
                     self._cache.save_remote_config(self._config)
+                    target = self._config.software_target
+                    if target is not None and self._version and target != self._version:
+                        log.warning(
+                            "IT staff want software %s here; this kiosk runs %s", target, self._version
+                        )
                 schedule = await self._central.fetch_schedule(self._schedule.etag if self._schedule else None)
                 if schedule is not None:
                     self._accept_schedule(schedule)

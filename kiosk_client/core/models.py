@@ -54,6 +54,9 @@ class RemoteConfig:
     join_before_s: float = 90.0
     no_show_after_s: float = 900.0
     staff_pin_hash: str | None = None  # core/staff_pin.py's format; None: the staff panel stays shut
+    # Staged updates: the software version IT staff want this kiosk to run (None: no target). The kiosk
+    # only reports it differs; nothing installs it (yet).
+    software_target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -225,6 +225,7 @@ def parse_remote_config(document: object) -> RemoteConfig:
         join_before_s=r.number("join_before_seconds", 90.0, minimum=0, maximum=3600),
         no_show_after_s=r.number("no_show_after_seconds", 900.0, minimum=10, maximum=4 * 3600),
         staff_pin_hash=_staff_pin_hash(r.optional_text("staff_pin_hash", max_len=256)),
+        software_target=r.optional_text("software_target", max_len=64),
     )
 
 
@@ -247,6 +248,7 @@ def remote_config_to_document(config: RemoteConfig) -> dict[str, Any]:
         "join_before_seconds": config.join_before_s,
         "no_show_after_seconds": config.no_show_after_s,
         "staff_pin_hash": config.staff_pin_hash,
+        "software_target": config.software_target,
     }
 
 

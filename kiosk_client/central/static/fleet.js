@@ -69,7 +69,8 @@ function render(view) {
   const bornes = (n) => `${n} borne${n > 1 ? "s" : ""}`;
   document.getElementById("summary").textContent =
     `${bornes(s.kiosks)}, ${s.online} en ligne, ${s.with_problems} avec un problème, ` +
-    `${s.at_risk} avec des rendez-vous menacés (${s.appointments_at_risk} rendez-vous).`;
+    `${s.at_risk} avec des rendez-vous menacés (${s.appointments_at_risk} rendez-vous)` +
+    (s.off_target ? `, ${bornes(s.off_target)} hors de la version cible.` : ".");
   const body = document.querySelector("#fleet tbody");
   body.replaceChildren();
   for (const k of view.kiosks) {
@@ -82,7 +83,10 @@ function render(view) {
     const state = STATES[k.state] || k.state || "?";
     const offline = k.last_seen ? `hors ligne depuis ${time(k.last_seen)}` : "jamais connectée";
     cell(row, k.online ? `en ligne (${state})` : offline, k.online ? "ok" : "bad");
-    cell(row, k.software_version || "—");
+    // Staged updates: the version it runs, and the one it should when they differ.
+    const SOURCES = { pin: "épinglée", canary: "groupe pilote", fleet: "parc" };
+    const target = k.software_target ? ` → cible ${k.software_target} (${SOURCES[k.software_target_source] || k.software_target_source})` : "";
+    cell(row, (k.software_version || "—") + (k.off_target ? target : ""), k.off_target ? "bad version" : "version");
     cell(row, k.problems.length ? k.problems.map(problemText).join(", ") : "aucun", k.problems.length ? "bad" : "ok");
     const reset = k.last_reset_check;
     cell(row, reset ? `${reset.passed ? "réussi" : "ÉCHEC"} le ${time(reset.at)}` : "—", reset && !reset.passed ? "bad" : "");
