@@ -1550,7 +1550,7 @@ class KioskEngine:
             except OSError:
                 log.exception("the local cache could not be written")
             self._publish_state()
-            if screen is not None:
+            if screen is not None and self._session.phase is Phase.IDLE:  # not if the schedule began one
                 try:
                     await screen.reload()
                 except Exception as exc:

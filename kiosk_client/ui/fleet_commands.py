@@ -99,10 +99,13 @@ class FleetCommands(QObject):
         return bytes(data.data())
 
     def reload(self) -> None:
-        """The idle screen drawn afresh from the engine's (just fetched) state."""
+        """The idle screen drawn afresh from the engine's (just fetched) state; nothing if a session
+        began meanwhile (the citizen's language and text size are theirs)."""
+        snapshot = self._state.snapshot
+        if snapshot is None or snapshot.session.phase is not Phase.IDLE:
+            return
         self._state.back_to_defaults()
-        if self._state.snapshot is not None:
-            self._state.show_state(self._state.snapshot)
+        self._state.show_state(snapshot)
 
     @staticmethod
     def _quit_application() -> None:
