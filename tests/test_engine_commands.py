@@ -15,6 +15,7 @@ from kiosk_client.core.clock import CentralClock
 from kiosk_client.core.commands import (
     EXPIRED,
     IN_SESSION,
+    STAFF_PANEL,
     CommandKind,
     CommandResult,
     KioskCommand,
@@ -22,7 +23,9 @@ from kiosk_client.core.commands import (
 )
 from kiosk_client.core.engine import KioskEngine
 from kiosk_client.core.events import KioskEvent
+from kiosk_client.core.models import RemoteConfig
 from kiosk_client.core.session import Phase
+from kiosk_client.core.staff_pin import hash_pin
 
 from .kiosk_rig import NoonClock
 from .test_engine import FAST, TIMING, schedule_with
@@ -162,3 +165,19 @@ async def test_a_screen_that_sees_a_session_begin_refuses_at_the_last_moment(
     k.screen.refuse_with = IN_SESSION
     [result] = await k.command(command("late", CommandKind.SCREENSHOT))
     assert result == CommandResult("late", Outcome.REFUSED, IN_SESSION)
+
+
+async def test_no_screenshot_while_the_staff_panel_is_open(kiosk: Callable[[FakeCentral], Kiosk]) -> None:
+    config = RemoteConfig(
+        poll_interval_s=0.05, join_before_s=0.3, staff_pin_hash=hash_pin("2468", iterations=10_000)
+    )
+    k = kiosk(FakeCentral(None, config))
+    await idle(k)
+    await k.until(lambda: k.engine.staff_report().pin_configured)
+    await k.engine.staff_unlock("2468")
+    assert k.engine.staff.is_open
+    [refused] = await k.command(command("p1", CommandKind.SCREENSHOT))
+    assert refused == CommandResult("p1", Outcome.REFUSED, STAFF_PANEL) and k.screen.screenshots == 0
+    await k.engine.staff_close()
+    [taken] = await k.command(command("p2", CommandKind.SCREENSHOT))
+    assert taken.outcome is Outcome.DONE and k.screen.screenshots == 1

@@ -34,7 +34,7 @@ class Outcome(StrEnum):
 # Why a command was refused: stable codes the fleet page words.
 IN_SESSION = "in_session"  # a citizen's session is under way (or just ended: the goodbye screen)
 RESETTING = "resetting"  # the reset check between citizens is running
-DEVICE_CHECK = "device_check"  # the staff's live camera check is on screen
+STAFF_PANEL = "staff_panel"  # the staff panel is open: the camera's live picture, a walk-in code typed
 EXPIRED = "expired"  # heard after its expiry: not run
 UNSUPPORTED = "unsupported"  # this kiosk has no screen (or no way to restart itself)
 

@@ -21,11 +21,11 @@ from typing import Any, Literal
 from .backoff import Backoff
 from .clock import CentralClock
 from .commands import (
-    DEVICE_CHECK,
     EXPIRED,
     IN_SESSION,
     MAX_SCREENSHOT_BYTES,
     RESETTING,
+    STAFF_PANEL,
     UNSUPPORTED,
     CommandKind,
     CommandRefused,
@@ -1509,8 +1509,8 @@ class KioskEngine:
             return None  # a restart wipes and checks again at start-up
         if self.reset.checking:
             return RESETTING
-        if kind is CommandKind.SCREENSHOT and self._live_on:
-            return DEVICE_CHECK  # the camera's live picture is on the staff panel
+        if kind is CommandKind.SCREENSHOT and (self.staff.is_open or self._live_on):
+            return STAFF_PANEL  # someone is at the kiosk: the camera's live picture, a walk-in code…
         return None
 
     async def _run_command(self, command: KioskCommand, deadline: float) -> None:

@@ -34,7 +34,7 @@ const COMMAND_STATES = {
 const REASONS = {
   in_session: "un usager est en session",
   resetting: "remise à zéro en cours",
-  device_check: "test des appareils en cours",
+  staff_panel: "espace accueil ouvert",
   expired: "arrivée trop tard",
   unsupported: "impossible sur cette borne",
 };
