@@ -157,7 +157,7 @@ async function sendCommand(kioskId, kind) {
     status.textContent = `Commande refusée par le serveur central : ${error.error.message}`;
     return;
   }
-  status.textContent = `${COMMANDS[kind]} demandé : la borne la reçoit à son prochain signal de vie (30 s au plus).`;
+  status.textContent = `Commande « ${COMMANDS[kind]} » envoyée : la borne la reçoit à son prochain signal de vie (30 s au plus).`;
   await refreshCommands();
 }
 
