@@ -16,6 +16,7 @@ from kiosk_client.core.commands import (
     EXPIRED,
     IN_SESSION,
     STAFF_PANEL,
+    UNSUPPORTED,
     CommandKind,
     CommandResult,
     KioskCommand,
@@ -181,3 +182,10 @@ async def test_no_screenshot_while_the_staff_panel_is_open(kiosk: Callable[[Fake
     await k.engine.staff_close()
     [taken] = await k.command(command("p2", CommandKind.SCREENSHOT))
     assert taken.outcome is Outcome.DONE and k.screen.screenshots == 1
+
+
+async def test_a_kind_this_kiosk_does_not_know_is_refused(kiosk: Callable[[FakeCentral], Kiosk]) -> None:
+    k = kiosk(FakeCentral(None, FAST))
+    await idle(k)
+    [result] = await k.command(KioskCommand("n1", None, 60.0, "collect_logs"))
+    assert result == CommandResult("n1", Outcome.REFUSED, UNSUPPORTED)

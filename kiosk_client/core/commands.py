@@ -36,7 +36,7 @@ IN_SESSION = "in_session"  # a citizen's session is under way (or just ended: th
 RESETTING = "resetting"  # the reset check between citizens is running
 STAFF_PANEL = "staff_panel"  # the staff panel is open: the camera's live picture, a walk-in code typed
 EXPIRED = "expired"  # heard after its expiry: not run
-UNSUPPORTED = "unsupported"  # this kiosk has no screen (or no way to restart itself)
+UNSUPPORTED = "unsupported"  # a kind this kiosk does not know (a newer central), or it has no screen
 
 
 class CommandRefused(KioskError):
@@ -50,8 +50,13 @@ class CommandRefused(KioskError):
 @dataclass(frozen=True, slots=True)
 class KioskCommand:
     id: str
-    kind: CommandKind
+    kind: CommandKind | None  # None: a kind this kiosk does not know (refused: unsupported)
     expires_in_s: float  # from when the heartbeat's answer arrived
+    name: str = ""  # the kind as the central sent it, for the logs
+
+    @property
+    def label(self) -> str:
+        return self.kind.value if self.kind is not None else f"unknown {self.name!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +73,8 @@ class CommandResult:
 
 def parse_commands(document: object) -> tuple[KioskCommand, ...]:
     """The heartbeat's answer (200): {"commands": [{id, kind, expires_in_seconds, …}]}. Strict: any
-    malformed item makes the whole list unreadable (MalformedResponse); unknown fields are ignored."""
+    malformed item makes the whole list unreadable (MalformedResponse); unknown fields are ignored, and
+    a kind this kiosk does not know (a newer central's) is kept as None, to be refused."""
     r = Reader(document)
     commands = []
     for index, item in enumerate(r.array("commands", max_items=MAX_COMMANDS)):
@@ -77,15 +83,12 @@ def parse_commands(document: object) -> tuple[KioskCommand, ...]:
         if not ident or not all(ch.isascii() and (ch.isalnum() or ch in "_-") for ch in ident):
             raise MalformedResponse(f"{c.path}.id: expected letters, digits, _ or -")
         raw_kind = c.text("kind", max_len=32)
-        try:
-            kind = CommandKind(raw_kind)
-        except ValueError:
-            raise MalformedResponse(f"{c.path}.kind: unknown command {raw_kind!r}") from None
+        kind = CommandKind(raw_kind) if raw_kind in {k.value for k in CommandKind} else None
         if item.get("expires_in_seconds") is None:
             raise MalformedResponse(f"{c.path}.expires_in_seconds: missing")
         # Zero or less: expired on its way (the kiosk says so, and runs nothing).
         expires_in = c.number("expires_in_seconds", 0.0, minimum=-1e9, maximum=MAX_EXPIRY_S)
-        commands.append(KioskCommand(ident, kind, expires_in))
+        commands.append(KioskCommand(ident, kind, expires_in, raw_kind))
     return tuple(commands)
 
 

@@ -1493,7 +1493,7 @@ class KioskEngine:
         heard_at = self._clock.monotonic()
         for command in commands:
             if command.id in self._commands_seen:
-                log.warning("command %s (%s) heard again: it runs only once", command.id, command.kind.value)
+                log.warning("command %s (%s) heard again: it runs only once", command.id, command.label)
                 continue
             self._commands_seen[command.id] = None
             while len(self._commands_seen) > COMMAND_IDS_KEPT:
@@ -1518,24 +1518,26 @@ class KioskEngine:
             then: Callable[[], Awaitable[None]] | None = None
             if self._clock.monotonic() >= deadline:
                 result = CommandResult(command.id, Outcome.REFUSED, EXPIRED)  # never run
+            elif command.kind is None:
+                result = CommandResult(command.id, Outcome.REFUSED, UNSUPPORTED)
             elif (refusal := self._command_refusal(command.kind)) is not None:
                 result = CommandResult(command.id, Outcome.REFUSED, refusal)
             else:
-                result, then = await self._execute(command)
-            log.warning("command %s from IT staff (%s): %r", command.id, command.kind.value, result)
+                result, then = await self._execute(command, command.kind)
+            log.warning("command %s from IT staff (%s): %r", command.id, command.label, result)
             await self._report_command(result)
             if then is not None:
                 await then()
 
     async def _execute(
-        self, command: KioskCommand
+        self, command: KioskCommand, kind: CommandKind
     ) -> tuple[CommandResult, Callable[[], Awaitable[None]] | None]:
         screen = self._command_screen
-        if command.kind is CommandKind.RESTART:
+        if kind is CommandKind.RESTART:
             if screen is None:
                 return CommandResult(command.id, Outcome.REFUSED, UNSUPPORTED), None
             return CommandResult(command.id, Outcome.DONE), screen.restart  # once the central knows
-        if command.kind is CommandKind.RELOAD:
+        if kind is CommandKind.RELOAD:
             try:
                 self._config = await self._central.fetch_config()
                 self._config_fetched_at = time.monotonic()
