@@ -239,3 +239,15 @@ def test_png_checks() -> None:
     lying = good[:8] + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
     with pytest.raises(ValueError, match="does not match"):
         png_size(lying)
+
+
+def test_old_commands_are_forgotten_but_kept_screenshots_stay(site: Site, central: CentralThread) -> None:
+    store = central.server.store
+    old = site.admin.send_command(site.kiosk_id, "reload")
+    pictured = site.admin.send_command(site.kiosk_id, "screenshot")
+    long_ago = stamp(datetime.now(UTC) - timedelta(days=31))
+    for command in (old, pictured):
+        store._exec("UPDATE kiosk_commands SET created_at=? WHERE id=?", long_ago, command["id"])
+    store.store_screenshot(str(pictured["id"]), site.kiosk_id, "iVBORw0KGgo=", (1, 1), 8, long_ago)
+    new = site.admin.send_command(site.kiosk_id, "restart")
+    assert [c["id"] for c in site.admin.commands()] == [new["id"], pictured["id"]]

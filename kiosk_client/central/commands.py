@@ -24,6 +24,7 @@ MAX_PENDING_PER_KIOSK = 10  # a stuck kiosk does not pile up a queue of restarts
 MAX_SCREENSHOT_BYTES = 3 * 1024 * 1024
 MAX_SCREENSHOT_SIDE = 8192
 SCREENSHOTS_KEPT_PER_KIOSK = 3
+COMMANDS_KEPT = timedelta(days=30)  # older commands are forgotten (their screenshots went before)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # PNG colour type → samples per pixel
 DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from .app import STORE, admin, device, text
 from .commands import (
+    COMMANDS_KEPT,
     DEFAULT_EXPIRY,
     KINDS,
     MAX_EXPIRY,
@@ -67,7 +68,13 @@ async def admin_post_command(request: web.Request) -> web.Response:
         raise ApiError(
             409, "too_many_pending", f"this kiosk has {MAX_PENDING_PER_KIOSK} commands waiting already"
         )
-    command_id = store.create_command(kiosk_id, kind, stamp(now), stamp(now + timedelta(seconds=raw)))
+    command_id = store.create_command(
+        kiosk_id,
+        kind,
+        stamp(now),
+        stamp(now + timedelta(seconds=raw)),
+        forget_before=stamp(now - COMMANDS_KEPT),
+    )
     log.info("command %s (%s) for kiosk %s, valid %.0f s", command_id, kind, kiosk_id, raw)
     row = store.command(command_id)
     return web.json_response(command_json(row, now), status=201)

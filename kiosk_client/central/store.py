@@ -704,7 +704,16 @@ class Store:
         " FROM kiosk_commands c LEFT JOIN command_screenshots s ON s.command_id = c.id"
     )
 
-    def create_command(self, kiosk_id: str, kind: str, created_at: str, expires_at: str) -> str:
+    def create_command(
+        self, kiosk_id: str, kind: str, created_at: str, expires_at: str, forget_before: str | None = None
+    ) -> str:
+        """A pending command; commands created before `forget_before` (with no screenshot kept) go."""
+        if forget_before is not None:
+            self._exec(
+                "DELETE FROM kiosk_commands WHERE created_at < ?"
+                " AND id NOT IN (SELECT command_id FROM command_screenshots)",
+                forget_before,
+            )
         command_id = new_id("cmd")
         self._exec(
             "INSERT INTO kiosk_commands (id, kiosk_id, kind, state, created_at, expires_at)"
