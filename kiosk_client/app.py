@@ -26,7 +26,7 @@ from .adapters.secrets_credentials import CredentialSealer, CredentialSecrets, c
 from .adapters.secrets_keyring import KeyringSecrets
 from .core.clock import CentralClock, SystemClock
 from .core.document_desk import DocumentPorts
-from .core.engine import KioskEngine
+from .core.engine import HEARTBEAT_S, KioskEngine
 from .core.events import KioskEvent
 from .core.ports import DeviceCheckSink, FormViewPort, MicrophoneMeter, SecretStore, VideoSink
 from .core.printing import PrintPorts
@@ -49,11 +49,12 @@ def build_engine(
     camera_source: FrameSource | None = None,
     uplink_control: bool | None = None,
     documents: DocumentPorts | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
 ) -> KioskEngine:
     """`outbox_key` (from the keyring) enables the scanner and the document outbox. Benches may send
     `camera_source` instead of the camera, turn the shared uplink control on or off (None: the
     kiosk's default), and give their own document ports (`documents`: a scanner that hands over
-    prepared documents)."""
+    prepared documents). Tests shorten `heartbeat_s` (IT staff's commands ride on its answer)."""
     clock = CentralClock(SystemClock())
     # A shorter ended screen (tests, benches, the demo) shortens the rating question with it.
     timing = Timing() if ended_screen is None else Timing(ended_screen=ended_screen, rating_for=ended_screen)
@@ -89,6 +90,7 @@ def build_engine(
         relay_probe=AioiceRelayProbe(),
         live_devices=live,
         printing=print_ports(settings),
+        heartbeat_s=heartbeat_s,
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,11 +12,14 @@ import httpx
 from playwright.sync_api import Browser, expect
 
 from kiosk_client.adapters.central_http import HttpCentral
+from kiosk_client.adapters.fakes import tiny_png
 from kiosk_client.central.fleet import fleet_view
+from kiosk_client.core.commands import CommandResult, Outcome
 from kiosk_client.core.models import Heartbeat
 
 from . import test_central_http
 from .conftest import Site
+from .kiosk_rig import enrolled_token
 from .test_session_reports_central import a_report
 
 kiosk = test_central_http.kiosk  # the enrolled kiosk's HttpCentral (a fixture)
@@ -79,7 +85,7 @@ def test_problems_and_risks_follow_what_each_kiosk_last_said() -> None:
     assert [k["id"] for k in view["kiosks"][:2]] == ["no-camera", "silent"]  # at risk first
     assert view["summary"] == {
         "kiosks": 7, "online": 5, "with_problems": 5, "at_risk": 2, "appointments_at_risk": 2,
-        "versions": {"1.0": 7},
+        "versions": {"1.0": 7}, "off_target": 0,
     }  # fmt: skip
 
 
@@ -122,5 +128,57 @@ def test_the_fleet_page_asks_for_the_token_and_lists_the_kiosks(site: Site, brow
         row = page.locator(f'tr[data-kiosk="{site.kiosk_id}"]')
         expect(row).to_contain_text("non enrôlée")  # an enrolment code made, never used
         expect(page.locator("#summary")).to_contain_text("1 borne, 0 en ligne")
+    finally:
+        page.close()
+
+
+def test_the_fleet_page_shows_the_version_target_and_asks_a_kiosk_for_a_screenshot(
+    site: Site, browser: Browser
+) -> None:
+    token = enrolled_token(site.url, site.enrollment_code)
+
+    async def kiosk_answers() -> tuple[str, ...]:
+        """The kiosk's side, with its real adapter: hears the command, sends its picture."""
+        central = HttpCentral(site.url, token)
+        try:
+            heard = await central.send_heartbeat(Heartbeat("idle", None, {"camera": "ok"}, "1.0"))
+            for command in heard:
+                await central.post_command_result(
+                    CommandResult(command.id, Outcome.DONE, screenshot=tiny_png(40, 30))
+                )
+            return tuple(c.kind.value for c in heard)
+        finally:
+            await central.aclose()
+
+    httpx.put(
+        site.url + "/api/v1/admin/software-targets",
+        json={"default": "1.1"},
+        headers={"Authorization": f"Bearer {site.admin_token}"},
+    ).raise_for_status()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # the kiosk is seen, running 1.0
+        assert pool.submit(asyncio.run, kiosk_answers()).result(timeout=30) == ()
+    page = browser.new_page()
+    try:
+        page.goto(site.url + "/fleet")
+        page.fill("#token", site.admin_token)
+        page.click("text=Afficher")
+        row = page.locator(f'tr[data-kiosk="{site.kiosk_id}"]')
+        expect(row).to_contain_text("1.0 → cible 1.1 (parc)")  # staged updates: not on its target
+        expect(page.locator("#summary")).to_contain_text("1 borne hors de la version cible")
+        row.locator('button[data-command="screenshot"]').click()
+        expect(row.locator('li[data-state="pending"]')).to_contain_text(
+            "Capture d'écran : en attente de la borne"
+        )
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # the page's loop runs on this thread
+            assert pool.submit(asyncio.run, kiosk_answers()).result(timeout=30) == ("screenshot",)
+        expect(row.locator('li[data-state="done"]')).to_contain_text(
+            "Capture d'écran : faite", timeout=10_000
+        )
+        picture = row.locator("img")
+        expect(picture).to_have_attribute("src", re.compile(r"^blob:"))
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth === 40", arg=picture.element_handle(), timeout=10_000
+        )
+        assert picture.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [40, 30]
     finally:
         page.close()

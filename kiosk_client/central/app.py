@@ -21,6 +21,7 @@ from aiohttp import web
 
 from ..core.enrolment import enrolment_url
 from ..core.staff_pin import PIN_DIGITS, hash_pin, valid_pin
+from .commands import delivered_json, stamp
 from .errors import ApiError, error_body
 from .evaluation import checked_clerk_rating, checked_evaluation_url, usage_response
 from .fleet import fleet_view
@@ -270,6 +271,8 @@ def ice_servers_for(request: web.Request, who: str, appointments: list[Any]) -> 
 
 
 async def kiosk_config(request: web.Request) -> web.Response:
+    from .software_targets import target_for, targets  # it imports this module
+
     kiosk = device(request)
     since, until = window()
     appointments = request.app[STORE].appointments_for_kiosk(kiosk["id"], since, until)
@@ -277,6 +280,9 @@ async def kiosk_config(request: web.Request) -> web.Response:
         {
             **served_config(request.app[STORE]),
             "ice_servers": ice_servers_for(request, kiosk["id"], appointments),
+            # Staged updates: the version this kiosk should run (its pin, its canary group's, the
+            # fleet's), or null. Nothing on the kiosk installs it yet.
+            "software_target": target_for(kiosk["id"], targets(request.app[STORE]))[0],
         },
         headers={"Cache-Control": "no-store"},  # it carries a credential
     )
@@ -303,7 +309,14 @@ async def heartbeat(request: web.Request) -> web.Response:
         text(data, "software_version", 40, optional=True) or "",
         preflight,
     )
-    return web.Response(status=204)
+    # IT staff's commands ride on the answer; none: 204 as always (what older kiosks expect).
+    now = utcnow()
+    commands = request.app[STORE].deliver_commands(kiosk["id"], stamp(now))
+    if not commands:
+        return web.Response(status=204)
+    return web.json_response(
+        {"commands": [delivered_json(c, now) for c in commands]}, headers={"Cache-Control": "no-store"}
+    )
 
 
 UPLINK_PROBE_MAX = 2 * 1024 * 1024
@@ -668,7 +681,12 @@ async def admin_fleet(request: web.Request) -> web.Response:
         today.setdefault(row["kiosk_id"], []).append(row)
         if row["call_ended"]:
             finished.add(row["id"])
-    view = fleet_view(store.kiosks(), store.session_reports(), today, frozenset(finished), now)
+    from .software_targets import target_for, targets  # it imports this module
+
+    plan = targets(store)
+    kiosks = store.kiosks()
+    wanted = {k["id"]: target_for(k["id"], plan) for k in kiosks}
+    view = fleet_view(kiosks, store.session_reports(), today, frozenset(finished), now, wanted)
     return web.json_response(view)
 
 
@@ -903,6 +921,12 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     from .bookings_api import add_booking_routes
 
     add_booking_routes(app, v1)
+    from .commands_api import add_command_routes
+
+    add_command_routes(app, v1)
+    from .software_targets import add_software_target_routes
+
+    add_software_target_routes(app, v1)
     app.router.add_get("/clerk", clerk_console)
     app.router.add_get("/fleet", fleet_page)
     app.router.add_static("/clerk/static", STATIC)

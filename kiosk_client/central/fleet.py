@@ -68,9 +68,12 @@ def fleet_view(
     appointments: Mapping[str, Sequence[Row]],
     finished: frozenset[str],
     now: datetime,
+    targets: Mapping[str, tuple[str | None, str | None]] | None = None,
 ) -> dict[str, Any]:
     """`reports`: session reports in the order received; `appointments`: today's, per kiosk id;
-    `finished`: ids of appointments whose call has ended (no citizen left to worry about)."""
+    `finished`: ids of appointments whose call has ended (no citizen left to worry about); `targets`:
+    per kiosk id, the software version it should run and why ("pin", "canary", "fleet"; see
+    software_targets.py), (None, None) or absent when none is set."""
     last_reset: dict[str, Row] = {}
     for report in reports:
         last_reset[report["kiosk_id"]] = report
@@ -86,6 +89,11 @@ def fleet_view(
         ]
         if kiosk["software_version"]:
             versions[kiosk["software_version"]] += 1
+        target, source = (targets or {}).get(kiosk["id"], (None, None))
+        # Off target: it said which version it runs, and that is not the one it should.
+        off_target = (
+            target is not None and bool(kiosk["software_version"]) and kiosk["software_version"] != target
+        )
         rows.append(
             {
                 "id": kiosk["id"],
@@ -95,6 +103,9 @@ def fleet_view(
                 "last_seen": kiosk["last_seen"],
                 "state": kiosk["last_state"],
                 "software_version": kiosk["software_version"],
+                "software_target": target,
+                "software_target_source": source,
+                "off_target": off_target,
                 "devices": _json(kiosk["last_devices"]) or {},
                 "preflight": _json(kiosk["last_preflight"]),
                 "last_reset_check": None
@@ -120,6 +131,7 @@ def fleet_view(
             "at_risk": sum(r["at_risk"] for r in rows),
             "appointments_at_risk": sum(len(r["appointments_left_today"]) for r in rows if r["at_risk"]),
             "versions": dict(versions.most_common()),
+            "off_target": sum(r["off_target"] for r in rows),
         },
         "kiosks": rows,
     }

@@ -331,14 +331,15 @@ def cors_middleware(clerk_origins: tuple[str, ...]) -> Middleware:
 # What clerk.html and clerk.js need: their own script and style files (no inline code, no eval),
 # fetch() to this central only, and nothing else. Video comes from MediaStreams (srcObject, which CSP
 # does not govern); received documents are blob: links the clerk opens or saves — navigations and
-# downloads, which CSP does not govern either.
+# downloads, which CSP does not govern either. The fleet page shows a kiosk's screenshot as a blob:
+# image (fetched with the admin token, which an <img src> could not send).
 CONSOLE_CSP = "; ".join(
     [
         "default-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
         "connect-src 'self'",
-        "img-src 'self'",
+        "img-src 'self' blob:",
         "media-src 'self' blob: mediastream:",
         "base-uri 'none'",
         "form-action 'none'",

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .commands import SCREENSHOTS_KEPT_PER_KIOSK
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kiosks (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, site_name TEXT NOT NULL, token_hash TEXT UNIQUE,
@@ -59,6 +61,16 @@ CREATE TABLE IF NOT EXISTS citizen_ratings (
 );
 CREATE TABLE IF NOT EXISTS clerk_ratings (
     appointment_id TEXT PRIMARY KEY REFERENCES appointments(id), face INTEGER, remark TEXT, rated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kiosk_commands (
+    id TEXT PRIMARY KEY, kiosk_id TEXT NOT NULL REFERENCES kiosks(id), kind TEXT NOT NULL, state TEXT NOT NULL,
+    reason TEXT, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, delivered_at TEXT, finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS kiosk_commands_by_kiosk ON kiosk_commands (kiosk_id, state);
+CREATE TABLE IF NOT EXISTS command_screenshots (
+    command_id TEXT PRIMARY KEY REFERENCES kiosk_commands(id), kiosk_id TEXT NOT NULL REFERENCES kiosks(id),
+    png_base64 TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL, bytes INTEGER NOT NULL,
+    taken_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS bookings (
     source TEXT NOT NULL, external_id TEXT NOT NULL, appointment_id TEXT REFERENCES appointments(id),
@@ -742,3 +754,85 @@ class Store:
             source,
             source,
         )
+
+    # --- commands from IT staff to a kiosk (commands.py, commands_api.py). Times are fixed-width UTC
+    # text (commands.stamp), so expiry compares in SQL; the screenshot is base64 text, portable as is.
+    _COMMAND_COLUMNS = (
+        "c.*, s.width AS png_width, s.height AS png_height, s.bytes AS png_bytes"
+        " FROM kiosk_commands c LEFT JOIN command_screenshots s ON s.command_id = c.id"
+    )
+
+    def create_command(
+        self, kiosk_id: str, kind: str, created_at: str, expires_at: str, forget_before: str | None = None
+    ) -> str:
+        """A pending command; commands created before `forget_before` (with no screenshot kept) go."""
+        if forget_before is not None:
+            self._exec(
+                "DELETE FROM kiosk_commands WHERE created_at < ?"
+                " AND id NOT IN (SELECT command_id FROM command_screenshots)",
+                forget_before,
+            )
+        command_id = new_id("cmd")
+        self._exec(
+            "INSERT INTO kiosk_commands (id, kiosk_id, kind, state, created_at, expires_at)"
+            " VALUES (?, ?, ?, 'pending', ?, ?)",
+            command_id, kiosk_id, kind, created_at, expires_at,
+        )  # fmt: skip
+        return command_id
+
+    def pending_commands(self, kiosk_id: str, now: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM kiosk_commands WHERE kiosk_id=? AND state='pending' AND expires_at > ?",
+            kiosk_id, now,
+        )  # fmt: skip
+        return int(row["n"]) if row is not None else 0
+
+    def command(self, command_id: str) -> sqlite3.Row | None:
+        return self._one(f"SELECT {self._COMMAND_COLUMNS} WHERE c.id=?", command_id)
+
+    def commands(self, kiosk_id: str | None = None, limit: int = 200) -> list[sqlite3.Row]:
+        """Newest first."""
+        return self._all(
+            f"SELECT {self._COMMAND_COLUMNS} WHERE ? IS NULL OR c.kiosk_id=? ORDER BY c.created_at DESC LIMIT ?",
+            kiosk_id, kiosk_id, limit,
+        )  # fmt: skip
+
+    def deliver_commands(self, kiosk_id: str, now: str) -> list[sqlite3.Row]:
+        """The kiosk's pending commands that have not expired, now `delivered` (never again pending)."""
+        rows = self._all(
+            "SELECT * FROM kiosk_commands WHERE kiosk_id=? AND state='pending' AND expires_at > ?"
+            " ORDER BY created_at",
+            kiosk_id, now,
+        )  # fmt: skip
+        for row in rows:
+            self._exec(
+                "UPDATE kiosk_commands SET state='delivered', delivered_at=? WHERE id=? AND state='pending'",
+                now, row["id"],
+            )  # fmt: skip
+        return rows
+
+    def finish_command(self, command_id: str, outcome: str, reason: str | None, now: str) -> None:
+        """The kiosk's result, kept once: only a delivered command takes one (a result that arrives
+        after the expiry still counts: the kiosk ran it in time)."""
+        self._exec(
+            "UPDATE kiosk_commands SET state=?, reason=?, finished_at=? WHERE id=? AND state='delivered'",
+            outcome, reason, now, command_id,
+        )  # fmt: skip
+
+    def store_screenshot(
+        self, command_id: str, kiosk_id: str, png_base64: str, size: tuple[int, int], length: int, now: str
+    ) -> None:
+        """Kept with its command; only the kiosk's latest few are kept."""
+        self._exec(
+            "INSERT INTO command_screenshots (command_id, kiosk_id, png_base64, width, height, bytes, taken_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            command_id, kiosk_id, png_base64, size[0], size[1], length, now,
+        )  # fmt: skip
+        kept = self._all(
+            "SELECT command_id FROM command_screenshots WHERE kiosk_id=? ORDER BY taken_at DESC", kiosk_id
+        )
+        for row in kept[SCREENSHOTS_KEPT_PER_KIOSK:]:
+            self._exec("DELETE FROM command_screenshots WHERE command_id=?", row["command_id"])
+
+    def screenshot(self, command_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM command_screenshots WHERE command_id=?", command_id)

@@ -20,6 +20,20 @@ from typing import Any, Literal
 
 from .backoff import Backoff
 from .clock import CentralClock
+from .commands import (
+    EXPIRED,
+    IN_SESSION,
+    MAX_SCREENSHOT_BYTES,
+    RESETTING,
+    STAFF_PANEL,
+    UNSUPPORTED,
+    CommandKind,
+    CommandRefused,
+    CommandResult,
+    KioskCommand,
+    Outcome,
+    is_png,
+)
 from .consent_gate import ConsentGate
 from .control_protocol import InputMessage, kiosk_screen
 from .control_protocol import error as control_error
@@ -64,6 +78,7 @@ from .ports import (
     DocumentsMessageReceived,
     FormViewPort,
     InputOutcome,
+    KioskScreenPort,
     LiveDevices,
     LocalCache,
     RelayProbe,
@@ -194,6 +209,8 @@ CONFIG_REFRESH_S = 600.0
 CONFIG_BEFORE_CALL_S = 5.0  # a slow central delays an offer by this much at most
 HEARTBEAT_S = 30.0
 EVALUATION_LINK_FOR = timedelta(seconds=20)  # the « Je donne mon avis » QR code after the rating
+COMMAND_IDS_KEPT = 500  # the ids of commands already run (each runs at most once)
+SCREENSHOT_TIMEOUT_S = 15.0
 
 
 class KioskEngine:
@@ -219,6 +236,7 @@ class KioskEngine:
         live_devices: LiveDevices | None = None,
         live_check_s: float = LIVE_CHECK_S,
         printing: PrintPorts | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self._central = central
         self._calls = calls
@@ -325,6 +343,12 @@ class KioskEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake_poll = asyncio.Event()
         self._heartbeat_due = asyncio.Event()
+        self._heartbeat_s = heartbeat_s
+
+        # Commands from IT staff (core/commands.py): one at a time, each id at most once.
+        self._command_screen: KioskScreenPort | None = None
+        self._commands_seen: dict[str, None] = {}  # insertion-ordered: the oldest are forgotten first
+        self._command_lock = asyncio.Lock()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -1048,6 +1072,11 @@ class KioskEngine:
                     self._config = await self._central.fetch_config()
                     self._config_fetched_at = now_m
                     self._cache.save_remote_config(self._config)
+                    target = self._config.software_target
+                    if target is not None and self._version and target != self._version:
+                        log.warning(
+                            "IT staff want software %s here; this kiosk runs %s", target, self._version
+                        )
                 schedule = await self._central.fetch_schedule(self._schedule.etag if self._schedule else None)
                 if schedule is not None:
                     self._accept_schedule(schedule)
@@ -1563,6 +1592,112 @@ class KioskEngine:
             if poll is not None:
                 poll.cancel()
 
+    # ----------------------------------------------------------------- commands from IT staff
+
+    def attach_command_screen(self, screen: KioskScreenPort) -> None:
+        """The kiosk's window, for IT staff's screenshot, reload and restart commands (before `run`)."""
+        self._command_screen = screen
+
+    def _receive_commands(self, commands: tuple[KioskCommand, ...]) -> None:
+        heard_at = self._clock.monotonic()
+        for command in commands:
+            if command.id in self._commands_seen:
+                log.warning("command %s (%s) heard again: it runs only once", command.id, command.label)
+                continue
+            self._commands_seen[command.id] = None
+            while len(self._commands_seen) > COMMAND_IDS_KEPT:
+                del self._commands_seen[next(iter(self._commands_seen))]
+            self._spawn(self._run_command(command, heard_at + command.expires_in_s))
+
+    def _command_refusal(self, kind: CommandKind) -> str | None:
+        """Why `kind` may not run now, or None. A citizen's session (from the waiting screen to the
+        goodbye) is never captured, reloaded or cut."""
+        if self._session.phase is not Phase.IDLE:
+            return IN_SESSION
+        if kind is CommandKind.RESTART:
+            return None  # a restart wipes and checks again at start-up
+        if self.reset.checking:
+            return RESETTING
+        if kind is CommandKind.SCREENSHOT and (self.staff.is_open or self._live_on):
+            return STAFF_PANEL  # someone is at the kiosk: the camera's live picture, a walk-in code…
+        return None
+
+    async def _run_command(self, command: KioskCommand, deadline: float) -> None:
+        async with self._command_lock:  # one at a time, in the order they were heard
+            then: Callable[[], Awaitable[None]] | None = None
+            if self._clock.monotonic() >= deadline:
+                result = CommandResult(command.id, Outcome.REFUSED, EXPIRED)  # never run
+            elif command.kind is None:
+                result = CommandResult(command.id, Outcome.REFUSED, UNSUPPORTED)
+            elif (refusal := self._command_refusal(command.kind)) is not None:
+                result = CommandResult(command.id, Outcome.REFUSED, refusal)
+            else:
+                result, then = await self._execute(command, command.kind)
+            log.warning("command %s from IT staff (%s): %r", command.id, command.label, result)
+            await self._report_command(result)
+            if then is not None:
+                await then()
+
+    async def _execute(
+        self, command: KioskCommand, kind: CommandKind
+    ) -> tuple[CommandResult, Callable[[], Awaitable[None]] | None]:
+        screen = self._command_screen
+        if kind is CommandKind.RESTART:
+            if screen is None:
+                return CommandResult(command.id, Outcome.REFUSED, UNSUPPORTED), None
+            return CommandResult(command.id, Outcome.DONE), screen.restart  # once the central knows
+        if kind is CommandKind.RELOAD:
+            try:
+                self._config = await self._central.fetch_config()
+                self._config_fetched_at = time.monotonic()
+                self._save_quietly(lambda: self._cache.save_remote_config(self._config))
+                schedule = await self._central.fetch_schedule(None)  # the whole schedule, not "unchanged"
+                if schedule is not None:
+                    self._accept_schedule(schedule)
+            except MalformedResponse as exc:
+                return CommandResult(command.id, Outcome.FAILED, f"central_unreadable: {exc}"[:200]), None
+            except CentralError as exc:
+                return CommandResult(command.id, Outcome.FAILED, f"central: {type(exc).__name__}"), None
+            except OSError:
+                log.exception("the local cache could not be written")
+            self._publish_state()
+            if screen is not None and self._session.phase is Phase.IDLE:  # not if the schedule began one
+                try:
+                    await screen.reload()
+                except Exception as exc:
+                    log.exception("the screen could not be reloaded")
+                    return CommandResult(command.id, Outcome.FAILED, f"screen: {type(exc).__name__}"), None
+            return CommandResult(command.id, Outcome.DONE), None
+        if screen is None:
+            return CommandResult(command.id, Outcome.REFUSED, UNSUPPORTED), None
+        try:
+            png = await asyncio.wait_for(screen.screenshot(), timeout=SCREENSHOT_TIMEOUT_S)
+        except CommandRefused as exc:  # the window saw a session begin before it grabbed
+            return CommandResult(command.id, Outcome.REFUSED, exc.reason), None
+        except Exception as exc:
+            log.exception("the screenshot failed")
+            return CommandResult(command.id, Outcome.FAILED, f"screen: {type(exc).__name__}"), None
+        if not is_png(png):
+            return CommandResult(command.id, Outcome.FAILED, "not_png"), None
+        if len(png) > MAX_SCREENSHOT_BYTES:
+            return CommandResult(command.id, Outcome.FAILED, "too_large"), None
+        return CommandResult(command.id, Outcome.DONE, screenshot=png), None
+
+    async def _report_command(self, result: CommandResult) -> None:
+        """The result, to the central: a few tries (the route is idempotent), then given up."""
+        for attempt in range(3):
+            try:
+                await self._central.post_command_result(result)
+                return
+            except CentralRejected as exc:
+                log.error("the central refused command %s's result: %s", result.command_id, exc)
+                return
+            except CentralError as exc:
+                log.warning(
+                    "command %s's result not delivered (try %d): %s", result.command_id, attempt + 1, exc
+                )
+                await asyncio.sleep(1.0 + attempt)
+
     # ----------------------------------------------------------------- heartbeat and state publication
 
     async def _heartbeat_loop(self) -> None:
@@ -1573,8 +1708,9 @@ class KioskEngine:
         while True:
             # Cleared before sending: a change while the heartbeat is on its way gets one more.
             self._heartbeat_due.clear()
+            commands: tuple[KioskCommand, ...] = ()
             try:
-                await self._central.send_heartbeat(
+                commands = await self._central.send_heartbeat(
                     Heartbeat(
                         state="out_of_service" if self.reset.out_of_service else self._session.phase.value,
                         appointment_id=self._session.appointment.id if self._session.appointment else None,
@@ -1585,12 +1721,13 @@ class KioskEngine:
                 )
             except CentralError as exc:
                 log.debug("heartbeat not delivered: %s", exc)
+            self._receive_commands(commands)
             health = self._calls.device_health()
             self._set_notice(Notice.CAMERA_MISSING, health.get("camera", "ok") != "ok")
             self._set_notice(Notice.MICROPHONE_MISSING, health.get("microphone", "ok") != "ok")
             self._publish_state()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._heartbeat_due.wait(), timeout=HEARTBEAT_S)
+                await asyncio.wait_for(self._heartbeat_due.wait(), timeout=self._heartbeat_s)
 
     def _set_notice(self, notice: Notice, on: bool) -> None:
         if on:

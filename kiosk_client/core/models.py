@@ -57,6 +57,9 @@ class RemoteConfig:
     # « Je donne mon avis » (Services Publics+) or the council's own survey: shown as a QR code and a
     # short address once the citizen has rated the session. None: not shown.
     evaluation_url: str | None = None
+    # Staged updates: the software version IT staff want this kiosk to run (None: no target). The kiosk
+    # only reports it differs; nothing installs it (yet).
+    software_target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -226,6 +226,7 @@ def parse_remote_config(document: object) -> RemoteConfig:
         no_show_after_s=r.number("no_show_after_seconds", 900.0, minimum=10, maximum=4 * 3600),
         staff_pin_hash=_staff_pin_hash(r.optional_text("staff_pin_hash", max_len=256)),
         evaluation_url=_evaluation_url(r.optional_text("evaluation_url", max_len=MAX_EVALUATION_URL)),
+        software_target=r.optional_text("software_target", max_len=64),
     )
 
 
@@ -265,6 +266,7 @@ def remote_config_to_document(config: RemoteConfig) -> dict[str, Any]:
         "no_show_after_seconds": config.no_show_after_s,
         "evaluation_url": config.evaluation_url,
         "staff_pin_hash": config.staff_pin_hash,
+        "software_target": config.software_target,
     }
 
 

@@ -27,7 +27,8 @@ from ..core.session import Phase
 from ..core.settings import AccessibilitySettings, FormSettings
 from ..core.staff_access import Attempt, Verdict
 from ..core.volume import gain
-from .bridge import BridgeResetScreen, EngineBridge
+from .bridge import BridgeCommandScreen, BridgeResetScreen, EngineBridge
+from .fleet_commands import FleetCommands
 from .form_stream import FormStreamer, FrameOutlet
 from .i18n import Translator
 from .reset_screen import ScreenReset
@@ -156,6 +157,10 @@ class KioskWindow(QMainWindow):
         self.screen_reset = ScreenReset(self, self.call.form, self.session_files, self)
         bridge.reset_requested.connect(self.screen_reset.wipe_and_check)
         engine.attach_screen(BridgeResetScreen(bridge))
+        # IT staff's commands (screenshot, reload, restart): the engine asks, this window answers.
+        self.fleet_commands = FleetCommands(self, self)
+        bridge.command_requested.connect(self.fleet_commands.handle)
+        engine.attach_command_screen(BridgeCommandScreen(bridge))
         bridge.state_changed.connect(self.show_state)
         bridge.remote_frame.connect(self._show_remote_frame)
         bridge.local_frame.connect(self._show_local_frame)

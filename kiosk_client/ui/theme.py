@@ -19,6 +19,7 @@ QLabel#countdown {{ font-size: 64px; font-weight: bold; color: {BLUE}; }}
 QLabel#hint {{ font-size: 30px; color: {GREY}; }}
 QLabel#appointmentLine {{ font-size: 32px; padding: 6px 0; }}
 QLabel#notices {{ font-size: 20px; color: {PAPER}; background: {GREY}; padding: 6px 14px; }}
+QLabel#assistNotice {{ font-size: 28px; color: white; background: {BLUE}; padding: 14px 24px; border-radius: 8px; }}
 QLabel#badge {{ font-size: 24px; color: white; background: {RED}; padding: 6px 12px; border-radius: 6px; }}
 QLabel#callTitle {{ font-size: 30px; font-weight: bold; color: white; background: {BLUE}; padding: 8px 16px; }}
 QPushButton {{

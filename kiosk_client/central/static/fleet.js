@@ -19,7 +19,30 @@ const STATES = {
 const DEVICES = { camera: "caméra", microphone: "micro", speaker: "haut-parleur", scanner: "scanner", printer: "imprimante" };
 const DEVICE_STATES = { missing: "introuvable", busy: "occupé", error: "en erreur", failed: "en panne" };
 const REFRESH_MS = 30000;
+const COMMAND_REFRESH_MS = 2000; // while a command waits for its kiosk
+// IT staff's commands to a kiosk (POST /api/v1/admin/kiosks/{id}/commands): each waits for the kiosk's
+// next heartbeat (30 s at most), never after it expires; a kiosk refuses them during a citizen's session.
+const COMMANDS = { screenshot: "Capture d'écran", reload: "Recharger", restart: "Redémarrer" };
+const COMMAND_STATES = {
+  pending: "en attente de la borne",
+  delivered: "reçue par la borne",
+  done: "faite",
+  refused: "refusée",
+  failed: "en échec",
+  expired: "expirée",
+};
+const REASONS = {
+  in_session: "un usager est en session",
+  resetting: "remise à zéro en cours",
+  staff_panel: "espace accueil ouvert",
+  expired: "arrivée trop tard",
+  unsupported: "impossible sur cette borne",
+};
 let timer = null;
+let commandTimer = null;
+let lastView = null;
+let commandsByKiosk = {};
+const screenshots = new Map(); // command id → object URL of its PNG (fetched once)
 
 function problemText(code) {
   if (PROBLEMS[code]) return PROBLEMS[code];
@@ -46,7 +69,8 @@ function render(view) {
   const bornes = (n) => `${n} borne${n > 1 ? "s" : ""}`;
   document.getElementById("summary").textContent =
     `${bornes(s.kiosks)}, ${s.online} en ligne, ${s.with_problems} avec un problème, ` +
-    `${s.at_risk} avec des rendez-vous menacés (${s.appointments_at_risk} rendez-vous).`;
+    `${s.at_risk} avec des rendez-vous menacés (${s.appointments_at_risk} rendez-vous)` +
+    (s.off_target ? `, ${bornes(s.off_target)} hors de la version cible.` : ".");
   const body = document.querySelector("#fleet tbody");
   body.replaceChildren();
   for (const k of view.kiosks) {
@@ -59,14 +83,96 @@ function render(view) {
     const state = STATES[k.state] || k.state || "?";
     const offline = k.last_seen ? `hors ligne depuis ${time(k.last_seen)}` : "jamais connectée";
     cell(row, k.online ? `en ligne (${state})` : offline, k.online ? "ok" : "bad");
-    cell(row, k.software_version || "—");
+    // Staged updates: the version it runs, and the one it should when they differ.
+    const SOURCES = { pin: "épinglée", canary: "groupe pilote", fleet: "parc" };
+    const target = k.software_target ? ` → cible ${k.software_target} (${SOURCES[k.software_target_source] || k.software_target_source})` : "";
+    cell(row, (k.software_version || "—") + (k.off_target ? target : ""), k.off_target ? "bad version" : "version");
     cell(row, k.problems.length ? k.problems.map(problemText).join(", ") : "aucun", k.problems.length ? "bad" : "ok");
     const reset = k.last_reset_check;
     cell(row, reset ? `${reset.passed ? "réussi" : "ÉCHEC"} le ${time(reset.at)}` : "—", reset && !reset.passed ? "bad" : "");
     cell(row, k.appointments_left_today.map((a) => `${time(a.start)} ${a.service}`).join(", ") || "aucun");
+    row.appendChild(commandsCell(k.id));
     body.appendChild(row);
   }
   document.getElementById("fleet").hidden = false;
+}
+
+function authHeaders() {
+  return { Authorization: `Bearer ${sessionStorage.getItem("fleet-token")}` };
+}
+
+function commandsCell(kioskId) {
+  const td = document.createElement("td");
+  td.className = "commands";
+  for (const [kind, words] of Object.entries(COMMANDS)) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = words;
+    b.dataset.command = kind;
+    b.addEventListener("click", () => sendCommand(kioskId, kind));
+    td.appendChild(b);
+  }
+  const list = document.createElement("ul");
+  const mine = commandsByKiosk[kioskId] || [];
+  for (const c of mine.slice(0, 3)) {
+    const li = document.createElement("li");
+    li.dataset.commandId = c.id;
+    li.dataset.state = c.state;
+    const reason = c.reason ? ` (${REASONS[c.reason] || c.reason})` : "";
+    li.textContent = `${COMMANDS[c.kind] || c.kind} : ${COMMAND_STATES[c.state] || c.state}${reason}, ${time(c.created_at)}`;
+    list.appendChild(li);
+  }
+  td.appendChild(list);
+  const shot = mine.find((c) => c.screenshot);
+  if (shot) {
+    const img = document.createElement("img");
+    img.alt = `Écran de la borne (${shot.screenshot.width}×${shot.screenshot.height}), ${time(shot.finished_at)}`;
+    img.dataset.commandId = shot.id;
+    td.appendChild(img);
+    showScreenshot(img, shot);
+  }
+  return td;
+}
+
+async function showScreenshot(img, command) {
+  // Fetched with the admin token (an <img src> could not send it), shown as a blob: image.
+  if (!screenshots.has(command.id)) {
+    const response = await fetch(command.screenshot.url, { headers: authHeaders() });
+    if (!response.ok) return;
+    screenshots.set(command.id, URL.createObjectURL(await response.blob()));
+  }
+  img.src = screenshots.get(command.id);
+}
+
+async function sendCommand(kioskId, kind) {
+  const status = document.getElementById("status");
+  if (kind === "restart" && !window.confirm("Redémarrer la borne ? (refusé si un usager est en session)")) return;
+  const response = await fetch(`/api/v1/admin/kiosks/${encodeURIComponent(kioskId)}/commands`, {
+    method: "POST",
+    headers: { ...authHeaders(), "Content-Type": "application/json" },
+    body: JSON.stringify({ kind }),
+  });
+  if (!response.ok) {
+    const error = await response.json().catch(() => ({ error: { message: `HTTP ${response.status}` } }));
+    status.textContent = `Commande refusée par le serveur central : ${error.error.message}`;
+    return;
+  }
+  status.textContent = `Commande « ${COMMANDS[kind]} » envoyée : la borne la reçoit à son prochain signal de vie (30 s au plus).`;
+  await refreshCommands();
+}
+
+async function refreshCommands() {
+  const response = await fetch("/api/v1/admin/commands", { headers: authHeaders() });
+  if (!response.ok) return;
+  const listing = await response.json();
+  commandsByKiosk = {};
+  for (const c of listing.commands) (commandsByKiosk[c.kiosk_id] ||= []).push(c);
+  if (lastView) render(lastView);
+  // Follow a command until the kiosk answered (or it expired), every 2 s.
+  clearTimeout(commandTimer);
+  if (listing.commands.some((c) => c.state === "pending" || c.state === "delivered")) {
+    commandTimer = setTimeout(refreshCommands, COMMAND_REFRESH_MS);
+  }
 }
 
 async function refresh() {
@@ -81,7 +187,9 @@ async function refresh() {
       return;
     }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    render(await response.json());
+    lastView = await response.json();
+    render(lastView);
+    await refreshCommands();
     status.textContent = `Mis à jour à ${new Date().toLocaleTimeString("fr-FR")}.`;
   } catch (error) {
     status.textContent = `Le serveur central ne répond pas (${error.message}) : nouvel essai dans 30 s.`;
