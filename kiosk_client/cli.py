@@ -340,7 +340,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         try:
             result = bench_central(
-                kiosks=args.kiosks, calls=args.calls, interval_s=args.interval, duration_s=args.duration
+                kiosks=args.kiosks,
+                calls=args.calls,
+                interval_s=args.interval,
+                duration_s=args.duration,
+                workers=args.workers,
+                call_processes=args.call_processes,
             )
         except ValueError as exc:
             print(f"bench central: {exc}", file=sys.stderr)
@@ -561,6 +566,12 @@ def parser() -> argparse.ArgumentParser:
         help="join: who answers, the aiortc clerk bot or the clerk console in headless Chromium",
     )
     bench.add_argument("--kiosks", type=int, default=3000, help="central: kiosks polling")
+    bench.add_argument(
+        "--workers", type=int, default=2, help="central: processes of the PostgreSQL configuration"
+    )
+    bench.add_argument(
+        "--call-processes", type=int, default=2, help="central: processes sending the call set-ups"
+    )
     bench.add_argument("--calls", type=int, default=300, help="central: call set-ups at once")
     bench.add_argument(
         "--interval", type=float, default=30.0, help="central: seconds between a kiosk's polls"
