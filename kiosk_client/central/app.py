@@ -535,13 +535,18 @@ async def call_state(request: web.Request) -> web.Response:
     store = request.app[STORE]
     cond = watcher(request.app, row["id"])
     current: CallRow = store.call(row["id"])
+
+    def changed() -> bool:  # at each wake-up: the call as it is now
+        nonlocal current
+        current = store.call(row["id"])
+        return current.version > after
+
     if current.version <= after and wait > 0:
         async with cond:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    cond.wait_for(lambda: store.call(row["id"]).version > after), timeout=wait
-                )
-        current = store.call(row["id"])
+            try:
+                await asyncio.wait_for(cond.wait_for(changed), timeout=wait)
+            except TimeoutError:
+                changed()  # once more: a wake-up may have been missed (another process's, lost)
     if current.version <= after:
         return web.Response(status=204)
     return web.json_response(current.to_json())

@@ -104,10 +104,6 @@ class Database(ABC):
         added since (table, column, declaration). `rowid_tables`: the tables ordered by insertion
         (`ORDER BY ..., rowid`): SQLite has a rowid, PostgreSQL gets a column of that name."""
 
-    def announce_call(self, db: Connection, appointment_id: str) -> None:
-        """Within the transaction that changed a call: tell the other central processes (none here)."""
-        return None
-
     @property
     def shared(self) -> bool:
         """Several central processes may use this database at once."""
@@ -261,9 +257,12 @@ class PostgresDatabase(Database):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
+        # In pipeline mode: BEGIN goes with the first statement, COMMIT with the last write, and a
+        # statement whose result is not read does not wait for it (a call's change: two round trips
+        # to the server instead of five; each is ≈ 0.1 ms, in which this process's loop waits).
         conn = self._connect()
         try:
-            with conn.transaction():
+            with conn.pipeline(), conn.transaction():
                 yield _PgTransaction(self, conn)
         except (self._psycopg.OperationalError, self._psycopg.InterfaceError) as exc:
             if conn.broken or conn.closed:
@@ -286,9 +285,16 @@ class PostgresDatabase(Database):
                 db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {declaration}")
             for table in rowid_tables:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS rowid BIGSERIAL")
-
-    def announce_call(self, db: Connection, appointment_id: str) -> None:
-        db.execute("SELECT pg_notify(?, ?)", (CALL_CHANNEL, appointment_id))
+            # Every change of a call is announced to every central process when it commits, whoever
+            # wrote it (this central, another one, a script): a trigger, which costs no round trip.
+            db.execute(
+                "CREATE OR REPLACE FUNCTION kiosk_announce_call() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN PERFORM pg_notify('{CALL_CHANNEL}', NEW.appointment_id); RETURN NEW; END $$"
+            )
+            db.execute(
+                "CREATE OR REPLACE TRIGGER kiosk_announce_call AFTER INSERT OR UPDATE ON calls "
+                "FOR EACH ROW EXECUTE FUNCTION kiosk_announce_call()"
+            )
 
     @property
     def shared(self) -> bool:

@@ -527,6 +527,11 @@ class Store:
             return row
 
     def end_walk_in_availability(self, clerk_id: str, reason: str) -> None:
+        if (
+            self._one("SELECT 1 FROM walk_in_availability WHERE clerk_id=? AND ended IS NULL", clerk_id)
+            is None
+        ):
+            return  # nothing to end (most clerks, at each answer): no transaction
         now = utcnow()
         with self._transaction() as db:
             row = self._availability_row(db, clerk_id, now)
@@ -583,7 +588,7 @@ class Store:
     # --- calls (signalling state, one per appointment; every change bumps the version). Each change is
     # one transaction with the appointment's row locked: two central processes changing one call (the
     # kiosk's offer, the clerk's answer) take turns, and `check` (which raises to refuse) sees the
-    # state the change applies to. With PostgreSQL, the change is announced to every process
+    # state the change applies to. With PostgreSQL, a trigger announces every change to every process
     # (database.CALL_CHANNEL) when it commits.
     @staticmethod
     def _call_row(appointment_id: str, row: Row | None) -> CallRow:
@@ -613,6 +618,8 @@ class Store:
     ) -> CallRow:
         """The call as `change` makes it from the current one (None: left as it is)."""
         with self._transaction() as db:
+            # Locked first, read after: a read in the same statement would see the call as it was before
+            # the lock was granted (PostgreSQL re-reads only the locked row). Sent together (pipeline).
             db.execute("SELECT id FROM appointments WHERE id=? FOR UPDATE", (appointment_id,))
             old = self._call_row(
                 appointment_id,
@@ -632,7 +639,6 @@ class Store:
                 (new.appointment_id, new.version, new.call_id, new.offer, new.answer, int(new.ended),
                  new.ended_by, new.reason, utcnow().isoformat()),
             )  # fmt: skip
-            self._db.announce_call(db, appointment_id)
             return new
 
     def post_offer(

@@ -118,11 +118,13 @@ class PostgresServer:
         )  # fmt: skip
 
     def halt(self) -> None:
-        """Stops the server, keeping its cluster (`launch` starts it again): a database going down."""
+        """Stops the server, keeping its cluster (`launch` starts it again): a database going down for a
+        restart. Its clients are disconnected; what was committed is kept (a "fast" shutdown: with
+        synchronous_commit=off, an "immediate" one, a crash, may lose the last commits)."""
         data = self.socket_dir / "data"
         if (data / "postmaster.pid").exists():
             subprocess.run(
-                self._cmd(str(self.bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"),
+                self._cmd(str(self.bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
                 capture_output=True,
                 timeout=60,
             )
