@@ -585,11 +585,12 @@ class Store:
             )
             return "ok", appointment_id
 
-    # --- calls (signalling state, one per appointment; every change bumps the version). Each change is
-    # one transaction with the appointment's row locked: two central processes changing one call (the
-    # kiosk's offer, the clerk's answer) take turns, and `check` (which raises to refuse) sees the
-    # state the change applies to. With PostgreSQL, a trigger announces every change to every process
-    # (database.CALL_CHANNEL) when it commits.
+    # --- calls (signalling state, one per appointment; every change bumps the version). A change is
+    # a compare-and-set: the call is read, `check` (which raises to refuse) and the change see it, and
+    # the write applies only if the version is still the one read; otherwise (another central process
+    # changed the call meanwhile) all of it again on the new state. One statement each, no
+    # transaction: on PostgreSQL each round trip blocks the process's loop, so they are counted. With
+    # PostgreSQL, a trigger announces every change to every process (database.CALL_CHANNEL).
     @staticmethod
     def _call_row(appointment_id: str, row: Row | None) -> CallRow:
         if row is None:
@@ -617,29 +618,26 @@ class Store:
         check: Callable[[CallRow], None] | None,
     ) -> CallRow:
         """The call as `change` makes it from the current one (None: left as it is)."""
-        with self._transaction() as db:
-            # Locked first, read after: a read in the same statement would see the call as it was before
-            # the lock was granted (PostgreSQL re-reads only the locked row). Sent together (pipeline).
-            db.execute("SELECT id FROM appointments WHERE id=? FOR UPDATE", (appointment_id,))
-            old = self._call_row(
-                appointment_id,
-                db.execute("SELECT * FROM calls WHERE appointment_id=?", (appointment_id,)).fetchone(),
-            )
+        for _ in range(100):
+            old = self.call(appointment_id)
             if check is not None:
                 check(old)
             new = change(old)
             if new is None:
                 return old
-            db.execute(
+            # Written only over the version read (a first change: only if there is still no row).
+            written = self._one(
                 "INSERT INTO calls(appointment_id, version, call_id, offer, answer, ended, ended_by, reason, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (appointment_id) DO UPDATE SET"
                 " version=excluded.version, call_id=excluded.call_id, offer=excluded.offer, answer=excluded.answer,"
                 " ended=excluded.ended, ended_by=excluded.ended_by, reason=excluded.reason,"
-                " updated_at=excluded.updated_at",
-                (new.appointment_id, new.version, new.call_id, new.offer, new.answer, int(new.ended),
-                 new.ended_by, new.reason, utcnow().isoformat()),
+                " updated_at=excluded.updated_at WHERE calls.version=? RETURNING version",
+                new.appointment_id, new.version, new.call_id, new.offer, new.answer, int(new.ended),
+                new.ended_by, new.reason, utcnow().isoformat(), old.version,
             )  # fmt: skip
-            return new
+            if written is not None:
+                return new
+        raise RuntimeError(f"the call of {appointment_id} kept changing under this change")
 
     def post_offer(
         self, appointment_id: str, sdp: str, check: Callable[[CallRow], None] | None = None
