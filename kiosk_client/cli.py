@@ -219,7 +219,7 @@ def cmd_central(args: argparse.Namespace) -> int:
         return 2
     options = CentralOptions(clerk_origins=tuple(args.clerk_origin), turn=turn)
 
-    async def serve() -> None:
+    async def serve() -> int:
         stop = asyncio.Event()
         if args.announce:
             stop_when_parent_leaves(stop)
@@ -233,6 +233,18 @@ def cmd_central(args: argparse.Namespace) -> int:
         )
         url = await server.start()
         workers = await start_central_workers(args, server.port, token) if args.workers > 1 else []
+        failed: list[int] = []
+
+        async def watch(process: asyncio.subprocess.Process) -> None:
+            # A worker that dies (a crash, killed) takes the central down: its supervisor (systemd)
+            # restarts all of it, rather than serving on with fewer processes than asked for.
+            code = await process.wait()
+            if not stop.is_set():
+                print(f"central: a worker process (pid {process.pid}) exited with {code}", file=sys.stderr)
+                failed.append(code)
+                stop.set()
+
+        watchers = [asyncio.ensure_future(watch(p)) for p in workers]
         if args.announce:
             print(json.dumps({"url": url}), flush=True)
         else:
@@ -247,14 +259,18 @@ def cmd_central(args: argparse.Namespace) -> int:
         try:
             await stop.wait()
         finally:
+            stop.set()  # a worker stopped from here is no failure
             await stop_central_workers(workers)
+            for task in watchers:
+                task.cancel()
             await server.stop()
+        return 1 if failed else 0
 
     from .central.database import DatabaseUnavailable
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve())
+            return asyncio.run(serve())
     except DatabaseUnavailable as exc:
         print(f"central: {exc}", file=sys.stderr)
         return 1

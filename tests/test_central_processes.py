@@ -113,6 +113,32 @@ async def test_a_long_poll_on_one_process_wakes_when_the_other_changes_the_call(
         assert again.status_code == 409 and again.json()["error"]["code"] == "already_answered"
 
 
+async def test_a_missed_notification_costs_the_long_poll_its_wait_not_the_news(
+    database: str, two: tuple[CentralProcess, CentralProcess]
+) -> None:
+    """A change that no NOTIFY announces (its trigger off, as if the notification were lost): the long
+    poll still ends at its own timeout, and with the change, not with "nothing new"."""
+    import psycopg
+
+    site = Seeded(database)
+    call = f"{V1}/appointments/{site.appointment_id}/call"
+    async with httpx.AsyncClient(base_url=two[0].url, timeout=30) as http:
+        waits = asyncio.ensure_future(http.get(call, params={"after": 0, "wait": 1.5}, headers=site.clerk()))
+        await asyncio.sleep(0.4)
+        with psycopg.connect(database, autocommit=True) as quiet:
+            quiet.execute("SET session_replication_role = replica")  # no trigger: no NOTIFY
+            quiet.execute(
+                "INSERT INTO calls(appointment_id, version, call_id, offer, ended, updated_at)"
+                " VALUES (%s, 1, 'call_quiet', %s, 0, 'now')",
+                (site.appointment_id, OFFER["sdp"]),
+            )
+        assert not waits.done()  # nothing woke it...
+        seen = await waits  # ...until its timeout, when it looked again
+        assert (
+            seen.status_code == 200 and seen.json()["version"] == 1 and seen.json()["call_id"] == "call_quiet"
+        )
+
+
 async def test_two_processes_racing_for_one_enrolment_code_enrol_one_kiosk(
     database: str, two: tuple[CentralProcess, CentralProcess]
 ) -> None:
@@ -182,6 +208,17 @@ def test_workers_share_one_port_and_stop_together(database: str) -> None:
                 assert r.status_code == 200 and r.json()["kiosk"]["id"] == site.kiosk_id
     workers[0].wait(10)  # its parent gone, the worker stops: nothing is left behind
     assert not workers[0].is_running()
+
+
+def test_a_worker_that_dies_takes_the_central_down_for_its_supervisor_to_restart(database: str) -> None:
+    central = CentralProcess(database, workers=2).start()
+    try:
+        parent = psutil.Process(central.pid)
+        (worker,) = parent.children()
+        worker.kill()
+        assert parent.wait(15) == 1  # not serving on with one process fewer than asked for
+    finally:
+        central.stop()
 
 
 def test_workers_need_postgresql(tmp_path: Path) -> None:

@@ -203,11 +203,18 @@ async def relay_call_changes(app: web.Application) -> None:
     """Another central process changed a call (PostgreSQL NOTIFY): this process's long polls on it look
     again. A notification lost (the listening connection dropped) wakes every waiter when it is back;
     and a long poll ends at its own timeout anyway, when the client asks again with its version."""
-    changes = app[STORE].call_changes()
-    if changes is None:
-        return
-    async for appointment_id in changes:
-        await notify_watched(app, appointment_id)
+    while True:
+        changes = app[STORE].call_changes()
+        if changes is None:
+            return
+        try:
+            async for appointment_id in changes:
+                await notify_watched(app, appointment_id)
+        except Exception:
+            # Not a lost connection (the listener reconnects by itself): a bug. Logged, and listened
+            # again after a pause; meanwhile long polls still end at their timeout with the news.
+            log.exception("relaying call changes from the other central processes failed")
+            await asyncio.sleep(1.0)
 
 
 async def start_relay(app: web.Application) -> None:
