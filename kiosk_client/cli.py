@@ -266,11 +266,14 @@ def cmd_central(args: argparse.Namespace) -> int:
             await server.stop()
         return 1 if failed else 0
 
-    from .central.database import DatabaseUnavailable
+    from .central.database import DatabaseUnavailable, DatabaseUrlError
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
             return asyncio.run(serve())
+    except DatabaseUrlError as exc:
+        print(f"--db: {exc}", file=sys.stderr)
+        return 2
     except DatabaseUnavailable as exc:
         print(f"central: {exc}", file=sys.stderr)
         return 1

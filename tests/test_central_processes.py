@@ -221,16 +221,29 @@ def test_a_worker_that_dies_takes_the_central_down_for_its_supervisor_to_restart
         central.stop()
 
 
-def test_workers_need_postgresql(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "kiosk_client", "central", "--db", str(tmp_path / "c.db"), "--workers", "2"],
+def central_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk_client", "central", "--port", "0", *argv],
         capture_output=True,
         text=True,
         timeout=60,
         env={**os.environ, ADMIN_TOKEN_ENV: "t" * 32},
     )
+
+
+def test_a_bad_database_is_refused_clearly(tmp_path: Path) -> None:
+    done = central_cli("--db", str(tmp_path / "c.db"), "--workers", "2")
     assert done.returncode == 2 and "--workers needs a PostgreSQL database" in done.stderr
     assert not (tmp_path / "c.db").exists()  # refused before anything was made
+    done = central_cli("--db", "postgresql://[bad/x")
+    assert (
+        done.returncode == 2 and "is not a PostgreSQL URL" in done.stderr and "Traceback" not in done.stderr
+    )
+    done = central_cli("--db", f"postgresql:///central?host={tmp_path}&password=s3cret")  # no server there
+    assert (
+        done.returncode == 1 and "cannot reach PostgreSQL" in done.stderr and "Traceback" not in done.stderr
+    )
+    assert "s3cret" not in done.stderr
 
 
 def test_a_database_that_goes_down_gets_503_and_the_central_recovers() -> None:

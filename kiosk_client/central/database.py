@@ -66,13 +66,17 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached (PostgreSQL down, restarting): the central answers 503."""
 
 
+class DatabaseUrlError(ValueError):
+    """The PostgreSQL URL cannot be read."""
+
+
 def is_postgres_url(target: Path | str) -> bool:
     return isinstance(target, str) and target.startswith(POSTGRES_SCHEMES)
 
 
 def redacted(url: str) -> str:
-    """A database URL as it may be shown: without its password."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    """A database URL as it may be shown: without its password (`user:password@`, `password=`)."""
+    return re.sub(r"(password=)[^&\s]*", r"\1***", re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url))
 
 
 class Database(ABC):
@@ -231,6 +235,10 @@ class PostgresDatabase(Database):
             )
         except self._psycopg.OperationalError as exc:
             raise DatabaseUnavailable(f"cannot reach PostgreSQL at {redacted(self.url)}: {exc}") from exc
+        except self._psycopg.ProgrammingError as exc:  # libpq could not parse it
+            raise DatabaseUrlError(
+                f"{redacted(self.url)} is not a PostgreSQL URL libpq reads: {exc}"
+            ) from exc
         self._conn = conn
         return conn
 
