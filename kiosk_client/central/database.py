@@ -10,7 +10,9 @@ The rules a Store method follows to work on both (see README, "The central at sc
 - Read-modify-write in `Store._transaction()`, reading the rows it will change with `SELECT ... FOR
   UPDATE` (or `LOCK TABLE name IN SHARE ROW EXCLUSIVE MODE` when it inserts rows it first checked were
   absent): PostgreSQL locks them against the other central processes; SQLite's `BEGIN IMMEDIATE` already
-  holds the whole database's write lock, so both are dropped there.
+  holds the whole database's write lock, so both are dropped there. Or one conditional statement
+  (`UPDATE ... WHERE version=? RETURNING ...`, see `Store._change_call`): no transaction, fewest round
+  trips, and whoever changed the row first wins.
 - Rows are read by column name (`row["id"]`): both kinds of rows also take an index, but only SQLite's
   `PRAGMA` answers need it.
 - A new column: `Database.add_column(table, column, declaration)` (it checks the column is missing).
@@ -311,7 +313,7 @@ class PostgresDatabase(Database):
     async def _listen(self) -> AsyncIterator[str]:
         """Yields "" first once listening (and again after each reconnection: whatever changed meanwhile
         was missed, so every waiter should look again), then each appointment id another process
-        announced. Reconnects (every second) while PostgreSQL is away; ends when closed."""
+        announced. Reconnects (every second) while PostgreSQL is away; runs until cancelled."""
         import asyncio
 
         psycopg = self._psycopg
