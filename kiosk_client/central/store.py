@@ -64,6 +64,11 @@ CREATE TABLE IF NOT EXISTS bookings (
     PRIMARY KEY (source, external_id)
 );
 """
+# What the hot paths look up (each kiosk's schedule poll, each clerk's list), not by primary key.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS appointments_by_kiosk ON appointments(kiosk_id);
+CREATE INDEX IF NOT EXISTS appointments_by_clerk ON appointments(clerk_id);
+"""
 # Columns added after their table was first made: (table, column, declaration), added when missing.
 ADDED_COLUMNS = (
     ("appointments", "citizen_name", "TEXT"),  # the citizen's display name (NULL, "not given")
@@ -131,7 +136,7 @@ class Store:
         self._db: Database = open_database(target)
         self._lock = self._db.lock
         with self._lock:
-            self._db.create_schema(SCHEMA, ADDED_COLUMNS, ROWID_TABLES)
+            self._db.create_schema(SCHEMA + INDEXES, ADDED_COLUMNS, ROWID_TABLES)
 
     @property
     def dialect(self) -> str:
