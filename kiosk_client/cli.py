@@ -158,6 +158,7 @@ async def start_central_workers(
                 stdin=asyncio.subprocess.PIPE,  # a worker stops when this pipe closes
                 stdout=asyncio.subprocess.PIPE,
                 env={**os.environ, ADMIN_TOKEN_ENV: admin_token},  # never on a command line
+                start_new_session=True,  # a terminal's Ctrl-C reaches the first process, which stops them
             )
             workers.append(process)
             assert process.stdout is not None
