@@ -89,7 +89,8 @@ async def test_a_long_poll_on_one_process_wakes_when_the_other_changes_the_call(
         seen = await clerk_waits
         offer_to_clerk = time.monotonic() - offered
         assert seen.status_code == 200 and seen.json()["offer"]["sdp"] == OFFER["sdp"]
-        assert offer_to_clerk < 1.0, f"the offer reached the clerk after {offer_to_clerk:.2f} s"
+        # Tens of milliseconds; seconds on a busy CI machine; 20 s (the poll's timeout) with no relay.
+        assert offer_to_clerk < 5.0, f"the offer reached the clerk after {offer_to_clerk:.2f} s"
 
         # And back: the kiosk waits on process B, the clerk answers on process A.
         version = put.json()["version"]
@@ -105,7 +106,7 @@ async def test_a_long_poll_on_one_process_wakes_when_the_other_changes_the_call(
         assert answer.status_code == 200
         got = await kiosk_waits
         assert got.status_code == 200 and got.json()["answer"]["sdp"] == ANSWER["sdp"]
-        assert time.monotonic() - answered < 1.0
+        assert time.monotonic() - answered < 5.0
         # The answer is final across processes too: B refuses a second one.
         again = await on_b.put(
             f"{V1}/appointments/{site.appointment_id}/answer", json=body, headers=site.clerk()
@@ -123,7 +124,7 @@ async def test_a_missed_notification_costs_the_long_poll_its_wait_not_the_news(
     site = Seeded(database)
     call = f"{V1}/appointments/{site.appointment_id}/call"
     async with httpx.AsyncClient(base_url=two[0].url, timeout=30) as http:
-        waits = asyncio.ensure_future(http.get(call, params={"after": 0, "wait": 1.5}, headers=site.clerk()))
+        waits = asyncio.ensure_future(http.get(call, params={"after": 0, "wait": 3}, headers=site.clerk()))
         await asyncio.sleep(0.4)
         with psycopg.connect(database, autocommit=True) as quiet:
             quiet.execute("SET session_replication_role = replica")  # no trigger: no NOTIFY
