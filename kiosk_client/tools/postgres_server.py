@@ -71,6 +71,7 @@ class PostgresServer:
         raise PostgresUnavailable("running as root, and there is no `postgres` or `nobody` user to run it as")
 
     def _cmd(self, *argv: str) -> list[str]:
+        # Run in the server's folder (`cwd=`): the unprivileged user may not enter the caller's.
         return [*self._run_as, *argv]
 
     def start(self) -> PostgresServer:
@@ -87,7 +88,7 @@ class PostgresServer:
                     str(self.bindir / "initdb"), "-D", str(data), "-U", self.user, "--auth=trust",
                     "-E", "UTF8", "--locale=C", "--no-sync",
                 ),
-                check=True, capture_output=True, text=True, timeout=120,
+                check=True, capture_output=True, text=True, timeout=120, cwd=self.folder,
             )  # fmt: skip
             self.launch()
         except subprocess.CalledProcessError as exc:
@@ -114,7 +115,7 @@ class PostgresServer:
                 str(self.bindir / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / "server.log"),
                 "-o", " ".join(options), "-w", "-t", "60", "start",
             ),
-            check=True, capture_output=True, text=True, timeout=90,
+            check=True, capture_output=True, text=True, timeout=90, cwd=folder,
         )  # fmt: skip
 
     def halt(self) -> None:
@@ -127,6 +128,7 @@ class PostgresServer:
                 self._cmd(str(self.bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
                 capture_output=True,
                 timeout=60,
+                cwd=self.socket_dir,
             )
 
     def url(self, database: str = "postgres") -> str:
