@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -16,6 +17,8 @@ from .adapters.local_cache import FileCache
 from .adapters.media_tracks import FrameSource, LatestFrame
 from .adapters.outbox import EncryptedOutbox
 from .adapters.page_imaging import OpenCvPageProcessor
+from .adapters.pdf_poppler import PopplerRenderer, memory_backed_root
+from .adapters.printer_ipp import IppPrinter
 from .adapters.relay_probe import AioiceRelayProbe
 from .adapters.rtc_aiortc import AiortcCallFactory
 from .adapters.scanner_sane import SaneScanner
@@ -23,9 +26,10 @@ from .adapters.secrets_credentials import CredentialSealer, CredentialSecrets, c
 from .adapters.secrets_keyring import KeyringSecrets
 from .core.clock import CentralClock, SystemClock
 from .core.document_desk import DocumentPorts
-from .core.engine import KioskEngine
+from .core.engine import HEARTBEAT_S, KioskEngine
 from .core.events import KioskEvent
 from .core.ports import DeviceCheckSink, FormViewPort, MicrophoneMeter, SecretStore, VideoSink
+from .core.printing import PrintPorts
 from .core.session import Timing
 from .core.settings import Settings
 
@@ -45,13 +49,15 @@ def build_engine(
     camera_source: FrameSource | None = None,
     uplink_control: bool | None = None,
     documents: DocumentPorts | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
 ) -> KioskEngine:
     """`outbox_key` (from the keyring) enables the scanner and the document outbox. Benches may send
     `camera_source` instead of the camera, turn the shared uplink control on or off (None: the
     kiosk's default), and give their own document ports (`documents`: a scanner that hands over
-    prepared documents)."""
+    prepared documents). Tests shorten `heartbeat_s` (IT staff's commands ride on its answer)."""
     clock = CentralClock(SystemClock())
-    timing = Timing() if ended_screen is None else Timing(ended_screen=ended_screen)
+    # A shorter ended screen (tests, benches, the demo) shortens the rating question with it.
+    timing = Timing() if ended_screen is None else Timing(ended_screen=ended_screen, rating_for=ended_screen)
     # The UI's sink also takes the microphone's level (the waiting screen's bar).
     meter = sink if isinstance(sink, MicrophoneMeter) else None
     devices = (settings.camera, settings.audio, sink, form_frames, meter)
@@ -83,6 +89,21 @@ def build_engine(
         device_files=open_device_files,
         relay_probe=AioiceRelayProbe(),
         live_devices=live,
+        printing=print_ports(settings),
+        heartbeat_s=heartbeat_s,
+    )
+
+
+def print_ports(settings: Settings) -> PrintPorts | None:
+    """The clerk's documents, shown (and printed). Their temporary folder is in memory-backed storage
+    and named after the kiosk's data folder: one kiosk's reset check never sees another's files."""
+    if not settings.printing.enabled:
+        return None
+    key = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:12]
+    printer = settings.printing.printer
+    return PrintPorts(
+        renderer=PopplerRenderer(memory_backed_root(), folder=f"kiosk-client-print-{key}"),
+        printer=IppPrinter(printer) if printer is not None else None,
     )
 
 

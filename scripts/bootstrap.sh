@@ -3,8 +3,10 @@
 #   - Debian packages (only when run as root): SANE (test backend), Chromium for browser tests, fonts,
 #     coturn (the TURN tests start their own turnserver) and nftables (they block UDP with nft), the
 #     libraries Qt links against (installer/qt-runtime-packages.txt), sway (the kiosk session) with
-#     grim and wtype (its test takes screenshots and types keys), postgresql (the central's tests and
-#     `bench central` start a private PostgreSQL server of their own, with its binaries);
+#     grim and wtype (its test takes screenshots and types keys), poppler-utils (the kiosk draws the
+#     clerk's PDFs with it) and cups-ipp-utils with dbus-daemon (ippeveprinter stands in for the
+#     kiosk's printer in the printing tests), postgresql (the central's tests and `bench central`
+#     start a private PostgreSQL server of their own, with its binaries);
 #   - a Python >= 3.12 virtual environment in .venv with the project and its dev tools.
 # Safe to run again: it skips what is already done (a stamp records the inputs it installed from).
 set -euo pipefail
@@ -15,7 +17,8 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 mapfile -t qt_packages < <(grep -v '^#' installer/qt-runtime-packages.txt | grep .)
 debian_packages=(libsane1 sane-utils chromium fonts-dejavu-core coturn nftables iproute2 openssl sway grim wtype
-  postgresql "${qt_packages[@]}")
+  poppler-utils cups-ipp-utils dbus-daemon postgresql
+  "${qt_packages[@]}")
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   # tests/test_install_kiosk.py asks apt-cache whether every package the installer names exists in
   # Debian 12: a fresh machine may have no package lists yet.

@@ -65,6 +65,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 headers={"Authorization": f"Bearer {device}"},
             )
             call_id = offer.json()["call_id"]
+        command = admin.send_command(kiosk_id, "screenshot")["id"]  # a kiosk's result needs a command
         admin.close()
         v1, a = "/api/v1", f"/api/v1/appointments/{appointment}"
         start = datetime.now(UTC) + timedelta(hours=1)
@@ -156,6 +157,27 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     "ice_servers": "list",
                     "staff_pin": "str?",
                 },
+            ),
+            Endpoint(
+                "POST",
+                f"{v1}/admin/kiosks/{kiosk_id}/commands",
+                central.admin_token,
+                {"kind": "reload", "expires_in_seconds": 300},
+                {"kind": "str", "expires_in_seconds": "number"},
+            ),
+            Endpoint(
+                "POST",
+                f"{v1}/kiosk/commands/{command}/result",
+                device,
+                {"outcome": "refused", "reason": "in_session"},
+                {"outcome": "str", "reason": "str?"},
+            ),
+            Endpoint(
+                "PUT",
+                f"{v1}/admin/software-targets",
+                central.admin_token,
+                {"default": "1.4.0", "pins": {}},
+                {"default": "str?", "pins": "strmap"},
             ),
         ]
         yield World(central.url, endpoints)
@@ -298,4 +320,11 @@ def test_well_formed_bodies_still_work(world: World) -> None:
         response = config.send(client, json={"ice_servers": servers, "poll_interval_seconds": 12.5})
         assert response.status_code == 200 and response.json()["ice_servers"] == servers
         [heartbeat] = [e for e in world.endpoints if e.path.endswith("/heartbeat")]
+        [result] = [e for e in world.endpoints if e.path.endswith("/result")]
+        # The heartbeat's answer carries the command the world left (none of the refused bodies took it).
+        delivered = heartbeat.send(client, json=heartbeat.body)
+        assert delivered.status_code == 200
+        assert [c["id"] for c in delivered.json()["commands"]] == [result.path.split("/")[-2]]
         assert heartbeat.send(client, json=heartbeat.body).status_code == 204
+        kept = result.send(client, json=result.body)
+        assert kept.status_code == 200 and kept.json()["state"] == "refused"

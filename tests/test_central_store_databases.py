@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from kiosk_client.central.commands import SCREENSHOTS_KEPT_PER_KIOSK, stamp
 from kiosk_client.central.store import BookedAppointment, CallRow, Store, utcnow
 
 from .postgres_rig import new_database
@@ -170,6 +171,75 @@ def test_bookings_are_applied_once_in_order(store: Store) -> None:
     assert [b["start"] for b in store.bookings("rdv")] == [None]  # no appointment: NULL
 
 
+def test_ratings_count_the_citizens_and_keep_the_clerks_first(store: Store) -> None:
+    kiosk_id, _, appointment_id = a_site(store)
+    for report_id, rating in (("r1", 5), ("r2", 5), ("r1", 5), ("r3", "skipped")):  # r1 again: counted once
+        session = {"appointment_id": appointment_id, "citizen_rating": rating}
+        store.record_session_report(
+            kiosk_id,
+            {"report_id": report_id, "reset": {"trigger": "end", "passed": True}, "session": session},
+        )
+    counts = {(r["rating"], r["count"]) for r in store.usage_citizen_ratings()}
+    assert counts == {("5", 2), ("skipped", 1)}
+    assert all(r["site_name"] == "France Services de Test" for r in store.usage_citizen_ratings())
+    assert "citizen_rating" not in store.session_reports()[0]["document"]  # kept apart from the report
+    assert store.rate_as_clerk(appointment_id, 4, "bien") is True
+    assert store.rate_as_clerk(appointment_id, 1, "again") is False  # the first rating stands
+    rating = store.clerk_rating(appointment_id)
+    assert rating is not None and (rating["face"], rating["remark"]) == (4, "bien")
+    [usage] = store.usage_appointments()
+    assert (usage["id"], usage["answered"], usage["clerk_face"]) == (appointment_id, 0, 4)
+    assert datetime.fromisoformat(usage["end"]) > utcnow()
+    store.post_offer(appointment_id, "offer")
+    store.post_answer(appointment_id, "answer")
+    assert store.usage_appointments()[0]["answered"] == 1
+
+
+def test_commands_are_delivered_once_and_keep_the_latest_screenshots(store: Store) -> None:
+    kiosk_id, _, _ = a_site(store)
+    now = utcnow()
+    made = [
+        store.create_command(kiosk_id, "screenshot", stamp(now + n * timedelta(seconds=1)), stamp(now + HOUR))
+        for n in range(SCREENSHOTS_KEPT_PER_KIOSK + 1)
+    ]
+    expired = store.create_command(kiosk_id, "restart", stamp(now), stamp(now - HOUR))
+    assert store.pending_commands(kiosk_id, stamp(now)) == len(made)
+    assert [r["id"] for r in store.deliver_commands(kiosk_id, stamp(now))] == made  # oldest first
+    assert store.deliver_commands(kiosk_id, stamp(now)) == []  # never twice
+    assert [r["state"] for r in store.commands(kiosk_id)] == ["delivered"] * len(made) + ["pending"]
+    assert {r["id"] for r in store.commands()} == {*made, expired}  # None: every kiosk's
+    assert store.finish_command(made[0], "done", None, stamp(now)) is True
+    assert store.finish_command(made[0], "failed", "late", stamp(now)) is False  # kept once
+    assert store.finish_command(expired, "done", None, stamp(now)) is False  # never delivered
+    for n, command_id in enumerate(made):
+        store.store_screenshot(command_id, kiosk_id, "iVBORw0KGgo=", (2, 1), 8, stamp(now + n * HOUR))
+    assert store.screenshot(made[0]) is None  # the oldest went: only the latest few are kept
+    row = store.command(made[-1])
+    assert row is not None and (row["png_width"], row["png_height"], row["png_bytes"]) == (2, 1, 8)
+    shot = store.screenshot(made[-1])
+    assert shot is not None and shot["png_base64"] == "iVBORw0KGgo="
+    # Commands older than `forget_before` go, unless a screenshot is kept with them.
+    store.create_command(kiosk_id, "restart", stamp(now), stamp(now + HOUR), forget_before=stamp(now + HOUR))
+    assert {r["id"] for r in store.commands(kiosk_id)} >= set(made[1:])
+    assert made[0] not in {r["id"] for r in store.commands(kiosk_id)} and store.command(expired) is None
+
+
+def test_appointments_between_every_kiosk_with_its_call(store: Store) -> None:
+    kiosk_id, clerk_id, appointment_id = a_site(store)
+    other = store.create_kiosk("Borne 2", "Ailleurs")
+    now = utcnow()
+    later = store.create_appointment(other, clerk_id, "CAF", now + 3 * HOUR, now + 4 * HOUR, [], None)
+    assert [r["id"] for r in store.appointments_between(now, now + 5 * HOUR)] == [appointment_id, later]
+    assert [r["id"] for r in store.appointments_between(now + 2 * HOUR, now + 5 * HOUR)] == [later]
+    store.hang_up(appointment_id, "clerk", "done")
+    ended = {r["id"]: r["call_ended"] for r in store.appointments_between(now - HOUR, now + 5 * HOUR)}
+    assert ended == {appointment_id: 1, later: 0}
+    assert {r["kiosk_id"] for r in store.appointments_between(now - HOUR, now + 5 * HOUR)} == {
+        kiosk_id,
+        other,
+    }
+
+
 # --------------------------------------------------------------------------- races between connections
 
 
@@ -244,3 +314,14 @@ def test_two_connections_changing_one_call_lose_no_version(target: Path | str) -
     pairs = race(target, ROUNDS, lambda store: None, lambda store, _: store.post_offer(appointment_id, "v=0"))
     versions = sorted(call.version for pair in pairs for call in pair)
     assert versions == list(range(1, 2 * ROUNDS + 1))  # each change saw the one before
+
+
+def test_two_connections_polling_one_kiosk_get_each_command_once(target: Path | str) -> None:
+    def prepare(store: Store) -> str:
+        kiosk_id = store.create_kiosk("Borne", "Site")
+        now = utcnow()
+        store.create_command(kiosk_id, "restart", stamp(now), stamp(now + HOUR))
+        return kiosk_id
+
+    for pair in race(target, ROUNDS, prepare, lambda store, k: store.deliver_commands(k, stamp(utcnow()))):
+        assert sorted(len(got) for got in pair) == [0, 1]

@@ -43,10 +43,12 @@ from kiosk_client.adapters.fakes import (
     FakeFormView,
     MemoryCache,
 )
+from kiosk_client.adapters.printer_ipp import REASONS
 from kiosk_client.central.server import CentralThread
 from kiosk_client.core import bounded_json
 from kiosk_client.core import control_protocol as cp
 from kiosk_client.core import document_protocol as dp
+from kiosk_client.core import print_protocol as pp
 from kiosk_client.core.clock import CentralClock, SystemClock
 from kiosk_client.core.document_transfer import DocumentTransfers, TransferStatus
 from kiosk_client.core.engine import KioskEngine
@@ -259,6 +261,19 @@ def sent_types(*names: str) -> set[str]:
     return found
 
 
+def accepted_print_types() -> set[str]:
+    """The clerk's printing messages (core/print_protocol.py, the same channel): its parser's types."""
+    tree = parsed("core/print_protocol.py")
+    [parser] = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "parse_clerk_message"]
+    return {
+        n.value
+        for n in ast.walk(parser)
+        if isinstance(n, ast.Constant)
+        and isinstance(n.value, str)
+        and re.fullmatch(r"print\.[a-z]+", n.value)
+    }
+
+
 def accepted_document_types() -> set[str]:
     tree = parsed("core/document_protocol.py")
     [parser] = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "parse_clerk_message"]
@@ -275,9 +290,11 @@ def types_in_code() -> dict[tuple[str, str], set[str]]:
         ("control", KIOSK): sent_types(
             "core/control_protocol.py", "core/remote_control.py", "core/engine.py"
         ),
-        ("documents", CLERK): accepted_document_types(),
-        ("documents", KIOSK): sent_types("core/document_protocol.py", "core/document_transfer.py")
-        - accepted_document_types(),
+        ("documents", CLERK): accepted_document_types() | accepted_print_types(),
+        ("documents", KIOSK): (
+            sent_types("core/document_protocol.py", "core/document_transfer.py") - accepted_document_types()
+        )
+        | (sent_types("core/print_protocol.py", "core/printing.py") - accepted_print_types()),
     }
 
 
@@ -311,7 +328,7 @@ def test_every_message_type_the_modules_docstrings_name_has_a_schema_or_is_never
     published: Published,
 ) -> None:
     missing: set[str] = set()
-    for module, channel in ((cp, "control"), (dp, "documents")):
+    for module, channel in ((cp, "control"), (dp, "documents"), (pp, "documents")):
         for direction, kinds in types_in_docstring(module).items():
             assert kinds, (channel, direction)
             missing |= kinds - set(published.names(channel, direction))
@@ -361,6 +378,18 @@ def document_codes_in_code() -> set[str]:
     return found
 
 
+def print_codes_in_code() -> set[str]:
+    """Every code printing can refuse with: its parser's, the desk's, the renderer's."""
+    found: set[str] = set()
+    for call in calls("core/print_protocol.py", "core/printing.py", "adapters/pdf_poppler.py"):
+        name, attribute = call_name(call)
+        if name in ("PrintProtocolError", "PdfRefused") and call.args:
+            found |= strings(call.args[0])
+        if name == "_refuse" and attribute and len(call.args) > 1:
+            found |= strings(call.args[1])
+    return found
+
+
 def state_events_in_code() -> set[str | None]:
     events: set[str | None] = set()
     for call in calls("core/remote_control.py"):
@@ -393,6 +422,16 @@ def test_every_error_code_and_state_event_the_code_can_send_is_in_the_schemas(pu
     offer = published.schema("documents", KIOSK, "doc.offer")["properties"]["doc"]["properties"]
     assert tuple(offer["mime"]["enum"]) == dp.MIME_TYPES
     assert set(offer) == set(dp.Manifest.__dataclass_fields__)
+    # Printing what the clerk sends (the same channel, the other way).
+    status = published.schema("documents", KIOSK, "print.status")["properties"]
+    assert tuple(status["state"]["enum"]) == pp.STATES
+    assert tuple(status["reason"]["enum"]) == pp.REFUSALS + pp.PRINT_FAILURES
+    assert set(REASONS.values()) <= set(pp.PRINT_FAILURES)  # what the printer adapter can say
+    print_error = published.schema("documents", KIOSK, "print.error")["properties"]["code"]["enum"]
+    assert tuple(print_error) == pp.ERROR_CODES
+    assert print_codes_in_code() == set(pp.ERROR_CODES) | set(pp.REFUSALS)
+    print_offer = published.schema("documents", CLERK, "print.offer")["properties"]["doc"]["properties"]
+    assert set(print_offer) == set(pp.PrintOffer.__dataclass_fields__)
 
 
 def test_the_document_names_every_message_code_and_event(published: Published) -> None:
@@ -501,7 +540,7 @@ async def test_every_control_message_the_engine_sends_matches_its_schema(publish
         MemoryCache(),
         CentralClock(SystemClock()),
         lambda event: None,
-        local_timing=Timing(ended_screen=timedelta(seconds=0.3)),
+        local_timing=Timing(ended_screen=timedelta(seconds=0.3), rating_for=timedelta(seconds=0.3)),
         tick_s=0.01,
         form=form,
         default_origins=("https://www.service-public.fr",),
@@ -693,7 +732,7 @@ async def test_every_documents_message_both_ways_matches_its_schema(published: P
         await rig.transfers.close()
 
     kiosk = [published.check_sent("documents", text) for text in rig.kiosk_texts]
-    assert {m["type"] for m in kiosk} == set(published.names("documents", KIOSK))
+    assert {m["type"] for m in kiosk} == scanned_papers(published.names("documents", KIOSK))
     assert {m["code"] for m in kiosk if m["type"] == "doc.error"} == document_codes_in_code()
     for offer in (m for m in kiosk if m["type"] == "doc.offer"):
         assert dp.parse_manifest(json.dumps(offer)).id == offer["doc"]["id"]  # the reference check
@@ -703,13 +742,18 @@ async def test_every_documents_message_both_ways_matches_its_schema(published: P
         assert published.accepts("documents", message), text
         dp.parse_clerk_message(text)  # and the kiosk takes it
         clerk_messages.append(message)
-    assert {m["type"] for m in clerk_messages} == set(published.names("documents", CLERK))
+    assert {m["type"] for m in clerk_messages} == scanned_papers(published.names("documents", CLERK))
     accepts = [(m["id"], m["offset"]) for m in clerk_messages if m["type"] == "doc.accept"]
     assert any(i == resumed.id and 0 < offset < resumed.size for i, offset in accepts)  # resumed
     assert (whole.id, whole.size) in accepts  # already whole at the clerk's
     assert set(rig.deleted) == {resumed.id, damaged.id, whole.id}
     assert {m["reason"] for m in clerk_messages if m["type"] == "doc.reject"} == {"refused", "hash_mismatch"}
     check_chunks(rig)
+
+
+def scanned_papers(names: dict[str, str]) -> set[str]:
+    """The documents channel's messages about scanned papers (doc.*), not printing's (print.*)."""
+    return {kind for kind in names if kind.startswith("doc.")}
 
 
 def check_chunks(rig: DocumentsRig) -> None:
@@ -765,6 +809,11 @@ DOCUMENTS_VALID: list[dict[str, Any]] = [
     {"v": 1, "type": "doc.accept", "id": ID, "offset": dp.MAX_DOCUMENT_BYTES},
     {"v": 1, "type": "doc.receipt", "id": ID, "sha256": SHA},
     *({"v": 1, "type": "doc.reject", "id": ID, "reason": r} for r in dp.REJECT_REASONS),
+    json.loads(pp.offer(ID, "Attestation CAF.pdf", 43210, SHA)),
+    json.loads(pp.offer(ID, "n" * pp.MAX_NAME_CHARS, pp.MAX_DOCUMENT_BYTES + 1, SHA)),  # read, then refused
+    json.loads(pp.offer(ID, "é", 1, SHA)),
+    json.loads(pp.end(ID)),
+    {"v": 1, "type": "print.cancel", "id": ID},
 ]
 OFFER_VALID: list[dict[str, Any]] = [
     json.loads(dp.offer(dp.Manifest(ID, "justificatif de domicile.pdf", "application/pdf", 43210, 2, SHA))),
@@ -779,11 +828,17 @@ def kiosk_reads(channel: str, message: Any) -> bool:
     try:
         if channel == "control":
             cp.parse_clerk_message(raw)
+        elif (
+            channel == "documents"
+            and isinstance(message, dict)
+            and str(message.get("type")).startswith("print.")
+        ):
+            pp.parse_clerk_message(raw)  # the engine hands print.* to printing (is_print_message)
         elif channel == "documents":
             dp.parse_clerk_message(raw)
         else:
             dp.parse_manifest(raw)
-    except (cp.ProtocolViolation, dp.DocumentProtocolError):
+    except (cp.ProtocolViolation, dp.DocumentProtocolError, pp.PrintProtocolError):
         return False
     return True
 

@@ -175,6 +175,7 @@ def test_bench_control_prints_the_documented_figures() -> None:
     assert stream["cpu_percent"] > 0
 
 
+@pytest.mark.long
 def test_bench_documents_prints_the_documented_figures() -> None:
     result = kiosk_client("bench", "documents", "--dpi", "150", "--runs", "1", "--json", timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]

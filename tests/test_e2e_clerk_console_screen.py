@@ -128,6 +128,7 @@ def screenshot(page: Page, folder: Path, name: str) -> None:
         shutil.copy(path, Path(keep) / name)
 
 
+@pytest.mark.long
 def test_the_clerk_console_on_one_screen_through_three_calls(
     qtbot: QtBot, browser: Browser, site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -174,7 +174,7 @@ def test_after_a_session_the_central_holds_a_passing_reset_report(
         assert report["session"]["end_reason"] == "citizen_hung_up"
         assert {c["check"] for c in report["reset"]["checks"]} == {
             "web_profile", "web_storage", "session_files", "scan_temporaries", "clipboard", "devices",
-            "settings", "outbox",
+            "settings", "outbox", "print_files",
         }  # fmt: skip
         assert reports_for(site.admin, None, "start_up")[0]["passed"] is True
         assert kiosk.window.stack.currentWidget() is kiosk.window.idle

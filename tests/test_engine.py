@@ -23,7 +23,7 @@ from kiosk_client.core.volume import DEFAULT_LEVEL, MAX_LEVEL, gain
 from .kiosk_rig import NoonClock
 
 FAST = RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=0.6)
-TIMING = Timing(ended_screen=timedelta(seconds=0.3))
+TIMING = Timing(ended_screen=timedelta(seconds=0.3), rating_for=timedelta(seconds=0.3))
 
 
 def schedule_with(start_in_s: float, ident: str = "a1", minutes: float = 10) -> Schedule:
@@ -520,7 +520,9 @@ async def test_the_goodbye_screen_lasts_its_time_whoever_hangs_up_and_whatever_t
         schedule_with(0.0), RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=60)
     )
     h = harness(central)
-    h.engine._local_timing = replace(TIMING, ended_screen=timedelta(seconds=1.5))
+    h.engine._local_timing = replace(
+        TIMING, ended_screen=timedelta(seconds=1.5), rating_for=timedelta(seconds=1.5)
+    )
     await h.until(lambda: bool(central.offers))
     central.answer("a1")
     await h.until(lambda: h.engine.session.phase is Phase.IN_CALL)

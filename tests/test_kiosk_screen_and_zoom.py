@@ -94,7 +94,7 @@ async def test_the_engine_tells_the_screen_and_zooms_only_with_consent() -> None
         MemoryCache(),
         CentralClock(SystemClock()),
         lambda event: None,
-        local_timing=Timing(ended_screen=timedelta(seconds=0.3)),
+        local_timing=Timing(ended_screen=timedelta(seconds=0.3), rating_for=timedelta(seconds=0.3)),
         tick_s=0.01,
         form=form,
     )

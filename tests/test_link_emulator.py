@@ -26,8 +26,10 @@ import pytest
 from kiosk_client.tools import link_emulator
 from kiosk_client.tools.link_emulator import PROFILES, Direction, FieldLink, Profile, Side
 
+# The forwarder is a userspace process: its timing is the CPU's, so the tests that time it run alone.
+timed = pytest.mark.solo
+
 pytestmark = [
-    pytest.mark.solo,  # the forwarder is a userspace process: its timing is the CPU's
     pytest.mark.skipif(
         not hasattr(os, "geteuid") or os.geteuid() != 0,
         reason="the link emulator needs root: network namespaces, veth pairs and AF_PACKET sockets",
@@ -159,6 +161,7 @@ def test_profiles_are_the_field_networks_ones() -> None:
 # --------------------------------------------------------------------------- measured
 
 
+@timed
 @pytest.mark.parametrize(
     ("name", "rtt_ms", "spread_ms"), [("adsl", 40, 0), ("valley-4g", 80, 30), ("satellite", 600, 0)]
 )
@@ -184,6 +187,7 @@ def test_round_trip_time_follows_the_profile(name: str, rtt_ms: float, spread_ms
         assert seqs == sorted(seqs)
 
 
+@timed
 def test_uplink_rate_holds_and_the_queue_never_exceeds_400_ms() -> None:
     """Twice the adsl uplink offered for 4 s: the uplink passes 800 kbit/s, drops at the tail of a
     400 ms queue, and no datagram waits longer (plus the 20 ms one-way delay)."""
@@ -207,6 +211,7 @@ def test_uplink_rate_holds_and_the_queue_never_exceeds_400_ms() -> None:
     assert stats.dropped_socket == 0
 
 
+@timed
 def test_downlink_passes_20_mbit_s(record_property: pytest.RecordProperty) -> None:
     """The satellite downlink, offered 22 Mbit/s: 20 Mbit/s through, without the forwarder falling
     behind (no drop in its socket), with the CPU it took recorded."""
@@ -230,6 +235,7 @@ def test_downlink_passes_20_mbit_s(record_property: pytest.RecordProperty) -> No
     assert cpu < 0.9
 
 
+@timed
 def test_loss_rate_matches_the_profile() -> None:
     """10 000 datagrams over valley-4g's 2 % loss (rate and delay lifted for speed): the count lost
     lies within 5 standard deviations of the binomial's mean, and every loss is the emulator's."""
@@ -252,6 +258,7 @@ def test_loss_rate_matches_the_profile() -> None:
     assert stats.frames_passed == len(arrivals)
 
 
+@timed
 def test_a_cut_stops_everything_and_traffic_resumes() -> None:
     """A cut on command (1 s) and one from a schedule (0.5 s): echoes stop for as long, then resume."""
     with FieldLink("loopback-like") as link, stream(link, "kiosk", "world", echo=True) as (sender, _):

@@ -59,7 +59,7 @@ def test_over_a_lossy_satellite_link_the_clerks_picture_hardly_freezes(tmp_path:
         time.sleep(8)
         call.link.reset_stats()
         start = time.monotonic()
-        duration = 30.0
+        duration = 20.0
         time.sleep(duration)
         shown = screen.between(start, start + duration)
         down = call.link.stats().down
@@ -69,7 +69,7 @@ def test_over_a_lossy_satellite_link_the_clerks_picture_hardly_freezes(tmp_path:
         f"{len(shown) - 2} frames in {duration:.0f} s, freezes {freezes}, "
         f"packets lost on the way down {down.dropped_loss} of {down.frames_in}"
     )
-    assert down.dropped_loss >= 10  # the losses were there (1 % of ≈3000 packets)...
+    assert down.dropped_loss >= 5  # the losses were there (1 % of ≈2000 packets)...
     assert len(shown) - 2 > 0.8 * 20 * duration  # ...the picture moved at its 20 fps...
     # ...and at most a couple of them froze it (measured: 1 freeze of 0.71 s; with the stage disabled, 15).
     assert len(freezes) <= 2, freezes

@@ -24,7 +24,7 @@ from kiosk_client.core.session import Phase, Timing
 from .kiosk_rig import NoonClock
 
 FAST = RemoteConfig(poll_interval_s=0.05, join_before_s=0.3, no_show_after_s=30)
-TIMING = Timing(ended_screen=timedelta(seconds=0.2))
+TIMING = Timing(ended_screen=timedelta(seconds=0.2), rating_for=timedelta(seconds=0.2))
 
 
 def two_appointments(first_in_s: float = 0.5, gap_s: float = 2.0) -> Schedule:

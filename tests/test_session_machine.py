@@ -90,7 +90,9 @@ def test_ended_screen_then_clean_idle() -> None:
     s = schedule(appt())
     ended = hung_up(clerk_answered(advance(IDLE, at(-30), s, NONE, TIMING)), by_clerk=True, now=at(600))
     assert advance(ended, at(605), s, frozenset({"a1"}), TIMING) == ended
-    assert advance(ended, at(611), s, frozenset({"a1"}), TIMING) == IDLE
+    # After a call the ended screen asks for a rating: it stays until the question times out.
+    assert advance(ended, at(611), s, frozenset({"a1"}), TIMING) == ended
+    assert advance(ended, at(630), s, frozenset({"a1"}), TIMING) == IDLE
 
 
 def test_done_appointments_are_not_joined_again() -> None:

@@ -14,6 +14,7 @@ import httpx
 
 from ..core import bounded_json
 from ..core.clock import CentralClock
+from ..core.commands import CommandResult, KioskCommand, parse_commands
 from ..core.document_desk import ExpiredDocument
 from ..core.errors import AuthenticationFailed, CentralRejected, CentralUnavailable, MalformedResponse
 from ..core.models import (
@@ -170,8 +171,8 @@ class HttpCentral:
             "POST", f"/appointments/{appointment_id}/hangup", json={"call_id": call_id, "reason": reason}
         )
 
-    async def send_heartbeat(self, heartbeat: Heartbeat) -> None:
-        await self._request(
+    async def send_heartbeat(self, heartbeat: Heartbeat) -> tuple[KioskCommand, ...]:
+        response = await self._request(
             "POST",
             "/kiosk/heartbeat",
             json={
@@ -181,6 +182,27 @@ class HttpCentral:
                 "software_version": heartbeat.software_version,
                 **({"preflight": heartbeat.preflight} if heartbeat.preflight is not None else {}),
             },
+        )
+        if response.status_code == 204 or not response.content:
+            return ()  # nothing for this kiosk (and what a central without commands answers)
+        try:
+            return parse_commands(bounded_json.loads(response.content))
+        except (bounded_json.UnsafeJson, MalformedResponse) as exc:
+            # A command list the kiosk cannot read runs nothing: logged for the central's maintainers.
+            log.error("the heartbeat's answer carries an unreadable command list, ignored: %s", exc)
+            return ()
+
+    async def post_command_result(self, result: CommandResult) -> None:
+        path = f"/kiosk/commands/{result.command_id}/result"
+        if result.screenshot is not None:
+            await self._request(
+                "POST", path, content=result.screenshot, headers={"Content-Type": "image/png"}, timeout_s=60.0
+            )
+            return
+        await self._request(
+            "POST",
+            path,
+            json={"outcome": result.outcome.value, **({"reason": result.reason} if result.reason else {})},
         )
 
     async def measure_uplink(self, size_bytes: int) -> float:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import struct
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+from ..core.commands import PNG_SIGNATURE, CommandRefused, CommandResult, KioskCommand
 from ..core.control_protocol import InputMessage
 from ..core.crash_loop import RunHistory
 from ..core.document_desk import ExpiredDocument
@@ -60,6 +63,10 @@ class FakeCentral:
         # each, first waited first); a service with an empty list is known but has nobody available.
         self.walk_in_clerks: dict[str, list[Appointment]] = {}
         self.uplink_kbps = 2000.0
+        # Commands IT staff left: each answered to the next heartbeat (then gone), and their results.
+        self.pending_commands: list[KioskCommand] = []
+        self.command_results: list[CommandResult] = []
+        self.results_posted = asyncio.Event()
         self._ids = itertools.count(1)
         self._signals: dict[str, CallSignal] = {}
         self._changed = asyncio.Event()
@@ -125,9 +132,16 @@ class FakeCentral:
         self._check()
         self.hang_ups.append((appointment_id, call_id, reason))
 
-    async def send_heartbeat(self, heartbeat: Heartbeat) -> None:
+    async def send_heartbeat(self, heartbeat: Heartbeat) -> tuple[KioskCommand, ...]:
         self._check()
         self.heartbeats.append(heartbeat)
+        delivered, self.pending_commands = tuple(self.pending_commands), []
+        return delivered
+
+    async def post_command_result(self, result: CommandResult) -> None:
+        self._check()
+        self.command_results.append(result)
+        self.results_posted.set()
 
     async def report_document_expired(self, expired: ExpiredDocument) -> None:
         self._check()
@@ -368,6 +382,41 @@ class FakeResetScreen:
         if self.results is None:
             return [passed(check) for check in sorted(SCREEN_CHECKS)]
         return list(self.results)
+
+
+def tiny_png(width: int, height: int) -> bytes:
+    """A valid PNG of one grey colour (no image library needed), as a fake screen grabs it."""
+    raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+class FakeKioskScreen:
+    """The window as IT staff's commands see it: records what it was asked; `refuse_with` makes the
+    screenshot refuse at the last moment, as the real window does when a session began meanwhile."""
+
+    def __init__(self, size: tuple[int, int] = (64, 40)) -> None:
+        self.size = size
+        self.screenshots = 0
+        self.reloads = 0
+        self.restarts = 0
+        self.refuse_with: str | None = None
+
+    async def screenshot(self) -> bytes:
+        if self.refuse_with is not None:
+            raise CommandRefused(self.refuse_with)
+        self.screenshots += 1
+        return tiny_png(*self.size)
+
+    async def reload(self) -> None:
+        self.reloads += 1
+
+    async def restart(self) -> None:
+        self.restarts += 1
 
 
 class FakeFormView:

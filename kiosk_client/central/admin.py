@@ -91,3 +91,33 @@ class CentralAdmin:
         response = self._client.get("/api/v1/admin/expired-documents")
         response.raise_for_status()
         return list(response.json()["documents"])
+
+    def usage(self, fmt: str = "json", **period: str) -> Any:
+        """GET /api/v1/admin/usage: the figures per site and service (`from_`/`to`: days, YYYY-MM-DD);
+        the JSON document, or the CSV text."""
+        params = {"format": fmt, **{key.rstrip("_"): value for key, value in period.items()}}
+        response = self._client.get("/api/v1/admin/usage", params=params)
+        response.raise_for_status()
+        return response.json() if fmt == "json" else response.text
+
+    def send_command(
+        self, kiosk_id: str, kind: str, expires_in_seconds: float | None = None
+    ) -> dict[str, Any]:
+        """IT staff's command to a kiosk (reload, restart, screenshot); the command as listed."""
+        body: dict[str, Any] = {"kind": kind}
+        if expires_in_seconds is not None:
+            body["expires_in_seconds"] = expires_in_seconds
+        return dict(self._post(f"/api/v1/admin/kiosks/{kiosk_id}/commands", body))
+
+    def commands(self, kiosk_id: str | None = None) -> list[dict[str, Any]]:
+        """The latest commands, newest first, with their states and results."""
+        response = self._client.get(
+            "/api/v1/admin/commands", params={"kiosk_id": kiosk_id} if kiosk_id else {}
+        )
+        response.raise_for_status()
+        return list(response.json()["commands"])
+
+    def screenshot(self, command_id: str) -> bytes:
+        response = self._client.get(f"/api/v1/admin/commands/{command_id}/screenshot")
+        response.raise_for_status()
+        return response.content

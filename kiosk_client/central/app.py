@@ -14,13 +14,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import segno
 from aiohttp import web
 
 from ..core.enrolment import enrolment_url
 from ..core.staff_pin import PIN_DIGITS, hash_pin, valid_pin
+from .commands import delivered_json, stamp
 from .errors import ApiError, error_body
+from .evaluation import checked_clerk_rating, checked_evaluation_url, usage_response
+from .fleet import fleet_view
 from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
 from .json_body import read_json_object
 from .session_reports import checked_report, report_json
@@ -30,6 +34,7 @@ from .turn import credential_expiry, turn_ice_server
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+PARIS = ZoneInfo("Europe/Paris")  # the visitor centres' clock: "today" ends at their midnight
 DEMO_FORM = Path(__file__).parent / "demo_form"
 SCHEMAS = Path(__file__).parent / "schemas"  # the data channels' messages (JSON Schema)
 MAX_BODY = 512 * 1024
@@ -44,6 +49,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "no_show_after_seconds": 900,
     # Set through "staff_pin" only: the central keeps and serves the PIN's hash, never the PIN.
     "staff_pin_hash": None,
+    # « Je donne mon avis » or the council's own survey, shown to citizens once they rated a session.
+    "evaluation_url": None,
 }
 WALK_IN_ERRORS = {
     "unknown": (404, "walk_in_code_unknown", "no such walk-in code: check the digits with the clerk"),
@@ -313,6 +320,8 @@ def ice_servers_for(request: web.Request, who: str, appointments: list[Any]) -> 
 
 
 async def kiosk_config(request: web.Request) -> web.Response:
+    from .software_targets import target_for, targets  # it imports this module
+
     kiosk = device(request)
     since, until = window()
     appointments = request.app[STORE].appointments_for_kiosk(kiosk["id"], since, until)
@@ -320,6 +329,9 @@ async def kiosk_config(request: web.Request) -> web.Response:
         {
             **served_config(request.app[STORE]),
             "ice_servers": ice_servers_for(request, kiosk["id"], appointments),
+            # Staged updates: the version this kiosk should run (its pin, its canary group's, the
+            # fleet's), or null. Nothing on the kiosk installs it yet.
+            "software_target": target_for(kiosk["id"], targets(request.app[STORE]))[0],
         },
         headers={"Cache-Control": "no-store"},  # it carries a credential
     )
@@ -346,7 +358,14 @@ async def heartbeat(request: web.Request) -> web.Response:
         text(data, "software_version", 40, optional=True) or "",
         preflight,
     )
-    return web.Response(status=204)
+    # IT staff's commands ride on the answer; none: 204 as always (what older kiosks expect).
+    now = utcnow()
+    commands = request.app[STORE].deliver_commands(kiosk["id"], stamp(now))
+    if not commands:
+        return web.Response(status=204)
+    return web.json_response(
+        {"commands": [delivered_json(c, now) for c in commands]}, headers={"Cache-Control": "no-store"}
+    )
 
 
 UPLINK_PROBE_MAX = 2 * 1024 * 1024
@@ -708,6 +727,32 @@ async def admin_list_kiosks(request: web.Request) -> web.Response:
     )
 
 
+async def admin_fleet(request: web.Request) -> web.Response:
+    admin(request)
+    store = request.app[STORE]
+    now = utcnow()
+    local = now.astimezone(PARIS)
+    # Today in the visitor centres' own time zone: from now to their midnight.
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    today: dict[str, list[Any]] = {}
+    finished: set[str] = set()
+    for row in store.appointments_between(now, midnight.astimezone(UTC)):
+        today.setdefault(row["kiosk_id"], []).append(row)
+        if row["call_ended"]:
+            finished.add(row["id"])
+    from .software_targets import target_for, targets  # it imports this module
+
+    plan = targets(store)
+    kiosks = store.kiosks()
+    wanted = {k["id"]: target_for(k["id"], plan) for k in kiosks}
+    view = fleet_view(kiosks, store.session_reports(), today, frozenset(finished), now, wanted)
+    return web.json_response(view)
+
+
+async def fleet_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "fleet.html", headers={"Cache-Control": "no-cache"})
+
+
 async def admin_enrollment_code(request: web.Request) -> web.Response:
     """The code, and the enrolment QR code IT staff show a kiosk's USB reader: `<central>/enrol?code=…`,
     with the central's address as kiosks reach it (`central_url`; by default this request's)."""
@@ -818,7 +863,7 @@ def validate_ice_servers(servers: Any) -> None:
 async def admin_put_config(request: web.Request) -> web.Response:
     admin(request)
     data = await read_json_object(request)
-    allowed = {*SECONDS_KEYS, "ice_servers", "staff_pin"}
+    allowed = {*SECONDS_KEYS, "ice_servers", "staff_pin", "evaluation_url"}
     unknown = set(data) - allowed
     if unknown:
         raise ApiError(400, "invalid_field", f"unknown keys: {', '.join(sorted(unknown))}")
@@ -828,6 +873,8 @@ async def admin_put_config(request: web.Request) -> web.Response:
             raise ApiError(400, "invalid_field", f"{key}: expected a number of seconds")
     if "ice_servers" in data:
         validate_ice_servers(data["ice_servers"])
+    if data.get("evaluation_url") is not None:
+        checked_evaluation_url(data["evaluation_url"])
     update = {k: v for k, v in data.items() if k != "staff_pin"}
     if "staff_pin" in data:
         pin = data["staff_pin"]
@@ -844,6 +891,30 @@ async def admin_put_config(request: web.Request) -> web.Response:
     config.update(update)
     request.app[STORE].put_setting("kiosk_config", config)
     return web.json_response(config)
+
+
+# --------------------------------------------------------------------------- evaluation (evaluation.py)
+
+
+async def clerk_rating(request: web.Request) -> web.Response:
+    """The clerk's rating of a session once its call has ended: a face or null (skipped), and an
+    optional remark. The first rating stands."""
+    row = appointment_for(request, as_clerk=clerk(request))
+    face, remark = checked_clerk_rating(await read_json_object(request))
+    store = request.app[STORE]
+    if not store.call(row["id"]).ended:
+        raise ApiError(409, "call_not_ended", "a session is rated once its call has ended")
+    if not store.rate_as_clerk(row["id"], face, remark):
+        raise ApiError(409, "already_rated", "this session was already rated")
+    return web.Response(status=204)
+
+
+async def admin_usage(request: web.Request) -> web.Response:
+    admin(request)
+    store = request.app[STORE]
+    return usage_response(
+        request.query, store.usage_appointments(), store.session_reports(), store.usage_citizen_ratings()
+    )
 
 
 # --------------------------------------------------------------------------- clerk console
@@ -898,17 +969,27 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app.router.add_post(f"{v1}/clerk/walk-in-availability/keep-alive", clerk_keep_walk_in_availability)
     app.router.add_post(f"{v1}/admin/kiosks", admin_create_kiosk)
     app.router.add_get(f"{v1}/admin/kiosks", admin_list_kiosks)
+    app.router.add_get(f"{v1}/admin/fleet", admin_fleet)
     app.router.add_get(f"{v1}/admin/expired-documents", admin_expired_documents)
     app.router.add_get(f"{v1}/admin/session-reports", admin_session_reports)
     app.router.add_post(f"{v1}/admin/kiosks/{{kiosk_id}}/enrollment-codes", admin_enrollment_code)
     app.router.add_post(f"{v1}/admin/clerks", admin_create_clerk)
     app.router.add_post(f"{v1}/admin/appointments", admin_create_appointment)
     app.router.add_put(f"{v1}/admin/config", admin_put_config)
+    app.router.add_post(f"{v1}/clerk/appointments/{{appointment_id}}/rating", clerk_rating)
+    app.router.add_get(f"{v1}/admin/usage", admin_usage)
     # Real bookings (RDV Service Public, ICS feeds): imported here, since its handlers use this module's.
     from .bookings_api import add_booking_routes
 
     add_booking_routes(app, v1)
+    from .commands_api import add_command_routes
+
+    add_command_routes(app, v1)
+    from .software_targets import add_software_target_routes
+
+    add_software_target_routes(app, v1)
     app.router.add_get("/clerk", clerk_console)
+    app.router.add_get("/fleet", fleet_page)
     app.router.add_static("/clerk/static", STATIC)
     app.router.add_get("/demo-form/", demo_form)
     app.router.add_static("/demo-form", DEMO_FORM)

@@ -266,6 +266,7 @@ def _digest(secret: str) -> bytes:
 # messages against. Kiosk and admin calls never come from a browser.
 CLERK_API = re.compile(
     r"/api/v1/clerk/[a-z-]+(?:/keep-alive)?|/api/v1/appointments/[^/]+/(?:answer|hangup|call)|/api/v1/schemas/(?:[a-z.]+\.json)?"
+    r"|/api/v1/clerk/appointments/[^/]+/rating"
 )
 CORS_METHODS = "GET, POST, PUT"
 CORS_REQUEST_HEADERS = "Authorization, Content-Type, If-None-Match"
@@ -330,14 +331,15 @@ def cors_middleware(clerk_origins: tuple[str, ...]) -> Middleware:
 # What clerk.html and clerk.js need: their own script and style files (no inline code, no eval),
 # fetch() to this central only, and nothing else. Video comes from MediaStreams (srcObject, which CSP
 # does not govern); received documents are blob: links the clerk opens or saves — navigations and
-# downloads, which CSP does not govern either.
+# downloads, which CSP does not govern either. The fleet page shows a kiosk's screenshot as a blob:
+# image (fetched with the admin token, which an <img src> could not send).
 CONSOLE_CSP = "; ".join(
     [
         "default-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
         "connect-src 'self'",
-        "img-src 'self'",
+        "img-src 'self' blob:",
         "media-src 'self' blob: mediastream:",
         "base-uri 'none'",
         "form-action 'none'",
@@ -353,7 +355,7 @@ CONSOLE_HEADERS = {
 
 
 def is_console(path: str) -> bool:
-    return path == "/clerk" or path.startswith("/clerk/")
+    return path in ("/clerk", "/fleet") or path.startswith("/clerk/")
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from .errors import ApiError
+from .evaluation import check_usage_fields
 
 MAX_REPORT_BYTES = 64 * 1024  # a record with its audit and eight checks: a few KB
 CHECK_NAME = re.compile(r"[a-z_]{1,40}")
@@ -29,6 +30,8 @@ def checked_report(data: dict[str, Any]) -> dict[str, Any]:
         not isinstance(session, dict) or not isinstance(session.get("appointment_id"), str)
     ):
         raise _invalid("session: expected null or an object with an appointment_id")
+    if session is not None:
+        check_usage_fields(session)
     reset = data.get("reset")
     if not isinstance(reset, dict):
         raise _invalid("reset: expected an object")

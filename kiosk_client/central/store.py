@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .commands import SCREENSHOTS_KEPT_PER_KIOSK
 from .database import Connection, Database, DatabaseUnavailable, Row, open_database
 
 __all__ = ["BookedAppointment", "CallRow", "DatabaseUnavailable", "Row", "Store"]
@@ -58,6 +59,22 @@ CREATE TABLE IF NOT EXISTS session_reports (
     trigger TEXT NOT NULL, passed INTEGER NOT NULL, document TEXT NOT NULL, reported_at TEXT NOT NULL,
     PRIMARY KEY (kiosk_id, report_id)
 );
+CREATE TABLE IF NOT EXISTS citizen_ratings (
+    kiosk_id TEXT NOT NULL REFERENCES kiosks(id), service TEXT NOT NULL, day TEXT NOT NULL, rating TEXT NOT NULL,
+    count INTEGER NOT NULL, PRIMARY KEY (kiosk_id, service, day, rating)
+);
+CREATE TABLE IF NOT EXISTS clerk_ratings (
+    appointment_id TEXT PRIMARY KEY REFERENCES appointments(id), face INTEGER, remark TEXT, rated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kiosk_commands (
+    id TEXT PRIMARY KEY, kiosk_id TEXT NOT NULL REFERENCES kiosks(id), kind TEXT NOT NULL, state TEXT NOT NULL,
+    reason TEXT, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, delivered_at TEXT, finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS command_screenshots (
+    command_id TEXT PRIMARY KEY REFERENCES kiosk_commands(id), kiosk_id TEXT NOT NULL REFERENCES kiosks(id),
+    png_base64 TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL, bytes INTEGER NOT NULL,
+    taken_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS bookings (
     source TEXT NOT NULL, external_id TEXT NOT NULL, appointment_id TEXT REFERENCES appointments(id),
     sequence INTEGER NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL, reason TEXT, updated_at TEXT NOT NULL,
@@ -68,6 +85,7 @@ CREATE TABLE IF NOT EXISTS bookings (
 INDEXES = """
 CREATE INDEX IF NOT EXISTS appointments_by_kiosk ON appointments(kiosk_id);
 CREATE INDEX IF NOT EXISTS appointments_by_clerk ON appointments(clerk_id);
+CREATE INDEX IF NOT EXISTS kiosk_commands_by_kiosk ON kiosk_commands (kiosk_id, state);
 """
 # Columns added after their table was first made: (table, column, declaration), added when missing.
 ADDED_COLUMNS = (
@@ -263,14 +281,37 @@ class Store:
         return self._all("SELECT * FROM expired_documents ORDER BY reported_at")
 
     def record_session_report(self, kiosk_id: str, report: dict[str, Any]) -> None:
-        """Kept once: a report sent again (the answer to the first try was lost) changes nothing."""
+        """Kept once: a report sent again (the answer to the first try was lost) changes nothing.
+        The citizen's rating is kept apart, as a count per kiosk, service, day and answer (no row of
+        its own, so not even the order of arrival links an opinion to the appointment, hence to the
+        person who gave it)."""
         reset = report["reset"]
-        self._exec(
-            "INSERT INTO session_reports(kiosk_id, report_id, appointment_id, trigger, passed, document, reported_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            kiosk_id, report["report_id"], reset.get("appointment_id"), reset["trigger"],
-            int(reset["passed"]), json.dumps(report), utcnow().isoformat(),
-        )  # fmt: skip
+        session = report.get("session")
+        rating = None
+        if isinstance(session, dict) and "citizen_rating" in session:
+            rating = session["citizen_rating"]
+            report = {**report, "session": {k: v for k, v in session.items() if k != "citizen_rating"}}
+        with self._transaction() as db:
+            inserted = db.execute(
+                "INSERT INTO session_reports(kiosk_id, report_id, appointment_id, trigger, passed, document, reported_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING report_id",
+                (kiosk_id, report["report_id"], reset.get("appointment_id"), reset["trigger"],
+                 int(reset["passed"]), json.dumps(report), utcnow().isoformat()),
+            ).fetchone()  # fmt: skip
+            if inserted is None or rating is None or not isinstance(session, dict):
+                return
+            appointment = db.execute(
+                "SELECT service, start FROM appointments WHERE id=? AND kiosk_id=?",
+                (session["appointment_id"], kiosk_id),
+            ).fetchone()
+            if appointment is not None:  # another kiosk's appointment: not this kiosk's to rate
+                # One statement that adds one whoever else counts at the same time (both databases
+                # serialize the conflicting inserts on the primary key).
+                db.execute(
+                    "INSERT INTO citizen_ratings(kiosk_id, service, day, rating, count) VALUES (?, ?, ?, ?, 1)"
+                    " ON CONFLICT (kiosk_id, service, day, rating) DO UPDATE SET count = citizen_ratings.count + 1",
+                    (kiosk_id, appointment["service"], appointment["start"][:10], str(rating)),
+                )  # fmt: skip
 
     def session_reports(self) -> list[Row]:
         return self._all("SELECT * FROM session_reports ORDER BY reported_at, rowid")
@@ -348,6 +389,18 @@ class Store:
                 "SELECT a.*, c.display_name AS clerk_name FROM appointments a JOIN clerks c ON c.id=a.clerk_id "
                 "WHERE a.kiosk_id=? AND a.cancelled_at IS NULL ORDER BY a.start, a.id",
                 kiosk_id,
+            )
+            if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
+        ]
+
+    def appointments_between(self, since: datetime, until: datetime) -> list[Row]:
+        """Every kiosk's appointments overlapping [since, until), not cancelled, with `call_ended`
+        (1 once its call ended for good, else 0). One query for the fleet view."""
+        return [
+            r
+            for r in self._all(
+                "SELECT a.*, COALESCE(c.ended, 0) AS call_ended FROM appointments a "
+                "LEFT JOIN calls c ON c.appointment_id=a.id WHERE a.cancelled_at IS NULL ORDER BY a.start, a.id"
             )
             if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
         ]
@@ -682,6 +735,35 @@ class Store:
             check,
         )
 
+    # --- evaluation: the clerk's rating of a session, and what the usage figures are made of
+    def rate_as_clerk(self, appointment_id: str, face: int | None, remark: str | None) -> bool:
+        """False when this appointment was already rated (the first rating stands)."""
+        rated = self._one(
+            "INSERT INTO clerk_ratings(appointment_id, face, remark, rated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING appointment_id",
+            appointment_id, face, remark, utcnow().isoformat(),
+        )  # fmt: skip
+        return rated is not None
+
+    def clerk_rating(self, appointment_id: str) -> Row | None:
+        return self._one("SELECT * FROM clerk_ratings WHERE appointment_id=?", appointment_id)
+
+    def usage_appointments(self) -> list[Row]:
+        """Every appointment with its site, its call's state and its clerk's rating."""
+        return self._all(
+            'SELECT a.id, a.kiosk_id, a.service, a.start, a."end", a.walk_in, a.cancelled_at, k.site_name, '
+            "CASE WHEN c.answer IS NULL THEN 0 ELSE 1 END AS answered, r.face AS clerk_face, "
+            "r.rated_at AS clerk_rated_at, r.remark AS clerk_remark FROM appointments a JOIN kiosks k ON k.id=a.kiosk_id "
+            "LEFT JOIN calls c ON c.appointment_id=a.id LEFT JOIN clerk_ratings r ON r.appointment_id=a.id "
+            "ORDER BY a.start, a.id"
+        )
+
+    def usage_citizen_ratings(self) -> list[Row]:
+        return self._all(
+            "SELECT r.service, r.day, r.rating, r.count, k.site_name FROM citizen_ratings r "
+            "JOIN kiosks k ON k.id=r.kiosk_id"
+        )
+
     # --- bookings: appointments kept in a booking tool (RDV Service Public, an ICS feed), mirrored here
     # by bookings.py. One row per booking of a source, with the version of the latest news applied
     # (sequence, then time) and its state: "active" (its appointment is live), "cancelled" (cancelled in
@@ -783,3 +865,86 @@ class Store:
             source,
             source,
         )
+
+    # --- commands from IT staff to a kiosk (commands.py, commands_api.py). Times are fixed-width UTC
+    # text (commands.stamp), so expiry compares in SQL; the screenshot is base64 text, portable as is.
+    _COMMAND_COLUMNS = (
+        "c.*, s.width AS png_width, s.height AS png_height, s.bytes AS png_bytes"
+        " FROM kiosk_commands c LEFT JOIN command_screenshots s ON s.command_id = c.id"
+    )
+
+    def create_command(
+        self, kiosk_id: str, kind: str, created_at: str, expires_at: str, forget_before: str | None = None
+    ) -> str:
+        """A pending command; commands created before `forget_before` (with no screenshot kept) go."""
+        command_id = new_id("cmd")
+        with self._transaction() as db:
+            if forget_before is not None:
+                db.execute(
+                    "DELETE FROM kiosk_commands WHERE created_at < ?"
+                    " AND id NOT IN (SELECT command_id FROM command_screenshots)",
+                    (forget_before,),
+                )
+            db.execute(
+                "INSERT INTO kiosk_commands (id, kiosk_id, kind, state, created_at, expires_at)"
+                " VALUES (?, ?, ?, 'pending', ?, ?)",
+                (command_id, kiosk_id, kind, created_at, expires_at),
+            )
+        return command_id
+
+    def pending_commands(self, kiosk_id: str, now: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM kiosk_commands WHERE kiosk_id=? AND state='pending' AND expires_at > ?",
+            kiosk_id, now,
+        )  # fmt: skip
+        return int(row["n"]) if row is not None else 0
+
+    def command(self, command_id: str) -> Row | None:
+        return self._one(f"SELECT {self._COMMAND_COLUMNS} WHERE c.id=?", command_id)
+
+    def commands(self, kiosk_id: str | None = None, limit: int = 200) -> list[Row]:
+        """Newest first."""
+        return self._all(
+            f"SELECT {self._COMMAND_COLUMNS} WHERE CAST(? AS TEXT) IS NULL OR c.kiosk_id=? ORDER BY c.created_at DESC LIMIT ?",
+            kiosk_id, kiosk_id, limit,
+        )  # fmt: skip
+
+    def deliver_commands(self, kiosk_id: str, now: str) -> list[Row]:
+        """The kiosk's pending commands that have not expired, now `delivered` (never again pending)."""
+        # One conditional statement: two heartbeats of one kiosk at once (two central processes)
+        # never both get the same command.
+        rows = self._all(
+            "UPDATE kiosk_commands SET state='delivered', delivered_at=?"
+            " WHERE kiosk_id=? AND state='pending' AND expires_at > ? RETURNING *",
+            now, kiosk_id, now,
+        )  # fmt: skip
+        return sorted(rows, key=lambda row: (row["created_at"], row["id"]))
+
+    def finish_command(self, command_id: str, outcome: str, reason: str | None, now: str) -> bool:
+        """The kiosk's result, kept once: only a delivered command takes one (a result that arrives
+        after the expiry still counts: the kiosk ran it in time). False when it already had one."""
+        finished = self._one(
+            "UPDATE kiosk_commands SET state=?, reason=?, finished_at=? WHERE id=? AND state='delivered' RETURNING id",
+            outcome, reason, now, command_id,
+        )  # fmt: skip
+        return finished is not None
+
+    def store_screenshot(
+        self, command_id: str, kiosk_id: str, png_base64: str, size: tuple[int, int], length: int, now: str
+    ) -> None:
+        """Kept with its command; only the kiosk's latest few are kept."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO command_screenshots (command_id, kiosk_id, png_base64, width, height, bytes, taken_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (command_id, kiosk_id, png_base64, size[0], size[1], length, now),
+            )  # fmt: skip
+            # The older ones go in one statement (no list read then deleted one by one).
+            db.execute(
+                "DELETE FROM command_screenshots WHERE kiosk_id=? AND command_id NOT IN (SELECT command_id"
+                " FROM command_screenshots WHERE kiosk_id=? ORDER BY taken_at DESC, command_id DESC LIMIT ?)",
+                (kiosk_id, kiosk_id, SCREENSHOTS_KEPT_PER_KIOSK),
+            )  # fmt: skip
+
+    def screenshot(self, command_id: str) -> Row | None:
+        return self._one("SELECT * FROM command_screenshots WHERE command_id=?", command_id)

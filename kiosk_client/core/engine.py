@@ -20,6 +20,20 @@ from typing import Any, Literal
 
 from .backoff import Backoff
 from .clock import CentralClock
+from .commands import (
+    EXPIRED,
+    IN_SESSION,
+    MAX_SCREENSHOT_BYTES,
+    RESETTING,
+    STAFF_PANEL,
+    UNSUPPORTED,
+    CommandKind,
+    CommandRefused,
+    CommandResult,
+    KioskCommand,
+    Outcome,
+    is_png,
+)
 from .consent_gate import ConsentGate
 from .control_protocol import InputMessage, kiosk_screen
 from .control_protocol import error as control_error
@@ -64,6 +78,7 @@ from .ports import (
     DocumentsMessageReceived,
     FormViewPort,
     InputOutcome,
+    KioskScreenPort,
     LiveDevices,
     LocalCache,
     RelayProbe,
@@ -72,6 +87,8 @@ from .ports import (
     ResetScreenPort,
 )
 from .preflight import NOT_CONFIGURED, OK, PreflightResult, due
+from .print_protocol import is_print_message
+from .printing import PrintDesk, PrintPorts
 from .remote_control import (
     ApplyInput,
     AskCitizen,
@@ -96,6 +113,7 @@ from .session import (
     ended_by_staff,
     finished_earlier,
     hung_up,
+    rated,
     upcoming_today,
 )
 from .staff_access import Attempt, StaffAccess
@@ -155,6 +173,19 @@ PREFLIGHT_EVERY_S = 20.0
 WALK_IN_CODE_DIGITS = 6  # as the central makes them (POST /clerk/walk-in-codes)
 
 
+def _control_used(audit: dict[str, object] | None) -> bool:
+    """The citizen let the clerk fill in the form at least once (the audit's events, or its inputs
+    should the events have overflowed)."""
+    if not audit:
+        return False
+    events = audit.get("events")
+    inputs = audit.get("inputs")
+    granted = isinstance(events, list) and any(
+        isinstance(e, dict) and e.get("event") == "granted" for e in events
+    )
+    return granted or (isinstance(inputs, dict) and any(inputs.values()))
+
+
 class _NoFormView:
     async def apply(self, message: InputMessage, admitted: Callable[[], bool]) -> InputOutcome:
         return InputOutcome("no_form", "this kiosk has no form view")
@@ -177,6 +208,9 @@ LIVE_RETRY_CAP_S = 1.0
 CONFIG_REFRESH_S = 600.0
 CONFIG_BEFORE_CALL_S = 5.0  # a slow central delays an offer by this much at most
 HEARTBEAT_S = 30.0
+EVALUATION_LINK_FOR = timedelta(seconds=20)  # the « Je donne mon avis » QR code after the rating
+COMMAND_IDS_KEPT = 500  # the ids of commands already run (each runs at most once)
+SCREENSHOT_TIMEOUT_S = 15.0
 
 
 class KioskEngine:
@@ -201,6 +235,8 @@ class KioskEngine:
         preflight_every_s: float = PREFLIGHT_EVERY_S,
         live_devices: LiveDevices | None = None,
         live_check_s: float = LIVE_CHECK_S,
+        printing: PrintPorts | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self._central = central
         self._calls = calls
@@ -232,6 +268,8 @@ class KioskEngine:
         self._lost: asyncio.Event | None = None
         self._offer_posted_at: float | None = None
         self._answer_at: float | None = None
+        self._first_answer_at: float | None = None  # for the usage figures: the session's length
+        self._connections = 0  # how many times the clerk answered in this session
         self._stats = CallStats()
         # Which of the ICE paths (core/ice_paths.py) the next connection of this session tries, and
         # what the current connection's TURN server said if it gave no relay candidate.
@@ -254,6 +292,11 @@ class KioskEngine:
             None  # the ended session's, for the reset check
         )
         self._unreported_expired: list[ExpiredDocument] = []
+        # What the clerk sends to be shown and printed (core/printing.py): one desk per session.
+        self._print_ports = printing
+        self._print_desk: PrintDesk | None = None
+        self._print_closing: asyncio.Task[None] | None = None
+        self._printer_health: str | None = None  # after the last printing: "ok" or its error code
         # One sweep at a time (the expiry round's and the reset check's), and the reset check's finds
         # wake the round that reports them rather than waiting for the next one, minutes away.
         self._sweep_lock = asyncio.Lock()
@@ -283,6 +326,7 @@ class KioskEngine:
             device_files=device_files or (lambda: []),
             outbox=store.inventory if store is not None else None,
             rng=self._rng,
+            print_files=printing.renderer.leftovers if printing is not None else None,
         )
         self._ended_record: SessionRecord | None = None
 
@@ -299,6 +343,12 @@ class KioskEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake_poll = asyncio.Event()
         self._heartbeat_due = asyncio.Event()
+        self._heartbeat_s = heartbeat_s
+
+        # Commands from IT staff (core/commands.py): one at a time, each id at most once.
+        self._command_screen: KioskScreenPort | None = None
+        self._commands_seen: dict[str, None] = {}  # insertion-ordered: the oldest are forgotten first
+        self._command_lock = asyncio.Lock()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -312,11 +362,14 @@ class KioskEngine:
 
     @property
     def timing(self) -> Timing:
-        return replace(
+        timing = replace(
             self._local_timing,
             join_before=timedelta(seconds=self._config.join_before_s),
             no_show_after=timedelta(seconds=self._config.no_show_after_s),
         )
+        if self._config.evaluation_url:  # the « Merci » screen shows a QR code: time to take a phone out
+            timing = replace(timing, rating_thanks=max(timing.rating_thanks, EVALUATION_LINK_FOR))
+        return timing
 
     def attach_screen(self, screen: ResetScreenPort) -> None:
         """The kiosk's window, for the screen's side of the reset check (before `run`)."""
@@ -690,6 +743,11 @@ class KioskEngine:
             preflight=self.preflight.problems if self.preflight is not None else None,
         )
 
+    async def rate_session(self, face: int | None) -> None:
+        """The citizen's one touch on the ended screen: a face (1 very bad … 5 very good) or « Passer »
+        (None). Anything else, or a second touch, changes nothing."""
+        self._set_session(rated(self._session, face, self._clock.now()))
+
     async def citizen_hang_up(self) -> None:
         self._set_session(hung_up(self._session, by_clerk=False, now=self._clock.now()))
 
@@ -811,6 +869,39 @@ class KioskEngine:
         if self._desk is None:
             return False
         return await self._desk.send(name) is not None
+
+    async def print_document(self) -> bool:
+        """The citizen touched « Imprimer » on the document the clerk sent."""
+        return self._print_desk is not None and self._print_desk.print()
+
+    async def close_print(self) -> None:
+        """The citizen touched « Fermer »: the clerk's document goes, from the screen and from memory."""
+        if self._print_desk is not None:
+            self._print_desk.close()
+
+    def _start_printing(self) -> None:
+        if self._print_ports is not None and self._print_desk is None:
+            self._print_desk = PrintDesk(
+                self._print_ports, lambda state: self._publish_state(), self._printer_outcome
+            )
+
+    def _printer_outcome(self, error: str | None) -> None:
+        """The staff and the central hear of a printer that failed a citizen, until it prints again."""
+        self._printer_health = error or "ok"
+        self._set_notice(Notice.PRINTER_PROBLEM, error is not None)
+        self._heartbeat_due.set()
+        self._publish_state()
+
+    def _devices(self) -> dict[str, str]:
+        devices = self._calls.device_health()
+        if self._printer_health is not None:
+            devices = {**devices, "printer": self._printer_health}
+        return devices
+
+    def _end_printing(self) -> None:
+        desk, self._print_desk = self._print_desk, None
+        if desk is not None:
+            self._print_closing = self._spawn(desk.end())
 
     # ----------------------------------------------------------------- the session's papers
 
@@ -981,6 +1072,11 @@ class KioskEngine:
                     self._config = await self._central.fetch_config()
                     self._config_fetched_at = now_m
                     self._cache.save_remote_config(self._config)
+                    target = self._config.software_target
+                    if target is not None and self._version and target != self._version:
+                        log.warning(
+                            "IT staff want software %s here; this kiosk runs %s", target, self._version
+                        )
                 schedule = await self._central.fetch_schedule(self._schedule.etag if self._schedule else None)
                 if schedule is not None:
                     self._accept_schedule(schedule)
@@ -1057,14 +1153,26 @@ class KioskEngine:
         if new.phase is Phase.IN_CALL and new.appointment is not None:
             self._start_control(new.appointment)
         elif new.phase is Phase.IDLE and old.phase is Phase.ENDED:
+            record = self._ended_record
+            if (
+                record is not None
+                and old.rating is not None
+                and old.appointment is not None
+                and (record.appointment_id == old.appointment.id)
+            ):
+                # The citizen's one touch (or none) goes with the session's report; nothing else of it.
+                self._ended_record = replace(record, citizen_rating=old.rating.wire_value())
             self._forget_session()
         self._heartbeat_due.set()
         self._publish_state()
 
     def _start_call(self, appointment: Appointment) -> None:
         self._start_documents(appointment)
+        self._start_printing()
         self._offer_posted_at = None
         self._answer_at = None
+        self._first_answer_at = None
+        self._connections = 0
         self._stats = CallStats()
         self._path_index = 0  # every session starts with the most direct path
         self._call_task = asyncio.get_running_loop().create_task(self._call_loop(appointment))
@@ -1078,7 +1186,15 @@ class KioskEngine:
         audit = self._end_control()  # before the call closes, so the clerk hears that control ended
         if self._desk is not None and self._desk.refused:
             audit = {**(audit or {}), "documents_refused": self._desk.refused}
+        documents_sent = (
+            sum(t.status is TransferStatus.RECEIVED for t in self._desk.state.transfers)
+            if self._desk is not None
+            else 0
+        )
+        if self._print_desk is not None and self._print_desk.refused:
+            audit = {**(audit or {}), "print_refused": dict(self._print_desk.refused)}
         self._end_documents(ended.appointment.id)
+        self._end_printing()
         self._call = None
         self._call_ticket = None
         self._call_task = None
@@ -1086,10 +1202,12 @@ class KioskEngine:
             task.cancel()
         self._call_closing = self._spawn(self._close_call(call))
         self._spawn(self._tear_down(ended.appointment.id, self._call_closing, ticket, ended.end_reason))
-        self._ended_record = self._record(ended, audit)
+        self._ended_record = self._record(ended, audit, documents_sent)
         self._publish(SessionFinished(self._ended_record))
 
-    def _record(self, ended: Session, audit: dict[str, object] | None = None) -> SessionRecord:
+    def _record(
+        self, ended: Session, audit: dict[str, object] | None = None, documents_sent: int = 0
+    ) -> SessionRecord:
         assert ended.appointment is not None and ended.end_reason is not None
         s = self._stats
         return SessionRecord(
@@ -1105,6 +1223,10 @@ class KioskEngine:
             end_reason=ended.end_reason,
             ended_at=time.time(),
             control_audit=audit,
+            first_answer_at=self._first_answer_at,
+            connections=self._connections,
+            documents_sent=documents_sent,
+            control_used=_control_used(audit),
         )
 
     async def _close_call(self, call: Call | None) -> None:
@@ -1137,6 +1259,8 @@ class KioskEngine:
         self._media_flowing = False
         self._offer_posted_at = None
         self._answer_at = None
+        self._first_answer_at = None
+        self._connections = 0
         self._stats = CallStats()
         self._incident_unsent = None  # the last citizen's page: not for the next clerk
         self._notices -= {Notice.CALL_SETUP_FAILING, Notice.RELAY_UNREACHABLE, Notice.RELAY_REFUSED}
@@ -1158,10 +1282,13 @@ class KioskEngine:
         record, self._ended_record = self._ended_record, None
         # Torn down first: the call closed, the desk's pages dropped, expired documents swept (and
         # queued for the central) — so the check judges the kiosk as the next citizen would find it.
-        for waiting in (self._desk_closing, self._call_closing):
+        for waiting in (self._desk_closing, self._call_closing, self._print_closing):
             if waiting is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(waiting), timeout=10.0)
+        if self._print_ports is not None and trigger == "start_up":
+            # A crash may have left a document being read: a restart removes it, the check proves it.
+            await asyncio.to_thread(self._print_ports.renderer.wipe)
         if self._document_ports is not None:
             try:
                 await self._sweep_outbox()
@@ -1173,6 +1300,7 @@ class KioskEngine:
             volume=self._volume,
             default_volume=DEFAULT_LEVEL,
             desk_open=self._desk is not None,
+            print_open=self._print_desk is not None,
             appointment_id=record.appointment_id if record is not None else None,
             unconfirmed=ended[1]
             if ended is not None and self._same_session(record, ended[0])
@@ -1216,14 +1344,22 @@ class KioskEngine:
                     self._run(self._control.connection_lost())
                 if self._desk is not None:
                     self._desk.detach()
+                if self._print_desk is not None:
+                    self._print_desk.detach()
                 if self._lost is not None:
                     self._lost.set()
             case DocumentsChannelOpened(link=link):
                 if self._desk is not None:
                     self._desk.attach(link)
+                if self._print_desk is not None:
+                    self._print_desk.attach(link)
             case DocumentsChannelClosed(link=link):
                 if self._desk is not None:
                     self._desk.detach(link)
+                if self._print_desk is not None:
+                    self._print_desk.detach(link)
+            case DocumentsMessageReceived(raw=raw) if self._print_desk is not None and is_print_message(raw):
+                self._print_desk.on_message(raw)  # answers print.status / print.error itself
             case DocumentsMessageReceived(raw=raw):
                 if self._desk is not None:
                     self._desk.on_message(raw)  # contains its own failures, answering doc.error
@@ -1446,6 +1582,8 @@ class KioskEngine:
                     await call.accept_answer(signal.answer)
                     answered = True
                     self._answer_at = time.time()
+                    self._first_answer_at = self._first_answer_at or self._answer_at
+                    self._connections += 1
                     self._set_session(clerk_answered(self._session))
         finally:
             lost_wait.cancel()
@@ -1453,6 +1591,112 @@ class KioskEngine:
             # must not outlive it, holding a connection and failing unheard once the central goes.
             if poll is not None:
                 poll.cancel()
+
+    # ----------------------------------------------------------------- commands from IT staff
+
+    def attach_command_screen(self, screen: KioskScreenPort) -> None:
+        """The kiosk's window, for IT staff's screenshot, reload and restart commands (before `run`)."""
+        self._command_screen = screen
+
+    def _receive_commands(self, commands: tuple[KioskCommand, ...]) -> None:
+        heard_at = self._clock.monotonic()
+        for command in commands:
+            if command.id in self._commands_seen:
+                log.warning("command %s (%s) heard again: it runs only once", command.id, command.label)
+                continue
+            self._commands_seen[command.id] = None
+            while len(self._commands_seen) > COMMAND_IDS_KEPT:
+                del self._commands_seen[next(iter(self._commands_seen))]
+            self._spawn(self._run_command(command, heard_at + command.expires_in_s))
+
+    def _command_refusal(self, kind: CommandKind) -> str | None:
+        """Why `kind` may not run now, or None. A citizen's session (from the waiting screen to the
+        goodbye) is never captured, reloaded or cut."""
+        if self._session.phase is not Phase.IDLE:
+            return IN_SESSION
+        if kind is CommandKind.RESTART:
+            return None  # a restart wipes and checks again at start-up
+        if self.reset.checking:
+            return RESETTING
+        if kind is CommandKind.SCREENSHOT and (self.staff.is_open or self._live_on):
+            return STAFF_PANEL  # someone is at the kiosk: the camera's live picture, a walk-in code…
+        return None
+
+    async def _run_command(self, command: KioskCommand, deadline: float) -> None:
+        async with self._command_lock:  # one at a time, in the order they were heard
+            then: Callable[[], Awaitable[None]] | None = None
+            if self._clock.monotonic() >= deadline:
+                result = CommandResult(command.id, Outcome.REFUSED, EXPIRED)  # never run
+            elif command.kind is None:
+                result = CommandResult(command.id, Outcome.REFUSED, UNSUPPORTED)
+            elif (refusal := self._command_refusal(command.kind)) is not None:
+                result = CommandResult(command.id, Outcome.REFUSED, refusal)
+            else:
+                result, then = await self._execute(command, command.kind)
+            log.warning("command %s from IT staff (%s): %r", command.id, command.label, result)
+            await self._report_command(result)
+            if then is not None:
+                await then()
+
+    async def _execute(
+        self, command: KioskCommand, kind: CommandKind
+    ) -> tuple[CommandResult, Callable[[], Awaitable[None]] | None]:
+        screen = self._command_screen
+        if kind is CommandKind.RESTART:
+            if screen is None:
+                return CommandResult(command.id, Outcome.REFUSED, UNSUPPORTED), None
+            return CommandResult(command.id, Outcome.DONE), screen.restart  # once the central knows
+        if kind is CommandKind.RELOAD:
+            try:
+                self._config = await self._central.fetch_config()
+                self._config_fetched_at = time.monotonic()
+                self._save_quietly(lambda: self._cache.save_remote_config(self._config))
+                schedule = await self._central.fetch_schedule(None)  # the whole schedule, not "unchanged"
+                if schedule is not None:
+                    self._accept_schedule(schedule)
+            except MalformedResponse as exc:
+                return CommandResult(command.id, Outcome.FAILED, f"central_unreadable: {exc}"[:200]), None
+            except CentralError as exc:
+                return CommandResult(command.id, Outcome.FAILED, f"central: {type(exc).__name__}"), None
+            except OSError:
+                log.exception("the local cache could not be written")
+            self._publish_state()
+            if screen is not None and self._session.phase is Phase.IDLE:  # not if the schedule began one
+                try:
+                    await screen.reload()
+                except Exception as exc:
+                    log.exception("the screen could not be reloaded")
+                    return CommandResult(command.id, Outcome.FAILED, f"screen: {type(exc).__name__}"), None
+            return CommandResult(command.id, Outcome.DONE), None
+        if screen is None:
+            return CommandResult(command.id, Outcome.REFUSED, UNSUPPORTED), None
+        try:
+            png = await asyncio.wait_for(screen.screenshot(), timeout=SCREENSHOT_TIMEOUT_S)
+        except CommandRefused as exc:  # the window saw a session begin before it grabbed
+            return CommandResult(command.id, Outcome.REFUSED, exc.reason), None
+        except Exception as exc:
+            log.exception("the screenshot failed")
+            return CommandResult(command.id, Outcome.FAILED, f"screen: {type(exc).__name__}"), None
+        if not is_png(png):
+            return CommandResult(command.id, Outcome.FAILED, "not_png"), None
+        if len(png) > MAX_SCREENSHOT_BYTES:
+            return CommandResult(command.id, Outcome.FAILED, "too_large"), None
+        return CommandResult(command.id, Outcome.DONE, screenshot=png), None
+
+    async def _report_command(self, result: CommandResult) -> None:
+        """The result, to the central: a few tries (the route is idempotent), then given up."""
+        for attempt in range(3):
+            try:
+                await self._central.post_command_result(result)
+                return
+            except CentralRejected as exc:
+                log.error("the central refused command %s's result: %s", result.command_id, exc)
+                return
+            except CentralError as exc:
+                log.warning(
+                    "command %s's result not delivered (try %d): %s", result.command_id, attempt + 1, exc
+                )
+                await asyncio.sleep(1.0 + attempt)
 
     # ----------------------------------------------------------------- heartbeat and state publication
 
@@ -1464,24 +1708,26 @@ class KioskEngine:
         while True:
             # Cleared before sending: a change while the heartbeat is on its way gets one more.
             self._heartbeat_due.clear()
+            commands: tuple[KioskCommand, ...] = ()
             try:
-                await self._central.send_heartbeat(
+                commands = await self._central.send_heartbeat(
                     Heartbeat(
                         state="out_of_service" if self.reset.out_of_service else self._session.phase.value,
                         appointment_id=self._session.appointment.id if self._session.appointment else None,
-                        devices=self._calls.device_health(),
+                        devices=self._devices(),
                         software_version=self._version,
                         preflight=self.preflight.to_json() if self.preflight is not None else None,
                     )
                 )
             except CentralError as exc:
                 log.debug("heartbeat not delivered: %s", exc)
+            self._receive_commands(commands)
             health = self._calls.device_health()
             self._set_notice(Notice.CAMERA_MISSING, health.get("camera", "ok") != "ok")
             self._set_notice(Notice.MICROPHONE_MISSING, health.get("microphone", "ok") != "ok")
             self._publish_state()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._heartbeat_due.wait(), timeout=HEARTBEAT_S)
+                await asyncio.wait_for(self._heartbeat_due.wait(), timeout=self._heartbeat_s)
 
     def _set_notice(self, notice: Notice, on: bool) -> None:
         if on:
@@ -1506,8 +1752,10 @@ class KioskEngine:
             control=self._control.state.value if self._control else ControlState.NONE.value,
             form_origins=tuple(sorted(self._control.policy.origins)) if self._control else (),
             documents=self._desk.state if self._desk else None,
+            printing=self._print_desk.state if self._print_desk else None,
             volume=self._volume,
             out_of_service=self.reset.out_of_service is not None,
+            evaluation_url=self._config.evaluation_url,
         )
 
     def _publish_state(self) -> None:

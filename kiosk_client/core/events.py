@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from .document_desk import DocumentsState
 from .models import Appointment
+from .printing import PrintState
 from .session import EndReason, Session
 from .volume import DEFAULT_LEVEL
 
@@ -25,6 +26,7 @@ class Notice(StrEnum):
     RELAY_UNREACHABLE = "relay_unreachable"  # the TURN server did not answer on a path
     RELAY_REFUSED = "relay_refused"  # the TURN server refused the credentials (secret, clock)
     APPOINTMENT_AT_RISK = "appointment_at_risk"  # the pre-flight before the next appointment failed
+    PRINTER_PROBLEM = "printer_problem"  # the last printing failed (no paper, offline…): until one works
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class KioskSnapshot:
     documents: DocumentsState | None = None  # None: no scanning on this kiosk (or no session)
     volume: int = DEFAULT_LEVEL  # the loudness the citizen chose (core.volume), back to default per session
     out_of_service: bool = False  # a reset check failed: « Borne momentanément indisponible »
+    evaluation_url: str | None = None  # « Je donne mon avis », shown once the citizen has rated
+    printing: PrintState | None = None  # None: no printing on this kiosk (or no session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,12 @@ class SessionRecord:
     end_reason: EndReason
     ended_at: float
     control_audit: dict[str, object] | None = None  # counts and URLs, never what was typed
+    # For the council's usage figures (the central's GET /admin/usage): counts, never content.
+    first_answer_at: float | None = None  # the clerk's first answer in this session (None: never met)
+    connections: int = 0  # how many times the clerk answered (more than one: the call dropped and came back)
+    documents_sent: int = 0  # documents the clerk's side confirmed
+    control_used: bool = False  # the citizen let the clerk fill in the form
+    citizen_rating: int | str | None = None  # 1…5, "skipped", "no_answer"; None: not asked
 
 
 @dataclass(frozen=True, slots=True)

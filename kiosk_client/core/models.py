@@ -54,6 +54,12 @@ class RemoteConfig:
     join_before_s: float = 90.0
     no_show_after_s: float = 900.0
     staff_pin_hash: str | None = None  # core/staff_pin.py's format; None: the staff panel stays shut
+    # « Je donne mon avis » (Services Publics+) or the council's own survey: shown as a QR code and a
+    # short address once the citizen has rated the session. None: not shown.
+    evaluation_url: str | None = None
+    # Staged updates: the software version IT staff want this kiosk to run (None: no target). The kiosk
+    # only reports it differs; nothing installs it (yet).
+    software_target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from .commands import CommandResult, KioskCommand
 from .control_protocol import InputMessage
 from .crash_loop import RunHistory
 from .document_desk import ExpiredDocument
@@ -53,7 +54,14 @@ class CentralPort(Protocol):
 
     async def hang_up(self, appointment_id: str, call_id: str, reason: str) -> None: ...
 
-    async def send_heartbeat(self, heartbeat: Heartbeat) -> None: ...
+    async def send_heartbeat(self, heartbeat: Heartbeat) -> tuple[KioskCommand, ...]:
+        """The commands IT staff left for this kiosk, heard in the answer (none: 204, or a list the
+        adapter could not read, which it logs)."""
+        ...
+
+    async def post_command_result(self, result: CommandResult) -> None:
+        """A command's result, once (POST /kiosk/commands/{id}/result; sent again, it changes nothing)."""
+        ...
 
     async def report_document_expired(self, expired: ExpiredDocument) -> None:
         """Tell the central a document was destroyed before the clerk confirmed it."""
@@ -290,4 +298,22 @@ class RelayProbe(Protocol):
     async def allocate(self, ice_servers: tuple[IceServer, ...]) -> str:
         """Tries a TURN allocation with these servers: "ok", "not_configured" (no TURN server), or why
         it failed."""
+        ...
+
+
+class KioskScreenPort(Protocol):
+    """The kiosk's window, as IT staff's commands (core/commands.py) reach it. The engine calls these
+    only when no citizen's session is under way."""
+
+    async def screenshot(self) -> bytes:
+        """Shows the citizen a calm notice (« Le service d'assistance regarde l'écran de la borne »)
+        for a few seconds, grabs the kiosk's own window (never the desktop) and returns it as PNG."""
+        ...
+
+    async def reload(self) -> None:
+        """Draws the idle screen afresh (after the engine fetched the config and the schedule again)."""
+        ...
+
+    async def restart(self) -> None:
+        """Exits cleanly (the service manager starts the kiosk again); returns once the exit is asked."""
         ...

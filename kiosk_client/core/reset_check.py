@@ -28,9 +28,12 @@ class Check(StrEnum):
     DEVICES = "devices"  # camera and microphone released: no call, no device file open
     SETTINGS = "settings"  # language, volume, text size and form zoom at the kiosk's defaults
     OUTBOX = "outbox"  # only unconfirmed documents, encrypted, of appointments still waiting for them
+    PRINT_FILES = "print_files"  # the clerk's document to print: not in memory, no temporary file left
 
 
-ENGINE_CHECKS = frozenset({Check.SCAN_TEMPORARIES, Check.DEVICES, Check.SETTINGS, Check.OUTBOX})
+ENGINE_CHECKS = frozenset(
+    {Check.SCAN_TEMPORARIES, Check.DEVICES, Check.SETTINGS, Check.OUTBOX, Check.PRINT_FILES}
+)
 # Both sides answer for the settings (the engine: volume; the screen: language, text size, zoom) and
 # for the scan's temporaries (the engine: its pages in memory; the screen: the previews it shows).
 SCREEN_CHECKS = frozenset(

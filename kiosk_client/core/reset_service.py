@@ -34,6 +34,7 @@ from .reset_check import (
     Trigger,
     devices_released,
     failed,
+    leftovers,
     outbox_as_allowed,
     passed,
     settings_at_default,
@@ -60,6 +61,7 @@ class EngineFacts:
     desk_open: bool  # a session's documents desk (its pages in memory, a scan job) still exists
     appointment_id: str | None
     unconfirmed: frozenset[str]  # the document ids the ended session's desk still waited for
+    print_open: bool = False  # a session's print desk (the clerk's document in memory) still exists
 
 
 class ResetService:
@@ -72,12 +74,14 @@ class ResetService:
         device_files: Callable[[], list[str]],
         outbox: Callable[[], list[OutboxEntry]] | None = None,
         rng: random.Random | None = None,
+        print_files: Callable[[], list[str]] | None = None,
     ) -> None:
         self._central = central
         self._cache = cache
         self._changed = changed  # the engine publishes its state and sends a heartbeat
         self._device_files = device_files
         self._outbox = outbox
+        self._print_files = print_files  # the print renderer's temporary files (None: no printing)
         self._rng = rng or random.Random()
         self.screen: ResetScreenPort | None = None
         self.out_of_service: OutOfService | None = None
@@ -166,6 +170,7 @@ class ResetService:
             results.append(devices_released(facts.call_open, await asyncio.to_thread(self._device_files)))
         except OSError as exc:
             results.append(failed(Check.DEVICES, f"open files cannot be listed: {exc.strerror}"))
+        results.append(await self._printing_result(facts))
         if self._outbox is None:
             results.append(passed(Check.OUTBOX, "no outbox on this kiosk"))
         else:
@@ -178,6 +183,17 @@ class ResetService:
                 log.exception("the outbox could not be listed")
                 results.append(failed(Check.OUTBOX, f"the outbox cannot be listed: {type(exc).__name__}"))
         return results
+
+    async def _printing_result(self, facts: EngineFacts) -> CheckResult:
+        if facts.print_open:
+            return failed(Check.PRINT_FILES, "the session's print desk is still open")
+        if self._print_files is None:
+            return passed(Check.PRINT_FILES, "no printing on this kiosk")
+        try:
+            found = await asyncio.to_thread(self._print_files)
+        except OSError as exc:
+            return failed(Check.PRINT_FILES, f"the print folder cannot be listed: {exc.strerror}")
+        return leftovers(Check.PRINT_FILES, found, "print file(s)")
 
     # ----------------------------------------------------------------- the reports
 

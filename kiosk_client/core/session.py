@@ -37,6 +37,34 @@ class Timing:
     join_before: timedelta = timedelta(seconds=90)
     no_show_after: timedelta = timedelta(minutes=15)
     ended_screen: timedelta = timedelta(seconds=12)
+    # The one-touch rating at the end of a session where the citizen met the clerk: the question stays
+    # this long at most (an absent citizen never holds up the next one), « Merci » this long after.
+    rating_for: timedelta = timedelta(seconds=30)
+    rating_thanks: timedelta = timedelta(seconds=4)
+
+
+FACES = (1, 2, 3, 4, 5)  # very bad … very good (the UI words them: rating.face.N)
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenRating:
+    """The question « Comment s'est passé votre rendez-vous ? » on the ended screen and its answer: a
+    face (1 very bad … 5 very good), « Passer » (answered, no face), or nothing before the timeout.
+    Only the answer leaves the kiosk, in the session report; nothing says who gave it."""
+
+    asked_at: datetime
+    face: int | None = None
+    answered_at: datetime | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
+
+    def wire_value(self) -> int | str:
+        """What the session report carries: the face, "skipped" or "no_answer"."""
+        if self.face is not None:
+            return self.face
+        return "skipped" if self.answered else "no_answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +75,7 @@ class Session:
     reconnecting: bool = False
     end_reason: EndReason | None = None
     ended_at: datetime | None = None
+    rating: CitizenRating | None = None  # ENDED only, when the citizen met the clerk
 
 
 IDLE = Session()
@@ -81,7 +110,31 @@ def upcoming_today(schedule: Schedule | None, now: datetime, done: frozenset[str
 
 
 def _ended(session: Session, reason: EndReason, now: datetime) -> Session:
-    return Session(Phase.ENDED, session.appointment, end_reason=reason, ended_at=now)
+    # Rated only by a citizen who met the clerk (in a call, or waiting for a dropped one to come back).
+    met = session.phase is Phase.IN_CALL or session.reconnecting
+    rating = CitizenRating(asked_at=now) if met else None
+    return Session(Phase.ENDED, session.appointment, end_reason=reason, ended_at=now, rating=rating)
+
+
+def ended_until(session: Session, timing: Timing) -> datetime:
+    """When the ended screen gives way to the reset between citizens."""
+    assert session.ended_at is not None
+    rating = session.rating
+    if rating is None or timing.rating_for <= timedelta(0):
+        return session.ended_at + timing.ended_screen
+    if rating.answered_at is None:
+        return rating.asked_at + timing.rating_for
+    return rating.answered_at + timing.rating_thanks
+
+
+def rated(session: Session, face: int | None, now: datetime) -> Session:
+    """The citizen touched a face (or « Passer », None). Once only; anything else changes nothing."""
+    rating = session.rating
+    if session.phase is not Phase.ENDED or rating is None or rating.answered:
+        return session
+    if face is not None and (isinstance(face, bool) or face not in FACES):
+        return session
+    return replace(session, rating=replace(rating, face=face, answered_at=now))
 
 
 def advance(
@@ -90,8 +143,7 @@ def advance(
     """The transitions driven by time and by schedule changes."""
     phase = session.phase
     if phase is Phase.ENDED:
-        assert session.ended_at is not None
-        return IDLE if now >= session.ended_at + timing.ended_screen else session
+        return IDLE if now >= ended_until(session, timing) else session
 
     if phase is Phase.IDLE:
         appointment = next_appointment(schedule, now, done, timing)

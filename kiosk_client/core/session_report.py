@@ -27,6 +27,15 @@ def record_to_json(record: SessionRecord) -> dict[str, object]:
         "remote_audio_frames": record.remote_audio_frames,
         "local_video_frames_sent": record.local_video_frames_sent,
         "control_audit": record.control_audit,
+        "call_seconds": (
+            round(max(0.0, record.ended_at - record.first_answer_at), 1)
+            if record.first_answer_at is not None
+            else None
+        ),
+        "connections": record.connections,
+        "documents_sent": record.documents_sent,
+        "control_used": record.control_used,
+        "citizen_rating": record.citizen_rating,
     }
 
 

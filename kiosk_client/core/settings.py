@@ -59,6 +59,15 @@ class DocumentSettings:
     retention_hours: int = 24  # a document the clerk never confirmed is destroyed after this
 
 
+DEFAULT_PRINTER = "ipp://localhost:631/printers/kiosk"  # the local CUPS queue (README: Printing)
+
+
+@dataclass(frozen=True, slots=True)
+class PrintSettings:
+    enabled: bool = True  # the clerk may send documents to show (and print) on the kiosk
+    printer: str | None = DEFAULT_PRINTER  # an ipp:// or ipps:// printer URI; None: shown, not printed
+
+
 SPEECH_ENGINES = ("speechd", "mock", "none")
 
 
@@ -88,6 +97,7 @@ class Settings:
     scanner: ScannerSettings = field(default_factory=ScannerSettings)
     documents: DocumentSettings = field(default_factory=DocumentSettings)
     accessibility: AccessibilitySettings = field(default_factory=AccessibilitySettings)
+    printing: PrintSettings = field(default_factory=PrintSettings)
 
 
 class _Section:
@@ -145,8 +155,20 @@ def parse_settings(text: str, file: str) -> Settings:
         file,
         "",
         raw,
-        ("central", "kiosk", "camera", "audio", "secrets", "form", "scanner", "documents", "accessibility"),
+        (
+            "central",
+            "kiosk",
+            "camera",
+            "audio",
+            "secrets",
+            "form",
+            "scanner",
+            "documents",
+            "accessibility",
+            "printing",
+        ),
     )
+    printing = _Section(file, "printing", raw.get("printing", {}), ("enabled", "printer"))
     accessibility = _Section(
         file, "accessibility", raw.get("accessibility", {}), ("speech_engine", "speech_rate", "sound_cues")
     )
@@ -234,7 +256,21 @@ def parse_settings(text: str, file: str) -> Settings:
         ),
         documents=DocumentSettings(retention_hours=documents.positive_int("retention_hours", 24, 24 * 30)),
         accessibility=_accessibility(accessibility),
+        printing=_printing(printing),
     )
+
+
+def _printing(section: _Section) -> PrintSettings:
+    printer = section.get("printer", str, 'an ipp:// or ipps:// printer URI, or "none"', DEFAULT_PRINTER)
+    if printer in ("none", ""):
+        printer = None
+    elif urlsplit(printer).scheme not in ("ipp", "ipps") or not urlsplit(printer).hostname:
+        raise ConfigError(
+            section.file,
+            section.key("printer"),
+            f'expected an ipp:// or ipps:// URI, or "none", got {printer!r}',
+        )
+    return PrintSettings(enabled=section.get("enabled", bool, "true or false", True), printer=printer)
 
 
 def _accessibility(section: _Section) -> AccessibilitySettings:

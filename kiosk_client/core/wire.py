@@ -225,7 +225,25 @@ def parse_remote_config(document: object) -> RemoteConfig:
         join_before_s=r.number("join_before_seconds", 90.0, minimum=0, maximum=3600),
         no_show_after_s=r.number("no_show_after_seconds", 900.0, minimum=10, maximum=4 * 3600),
         staff_pin_hash=_staff_pin_hash(r.optional_text("staff_pin_hash", max_len=256)),
+        evaluation_url=_evaluation_url(r.optional_text("evaluation_url", max_len=MAX_EVALUATION_URL)),
+        software_target=r.optional_text("software_target", max_len=64),
     )
+
+
+MAX_EVALUATION_URL = 300  # a QR code a phone reads at arm's length from a kiosk's screen
+
+
+def _evaluation_url(value: str | None) -> str | None:
+    """An https address of printable ASCII (shown as a QR code and as text to the citizen)."""
+    if value is None:
+        return None
+    if (
+        not value.startswith("https://")
+        or len(value) <= len("https://")
+        or not (value.isascii() and value.isprintable() and " " not in value)
+    ):
+        raise MalformedResponse("$.evaluation_url: expected an https:// address")
+    return value
 
 
 def _staff_pin_hash(value: str | None) -> str | None:
@@ -246,7 +264,9 @@ def remote_config_to_document(config: RemoteConfig) -> dict[str, Any]:
         "poll_interval_seconds": config.poll_interval_s,
         "join_before_seconds": config.join_before_s,
         "no_show_after_seconds": config.no_show_after_s,
+        "evaluation_url": config.evaluation_url,
         "staff_pin_hash": config.staff_pin_hash,
+        "software_target": config.software_target,
     }
 
 

@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,8 @@ from ..core.wire import parse_remote_config
 from .document_receiver import DocumentReceiver
 
 log = logging.getLogger(__name__)
+
+PRINT_LOW_WATER = 256 * 1024  # a document to print: chunks go on once the SCTP buffer is below this
 
 
 class ColourBars:
@@ -185,6 +188,13 @@ class ClerkBot:
         response.raise_for_status()
         return dict(response.json())
 
+    async def rate_session(self, appointment_id: str, face: int | None, remark: str | None = None) -> None:
+        """As the console after a hang-up: the clerk's rating of the session (1 very bad … 5 very
+        good, None to skip) and an optional remark."""
+        body: dict[str, Any] = {"face": face, **({"remark": remark} if remark is not None else {})}
+        response = await self._client.post(f"/clerk/appointments/{appointment_id}/rating", json=body)
+        response.raise_for_status()
+
     async def ice_servers(self) -> tuple[IceServer, ...]:
         """The clerk's STUN/TURN servers, fetched before each answer as the console does (a TURN
         credential is made for the call). None configured, or an unreadable answer: host candidates."""
@@ -229,6 +239,10 @@ class ClerkBot:
             elif channel.label == "documents":
                 receiver = self.receiver(appointment_id)
                 receiver.send_text = channel.send
+                printing = receiver.printing
+                printing.send_text = printing.send_bytes = channel.send
+                printing.buffered_amount = lambda: int(channel.bufferedAmount)
+                printing.drained = self._drained(channel)
                 self.document_channels[appointment_id] = channel
                 channel.on("message", receiver.on_message)
 
@@ -266,6 +280,26 @@ class ClerkBot:
                 lambda text: None, lambda manifest, data: self.documents.append((manifest, data))
             )
         return self.receivers[appointment_id]
+
+    @staticmethod
+    def _drained(channel: Any) -> Callable[[], Awaitable[None]]:
+        """Waits for aiortc's "bufferedamountlow" (chunks must not pile up in its SCTP buffer)."""
+        low = asyncio.Event()
+        channel.bufferedAmountLowThreshold = PRINT_LOW_WATER
+        channel.on("bufferedamountlow", low.set)
+        channel.on("close", low.set)  # never wait for a channel that is gone
+
+        async def drained() -> None:
+            low.clear()
+            if channel.bufferedAmount > PRINT_LOW_WATER and channel.readyState == "open":
+                await low.wait()
+
+        return drained
+
+    def send_print(self, appointment_id: str, data: bytes, name: str) -> str:
+        """Send a PDF to show and print on the kiosk, as the console's « Envoyer un document à
+        imprimer » does; follow it with `receiver(appointment_id).printing.wait_for(id, state)`."""
+        return self.receiver(appointment_id).printing.offer(data, name)
 
     def request_document(self, appointment_id: str, label: str) -> None:
         """Ask the citizen for a paper, as the clerk console's button does."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..core import document_protocol as dp
 from ..core.document_protocol import Manifest
+from .print_sender import PrintSender
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class DocumentReceiver:
         self.received: dict[str, bytes] = {}
         self.errors: list[str] = []  # what the kiosk reported (doc.error) or what we refused
         self.bytes_received = 0  # chunk payload over the whole run, resends included
+        self.printing = PrintSender()  # the other way on the same channel: documents to print
 
     def _send(self, message: dict[str, object]) -> None:
         self.send_text(dp.encode(message))
@@ -60,7 +62,9 @@ class DocumentReceiver:
             log.warning("documents: refused a kiosk message (%s): %s", exc.code, exc.message)
             return
         kind = message["type"]
-        if kind == "doc.end" and isinstance(message.get("id"), str):
+        if kind.startswith("print."):
+            self.printing.on_message(message)
+        elif kind == "doc.end" and isinstance(message.get("id"), str):
             self._on_end(message["id"])
         elif kind == "doc.error":
             self.errors.append(str(message.get("code")))

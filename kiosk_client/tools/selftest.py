@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import KioskError
+from ..core.settings import Settings
 
 
 def qt_void_call_check() -> dict[str, Any]:
@@ -26,6 +27,36 @@ def qt_void_call_check() -> dict[str, Any]:
         "ok": result.returncode == 0 and "ok" in result.stdout,
         "detail": result.stderr[-300:],
     }
+
+
+def printing_checks(settings: Settings) -> list[dict[str, Any]]:
+    """poppler's tools (the clerk's PDFs are read with them, out of process) and the printer."""
+    import asyncio
+    import shutil
+
+    from ..adapters.printer_ipp import IppPrinter
+    from ..core.printing import PrinterError
+
+    if not settings.printing.enabled:
+        return [{"name": "printing", "ok": True, "detail": "disabled"}]
+    missing = [tool for tool in ("pdfinfo", "pdftoppm", "prlimit") if shutil.which(tool) is None]
+    checks: list[dict[str, Any]] = [
+        {
+            "name": "pdf_reader",
+            "ok": not missing,
+            "detail": f"missing {', '.join(missing)}" if missing else "ok",
+        }
+    ]
+    uri = settings.printing.printer
+    if uri is None:
+        checks.append({"name": "printer", "ok": True, "detail": "none: documents are shown, not printed"})
+        return checks
+    try:
+        asyncio.run(IppPrinter(uri).check())
+        checks.append({"name": "printer", "ok": True, "detail": uri})
+    except PrinterError as exc:
+        checks.append({"name": "printer", "ok": False, "detail": f"{uri}: {exc.code} ({exc})"})
+    return checks
 
 
 def run_selftest(config: Path | None) -> dict[str, Any]:
@@ -52,6 +83,7 @@ def run_selftest(config: Path | None) -> dict[str, Any]:
                     "detail": str(settings.camera.device),
                 }
             )
+            checks.extend(printing_checks(settings))
             if settings.secret_store == "systemd-credentials":
                 checks.append(sealed_credentials_check())
             else:

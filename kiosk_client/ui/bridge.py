@@ -40,6 +40,8 @@ class EngineBridge(QObject):
     live_check_ended = Signal(str)
     # The reset check: (start_up, done(results)); the window wipes and checks on the Qt thread
     reset_requested = Signal(bool, object)
+    # IT staff's commands (core/commands.py): (kind, done(value, error)); the window answers on the Qt thread
+    command_requested = Signal(str, object)
     answered = Signal(object, object)  # (on_result, the engine command's future): see ask()
 
     def __init__(self, loop: LoopThread) -> None:
@@ -210,3 +212,39 @@ class BridgeResetScreen:
 
         self._bridge.reset_requested.emit(start_up, done)
         return await answer
+
+
+class BridgeCommandScreen:
+    """The core's KioskScreenPort: asks the Qt thread (ui/fleet_commands.py) and waits for its answer."""
+
+    def __init__(self, bridge: EngineBridge) -> None:
+        self._bridge = bridge
+
+    async def _ask(self, kind: str) -> object:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[object] = loop.create_future()
+
+        def done(value: object, error: BaseException | None = None) -> None:  # called on the Qt thread
+            def resolve() -> None:
+                if answer.done():
+                    return
+                if error is not None:
+                    answer.set_exception(error)
+                else:
+                    answer.set_result(value)
+
+            loop.call_soon_threadsafe(resolve)
+
+        self._bridge.command_requested.emit(kind, done)
+        return await answer
+
+    async def screenshot(self) -> bytes:
+        png = await self._ask("screenshot")
+        assert isinstance(png, bytes)
+        return png
+
+    async def reload(self) -> None:
+        await self._ask("reload")
+
+    async def restart(self) -> None:
+        await self._ask("restart")

@@ -27,7 +27,8 @@ from ..core.session import Phase
 from ..core.settings import AccessibilitySettings, FormSettings
 from ..core.staff_access import Attempt, Verdict
 from ..core.volume import gain
-from .bridge import BridgeResetScreen, EngineBridge
+from .bridge import BridgeCommandScreen, BridgeResetScreen, EngineBridge
+from .fleet_commands import FleetCommands
 from .form_stream import FormStreamer, FrameOutlet
 from .i18n import Translator
 from .reset_screen import ScreenReset
@@ -156,10 +157,15 @@ class KioskWindow(QMainWindow):
         self.screen_reset = ScreenReset(self, self.call.form, self.session_files, self)
         bridge.reset_requested.connect(self.screen_reset.wipe_and_check)
         engine.attach_screen(BridgeResetScreen(bridge))
+        # IT staff's commands (screenshot, reload, restart): the engine asks, this window answers.
+        self.fleet_commands = FleetCommands(self, self)
+        bridge.command_requested.connect(self.fleet_commands.handle)
+        engine.attach_command_screen(BridgeCommandScreen(bridge))
         bridge.state_changed.connect(self.show_state)
         bridge.remote_frame.connect(self._show_remote_frame)
         bridge.local_frame.connect(self._show_local_frame)
         self.call.hang_up_confirmed.connect(lambda: bridge.submit(engine.citizen_hang_up))
+        self.ended.rated.connect(lambda face: bridge.submit(lambda: engine.rate_session(face)))
         self.call.microphone_toggled.connect(lambda on: bridge.submit(lambda: engine.set_microphone(on)))
         self.call.camera_toggled.connect(lambda on: bridge.submit(lambda: engine.set_camera(on)))
         self.call.control_answered.connect(
@@ -173,6 +179,8 @@ class KioskWindow(QMainWindow):
         papers.page_removed.connect(lambda number: bridge.submit(lambda: engine.remove_page(number)))
         papers.clear_requested.connect(lambda: bridge.submit(engine.clear_pages))
         papers.send_requested.connect(lambda: bridge.submit(lambda: engine.send_document()))
+        self.call.print_panel.print_requested.connect(lambda: bridge.submit(engine.print_document))
+        self.call.print_panel.closed.connect(lambda: bridge.submit(engine.close_print))
         form = self.call.form
         form.page_changed.connect(
             lambda url, title: bridge.submit(lambda: engine.form_page_changed(url, title, *form.page_size()))
@@ -321,6 +329,7 @@ class KioskWindow(QMainWindow):
             snapshot.session.phase,
             snapshot.session.clerk_late,
             snapshot.session.reconnecting,
+            snapshot.session.rating is not None and snapshot.session.rating.answered,
             snapshot.control,
             documents.requested,
             documents.scanner,
@@ -328,6 +337,7 @@ class KioskWindow(QMainWindow):
             documents.store_error,
             len(documents.pages),
             tuple(t.status for t in documents.transfers),
+            snapshot.printing.document.status if snapshot.printing and snapshot.printing.document else None,
         )
 
     def _text_size_touched(self) -> None:
@@ -490,7 +500,8 @@ class KioskWindow(QMainWindow):
         )
 
     def papers_shown(self) -> list[str]:
-        return [f"page {n}" for n in range(1, self.call.documents.pages_shown() + 1)]
+        scanned = [f"page {n}" for n in range(1, self.call.documents.pages_shown() + 1)]
+        return scanned + [f"page {n} to print" for n in range(1, self.call.print_panel.pages_shown() + 1)]
 
     def _show_remote_frame(self) -> None:
         image = self._bridge.take_frame("remote")

@@ -31,7 +31,8 @@ from ..core.engine import KioskEngine, LiveCheck, StaffDeviceCheck, StaffReport
 from ..core.events import KioskSnapshot, Notice
 from ..core.models import Appointment, RgbImage
 from ..core.page_recovery import PageIncident
-from ..core.session import EndReason, Phase, Session
+from ..core.printing import PrintDocument, PrintState, PrintStatus
+from ..core.session import CitizenRating, EndReason, Phase, Session
 from ..core.settings import AccessibilitySettings
 from ..core.staff_access import Attempt, Verdict
 from ..runtime import LoopThread
@@ -193,6 +194,10 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
     received = Transfer(manifest, TransferStatus.RECEIVED, sent=90_000, confirmed=90_000)
     yield "documents_received", snap(in_call, documents=DocumentsState(transfers=(received,))), nothing
     yield "hang_up_confirmation", snap(in_call), hang_up
+    letter = PrintDocument("1" * 32, "Attestation de paiement CAF.pdf", (_preview(), _preview()))
+    yield "print_shown", snap(in_call, printing=PrintState(letter)), nothing
+    no_paper = replace(letter, status=PrintStatus.FAILED, error="out_of_paper")
+    yield "print_failed", snap(Session(Phase.IN_CALL, with_form), printing=PrintState(no_paper)), nothing
 
     def keyboard(secret: bool) -> Callable[[KioskWindow], None]:
         return lambda window: window.call.open_keyboard(secret)
@@ -210,6 +215,7 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
     yield "larger_text_waiting", snap(Session(Phase.WAITING_FOR_CLERK, appointment)), larger
     yield "larger_text_in_call", snap(in_call), larger
     yield "larger_text_documents", snap(in_call, documents=DocumentsState(pages=pages)), larger
+    yield "larger_text_print", snap(in_call, printing=PrintState(letter)), larger
     yield "larger_text_consent", snap(Session(Phase.IN_CALL, with_form), control="requested"), larger
 
     def larger_keyboard(window: KioskWindow) -> None:
@@ -220,6 +226,18 @@ def states(now: datetime) -> Iterator[tuple[str, KioskSnapshot, Callable[[KioskW
     for reason in EndReason:
         ended = Session(Phase.ENDED, appointment, end_reason=reason, ended_at=now)
         yield f"ended_{reason.value}", snap(ended), nothing
+    # The one-touch rating after a call (five faces or « Passer »), and its « Merci ».
+    asked = CitizenRating(asked_at=now)
+    rating = Session(Phase.ENDED, appointment, end_reason=EndReason.CLERK_HUNG_UP, ended_at=now, rating=asked)
+    yield "rating", snap(rating), nothing
+    yield "larger_text_rating", snap(rating), larger
+    failed = replace(rating, end_reason=EndReason.CALL_FAILED)
+    yield "rating_call_failed", snap(failed), nothing
+    thanks = replace(rating, rating=replace(asked, face=5, answered_at=now))
+    yield "rating_thanks", snap(thanks), nothing
+    link = "https://www.plus.transformation.gouv.fr/"  # « Je donne mon avis »
+    yield "rating_thanks_link", snap(thanks, evaluation_url=link), nothing
+    yield "larger_text_rating_thanks_link", snap(thanks, evaluation_url=link), larger
     # A reset check failed: the next citizen finds this instead of the idle screen.
     yield "out_of_service", snap(Session(), out_of_service=True), nothing
     yield "larger_text_out_of_service", snap(Session(), out_of_service=True), larger

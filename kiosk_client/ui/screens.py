@@ -26,12 +26,15 @@ from .documents_panel import DocumentsPanel
 from .form_view import FormView
 from .i18n import Translator
 from .onscreen_keyboard import OnScreenKeyboard
+from .print_panel import PrintPanel
+from .rating import SMALL_BELOW, RatingFaces, faces_to_read, qr_code, shown_address
 from .theme import BLUE, GREY
 from .video_view import VideoView
 from .widgets import ElidedLabel, ListenButton, WrappingScrollArea, button, follow_orientation, label, spoken
 
 OPPOSITE_ACTIONS_GAP = 40  # px between "Refuser" and "Accepter", "Non" and "Oui"
 ZOOM_GAP = 30  # px between « Réduire la page » and « Agrandir la page » (see InCallScreen)
+LINK_WORDS_WIDTH = 620  # px: « Je donne mon avis »'s words beside its QR code
 CHECK_WIDTH = 540  # the waiting screen's « Vous vous voyez ? Vous m'entendez ? » panel, at most
 
 
@@ -464,6 +467,10 @@ class InCallScreen(QWidget):
         # the form is back when the panel is closed (both at once left no room for either).
         layout.addWidget(self.form_area, 2)
         layout.addWidget(self.documents_area, 2)
+        # The document the clerk sent to print: in the same place, over both while it is shown.
+        self.print_panel = PrintPanel()
+        self.print_panel.hide()
+        layout.addWidget(self.print_panel, 2)
         layout.addWidget(self.side_column)
         # The citizen's keyboard, across the whole width at the bottom, under everything else: it never
         # covers the page (the page gets shorter and the field is brought into what is left of it).
@@ -626,6 +633,8 @@ class InCallScreen(QWidget):
         self.pointer.hide()
         self.documents.reset()
         self._close_documents()
+        self.print_panel.reset()
+        self.print_panel.hide()
         self._last_request, self._last_scanner, self._last_page_count = None, "", 0
         self._last_request = None
 
@@ -689,6 +698,26 @@ class InCallScreen(QWidget):
         if not granted:
             self.pointer.hide()
         self._show_documents(snapshot, t)
+        self._show_printing(snapshot, t)
+
+    def _show_printing(self, snapshot: KioskSnapshot, t: Translator) -> None:
+        state = snapshot.printing
+        shown = state is not None and state.on_screen is not None and snapshot.control != "requested"
+        if state is not None:
+            self.print_panel.show_state(state, t)
+        else:
+            self.print_panel.reset()
+        if shown and self.print_panel.isHidden():
+            self.close_keyboard()
+            self.form_area.hide()  # what leaves first, then what comes
+            self.documents_area.hide()
+            self.print_panel.show()
+        elif not shown and not self.print_panel.isHidden():
+            self.print_panel.hide()
+            self.form_area.setVisible(self.form.page is not None)
+        elif shown:  # the form's or the papers' own logic above may have shown them again
+            self.form_area.hide()
+            self.documents_area.hide()
 
     def _show_documents(self, snapshot: KioskSnapshot, t: Translator) -> None:
         state = snapshot.documents
@@ -747,23 +776,114 @@ class EndedScreen(QWidget):
         EndReason.APPOINTMENT_OVER: "ended.appointment_over",
     }
 
+    # The citizen's one-touch rating (core/session.py CitizenRating): a face, or « Passer » (None).
+    rated = Signal(object)
+
     def __init__(self) -> None:
         super().__init__()
         self.title = label("title")
         self.message = label("subtitle")
+        self.question = label("subtitle")
         self.forget = label("hint")
         self.listen = ListenButton()
+        self.faces = RatingFaces()
+        self.faces.answered.connect(self.rated)
+        self.skip = button("rating_skip")
+        self.skip.clicked.connect(lambda: self.rated.emit(None))
+        self.rating_hint = label("hint")
+        # « Je donne mon avis » (the central's evaluation_url), once the citizen has answered.
+        self.link_words = label("hint")
+        self.link_code = label("evaluationCode", wrap=False)
+        self.link_address = label("hint")
+        self._link: str | None = None
+        self._compact = False
+        self._snapshot_asking = False
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(60, 60, 60, 60)
-        layout.setSpacing(20)
+        layout.setContentsMargins(40, 10, 40, 10)
+        layout.setSpacing(8)  # the question, its faces and « Passer » fit 1280x720 with larger text
         layout.addStretch(1)
-        for widget in (self.title, self.message, self.forget):
+        for widget in (self.title, self.message, self.question, self.forget):
             widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
             layout.addWidget(widget)
         layout.addWidget(self.listen, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addSpacing(8)
+        layout.addWidget(self.faces)
+        layout.addSpacing(16)  # « Passer » is not one more face
+        layout.addWidget(self.skip, 0, Qt.AlignmentFlag.AlignHCenter)
+        self.rating_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.rating_hint)
+        # The code beside its words, so that it fits under the thanks on a 1280x720 screen.
+        self.link_box = QWidget()  # hidden whole, so that it takes no room (nor spacing) without a link
+        link_row = QHBoxLayout(self.link_box)
+        link_row.setContentsMargins(0, 8, 0, 0)
+        link_row.addStretch(1)
+        link_row.addWidget(self.link_code)
+        link_row.addSpacing(24)
+        words = QVBoxLayout()
+        words.addStretch(1)
+        words.addWidget(self.link_words)
+        words.addWidget(self.link_address)
+        words.addStretch(1)
+        self.link_words.setMaximumWidth(LINK_WORDS_WIDTH)
+        link_row.addLayout(words)
+        link_row.addStretch(1)
+        layout.addWidget(self.link_box)
         layout.addStretch(1)
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.faces.fit(event.size().height())
+        # Below 1280x720 (the staff are told) the faces and « Passer » first: the hint goes.
+        compact = event.size().height() < SMALL_BELOW
+        if compact != self._compact and self._link is not None:
+            self.link_code.setPixmap(qr_code(self._link, 3 if compact else 5))
+            self.forget.setVisible(not compact)  # as show_state decides it (the code is shown: answered)
+        self._compact = compact
+        if self._snapshot_asking:
+            self.rating_hint.setVisible(not self._compact)
+
+    def asking(self, snapshot: KioskSnapshot) -> bool:
+        rating = snapshot.session.rating
+        return rating is not None and not rating.answered
+
     def show_state(self, snapshot: KioskSnapshot, t: Translator) -> None:
+        self._show_ending(snapshot, t)
+        asking = self._snapshot_asking = self.asking(snapshot)
+        for widget in (self.question, self.faces, self.skip):
+            widget.setVisible(asking)
+        self.rating_hint.setVisible(asking and not self._compact)
+        reason = snapshot.session.end_reason
+        # While the question is asked, only the title and the question: what to do next (an
+        # interrupted call's advice) comes with the thanks, once the citizen has answered.
+        self.message.setVisible(not asking)
+        if snapshot.session.rating is not None and snapshot.session.rating.answered:
+            advice = t(self.MESSAGES[reason]) if reason in self.MESSAGES else ""
+            self.message.setText(f"{t('rating.thanks')} {advice}".strip())
+        answered = snapshot.session.rating is not None and snapshot.session.rating.answered
+        link = snapshot.evaluation_url if answered else None
+        # Below 1280x720 the code and its words take the place of « Vos informations ont été effacées ».
+        self.forget.setVisible(not asking and not (link is not None and self._compact))
+        self.link_box.setVisible(link is not None)
+        if link is not None:
+            self.link_words.setText(t("rating.link"))
+            self.link_address.setText(shown_address(link))
+            if link != self._link:
+                self.link_code.setPixmap(qr_code(link, 3 if self._compact else 5))
+        self._link = link
+        if asking:
+            self.question.setText(t("rating.question"))
+            self.faces.show_words(t)
+            self.skip.setText(t("rating.skip"))
+            self.rating_hint.setText(t("rating.hint"))
+            said = [self.title.text(), self.message.text() if self.message.isVisibleTo(self) else ""]
+            self.listen.text_to_read = spoken(*said, self.question.text(), faces_to_read(t))
+        else:
+            words = self.link_words.text() if link is not None else ""
+            self.listen.text_to_read = spoken(
+                self.title.text(), self.message.text(), self.forget.text(), words
+            )
+
+    def _show_ending(self, snapshot: KioskSnapshot, t: Translator) -> None:
         reason = snapshot.session.end_reason
         # An entretien that never took place has not "ended": the title says what happened.
         if reason is EndReason.CALL_FAILED:

@@ -19,6 +19,7 @@ QLabel#countdown {{ font-size: 64px; font-weight: bold; color: {BLUE}; }}
 QLabel#hint {{ font-size: 30px; color: {GREY}; }}
 QLabel#appointmentLine {{ font-size: 32px; padding: 6px 0; }}
 QLabel#notices {{ font-size: 20px; color: {PAPER}; background: {GREY}; padding: 6px 14px; }}
+QLabel#assistNotice {{ font-size: 28px; color: white; background: {BLUE}; padding: 14px 24px; border-radius: 8px; }}
 QLabel#badge {{ font-size: 24px; color: white; background: {RED}; padding: 6px 12px; border-radius: 6px; }}
 QLabel#callTitle {{ font-size: 30px; font-weight: bold; color: white; background: {BLUE}; padding: 8px 16px; }}
 QPushButton {{
@@ -33,6 +34,12 @@ QPushButton#primary:pressed {{ background: #00005c; }}
 QPushButton:disabled, QPushButton#primary:disabled, QPushButton#danger:disabled {{
     background: #e6e6e6; border-color: #8c8c8c; color: #595959; border-style: dashed;
 }}
+QToolButton#ratingFace {{
+    font-size: 26px; min-width: 140px; padding: 8px 8px 6px 8px;
+    border-radius: 12px; border: 3px solid {BLUE}; background: white; color: {BLUE};
+}}
+QToolButton#ratingFace:pressed {{ background: #dcdcff; border-width: 6px; }}
+QPushButton#rating_skip {{ min-width: 240px; }}
 QPushButton#language {{ font-size: 22px; min-height: 64px; min-width: 160px; }}
 QFrame#confirm {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
 QFrame#confirm QLabel {{ background: white; }}
@@ -49,6 +56,12 @@ QFrame#pageTile {{ background: {PAPER}; border: 2px solid #c8c8c8; border-radius
 QFrame#pageTile QLabel {{ background: {PAPER}; }}
 QLabel#documentsStatus {{ font-size: 28px; color: {RED}; }}
 QLabel#transfers {{ font-size: 28px; font-weight: bold; color: {BLUE}; }}
+QFrame#printPanel {{ background: white; border: 4px solid {BLUE}; border-radius: 16px; }}
+QFrame#printPanel QLabel, QWidget#printPages {{ background: white; }}
+QLabel#printPage {{ border: 2px solid #8c8c8c; }}
+QLabel#printStatus {{ font-size: 30px; font-weight: bold; color: {BLUE}; }}
+QLabel#printStatus[problem="true"] {{ color: {RED}; }}
+QPushButton[role="printButton"] {{ font-size: 34px; min-height: 96px; font-weight: bold; }}
 QFrame#controlBanner QLabel {{ background: {BLUE}; color: white; font-size: 26px; font-weight: bold; padding: 4px 10px; }}
 QFrame#staffPanel {{ background: white; border: 6px solid {INK}; }}
 QFrame#staffPanel QWidget {{ background: white; }}

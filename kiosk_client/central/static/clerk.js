@@ -282,12 +282,15 @@ function forgetDocuments() {
   for (const doc of Object.values(state.documents)) URL.revokeObjectURL(doc.url);
   state.documents = {};
   state.incoming = {};
-  for (const id of ["documents-status", "documents-error", "control-error"]) $(id).textContent = "";
+  state.prints = {};  // what was sent to print: for this call only
+  for (const id of ["documents-status", "documents-error", "control-error", "print-error"]) $(id).textContent = "";
   renderDocuments();
+  renderPrints();
 }
 
 async function joinAppointment(appointment) {
   $("last-call").textContent = "";
+  closeRating();  // another citizen: the last one's rating is sent or skipped by now, or never
   // In a call, no walk-in: the availability ends now (the central would end it with the answer).
   if (state.availability && state.availability.available) {
     state.availability = { ...state.availability, available: false, ended: "in_call" };
@@ -319,6 +322,8 @@ async function joinAppointment(appointment) {
 }
 
 function endCall(message) {
+  // A call this console was in (connected at least once) is rated from the agenda, once it is over.
+  if (state.appointment && state.connectedAt !== null) askRating(state.appointment);
   showControl("none");
   state.control = null;
   state.documentsChannel = null;
@@ -890,6 +895,7 @@ function onDocumentMessage(raw) {
   let message;
   try { message = JSON.parse(raw); } catch (error) { return; }
   if (!message || message.v !== 1) return;
+  if (message.type === "print.status" || message.type === "print.error") { onPrintStatus(message); return; }
   if (message.type === "doc.offer") {
     const doc = message.doc;
     if (!validManifest(doc)) { $("documents-error").textContent = "Document refusé : description invalide."; return; }
@@ -1011,7 +1017,9 @@ function renderDocuments() {
 
 function showDocumentControls() {
   const open = Boolean(state.documentsChannel && state.documentsChannel.readyState === "open");
-  for (const element of document.querySelectorAll("#ask-document input, #ask-document button")) element.disabled = !open;
+  for (const element of document.querySelectorAll(
+    "#ask-document input, #ask-document button, #print-document input, #print-document button",
+  )) element.disabled = !open;
 }
 
 $("ask-document").addEventListener("submit", (event) => {
@@ -1021,3 +1029,201 @@ $("ask-document").addEventListener("submit", (event) => {
   sendDocuments({ type: "doc.request", label: label.slice(0, 120) });
   $("documents-status").textContent = `Demandé à l'usager : ${label}`;
 });
+
+// ---------------------------------------------------------------- the clerk's rating of a session
+// After the hang-up, on the agenda: five choices (very bad … very good) or « Passer », and an optional
+// remark of at most 500 characters, sent once (POST /clerk/appointments/{id}/rating). Nothing about
+// the citizen: the remark says how the session went, the box says so.
+const RATING_MAX = 500;
+const RATING_ERRORS = {
+  call_not_ended: "le serveur n'a pas encore enregistré la fin de l'entretien. Réessayez dans un instant.",
+  invalid_field: "la remarque contient des caractères refusés.",
+};
+state.rating = null;  // {appointment, face} while the box is open
+
+function askRating(appointment) {
+  state.rating = { appointment, face: null };
+  $("rating-for").textContent = `${time(appointment.start)} – ${appointment.service} · ${appointment.site_name}`;
+  $("rating-remark").value = "";
+  $("rating-status").textContent = "";
+  $("rating-status").className = "";
+  showRating();
+  $("rating").hidden = false;
+}
+
+function closeRating() {
+  state.rating = null;
+  $("rating").hidden = true;
+}
+
+function showRating() {
+  const face = state.rating ? state.rating.face : null;
+  for (const button of document.querySelectorAll("#rating [data-face]")) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.face) === face));
+  }
+  $("rating-send").disabled = face === null;
+  const left = RATING_MAX - $("rating-remark").value.length;
+  $("rating-left").textContent = `${left} caractère${left > 1 ? "s" : ""} restant${left > 1 ? "s" : ""}`;
+}
+
+async function sendRating(face) {
+  const rating = state.rating;
+  if (!rating) return;
+  const remark = $("rating-remark").value.trim().slice(0, RATING_MAX);
+  const body = remark ? { face, remark } : { face };
+  for (const button of document.querySelectorAll("#rating button")) button.disabled = true;
+  try {
+    await api("POST", `/clerk/appointments/${rating.appointment.id}/rating`, body);
+    closeRating();
+    $("last-call").textContent = face === null ? "Évaluation passée." : "Merci\u00a0: votre évaluation est enregistrée.";
+  } catch (error) {
+    if (error.code === "already_rated") {
+      closeRating();
+      $("last-call").textContent = "Cet entretien était déjà évalué.";
+      return;
+    }
+    const why = RATING_ERRORS[error.code] || error.message;
+    $("rating-status").textContent = `Évaluation non envoyée\u00a0: ${why}`;
+    $("rating-status").className = "warn";
+  } finally {
+    for (const button of document.querySelectorAll("#rating button")) button.disabled = false;
+    if (state.rating) showRating();
+  }
+}
+
+for (const button of document.querySelectorAll("#rating [data-face]")) {
+  button.addEventListener("click", () => {
+    if (!state.rating) return;
+    state.rating.face = Number(button.dataset.face);
+    showRating();
+  });
+}
+$("rating-remark").addEventListener("input", showRating);
+$("rating").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (state.rating && state.rating.face !== null) sendRating(state.rating.face);
+});
+$("rating-skip").addEventListener("click", () => sendRating(null));
+
+// ---------------------------------------------------------------- documents to print on the kiosk
+// The other direction of the same channel: the clerk offers a PDF (print.offer: id, name, size,
+// SHA-256), the kiosk accepts it, the chunks follow (same layout: 32 hex id + 8-byte offset + bytes),
+// then print.end. The kiosk checks it (a real PDF, at most 20 MB and 20 pages), shows it to the citizen,
+// who prints it with one touch; every step comes back as print.status.
+
+const MAX_PRINT = 20 * 1024 * 1024;
+const PRINT_CHUNK = 16 * 1024;
+const PRINT_HIGH_WATER = 1024 * 1024;
+const PRINT_STATES = {
+  offered: "proposé à la borne…",
+  accepted: "envoi en cours",
+  received: "reçu par la borne, vérification…",
+  shown: "affiché à l'usager",
+  printing: "impression en cours…",
+  printed: "imprimé ✓",
+  print_failed: "impression impossible",
+  refused: "refusé par la borne",
+  closed: "fermé sur la borne",
+};
+const PRINT_REASONS = {
+  too_large: "fichier trop lourd (20 Mo au plus)", busy: "un autre document est en cours sur la borne",
+  malformed: "envoi abîmé", hash_mismatch: "arrivé abîmé : renvoyez-le", not_pdf: "ce n'est pas un PDF",
+  too_many_pages: "trop de pages (20 au plus)", encrypted: "PDF protégé (mot de passe ou impression interdite)",
+  unreadable: "PDF illisible", no_printing: "la borne n'imprime pas", no_printer: "pas d'imprimante trouvée",
+  printer_offline: "l'imprimante ne répond pas", out_of_paper: "plus de papier", paper_jam: "papier coincé",
+  out_of_ink: "plus d'encre", cover_open: "capot ouvert", printer_stopped: "imprimante arrêtée",
+  format_unsupported: "l'imprimante ne prend pas ce format", job_failed: "l'impression a échoué",
+  print_timeout: "l'imprimante n'a pas fini à temps",
+};
+state.prints = {};  // id → { name, size, data, state, reason, pages, sent }
+
+function randomId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+$("print-document").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("print-error").textContent = "";
+  const file = $("print-file").files[0];
+  if (!file) { $("print-error").textContent = "Choisissez d'abord un fichier PDF."; return; }
+  if (file.size === 0 || file.size > MAX_PRINT) {
+    $("print-error").textContent = `« ${file.name} » : 20 Mo au plus.`;
+    return;
+  }
+  const data = new Uint8Array(await file.arrayBuffer());
+  if (new TextDecoder().decode(data.subarray(0, 5)) !== "%PDF-") {
+    $("print-error").textContent = `« ${file.name} » n'est pas un PDF.`;
+    return;
+  }
+  const id = randomId();
+  const name = (file.name.replace(/[\\/\u0000-\u001f\u007f-\u009f\u2028\u2029\u202e]/g, "_").trim() || "document.pdf").slice(0, 120);
+  state.prints[id] = { name, size: data.length, data, state: "offered", reason: "", pages: 0, sent: 0 };
+  renderPrints();
+  sendDocuments({ type: "print.offer", doc: { id, name, size: data.length, sha256: await sha256Hex(data) } });
+  $("print-file").value = "";
+});
+
+function onPrintStatus(message) {
+  if (message.type === "print.error") {
+    $("print-error").textContent = `La borne a refusé un message (${message.code}).`;
+    return;
+  }
+  const sent = state.prints[message.id];
+  if (!sent || typeof message.state !== "string") return;
+  sent.state = message.state;
+  sent.reason = typeof message.reason === "string" ? message.reason : "";
+  if (Number.isInteger(message.pages)) sent.pages = message.pages;
+  if (message.state === "accepted") sendPrintChunks(message.id);
+  if (!["accepted", "received", "shown", "printing", "printed", "print_failed"].includes(message.state)) {
+    sent.data = null;  // refused or closed: nothing of it stays in the console either
+  }
+  renderPrints();
+}
+
+async function sendPrintChunks(id) {
+  const sent = state.prints[id];
+  const channel = state.documentsChannel;
+  if (!sent || !sent.data || !channel) return;
+  channel.bufferedAmountLowThreshold = PRINT_HIGH_WATER / 4;
+  for (let offset = 0; offset < sent.data.length; offset += PRINT_CHUNK) {
+    if (channel.readyState !== "open" || sent.state !== "accepted") return;
+    if (channel.bufferedAmount > PRINT_HIGH_WATER) {
+      await new Promise((resolve) => channel.addEventListener("bufferedamountlow", resolve, { once: true }));
+    }
+    const piece = sent.data.subarray(offset, offset + PRINT_CHUNK);
+    const frame = new Uint8Array(40 + piece.length);
+    frame.set(new TextEncoder().encode(id), 0);
+    new DataView(frame.buffer).setBigUint64(32, BigInt(offset));
+    frame.set(piece, 40);
+    channel.send(frame);
+    sent.sent = offset + piece.length;
+    if (sent.sent % (16 * PRINT_CHUNK) === 0) renderPrints();
+  }
+  sendDocuments({ type: "print.end", id });
+  renderPrints();
+}
+
+function renderPrints() {
+  const list = $("prints");
+  list.replaceChildren();
+  for (const [id, sent] of Object.entries(state.prints)) {
+    const item = document.createElement("li");
+    item.dataset.print = id;
+    item.dataset.state = sent.state;
+    if (sent.state === "printed") item.className = "printed";
+    if (["refused", "print_failed"].includes(sent.state)) item.className = "problem";
+    let words = PRINT_STATES[sent.state] || sent.state;
+    if (sent.state === "accepted") words += ` (${Math.floor((100 * sent.sent) / sent.size)} %)`;
+    if (sent.state === "shown" && sent.pages) words += ` (${sent.pages} p.)`;
+    if (sent.reason) words += ` : ${PRINT_REASONS[sent.reason] || sent.reason}`;
+    item.textContent = `${sent.name} — ${words}`;
+    if (["shown", "printed", "print_failed"].includes(sent.state)) {
+      const withdraw = document.createElement("button");
+      withdraw.type = "button";
+      withdraw.textContent = "Retirer de la borne";
+      withdraw.addEventListener("click", () => sendDocuments({ type: "print.cancel", id }));
+      item.append(" ", withdraw);
+    }
+    list.append(item);
+  }
+}
