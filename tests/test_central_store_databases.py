@@ -202,7 +202,7 @@ def test_commands_are_delivered_once_and_keep_the_latest_screenshots(store: Stor
         store.create_command(kiosk_id, "screenshot", stamp(now + n * timedelta(seconds=1)), stamp(now + HOUR))
         for n in range(SCREENSHOTS_KEPT_PER_KIOSK + 1)
     ]
-    expired = store.create_command(kiosk_id, "restart", stamp(now), stamp(now - HOUR))
+    expired = store.create_command(kiosk_id, "restart", stamp(now - HOUR), stamp(now - HOUR))
     assert store.pending_commands(kiosk_id, stamp(now)) == len(made)
     assert [r["id"] for r in store.deliver_commands(kiosk_id, stamp(now))] == made  # oldest first
     assert store.deliver_commands(kiosk_id, stamp(now)) == []  # never twice

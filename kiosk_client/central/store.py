@@ -911,6 +911,8 @@ class Store:
 
     def deliver_commands(self, kiosk_id: str, now: str) -> list[Row]:
         """The kiosk's pending commands that have not expired, now `delivered` (never again pending)."""
+        if not self.pending_commands(kiosk_id, now):  # nearly every heartbeat: a read, no write
+            return []
         # One conditional statement: two heartbeats of one kiosk at once (two central processes)
         # never both get the same command.
         rows = self._all(
