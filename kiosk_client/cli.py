@@ -130,13 +130,80 @@ def turn_options(urls: list[str], secret_file: Path | None) -> TurnOptions | Non
     return TurnOptions(tuple(urls), secret)
 
 
+def central_worker_argv(args: argparse.Namespace, port: int) -> list[str]:
+    """The command line of another process of a central started with --workers: the same database and
+    options, on the port this one listens on, started and stopped by it."""
+    argv = [sys.executable, "-m", "kiosk_client", "central", "--db", args.db, "--host", args.host]
+    argv += ["--port", str(port), "--reuse-port", "--announce"]
+    for origin in args.clerk_origin:
+        argv += ["--clerk-origin", origin]
+    for url in args.turn_url:
+        argv += ["--turn-url", url]
+    if args.turn_secret_file is not None:
+        argv += ["--turn-secret-file", str(args.turn_secret_file)]
+    return argv
+
+
+async def start_central_workers(
+    args: argparse.Namespace, port: int, admin_token: str
+) -> list[asyncio.subprocess.Process]:
+    """The other `--workers` processes, each ready (listening) when this returns."""
+    from .central.server import ADMIN_TOKEN_ENV
+
+    workers: list[asyncio.subprocess.Process] = []
+    try:
+        for _ in range(args.workers - 1):
+            process = await asyncio.create_subprocess_exec(
+                *central_worker_argv(args, port),
+                stdin=asyncio.subprocess.PIPE,  # a worker stops when this pipe closes
+                stdout=asyncio.subprocess.PIPE,
+                env={**os.environ, ADMIN_TOKEN_ENV: admin_token},  # never on a command line
+                start_new_session=True,  # a terminal's Ctrl-C reaches the first process, which stops them
+            )
+            workers.append(process)
+            assert process.stdout is not None
+            if not await asyncio.wait_for(process.stdout.readline(), timeout=30):
+                raise RuntimeError(f"a central worker did not start (exit {await process.wait()})")
+    except BaseException:
+        await stop_central_workers(workers)
+        raise
+    return workers
+
+
+async def stop_central_workers(workers: list[asyncio.subprocess.Process]) -> None:
+    for process in workers:
+        if process.stdin is not None:
+            process.stdin.close()
+    for process in workers:
+        try:
+            await asyncio.wait_for(process.wait(), timeout=10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
 def cmd_central(args: argparse.Namespace) -> int:
+    from .central.database import is_postgres_url, redacted
     from .central.guard import CentralOptions
     from .central.server import ADMIN_TOKEN_ENV, CentralServer, admin_token_file, token_hint
 
+    postgres = is_postgres_url(args.db)
+    if args.workers < 1:
+        print("--workers: expected 1 or more processes", file=sys.stderr)
+        return 2
+    if args.workers > 1 and not postgres:
+        # SQLite is one process's: its long polls are woken within that process only.
+        print("--workers needs a PostgreSQL database: --db postgresql://…", file=sys.stderr)
+        return 2
+    if args.reuse_port and args.port == 0:
+        print("--reuse-port needs a --port other than 0", file=sys.stderr)
+        return 2
     # The admin token is never printed whole (start-up lines end up in journals): it comes from the
     # environment (set by whoever starts the central: demo, benchmarks) or from a 0600 file.
-    token_file: Path = args.admin_token_file or args.db.with_name(args.db.name + ".admin-token")
+    database = Path(args.db)
+    token_file: Path = args.admin_token_file or (
+        Path("central.admin-token") if postgres else database.with_name(database.name + ".admin-token")
+    )
     if token := os.environ.get(ADMIN_TOKEN_ENV):
         where = f"from ${ADMIN_TOKEN_ENV}"
     else:
@@ -153,28 +220,64 @@ def cmd_central(args: argparse.Namespace) -> int:
         return 2
     options = CentralOptions(clerk_origins=tuple(args.clerk_origin), turn=turn)
 
-    async def serve() -> None:
+    async def serve() -> int:
         stop = asyncio.Event()
         if args.announce:
             stop_when_parent_leaves(stop)
-        server = CentralServer(args.db, args.host, args.port, token, options)
+        server = CentralServer(
+            args.db if postgres else database,
+            args.host,
+            args.port,
+            token,
+            options,
+            reuse_port=args.reuse_port or args.workers > 1,
+        )
         url = await server.start()
+        workers = await start_central_workers(args, server.port, token) if args.workers > 1 else []
+        failed: list[int] = []
+
+        async def watch(process: asyncio.subprocess.Process) -> None:
+            # A worker that dies (a crash, killed) takes the central down: its supervisor (systemd)
+            # restarts all of it, rather than serving on with fewer processes than asked for.
+            code = await process.wait()
+            if not stop.is_set():
+                print(f"central: a worker process (pid {process.pid}) exited with {code}", file=sys.stderr)
+                failed.append(code)
+                stop.set()
+
+        watchers = [asyncio.ensure_future(watch(p)) for p in workers]
         if args.announce:
             print(json.dumps({"url": url}), flush=True)
         else:
             origins = ", ".join(options.clerk_origins) or "none"
+            store = redacted(args.db) if postgres else str(database)
             print(
-                f"reference central on {url} (clerk console: {url}/clerk); "
-                f"admin token {token_hint(token)} {where}; clerk origins allowed by CORS: {origins}",
+                f"reference central on {url} (clerk console: {url}/clerk); database {store}, "
+                f"{args.workers} process(es); admin token {token_hint(token)} {where}; "
+                f"clerk origins allowed by CORS: {origins}",
                 flush=True,
             )
         try:
             await stop.wait()
         finally:
+            stop.set()  # a worker stopped from here is no failure
+            await stop_central_workers(workers)
+            for task in watchers:
+                task.cancel()
             await server.stop()
+        return 1 if failed else 0
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    from .central.database import DatabaseUnavailable, DatabaseUrlError
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            return asyncio.run(serve())
+    except DatabaseUrlError as exc:
+        print(f"--db: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseUnavailable as exc:
+        print(f"central: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -257,7 +360,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         try:
             result = bench_central(
-                kiosks=args.kiosks, calls=args.calls, interval_s=args.interval, duration_s=args.duration
+                kiosks=args.kiosks,
+                calls=args.calls,
+                interval_s=args.interval,
+                duration_s=args.duration,
+                workers=args.workers,
+                call_processes=args.call_processes,
             )
         except ValueError as exc:
             print(f"bench central: {exc}", file=sys.stderr)
@@ -382,7 +490,22 @@ def parser() -> argparse.ArgumentParser:
     en.set_defaults(func=cmd_enroll)
 
     c = sub.add_parser("central", help="run the reference central (API v1 + clerk console)")
-    c.add_argument("--db", type=Path, default=Path("central.db"))
+    c.add_argument(
+        "--db",
+        default="central.db",
+        metavar="PATH_OR_URL",
+        help="the database: a SQLite file (default: central.db), or a PostgreSQL URL such as "
+        "postgresql://central@db.example.org/central (several central processes may share it)",
+    )
+    c.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve with N processes sharing the port (SO_REUSEPORT; PostgreSQL only): the first starts "
+        "and stops the others",
+    )
+    c.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # a --workers process
     c.add_argument("--host", default="127.0.0.1")
     c.add_argument("--port", type=int, default=8800)
     c.add_argument(
@@ -463,6 +586,12 @@ def parser() -> argparse.ArgumentParser:
         help="join: who answers, the aiortc clerk bot or the clerk console in headless Chromium",
     )
     bench.add_argument("--kiosks", type=int, default=3000, help="central: kiosks polling")
+    bench.add_argument(
+        "--workers", type=int, default=2, help="central: processes of the PostgreSQL configuration"
+    )
+    bench.add_argument(
+        "--call-processes", type=int, default=2, help="central: processes sending the call set-ups"
+    )
     bench.add_argument("--calls", type=int, default=300, help="central: call set-ups at once")
     bench.add_argument(
         "--interval", type=float, default=30.0, help="central: seconds between a kiosk's polls"

@@ -5,7 +5,8 @@
 #     libraries Qt links against (installer/qt-runtime-packages.txt), sway (the kiosk session) with
 #     grim and wtype (its test takes screenshots and types keys), poppler-utils (the kiosk draws the
 #     clerk's PDFs with it) and cups-ipp-utils with dbus-daemon (ippeveprinter stands in for the
-#     kiosk's printer in the printing tests);
+#     kiosk's printer in the printing tests), postgresql (the central's tests and `bench central`
+#     start a private PostgreSQL server of their own, with its binaries);
 #   - a Python >= 3.12 virtual environment in .venv with the project and its dev tools.
 # Safe to run again: it skips what is already done (a stamp records the inputs it installed from).
 set -euo pipefail
@@ -16,7 +17,7 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 mapfile -t qt_packages < <(grep -v '^#' installer/qt-runtime-packages.txt | grep .)
 debian_packages=(libsane1 sane-utils chromium fonts-dejavu-core coturn nftables iproute2 openssl sway grim wtype
-  poppler-utils cups-ipp-utils dbus-daemon
+  poppler-utils cups-ipp-utils dbus-daemon postgresql
   "${qt_packages[@]}")
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   # tests/test_install_kiosk.py asks apt-cache whether every package the installer names exists in

@@ -31,8 +31,14 @@ from .field_rig import field  # noqa: F401 - the field-link fixture, for every t
 
 @pytest.fixture
 def central(tmp_path: Path) -> Iterator[CentralThread]:
-    """The reference central on loopback, on a thread of its own."""
-    with CentralThread(tmp_path / "central.db") as server:
+    """The reference central on loopback, on a thread of its own: on SQLite, or on a PostgreSQL
+    database of its own with KIOSK_TEST_CENTRAL_DB=postgresql (the central's tests on that store)."""
+    database: Path | str = tmp_path / "central.db"
+    if os.environ.get("KIOSK_TEST_CENTRAL_DB") == "postgresql":
+        from .postgres_rig import new_database
+
+        database = new_database()
+    with CentralThread(database) as server:
         yield server
 
 

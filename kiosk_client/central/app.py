@@ -28,7 +28,7 @@ from .fleet import fleet_view
 from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
 from .json_body import read_json_object
 from .session_reports import checked_report, report_json
-from .store import CallRow, Store, utcnow
+from .store import CallRow, DatabaseUnavailable, Store, utcnow
 from .turn import credential_expiry, turn_ice_server
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ ADMIN_TOKEN = web.AppKey("admin_token", str)
 WATCHERS = web.AppKey("watchers", dict)
 GUARD = web.AppKey("guard", Guard)
 OPTIONS = web.AppKey("options", CentralOptions)
+RELAY = web.AppKey("relay", asyncio.Task)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -73,6 +74,14 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ApiError as exc:
         return web.json_response(error_body(exc.code, exc.message), status=exc.status, headers=exc.headers)
+    except DatabaseUnavailable as exc:
+        # PostgreSQL down or restarting: the client tries again later; the store reconnects by itself.
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        return web.json_response(
+            error_body("unavailable", "the central's database is unavailable: try again shortly"),
+            status=503,
+            headers={"Retry-After": "5"},
+        )
     except web.HTTPRequestEntityTooLarge:
         return web.json_response(error_body("too_large", "request body too large"), status=413)
     except web.HTTPException as exc:
@@ -186,6 +195,46 @@ async def notify(app: web.Application, appointment_id: str) -> None:
     cond = watcher(app, appointment_id)
     async with cond:
         cond.notify_all()
+
+
+async def notify_watched(app: web.Application, appointment_id: str) -> None:
+    """Wakes this process's long polls on the call ("": on every call), if any wait on it."""
+    conds: dict[str, asyncio.Condition] = app[WATCHERS]
+    for cond in list(conds.values()) if appointment_id == "" else [conds.get(appointment_id)]:
+        if cond is not None:
+            async with cond:
+                cond.notify_all()
+
+
+async def relay_call_changes(app: web.Application) -> None:
+    """Another central process changed a call (PostgreSQL NOTIFY): this process's long polls on it look
+    again. A notification lost (the listening connection dropped) wakes every waiter when it is back;
+    and a long poll ends at its own timeout anyway, when the client asks again with its version."""
+    while True:
+        changes = app[STORE].call_changes()
+        if changes is None:
+            return
+        try:
+            async for appointment_id in changes:
+                await notify_watched(app, appointment_id)
+        except Exception:
+            # Not a lost connection (the listener reconnects by itself): a bug. Logged, and listened
+            # again after a pause; meanwhile long polls still end at their timeout with the news.
+            log.exception("relaying call changes from the other central processes failed")
+            await asyncio.sleep(1.0)
+
+
+async def start_relay(app: web.Application) -> None:
+    if app[STORE].shared:
+        app[RELAY] = asyncio.ensure_future(relay_call_changes(app))
+
+
+async def stop_relay(app: web.Application) -> None:
+    task = app.get(RELAY)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def appointment_for(request: web.Request, *, as_kiosk: Any = None, as_clerk: Any = None) -> Any:
@@ -448,11 +497,14 @@ async def post_offer(request: web.Request) -> web.Response:
     kiosk = device(request)
     row = appointment_for(request, as_kiosk=kiosk)
     sdp = session_description(await read_json_object(request), "offer")
-    if request.app[STORE].call(row["id"]).ended:
-        # A hang-up (by either side, or the kiosk giving up) ends the appointment for good: a kiosk
-        # restarted later must not open it again, or the clerk would be called into a finished one.
-        raise ApiError(409, "appointment_finished", FINISHED)
-    call = request.app[STORE].post_offer(row["id"], sdp)
+
+    def not_finished(current: CallRow) -> None:
+        if current.ended:
+            # A hang-up (by either side, or the kiosk giving up) ends the appointment for good: a kiosk
+            # restarted later must not open it again, or the clerk would be called into a finished one.
+            raise ApiError(409, "appointment_finished", FINISHED)
+
+    call = request.app[STORE].post_offer(row["id"], sdp, not_finished)
     await notify(request.app, row["id"])
     return web.json_response({"call_id": call.call_id, "version": call.version}, status=201)
 
@@ -463,18 +515,18 @@ async def post_answer(request: web.Request) -> web.Response:
     sdp = session_description(data, "answer")
     call_id = text(data, "call_id", 64)
     store = request.app[STORE]
-    current = store.call(row["id"])
-    if current.ended and current.call_id == call_id:
-        raise ApiError(409, "call_ended", "the call has ended")
-    if current.ended:
-        raise ApiError(409, "appointment_finished", FINISHED)
-    if current.call_id is None or call_id != current.call_id:
-        raise ApiError(409, "stale_call", "this answer is for a call that is no longer current")
-    if current.ended:
-        raise ApiError(409, "call_ended", "the call has ended")
-    if current.answer is not None:
-        raise ApiError(409, "already_answered", "the call was already answered")
-    call = store.post_answer(row["id"], sdp)
+
+    def answerable(current: CallRow) -> None:
+        if current.ended and current.call_id == call_id:
+            raise ApiError(409, "call_ended", "the call has ended")
+        if current.ended:
+            raise ApiError(409, "appointment_finished", FINISHED)
+        if current.call_id is None or call_id != current.call_id:
+            raise ApiError(409, "stale_call", "this answer is for a call that is no longer current")
+        if current.answer is not None:
+            raise ApiError(409, "already_answered", "the call was already answered")
+
+    call = store.post_answer(row["id"], sdp, answerable)
     # In a call, a clerk takes no walk-in: their availability ends (they turn it on again after).
     store.end_walk_in_availability(row["clerk_id"], "in_call")
     await notify(request.app, row["id"])
@@ -487,13 +539,15 @@ async def hang_up(request: web.Request) -> web.Response:
     reason = text(data, "reason", 64, optional=True) or "hung_up"
     call_id = text(data, "call_id", 64)
     store = request.app[STORE]
-    current = store.call(row["id"])
-    if current.call_id is None or call_id != current.call_id:
-        raise ApiError(409, "stale_call", "this hang-up is for a call that is no longer current")
-    if current.ended:
-        return web.json_response({"version": current.version})
-    call = store.hang_up(row["id"], party, reason)
-    await notify(request.app, row["id"])
+
+    def current_call(current: CallRow) -> None:
+        if current.call_id is None or call_id != current.call_id:
+            raise ApiError(409, "stale_call", "this hang-up is for a call that is no longer current")
+
+    was = store.call(row["id"]).version
+    call = store.hang_up(row["id"], party, reason, current_call)  # an ended call stays as it was
+    if call.version != was:
+        await notify(request.app, row["id"])
     return web.json_response({"version": call.version})
 
 
@@ -507,13 +561,18 @@ async def call_state(request: web.Request) -> web.Response:
     store = request.app[STORE]
     cond = watcher(request.app, row["id"])
     current: CallRow = store.call(row["id"])
+
+    def changed() -> bool:  # at each wake-up: the call as it is now
+        nonlocal current
+        current = store.call(row["id"])
+        return current.version > after
+
     if current.version <= after and wait > 0:
         async with cond:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    cond.wait_for(lambda: store.call(row["id"]).version > after), timeout=wait
-                )
-        current = store.call(row["id"])
+            try:
+                await asyncio.wait_for(cond.wait_for(changed), timeout=wait)
+            except TimeoutError:
+                changed()  # once more: a wake-up may have been missed (another process's, lost)
     if current.version <= after:
         return web.Response(status=204)
     return web.json_response(current.to_json())
@@ -885,6 +944,8 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     app[GUARD] = Guard(options)
     app[OPTIONS] = options
     app.on_response_prepare.append(security_headers)
+    app.on_startup.append(start_relay)
+    app.on_cleanup.append(stop_relay)
     v1 = "/api/v1"
     app.router.add_get(f"{v1}/health", health)
     app.router.add_post(f"{v1}/enrollment", enroll)

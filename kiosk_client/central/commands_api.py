@@ -159,7 +159,13 @@ async def kiosk_command_result(request: web.Request) -> web.Response:
     if row["delivered_at"] is None:
         raise ApiError(409, "not_delivered", "this command was never delivered to the kiosk")
     now = stamp(utcnow())
-    store.finish_command(command_id, outcome, reason, now)
+    if not store.finish_command(command_id, outcome, reason, now):
+        # Another post (another central process) finished it between the read and this write.
+        raced = store.command(command_id)
+        assert raced is not None
+        if raced["state"] != outcome:
+            raise ApiError(409, "result_already_posted", f"this command's result is already {raced['state']}")
+        return _answer(raced)
     if png is not None:
         store.store_screenshot(command_id, kiosk["id"], base64.b64encode(png).decode(), size, len(png), now)
     log.info("command %s: %s %s", command_id, outcome, reason or "")

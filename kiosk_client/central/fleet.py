@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-# A database row read by column name (sqlite3.Row, a dict in tests).
+# A database row read by column name (the store's Row, a dict in tests).
 Row = Any
 
 # The kiosk sends a heartbeat every 30 s (core/engine.HEARTBEAT_S): three missed, it is offline.

@@ -50,7 +50,9 @@ def admin_token_file(path: Path) -> str:
 
 
 class CentralServer:
-    """The reference central on the current event loop."""
+    """The reference central on the current event loop. `db_path`: a SQLite file, or a PostgreSQL URL.
+    `reuse_port`: other processes may listen on the same port (SO_REUSEPORT; the kernel spreads the
+    connections among them): several central processes on one PostgreSQL database."""
 
     def __init__(
         self,
@@ -59,8 +61,10 @@ class CentralServer:
         port: int = 0,
         admin_token: str | None = None,
         options: CentralOptions | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.store = Store(db_path)
+        self.reuse_port = reuse_port
         self.admin_token = admin_token or secrets.token_urlsafe(24)
         self.options = options or CentralOptions()
         self.host, self.port = host, port
@@ -81,7 +85,7 @@ class CentralServer:
             create_app(self.store, self.admin_token, self.options), access_log=None, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_port=self.reuse_port or None)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         self.url = f"http://{self.host}:{self.port}"

@@ -1,4 +1,6 @@
-"""SQLite persistence for the reference central. Tokens are stored as SHA-256 hashes only."""
+"""Persistence for the reference central: SQLite (embedded, the default) or PostgreSQL (several central
+processes on one database), one API for both (database.py holds the difference and the rules a method
+follows to work on both). Tokens are stored as SHA-256 hashes only."""
 
 from __future__ import annotations
 
@@ -6,16 +8,18 @@ import contextlib
 import hashlib
 import json
 import secrets
-import sqlite3
-import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .commands import SCREENSHOTS_KEPT_PER_KIOSK
+from .database import Connection, Database, DatabaseUnavailable, Row, open_database
 
+__all__ = ["BookedAppointment", "CallRow", "DatabaseUnavailable", "Row", "Store"]
+
+# Portable SQL (SQLite and PostgreSQL): `end` is quoted, a reserved word in PostgreSQL.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kiosks (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, site_name TEXT NOT NULL, token_hash TEXT UNIQUE,
@@ -30,7 +34,7 @@ CREATE TABLE IF NOT EXISTS clerks (
 );
 CREATE TABLE IF NOT EXISTS appointments (
     id TEXT PRIMARY KEY, kiosk_id TEXT NOT NULL REFERENCES kiosks(id), clerk_id TEXT NOT NULL REFERENCES clerks(id),
-    service TEXT NOT NULL, start TEXT NOT NULL, end TEXT NOT NULL, allowed_origins TEXT NOT NULL, start_url TEXT,
+    service TEXT NOT NULL, start TEXT NOT NULL, "end" TEXT NOT NULL, allowed_origins TEXT NOT NULL, start_url TEXT,
     citizen_name TEXT, walk_in INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS walk_in_codes (
@@ -66,7 +70,6 @@ CREATE TABLE IF NOT EXISTS kiosk_commands (
     id TEXT PRIMARY KEY, kiosk_id TEXT NOT NULL REFERENCES kiosks(id), kind TEXT NOT NULL, state TEXT NOT NULL,
     reason TEXT, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, delivered_at TEXT, finished_at TEXT
 );
-CREATE INDEX IF NOT EXISTS kiosk_commands_by_kiosk ON kiosk_commands (kiosk_id, state);
 CREATE TABLE IF NOT EXISTS command_screenshots (
     command_id TEXT PRIMARY KEY REFERENCES kiosk_commands(id), kiosk_id TEXT NOT NULL REFERENCES kiosks(id),
     png_base64 TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL, bytes INTEGER NOT NULL,
@@ -78,6 +81,21 @@ CREATE TABLE IF NOT EXISTS bookings (
     PRIMARY KEY (source, external_id)
 );
 """
+# What the hot paths look up (each kiosk's schedule poll, each clerk's list), not by primary key.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS appointments_by_kiosk ON appointments(kiosk_id);
+CREATE INDEX IF NOT EXISTS appointments_by_clerk ON appointments(clerk_id);
+CREATE INDEX IF NOT EXISTS kiosk_commands_by_kiosk ON kiosk_commands (kiosk_id, state);
+"""
+# Columns added after their table was first made: (table, column, declaration), added when missing.
+ADDED_COLUMNS = (
+    ("appointments", "citizen_name", "TEXT"),  # the citizen's display name (NULL, "not given")
+    ("appointments", "walk_in", "INTEGER NOT NULL DEFAULT 0"),  # before walk-ins, every one was booked
+    ("appointments", "cancelled_at", "TEXT"),  # cancelled in a booking tool (bookings.py)
+    ("kiosks", "last_preflight", "TEXT"),  # before kiosks reported their pre-flight
+)
+# The tables read in insertion order (`ORDER BY ..., rowid`): PostgreSQL has no rowid, they get one.
+ROWID_TABLES = ("walk_in_availability", "session_reports")
 
 
 def token_hash(token: str) -> str:
@@ -130,39 +148,38 @@ class BookedAppointment:
 
 
 class Store:
-    def __init__(self, path: Path | str) -> None:
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
+    """`target`: the path of a SQLite file, or a PostgreSQL URL (postgresql://user@host/dbname)."""
+
+    def __init__(self, target: Path | str) -> None:
+        self._db: Database = open_database(target)
+        self._lock = self._db.lock
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # In WAL mode NORMAL syncs at checkpoints, not at every commit: a power cut may lose the
-            # last heartbeats, never the database. FULL made each of a fleet's heartbeats wait on the
-            # disk, in the event loop (bench central: a third of the central's time at 3,000 kiosks).
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
-            # A database made before the citizen's display name existed: add the column (NULL, "not given").
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(appointments)")}
-            if "citizen_name" not in columns:
-                self._db.execute("ALTER TABLE appointments ADD COLUMN citizen_name TEXT")
-            if "walk_in" not in columns:  # nor walk-in sessions: every appointment then was booked
-                self._db.execute("ALTER TABLE appointments ADD COLUMN walk_in INTEGER NOT NULL DEFAULT 0")
-            if "cancelled_at" not in columns:  # nor bookings cancelled in a booking tool (bookings.py)
-                self._db.execute("ALTER TABLE appointments ADD COLUMN cancelled_at TEXT")
-            # Likewise before kiosks reported their pre-flight.
-            if "last_preflight" not in {row[1] for row in self._db.execute("PRAGMA table_info(kiosks)")}:
-                self._db.execute("ALTER TABLE kiosks ADD COLUMN last_preflight TEXT")
+            self._db.create_schema(SCHEMA + INDEXES, ADDED_COLUMNS, ROWID_TABLES)
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self._db.dialect
+
+    @property
+    def shared(self) -> bool:
+        """Several central processes may share this store (PostgreSQL): see `call_changes`."""
+        return self._db.shared
+
+    def call_changes(self) -> AsyncIterator[str] | None:
+        """The ids of the appointments whose call another central process changed, as they come ("" at
+        first and after a lost connection: look at every call again); None with SQLite (one process)."""
+        return self._db.call_changes()
 
     def close(self) -> None:
         self._db.close()
 
-    def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+    def _one(self, sql: str, *args: Any) -> Row | None:
         with self._lock:
-            row: sqlite3.Row | None = self._db.execute(sql, args).fetchone()
+            row: Row | None = self._db.execute(sql, args).fetchone()
             return row
 
-    def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+    def _all(self, sql: str, *args: Any) -> list[Row]:
         with self._lock:
             return list(self._db.execute(sql, args).fetchall())
 
@@ -171,16 +188,10 @@ class Store:
             self._db.execute(sql, args)
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[Connection]:
         """The lock held and one transaction: all of it is written, or none."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, self._db.transaction() as db:
+            yield db
 
     # --- settings (the kiosk config served to every kiosk)
     def get_setting(self, key: str) -> Any:
@@ -188,7 +199,11 @@ class Store:
         return json.loads(row["value"]) if row else None
 
     def put_setting(self, key: str, value: Any) -> None:
-        self._exec("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", key, json.dumps(value))
+        self._exec(
+            "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+            key,
+            json.dumps(value),
+        )
 
     # --- kiosks and enrolment
     def create_kiosk(self, name: str, site_name: str) -> str:
@@ -196,10 +211,10 @@ class Store:
         self._exec("INSERT INTO kiosks(id, name, site_name) VALUES (?, ?, ?)", kiosk_id, name, site_name)
         return kiosk_id
 
-    def kiosk(self, kiosk_id: str) -> sqlite3.Row | None:
+    def kiosk(self, kiosk_id: str) -> Row | None:
         return self._one("SELECT * FROM kiosks WHERE id=?", kiosk_id)
 
-    def kiosks(self) -> list[sqlite3.Row]:
+    def kiosks(self) -> list[Row]:
         return self._all("SELECT * FROM kiosks ORDER BY name")
 
     def create_enrollment_code(self, kiosk_id: str, valid_for: timedelta) -> tuple[str, datetime]:
@@ -208,29 +223,31 @@ class Store:
         code = "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
         expires = utcnow() + valid_for
         self._exec(
-            "INSERT INTO enrollment_codes VALUES (?, ?, ?)", token_hash(code), kiosk_id, expires.isoformat()
+            "INSERT INTO enrollment_codes(code_hash, kiosk_id, expires_at) VALUES (?, ?, ?)",
+            token_hash(code),
+            kiosk_id,
+            expires.isoformat(),
         )
         return code, expires
 
     def redeem_enrollment_code(self, code: str) -> tuple[str, str] | None:
-        """One-time: the code is deleted; the kiosk gets a new device token (any older one stops working)."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT kiosk_id, expires_at FROM enrollment_codes WHERE code_hash=?",
+        """One-time: the code is deleted; the kiosk gets a new device token (any older one stops working).
+        The delete says who redeemed it: of two central processes redeeming one code at once, one
+        deletes the row and the other finds none."""
+        with self._transaction() as db:
+            row = db.execute(
+                "DELETE FROM enrollment_codes WHERE code_hash=? RETURNING kiosk_id, expires_at",
                 (token_hash(code.upper()),),
             ).fetchone()
             if row is None:
                 return None
-            self._db.execute("DELETE FROM enrollment_codes WHERE code_hash=?", (token_hash(code.upper()),))
             if datetime.fromisoformat(row["expires_at"]) < utcnow():
-                return None
+                return None  # and the expired code is gone
             token = secrets.token_urlsafe(32)
-            self._db.execute(
-                "UPDATE kiosks SET token_hash=? WHERE id=?", (token_hash(token), row["kiosk_id"])
-            )
+            db.execute("UPDATE kiosks SET token_hash=? WHERE id=?", (token_hash(token), row["kiosk_id"]))
             return row["kiosk_id"], token
 
-    def kiosk_by_token(self, token: str) -> sqlite3.Row | None:
+    def kiosk_by_token(self, token: str) -> Row | None:
         return self._one("SELECT * FROM kiosks WHERE token_hash=?", token_hash(token))
 
     def record_heartbeat(
@@ -253,11 +270,14 @@ class Store:
         self, kiosk_id: str, document_id: str, appointment_id: str | None, sha256: str | None, reason: str
     ) -> None:
         self._exec(
-            "INSERT OR REPLACE INTO expired_documents VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO expired_documents(kiosk_id, document_id, appointment_id, sha256, reason, reported_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kiosk_id, document_id) DO UPDATE SET"
+            " appointment_id=excluded.appointment_id, sha256=excluded.sha256, reason=excluded.reason,"
+            " reported_at=excluded.reported_at",
             kiosk_id, document_id, appointment_id, sha256, reason, utcnow().isoformat(),
         )  # fmt: skip
 
-    def expired_documents(self) -> list[sqlite3.Row]:
+    def expired_documents(self) -> list[Row]:
         return self._all("SELECT * FROM expired_documents ORDER BY reported_at")
 
     def record_session_report(self, kiosk_id: str, report: dict[str, Any]) -> None:
@@ -273,38 +293,45 @@ class Store:
             report = {**report, "session": {k: v for k, v in session.items() if k != "citizen_rating"}}
         with self._transaction() as db:
             inserted = db.execute(
-                "INSERT OR IGNORE INTO session_reports VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO session_reports(kiosk_id, report_id, appointment_id, trigger, passed, document, reported_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING report_id",
                 (kiosk_id, report["report_id"], reset.get("appointment_id"), reset["trigger"],
                  int(reset["passed"]), json.dumps(report), utcnow().isoformat()),
-            ).rowcount  # fmt: skip
-            if not inserted or rating is None or not isinstance(session, dict):
+            ).fetchone()  # fmt: skip
+            if inserted is None or rating is None or not isinstance(session, dict):
                 return
             appointment = db.execute(
                 "SELECT service, start FROM appointments WHERE id=? AND kiosk_id=?",
                 (session["appointment_id"], kiosk_id),
             ).fetchone()
             if appointment is not None:  # another kiosk's appointment: not this kiosk's to rate
+                # One statement that adds one whoever else counts at the same time (both databases
+                # serialize the conflicting inserts on the primary key).
                 db.execute(
-                    "INSERT INTO citizen_ratings VALUES (?, ?, ?, ?, 1) "
-                    "ON CONFLICT (kiosk_id, service, day, rating) DO UPDATE SET count = count + 1",
+                    "INSERT INTO citizen_ratings(kiosk_id, service, day, rating, count) VALUES (?, ?, ?, ?, 1)"
+                    " ON CONFLICT (kiosk_id, service, day, rating) DO UPDATE SET count = citizen_ratings.count + 1",
                     (kiosk_id, appointment["service"], appointment["start"][:10], str(rating)),
-                )
+                )  # fmt: skip
 
-    def session_reports(self) -> list[sqlite3.Row]:
+    def session_reports(self) -> list[Row]:
         return self._all("SELECT * FROM session_reports ORDER BY reported_at, rowid")
 
     # --- clerks
     def create_clerk(self, display_name: str, service: str) -> tuple[str, str]:
         clerk_id, token = new_id("clerk"), secrets.token_urlsafe(32)
         self._exec(
-            "INSERT INTO clerks VALUES (?, ?, ?, ?)", clerk_id, display_name, service, token_hash(token)
+            "INSERT INTO clerks(id, display_name, service, token_hash) VALUES (?, ?, ?, ?)",
+            clerk_id,
+            display_name,
+            service,
+            token_hash(token),
         )
         return clerk_id, token
 
-    def clerk(self, clerk_id: str) -> sqlite3.Row | None:
+    def clerk(self, clerk_id: str) -> Row | None:
         return self._one("SELECT * FROM clerks WHERE id=?", clerk_id)
 
-    def clerk_by_token(self, token: str) -> sqlite3.Row | None:
+    def clerk_by_token(self, token: str) -> Row | None:
         return self._one("SELECT * FROM clerks WHERE token_hash=?", token_hash(token))
 
     # --- appointments
@@ -319,13 +346,14 @@ class Store:
         start_url: str | None,
         citizen_name: str | None = None,
     ) -> str:
-        with self._lock:
+        with self._transaction() as db:
             return self._insert_appointment(
-                kiosk_id, clerk_id, service, start, end, origins, start_url, citizen_name, walk_in=False
+                db, kiosk_id, clerk_id, service, start, end, origins, start_url, citizen_name, walk_in=False
             )
 
     def _insert_appointment(
         self,
+        db: Connection,
         kiosk_id: str,
         clerk_id: str,
         service: str,
@@ -337,24 +365,24 @@ class Store:
         *,
         walk_in: bool,
     ) -> str:
-        """With the lock held."""
+        """Within a transaction."""
         appointment_id = new_id("appt")
-        self._db.execute(
-            "INSERT INTO appointments(id, kiosk_id, clerk_id, service, start, end, allowed_origins, start_url, citizen_name, walk_in) "
+        db.execute(
+            "INSERT INTO appointments(id, kiosk_id, clerk_id, service, start, \"end\", allowed_origins, start_url, citizen_name, walk_in) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (appointment_id, kiosk_id, clerk_id, service, start.isoformat(), end.isoformat(), json.dumps(origins), start_url,
              citizen_name, int(walk_in)),
         )  # fmt: skip
         return appointment_id
 
-    def appointment(self, appointment_id: str) -> sqlite3.Row | None:
+    def appointment(self, appointment_id: str) -> Row | None:
         return self._one(
             "SELECT a.*, c.display_name AS clerk_name, k.name AS kiosk_name, k.site_name AS site_name "
             "FROM appointments a JOIN clerks c ON c.id=a.clerk_id JOIN kiosks k ON k.id=a.kiosk_id WHERE a.id=?",
             appointment_id,
         )
 
-    def appointments_for_kiosk(self, kiosk_id: str, since: datetime, until: datetime) -> list[sqlite3.Row]:
+    def appointments_for_kiosk(self, kiosk_id: str, since: datetime, until: datetime) -> list[Row]:
         return [
             r
             for r in self._all(
@@ -365,7 +393,7 @@ class Store:
             if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
         ]
 
-    def appointments_between(self, since: datetime, until: datetime) -> list[sqlite3.Row]:
+    def appointments_between(self, since: datetime, until: datetime) -> list[Row]:
         """Every kiosk's appointments overlapping [since, until), not cancelled, with `call_ended`
         (1 once its call ended for good, else 0). One query for the fleet view."""
         return [
@@ -377,7 +405,7 @@ class Store:
             if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
         ]
 
-    def appointments_for_clerk(self, clerk_id: str, since: datetime, until: datetime) -> list[sqlite3.Row]:
+    def appointments_for_clerk(self, clerk_id: str, since: datetime, until: datetime) -> list[Row]:
         return [
             r
             for r in self._all(
@@ -399,6 +427,8 @@ class Store:
         now = utcnow().replace(microsecond=0)
         expires = now + valid_for
         with self._transaction() as db:
+            # Every code is read and a new one must differ from all: no other process adds one meanwhile.
+            db.execute("LOCK TABLE walk_in_codes IN SHARE ROW EXCLUSIVE MODE")
             rows = db.execute(
                 "SELECT code_hash, clerk_id, created_at, expires_at, used_at FROM walk_in_codes"
             ).fetchall()
@@ -435,7 +465,7 @@ class Store:
         with self._transaction() as db:
             row = db.execute(
                 "SELECT w.*, c.service AS service FROM walk_in_codes w JOIN clerks c ON c.id=w.clerk_id "
-                "WHERE w.code_hash=?",
+                "WHERE w.code_hash=? FOR UPDATE OF w",
                 (token_hash(code),),
             ).fetchone()
             if row is None:
@@ -445,7 +475,16 @@ class Store:
             if datetime.fromisoformat(row["expires_at"]) <= now:
                 return "expired", None
             appointment_id = self._insert_appointment(
-                kiosk_id, row["clerk_id"], row["service"], now, now + duration, [], None, None, walk_in=True
+                db,
+                kiosk_id,
+                row["clerk_id"],
+                row["service"],
+                now,
+                now + duration,
+                [],
+                None,
+                None,
+                walk_in=True,
             )
             db.execute(
                 "UPDATE walk_in_codes SET used_at=?, kiosk_id=?, appointment_id=? WHERE code_hash=?",
@@ -459,23 +498,24 @@ class Store:
     # expired, walk_in, in_call), so that the console can say it; only `ended IS NULL` and a future
     # expires_at mean available, and never while the clerk is in a call.
 
-    def _clerk_in_call(self, db: sqlite3.Connection, clerk_id: str, now: datetime) -> bool:
-        """With the lock held: a call of this clerk's answered and not ended, its appointment not over."""
+    def _clerk_in_call(self, db: Connection, clerk_id: str, now: datetime) -> bool:
+        """Within a transaction: a call of this clerk's answered and not ended, its appointment not over."""
         rows = db.execute(
-            "SELECT a.end FROM calls c JOIN appointments a ON a.id=c.appointment_id "
+            'SELECT a."end" FROM calls c JOIN appointments a ON a.id=c.appointment_id '
             "WHERE a.clerk_id=? AND c.answer IS NOT NULL AND c.ended=0",
             (clerk_id,),
         ).fetchall()
         return any(datetime.fromisoformat(r["end"]) > now for r in rows)
 
     @staticmethod
-    def _available(row: sqlite3.Row | None, now: datetime) -> bool:
+    def _available(row: Row | None, now: datetime) -> bool:
         return row is not None and row["ended"] is None and datetime.fromisoformat(row["expires_at"]) > now
 
-    def _availability_row(self, db: sqlite3.Connection, clerk_id: str, now: datetime) -> sqlite3.Row | None:
-        """With the lock held: the clerk's row, marked expired (or in_call) first if it is."""
-        row: sqlite3.Row | None = db.execute(
-            "SELECT * FROM walk_in_availability WHERE clerk_id=?", (clerk_id,)
+    def _availability_row(self, db: Connection, clerk_id: str, now: datetime) -> Row | None:
+        """Within a transaction: the clerk's row (locked until it ends), marked expired (or in_call)
+        first if it is."""
+        row: Row | None = db.execute(
+            "SELECT * FROM walk_in_availability WHERE clerk_id=? FOR UPDATE", (clerk_id,)
         ).fetchone()
         if row is None or row["ended"] is not None:
             return row
@@ -487,18 +527,18 @@ class Store:
         if ended is None:
             return row
         db.execute("UPDATE walk_in_availability SET ended=? WHERE clerk_id=?", (ended, clerk_id))
-        again: sqlite3.Row | None = db.execute(
+        again: Row | None = db.execute(
             "SELECT * FROM walk_in_availability WHERE clerk_id=?", (clerk_id,)
         ).fetchone()
         return again
 
-    def walk_in_availability(self, clerk_id: str) -> sqlite3.Row | None:
+    def walk_in_availability(self, clerk_id: str) -> Row | None:
         with self._transaction() as db:
             return self._availability_row(db, clerk_id, utcnow())
 
     def set_walk_in_available(
         self, clerk_id: str, service: str, available: bool, lasts: timedelta
-    ) -> tuple[str, sqlite3.Row | None]:
+    ) -> tuple[str, Row | None]:
         """Turns the clerk's availability on (("ok", row); ("in_call", row) and nothing changed while
         the clerk is in a call) or off. Turning it on while it is on only extends it: the clerk keeps
         their place in the queue."""
@@ -519,15 +559,16 @@ class Store:
                 )
             else:
                 db.execute(
-                    "INSERT OR REPLACE INTO walk_in_availability(clerk_id, service, since, expires_at) "
-                    "VALUES (?, ?, ?, ?)",
+                    "INSERT INTO walk_in_availability(clerk_id, service, since, expires_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (clerk_id) DO UPDATE SET service=excluded.service, since=excluded.since,"
+                    " expires_at=excluded.expires_at, ended=NULL, appointment_id=NULL",
                     (clerk_id, service, now.isoformat(), (now + lasts).isoformat()),
                 )
             return "ok", db.execute(
                 "SELECT * FROM walk_in_availability WHERE clerk_id=?", (clerk_id,)
             ).fetchone()
 
-    def keep_walk_in_available(self, clerk_id: str, lasts: timedelta) -> sqlite3.Row | None:
+    def keep_walk_in_available(self, clerk_id: str, lasts: timedelta) -> Row | None:
         """The console is still there: an availability still on lasts `lasts` more. One that ended
         (expired, taken by a walk-in, a call) stays ended: only the clerk turns it on again."""
         now = utcnow()
@@ -544,17 +585,31 @@ class Store:
             return row
 
     def end_walk_in_availability(self, clerk_id: str, reason: str) -> None:
+        if (
+            self._one("SELECT 1 FROM walk_in_availability WHERE clerk_id=? AND ended IS NULL", clerk_id)
+            is None
+        ):
+            return  # nothing to end (most clerks, at each answer): no transaction
         now = utcnow()
         with self._transaction() as db:
             row = self._availability_row(db, clerk_id, now)
             if self._available(row, now):
                 db.execute("UPDATE walk_in_availability SET ended=? WHERE clerk_id=?", (reason, clerk_id))
 
-    def _available_clerks(self, db: sqlite3.Connection, now: datetime) -> list[sqlite3.Row]:
-        """With the lock held: the availabilities on, the longest waiting first."""
-        rows = db.execute(
-            "SELECT * FROM walk_in_availability WHERE ended IS NULL ORDER BY since, rowid"
-        ).fetchall()
+    def _available_clerks(self, db: Connection, now: datetime, service: str | None = None) -> list[Row]:
+        """Within a transaction: the availabilities on (of `service`: locked, to take one), the longest
+        waiting first."""
+        if service is None:
+            rows = db.execute(
+                "SELECT * FROM walk_in_availability WHERE ended IS NULL ORDER BY since, rowid"
+            ).fetchall()
+        else:
+            # Locked: a process taking one of them at the same time waits, then sees it taken.
+            rows = db.execute(
+                "SELECT * FROM walk_in_availability WHERE ended IS NULL AND service=? ORDER BY since, rowid"
+                " FOR UPDATE",
+                (service,),
+            ).fetchall()
         return [
             r for r in rows
             if datetime.fromisoformat(r["expires_at"]) > now and not self._clerk_in_call(db, r["clerk_id"], now)
@@ -562,9 +617,9 @@ class Store:
 
     def walk_in_services(self) -> list[tuple[str, int]]:
         """The services with a clerk available now, and how many, by name."""
-        with self._lock:
+        with self._transaction() as db:
             counts: dict[str, int] = {}
-            for row in self._available_clerks(self._db, utcnow()):
+            for row in self._available_clerks(db, utcnow()):
                 counts[row["service"]] = counts.get(row["service"], 0) + 1
         return sorted(counts.items())
 
@@ -576,11 +631,11 @@ class Store:
         with self._transaction() as db:
             if db.execute("SELECT 1 FROM clerks WHERE service=? LIMIT 1", (service,)).fetchone() is None:
                 return "unknown", None
-            chosen = next((r for r in self._available_clerks(db, now) if r["service"] == service), None)
+            chosen = next(iter(self._available_clerks(db, now, service)), None)
             if chosen is None:
                 return "none", None
             appointment_id = self._insert_appointment(
-                kiosk_id, chosen["clerk_id"], service, now, now + duration, [], None, None, walk_in=True
+                db, kiosk_id, chosen["clerk_id"], service, now, now + duration, [], None, None, walk_in=True
             )
             db.execute(
                 "UPDATE walk_in_availability SET ended='walk_in', appointment_id=? WHERE clerk_id=?",
@@ -588,9 +643,14 @@ class Store:
             )
             return "ok", appointment_id
 
-    # --- calls (signalling state, one per appointment; every change bumps the version)
-    def call(self, appointment_id: str) -> CallRow:
-        row = self._one("SELECT * FROM calls WHERE appointment_id=?", appointment_id)
+    # --- calls (signalling state, one per appointment; every change bumps the version). A change is
+    # a compare-and-set: the call is read, `check` (which raises to refuse) and the change see it, and
+    # the write applies only if the version is still the one read; otherwise (another central process
+    # changed the call meanwhile) all of it again on the new state. One statement each, no
+    # transaction: on PostgreSQL each round trip blocks the process's loop, so they are counted. With
+    # PostgreSQL, a trigger announces every change to every process (database.CALL_CHANNEL).
+    @staticmethod
+    def _call_row(appointment_id: str, row: Row | None) -> CallRow:
         if row is None:
             return CallRow(appointment_id, 0, None, None, None, False, None, None)
         return CallRow(
@@ -604,55 +664,101 @@ class Store:
             row["reason"],
         )
 
-    def _write_call(self, c: CallRow) -> None:
-        self._exec(
-            "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            c.appointment_id, c.version, c.call_id, c.offer, c.answer, int(c.ended), c.ended_by, c.reason, utcnow().isoformat(),
-        )  # fmt: skip
+    def call(self, appointment_id: str) -> CallRow:
+        return self._call_row(
+            appointment_id, self._one("SELECT * FROM calls WHERE appointment_id=?", appointment_id)
+        )
 
-    def post_offer(self, appointment_id: str, sdp: str) -> CallRow:
-        old = self.call(appointment_id)
-        new = CallRow(appointment_id, old.version + 1, new_id("call"), sdp, None, False, None, None)
-        self._write_call(new)
-        return new
+    def _change_call(
+        self,
+        appointment_id: str,
+        change: Callable[[CallRow], CallRow | None],
+        check: Callable[[CallRow], None] | None,
+    ) -> CallRow:
+        """The call as `change` makes it from the current one (None: left as it is)."""
+        for _ in range(100):
+            old = self.call(appointment_id)
+            if check is not None:
+                check(old)
+            new = change(old)
+            if new is None:
+                return old
+            # Written only over the version read (a first change: only if there is still no row).
+            written = self._one(
+                "INSERT INTO calls(appointment_id, version, call_id, offer, answer, ended, ended_by, reason, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (appointment_id) DO UPDATE SET"
+                " version=excluded.version, call_id=excluded.call_id, offer=excluded.offer, answer=excluded.answer,"
+                " ended=excluded.ended, ended_by=excluded.ended_by, reason=excluded.reason,"
+                " updated_at=excluded.updated_at WHERE calls.version=? RETURNING version",
+                new.appointment_id, new.version, new.call_id, new.offer, new.answer, int(new.ended),
+                new.ended_by, new.reason, utcnow().isoformat(), old.version,
+            )  # fmt: skip
+            if written is not None:
+                return new
+        raise RuntimeError(f"the call of {appointment_id} kept changing under this change")
 
-    def post_answer(self, appointment_id: str, sdp: str) -> CallRow:
-        old = self.call(appointment_id)
-        new = CallRow(appointment_id, old.version + 1, old.call_id, old.offer, sdp, False, None, None)
-        self._write_call(new)
-        return new
+    def post_offer(
+        self, appointment_id: str, sdp: str, check: Callable[[CallRow], None] | None = None
+    ) -> CallRow:
+        return self._change_call(
+            appointment_id,
+            lambda old: CallRow(
+                appointment_id, old.version + 1, new_id("call"), sdp, None, False, None, None
+            ),
+            check,
+        )
 
-    def hang_up(self, appointment_id: str, by: str, reason: str) -> CallRow:
-        old = self.call(appointment_id)
-        new = CallRow(appointment_id, old.version + 1, old.call_id, old.offer, old.answer, True, by, reason)
-        self._write_call(new)
-        return new
+    def post_answer(
+        self, appointment_id: str, sdp: str, check: Callable[[CallRow], None] | None = None
+    ) -> CallRow:
+        return self._change_call(
+            appointment_id,
+            lambda old: CallRow(
+                appointment_id, old.version + 1, old.call_id, old.offer, sdp, False, None, None
+            ),
+            check,
+        )
+
+    def hang_up(
+        self, appointment_id: str, by: str, reason: str, check: Callable[[CallRow], None] | None = None
+    ) -> CallRow:
+        """Ended once: hanging up an ended call changes nothing (and returns it)."""
+        return self._change_call(
+            appointment_id,
+            lambda old: (
+                None
+                if old.ended
+                else CallRow(
+                    appointment_id, old.version + 1, old.call_id, old.offer, old.answer, True, by, reason
+                )
+            ),
+            check,
+        )
 
     # --- evaluation: the clerk's rating of a session, and what the usage figures are made of
     def rate_as_clerk(self, appointment_id: str, face: int | None, remark: str | None) -> bool:
         """False when this appointment was already rated (the first rating stands)."""
-        with self._lock:
-            return bool(
-                self._db.execute(
-                    "INSERT OR IGNORE INTO clerk_ratings VALUES (?, ?, ?, ?)",
-                    (appointment_id, face, remark, utcnow().isoformat()),
-                ).rowcount
-            )
+        rated = self._one(
+            "INSERT INTO clerk_ratings(appointment_id, face, remark, rated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING appointment_id",
+            appointment_id, face, remark, utcnow().isoformat(),
+        )  # fmt: skip
+        return rated is not None
 
-    def clerk_rating(self, appointment_id: str) -> sqlite3.Row | None:
+    def clerk_rating(self, appointment_id: str) -> Row | None:
         return self._one("SELECT * FROM clerk_ratings WHERE appointment_id=?", appointment_id)
 
-    def usage_appointments(self) -> list[sqlite3.Row]:
+    def usage_appointments(self) -> list[Row]:
         """Every appointment with its site, its call's state and its clerk's rating."""
         return self._all(
-            "SELECT a.id, a.kiosk_id, a.service, a.start, a.end, a.walk_in, a.cancelled_at, k.site_name, "
-            "c.answer IS NOT NULL AS answered, r.face AS clerk_face, r.rated_at AS clerk_rated_at, "
-            "r.remark AS clerk_remark FROM appointments a JOIN kiosks k ON k.id=a.kiosk_id "
+            'SELECT a.id, a.kiosk_id, a.service, a.start, a."end", a.walk_in, a.cancelled_at, k.site_name, '
+            "CASE WHEN c.answer IS NULL THEN 0 ELSE 1 END AS answered, r.face AS clerk_face, "
+            "r.rated_at AS clerk_rated_at, r.remark AS clerk_remark FROM appointments a JOIN kiosks k ON k.id=a.kiosk_id "
             "LEFT JOIN calls c ON c.appointment_id=a.id LEFT JOIN clerk_ratings r ON r.appointment_id=a.id "
             "ORDER BY a.start, a.id"
         )
 
-    def usage_citizen_ratings(self) -> list[sqlite3.Row]:
+    def usage_citizen_ratings(self) -> list[Row]:
         return self._all(
             "SELECT r.service, r.day, r.rating, r.count, k.site_name FROM citizen_ratings r "
             "JOIN kiosks k ON k.id=r.kiosk_id"
@@ -683,6 +789,8 @@ class Store:
             raise ValueError(f"booking state {state!r} with booked={booked is not None}")
         now = utcnow()
         with self._transaction() as db:
+            # Locked: the same news applied by two central processes at once (a webhook retried) take turns.
+            db.execute("LOCK TABLE bookings IN SHARE ROW EXCLUSIVE MODE")
             row = db.execute(
                 "SELECT * FROM bookings WHERE source=? AND external_id=?", (source, external_id)
             ).fetchone()
@@ -708,7 +816,7 @@ class Store:
                 }  # fmt: skip
                 if current is None:
                     appointment_id = self._insert_appointment(
-                        booked.kiosk_id, booked.clerk_id, booked.service, booked.start.astimezone(UTC),
+                        db, booked.kiosk_id, booked.clerk_id, booked.service, booked.start.astimezone(UTC),
                         booked.end.astimezone(UTC), [], None, booked.citizen_name, walk_in=False,
                     )  # fmt: skip
                     outcome = "created"
@@ -716,7 +824,7 @@ class Store:
                     outcome = "unchanged"
                 else:
                     db.execute(
-                        "UPDATE appointments SET kiosk_id=?, clerk_id=?, service=?, start=?, end=?, citizen_name=?,"
+                        'UPDATE appointments SET kiosk_id=?, clerk_id=?, service=?, start=?, "end"=?, citizen_name=?,'
                         " cancelled_at=NULL WHERE id=?",
                         (*fields.values(), appointment_id),
                     )
@@ -729,7 +837,10 @@ class Store:
             else:
                 outcome = "ignored" if state == "ignored" else "unchanged"
             db.execute(
-                "INSERT OR REPLACE INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO bookings(source, external_id, appointment_id, sequence, version, state, reason, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, external_id) DO UPDATE SET"
+                " appointment_id=excluded.appointment_id, sequence=excluded.sequence, version=excluded.version,"
+                " state=excluded.state, reason=excluded.reason, updated_at=excluded.updated_at",
                 (
                     source,
                     external_id,
@@ -743,14 +854,14 @@ class Store:
             )
             return outcome, appointment_id
 
-    def booking(self, source: str, external_id: str) -> sqlite3.Row | None:
+    def booking(self, source: str, external_id: str) -> Row | None:
         return self._one("SELECT * FROM bookings WHERE source=? AND external_id=?", source, external_id)
 
-    def bookings(self, source: str | None = None) -> list[sqlite3.Row]:
+    def bookings(self, source: str | None = None) -> list[Row]:
         """Each booking with its appointment's start (NULL when it has none), of one source or all."""
         return self._all(
             "SELECT b.*, a.start AS start FROM bookings b LEFT JOIN appointments a ON a.id=b.appointment_id"
-            " WHERE ? IS NULL OR b.source=? ORDER BY b.source, b.external_id",
+            " WHERE CAST(? AS TEXT) IS NULL OR b.source=? ORDER BY b.source, b.external_id",
             source,
             source,
         )
@@ -766,18 +877,19 @@ class Store:
         self, kiosk_id: str, kind: str, created_at: str, expires_at: str, forget_before: str | None = None
     ) -> str:
         """A pending command; commands created before `forget_before` (with no screenshot kept) go."""
-        if forget_before is not None:
-            self._exec(
-                "DELETE FROM kiosk_commands WHERE created_at < ?"
-                " AND id NOT IN (SELECT command_id FROM command_screenshots)",
-                forget_before,
-            )
         command_id = new_id("cmd")
-        self._exec(
-            "INSERT INTO kiosk_commands (id, kiosk_id, kind, state, created_at, expires_at)"
-            " VALUES (?, ?, ?, 'pending', ?, ?)",
-            command_id, kiosk_id, kind, created_at, expires_at,
-        )  # fmt: skip
+        with self._transaction() as db:
+            if forget_before is not None:
+                db.execute(
+                    "DELETE FROM kiosk_commands WHERE created_at < ?"
+                    " AND id NOT IN (SELECT command_id FROM command_screenshots)",
+                    (forget_before,),
+                )
+            db.execute(
+                "INSERT INTO kiosk_commands (id, kiosk_id, kind, state, created_at, expires_at)"
+                " VALUES (?, ?, ?, 'pending', ?, ?)",
+                (command_id, kiosk_id, kind, created_at, expires_at),
+            )
         return command_id
 
     def pending_commands(self, kiosk_id: str, now: str) -> int:
@@ -787,52 +899,54 @@ class Store:
         )  # fmt: skip
         return int(row["n"]) if row is not None else 0
 
-    def command(self, command_id: str) -> sqlite3.Row | None:
+    def command(self, command_id: str) -> Row | None:
         return self._one(f"SELECT {self._COMMAND_COLUMNS} WHERE c.id=?", command_id)
 
-    def commands(self, kiosk_id: str | None = None, limit: int = 200) -> list[sqlite3.Row]:
+    def commands(self, kiosk_id: str | None = None, limit: int = 200) -> list[Row]:
         """Newest first."""
         return self._all(
-            f"SELECT {self._COMMAND_COLUMNS} WHERE ? IS NULL OR c.kiosk_id=? ORDER BY c.created_at DESC LIMIT ?",
+            f"SELECT {self._COMMAND_COLUMNS} WHERE CAST(? AS TEXT) IS NULL OR c.kiosk_id=? ORDER BY c.created_at DESC LIMIT ?",
             kiosk_id, kiosk_id, limit,
         )  # fmt: skip
 
-    def deliver_commands(self, kiosk_id: str, now: str) -> list[sqlite3.Row]:
+    def deliver_commands(self, kiosk_id: str, now: str) -> list[Row]:
         """The kiosk's pending commands that have not expired, now `delivered` (never again pending)."""
+        if not self.pending_commands(kiosk_id, now):  # nearly every heartbeat: a read, no write
+            return []
+        # One conditional statement: two heartbeats of one kiosk at once (two central processes)
+        # never both get the same command.
         rows = self._all(
-            "SELECT * FROM kiosk_commands WHERE kiosk_id=? AND state='pending' AND expires_at > ?"
-            " ORDER BY created_at",
-            kiosk_id, now,
+            "UPDATE kiosk_commands SET state='delivered', delivered_at=?"
+            " WHERE kiosk_id=? AND state='pending' AND expires_at > ? RETURNING *",
+            now, kiosk_id, now,
         )  # fmt: skip
-        for row in rows:
-            self._exec(
-                "UPDATE kiosk_commands SET state='delivered', delivered_at=? WHERE id=? AND state='pending'",
-                now, row["id"],
-            )  # fmt: skip
-        return rows
+        return sorted(rows, key=lambda row: (row["created_at"], row["id"]))
 
-    def finish_command(self, command_id: str, outcome: str, reason: str | None, now: str) -> None:
+    def finish_command(self, command_id: str, outcome: str, reason: str | None, now: str) -> bool:
         """The kiosk's result, kept once: only a delivered command takes one (a result that arrives
-        after the expiry still counts: the kiosk ran it in time)."""
-        self._exec(
-            "UPDATE kiosk_commands SET state=?, reason=?, finished_at=? WHERE id=? AND state='delivered'",
+        after the expiry still counts: the kiosk ran it in time). False when it already had one."""
+        finished = self._one(
+            "UPDATE kiosk_commands SET state=?, reason=?, finished_at=? WHERE id=? AND state='delivered' RETURNING id",
             outcome, reason, now, command_id,
         )  # fmt: skip
+        return finished is not None
 
     def store_screenshot(
         self, command_id: str, kiosk_id: str, png_base64: str, size: tuple[int, int], length: int, now: str
     ) -> None:
         """Kept with its command; only the kiosk's latest few are kept."""
-        self._exec(
-            "INSERT INTO command_screenshots (command_id, kiosk_id, png_base64, width, height, bytes, taken_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            command_id, kiosk_id, png_base64, size[0], size[1], length, now,
-        )  # fmt: skip
-        kept = self._all(
-            "SELECT command_id FROM command_screenshots WHERE kiosk_id=? ORDER BY taken_at DESC", kiosk_id
-        )
-        for row in kept[SCREENSHOTS_KEPT_PER_KIOSK:]:
-            self._exec("DELETE FROM command_screenshots WHERE command_id=?", row["command_id"])
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO command_screenshots (command_id, kiosk_id, png_base64, width, height, bytes, taken_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (command_id, kiosk_id, png_base64, size[0], size[1], length, now),
+            )  # fmt: skip
+            # The older ones go in one statement (no list read then deleted one by one).
+            db.execute(
+                "DELETE FROM command_screenshots WHERE kiosk_id=? AND command_id NOT IN (SELECT command_id"
+                " FROM command_screenshots WHERE kiosk_id=? ORDER BY taken_at DESC, command_id DESC LIMIT ?)",
+                (kiosk_id, kiosk_id, SCREENSHOTS_KEPT_PER_KIOSK),
+            )  # fmt: skip
 
-    def screenshot(self, command_id: str) -> sqlite3.Row | None:
+    def screenshot(self, command_id: str) -> Row | None:
         return self._one("SELECT * FROM command_screenshots WHERE command_id=?", command_id)

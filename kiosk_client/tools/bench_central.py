@@ -6,11 +6,17 @@ clerk waits on its call (long poll), its kiosk puts an offer, the clerk answers,
 long poll returns the answer. Figures: the latency of a schedule poll and of a heartbeat as a kiosk
 sees it, and the time from the clerk sending an answer to its kiosk holding it.
 
+Two configurations, the same load: SQLite with one central process (the embedded default), then
+PostgreSQL (a private server started for the run, tools/postgres_server.py) with `workers` central
+processes sharing one port (`central --workers N`), whose long polls are woken across processes by
+LISTEN/NOTIFY.
+
 The fleet is written into the database before the central starts (the central rightly allows five
-enrolments a minute from one address; the bench measures steady running, not enrolment). The load
-comes from this process over loopback with aiohttp; the central runs in its own process, as in the
-field. Both share this machine's cores: the figures are an upper bound on what the central alone
-would take.
+enrolments a minute from one address; the bench measures steady running, not enrolment). The fleet's
+polls come from this process over loopback with aiohttp; the call set-ups from `call_processes`
+processes of their own (one Python process sending and timing 300 set-ups at once measured itself, not
+the central). All share this machine's cores with the central (and PostgreSQL): the figures are an
+upper bound on what the central alone would take.
 """
 
 from __future__ import annotations
@@ -18,20 +24,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
+import multiprocessing
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
 from ..central.store import Store, utcnow
 from .central_process import CentralProcess
 from .link_emulator import percentiles
+from .postgres_server import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +61,9 @@ class Fleet:
     calls: list[tuple[str, str, str]]
 
 
-def seed_fleet(db: Path, kiosks: int, calls: int) -> Fleet:
-    """Kiosks enrolled (with device tokens), one clerk per call and an appointment under way for each."""
+def seed_fleet(db: Path | str, kiosks: int, calls: int) -> Fleet:
+    """Kiosks enrolled (with device tokens), one clerk per call and an appointment under way for each,
+    in a SQLite file or a PostgreSQL database (its URL)."""
     store = Store(db)
     try:
         tokens: list[str] = []
@@ -208,53 +219,152 @@ class Load:
             self._s.errors["the kiosk's long poll returned no answer"] += 1
 
 
-async def _drive(url: str, fleet: Fleet, interval_s: float, duration_s: float) -> tuple[Samples, float]:
+def _call_process(url: str, calls: list[tuple[str, str, str]], interval_s: float, pipe: Connection) -> None:
+    """A process of its own sending and timing its share of the call set-ups: it warms its connections
+    and starts its clerks' long polls when told "ready", then sets up its calls at "go"."""
+    logging.basicConfig(level=logging.WARNING)
+    samples = Samples()
+
+    async def run() -> float:
+        load = Load(url, Fleet([], calls), interval_s, samples)
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=interval_s * 2)
+        timeout = aiohttp.ClientTimeout(total=LONG_POLL_S + 15)
+        loop = asyncio.get_running_loop()
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+            await loop.run_in_executor(None, pipe.recv)  # "ready"
+            cpu = time.process_time()
+            await load.warm(http, 3 * len(calls))
+            go = asyncio.Event()
+            set_ups = asyncio.gather(*(load.call(http, *c, go) for c in calls))
+            await asyncio.sleep(0.2)  # the clerks' long polls are on their way
+            pipe.send("ready")
+            await loop.run_in_executor(None, pipe.recv)  # "go"
+            go.set()
+            await set_ups
+            return time.process_time() - cpu
+
+    cpu = asyncio.run(run())
+    pipe.send(
+        {
+            "answer_to_kiosk": samples.answer_to_kiosk,
+            "offer_to_clerk": samples.offer_to_clerk,
+            "statuses": dict(samples.statuses),
+            "errors": dict(samples.errors),
+            "cpu": cpu,
+        }
+    )
+    pipe.close()
+
+
+@contextlib.contextmanager
+def call_processes(url: str, fleet: Fleet, interval_s: float, count: int) -> Iterator[list[Connection]]:
+    """`count` processes (spawned: nothing of this one's loop or connections is inherited), the calls
+    dealt among them; their pipes."""
+    context = multiprocessing.get_context("spawn")
+    shares = [fleet.calls[n::count] for n in range(count)]
+    pipes: list[Connection] = []
+    processes = []
+    try:
+        for share in shares:
+            ours, theirs = context.Pipe()
+            process = context.Process(
+                target=_call_process, args=(url, share, interval_s, theirs), name="bench-calls", daemon=True
+            )
+            process.start()
+            theirs.close()
+            pipes.append(ours)
+            processes.append(process)
+        yield pipes
+    finally:
+        for process in processes:
+            process.join(LONG_POLL_S + 30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+async def _drive(
+    url: str, fleet: Fleet, interval_s: float, duration_s: float, processes: int
+) -> tuple[Samples, float]:
     samples = Samples()
     load = Load(url, fleet, interval_s, samples)
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=interval_s * 2)
     timeout = aiohttp.ClientTimeout(total=LONG_POLL_S + 15)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        until = time.monotonic() + duration_s
-        count = len(fleet.kiosk_tokens)
-        cpu = time.process_time()
-        kiosks = [
-            asyncio.ensure_future(load.kiosk(http, token, interval_s * n / count, until))
-            for n, token in enumerate(fleet.kiosk_tokens)
-        ]
-        await asyncio.sleep(min(duration_s / 3, interval_s))
-        await load.warm(http, 3 * len(fleet.calls))
-        go = asyncio.Event()
-        calls = asyncio.gather(*(load.call(http, *c, go) for c in fleet.calls))
-        await asyncio.sleep(1.0)  # the clerks' long polls reach the central
-        go.set()
-        await calls
-        await asyncio.gather(*kiosks)
-        return samples, time.process_time() - cpu
+    loop = asyncio.get_running_loop()
+
+    async def each(pipes: list[Connection], message: str | None) -> list[Any]:
+        if message is not None:
+            for pipe in pipes:
+                pipe.send(message)
+        return list(await asyncio.gather(*(loop.run_in_executor(None, pipe.recv) for pipe in pipes)))
+
+    with call_processes(url, fleet, interval_s, processes if fleet.calls else 0) as pipes:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+            until = time.monotonic() + duration_s
+            count = len(fleet.kiosk_tokens)
+            cpu, calls_cpu = time.process_time(), 0.0
+            kiosks = [
+                asyncio.ensure_future(load.kiosk(http, token, interval_s * n / count, until))
+                for n, token in enumerate(fleet.kiosk_tokens)
+            ]
+            await asyncio.sleep(min(duration_s / 3, interval_s))
+            await each(pipes, "ready")  # every clerk waits on its call...
+            await asyncio.sleep(1.0)  # ...its long poll at the central
+            for report in await each(pipes, "go"):  # then the kiosks all offer at once
+                samples.answer_to_kiosk += report["answer_to_kiosk"]
+                samples.offer_to_clerk += report["offer_to_clerk"]
+                samples.statuses.update(report["statuses"])
+                samples.errors.update(report["errors"])
+                calls_cpu += report["cpu"]
+            await asyncio.gather(*kiosks)
+            return samples, time.process_time() - cpu + calls_cpu
 
 
-def _cpu_seconds(pid: int) -> float:
-    with contextlib.suppress(OSError, IndexError, ValueError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return float("nan")
+def _tree_cpu(pid: int | None) -> float:
+    """CPU seconds used so far by a process and its children (a central and its workers, PostgreSQL
+    and its backends)."""
+    if pid is None:
+        return 0.0
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        parent = psutil.Process(pid)
+        for process in (parent, *parent.children(recursive=True)):
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+    return total
 
 
-def run_configuration(kiosks: int, calls: int, interval_s: float, duration_s: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-central-") as folder:
-        db = Path(folder) / "central.db"
+def run_configuration(
+    kiosks: int,
+    calls: int,
+    interval_s: float,
+    duration_s: float,
+    store: str = "sqlite",
+    workers: int = 1,
+    call_processes: int = 2,
+) -> dict[str, Any]:
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-central-")))
+        database: Path | str = folder / "central.db"
+        pg: PostgresServer | None = None
+        if store == "postgresql":
+            pg = stack.enter_context(PostgresServer())
+            database = pg.create_database("central")
         seeded = time.monotonic()
-        fleet = seed_fleet(db, kiosks, calls)
+        fleet = seed_fleet(database, kiosks, calls)
         seed_s = time.monotonic() - seeded
-        with CentralProcess(db) as central:
-            pid = central.pid
-            cpu_before = _cpu_seconds(pid)
-            samples, client_cpu = asyncio.run(_drive(central.url, fleet, interval_s, duration_s))
-            central_cpu = _cpu_seconds(pid) - cpu_before
+        central = stack.enter_context(CentralProcess(database, workers=workers))
+        pg_pid = pg.pid if pg is not None else None
+        central_before, db_before = _tree_cpu(central.pid), _tree_cpu(pg_pid)
+        samples, load_cpu = asyncio.run(_drive(central.url, fleet, interval_s, duration_s, call_processes))
+        central_cpu = _tree_cpu(central.pid) - central_before
+        db_cpu = _tree_cpu(pg_pid) - db_before
     poll = percentiles(samples.poll)
     answer = percentiles(samples.answer_to_kiosk)
     return {
-        "store": "sqlite",
-        "processes": 1,
+        "store": store,
+        "processes": workers,
         "seed_s": round(seed_s, 1),
         "polls": len(samples.poll),
         "poll_ms": poll,
@@ -263,8 +373,10 @@ def run_configuration(kiosks: int, calls: int, interval_s: float, duration_s: fl
         "answer_to_kiosk_ms": answer,
         "offer_to_clerk_ms": percentiles(samples.offer_to_clerk),
         "requests_per_s": round((len(samples.poll) + len(samples.heartbeat)) / duration_s, 1),
+        # Shares of one core over the run: the central's processes, PostgreSQL's, the load's.
         "central_cpu_share": round(central_cpu / duration_s, 3),
-        "load_cpu_share": round(client_cpu / duration_s, 3),
+        "database_cpu_share": round(db_cpu / duration_s, 3) if pg_pid is not None else None,
+        "load_cpu_share": round(load_cpu / duration_s, 3),
         "statuses": dict(sorted(samples.statuses.items())),
         "errors": dict(samples.errors),
         "goals_met": poll["p95"] <= GOAL_POLL_P95_MS
@@ -275,15 +387,28 @@ def run_configuration(kiosks: int, calls: int, interval_s: float, duration_s: fl
 
 
 def bench_central(
-    kiosks: int = 3000, calls: int = 300, interval_s: float = 30.0, duration_s: float = 90.0
+    kiosks: int = 3000,
+    calls: int = 300,
+    interval_s: float = 30.0,
+    duration_s: float = 90.0,
+    workers: int = 2,
+    call_processes: int = 2,
 ) -> dict[str, Any]:
+    """Both configurations in turn, under the same load: SQLite with one process, PostgreSQL with
+    `workers` processes."""
     if kiosks < 1 or calls < 0 or interval_s <= 0 or duration_s <= 0:
         raise ValueError("kiosks >= 1, calls >= 0, interval and duration > 0")
+    if workers < 1 or call_processes < 1:
+        raise ValueError("workers >= 1 and call processes >= 1")
     return {
         "kiosks": kiosks,
         "calls": calls,
         "poll_interval_s": interval_s,
         "duration_s": duration_s,
+        "call_processes": call_processes,
         "goals": {"poll_p95_ms": GOAL_POLL_P95_MS, "answer_to_kiosk_p95_ms": GOAL_ANSWER_P95_MS},
-        "configurations": [run_configuration(kiosks, calls, interval_s, duration_s)],
+        "configurations": [
+            run_configuration(kiosks, calls, interval_s, duration_s, "sqlite", 1, call_processes),
+            run_configuration(kiosks, calls, interval_s, duration_s, "postgresql", workers, call_processes),
+        ],
     }

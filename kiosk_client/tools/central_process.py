@@ -14,13 +14,18 @@ from ..central.server import ADMIN_TOKEN_ENV
 
 
 class CentralProcess:
-    """`host` is the address it listens on; `wrap` prefixes its command line, e.g. `ip netns exec
-    NAME` to run it inside a field link's world namespace (see `link_emulator.FieldLink.netns_argv`)."""
+    """`db_path`: a SQLite file or a PostgreSQL URL; `host` is the address it listens on; `wrap`
+    prefixes its command line, e.g. `ip netns exec NAME` to run it inside a field link's world
+    namespace (see `link_emulator.FieldLink.netns_argv`); `workers`: processes sharing its port
+    (PostgreSQL only), this one's child processes."""
 
-    def __init__(self, db_path: Path, host: str = "127.0.0.1", wrap: Sequence[str] = ()) -> None:
+    def __init__(
+        self, db_path: Path | str, host: str = "127.0.0.1", wrap: Sequence[str] = (), workers: int = 1
+    ) -> None:
         self._db = db_path
         self._host = host
         self._wrap = list(wrap)
+        self._workers = workers
         self._process: subprocess.Popen[str] | None = None
         self.url = ""
         # Made here and handed down in the child's environment: the central never prints it, and
@@ -42,6 +47,7 @@ class CentralProcess:
                 "--port",
                 "0",
                 "--announce",
+                *(["--workers", str(self._workers)] if self._workers != 1 else []),
             ],
             stdin=subprocess.PIPE,  # the child stops when this pipe closes, even if we are killed
             stdout=subprocess.PIPE,
