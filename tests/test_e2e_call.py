@@ -114,7 +114,9 @@ async def test_the_form_view_reaches_the_clerk_as_a_second_video_track(site: Sit
     frames.set(np.full((800, 1280, 3), 200, dtype=np.uint8))  # what the form view's grabs would be
     engine = make_engine(site.url, token, tmp_path, recorder, form_frames=frames)
     run = asyncio.create_task(engine.run())
-    bot = ClerkBot(site.url, site.clerk.token, hold_s=1.5, answer_at_start=False)
+    # Three seconds of call: the two tracks' first frames at their working rate, even beside busy workers
+    # (in 1.5 s, 9 and 10 form frames arrived, of ≈ 15 sent, with the suite's workers around).
+    bot = ClerkBot(site.url, site.clerk.token, hold_s=3.0, answer_at_start=False)
     try:
         report = await asyncio.wait_for(bot.serve_appointment(str(appointment["id"]), datetime.now(UTC)), 30)
     finally:

@@ -154,7 +154,10 @@ class Load:
                     "software_version": "bench",
                 },
             )
-            await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - began)))
+            # Not past the run's end: the figures cover `duration_s`, and the run lasts no longer.
+            await asyncio.sleep(
+                max(0.0, min(self._interval - (time.monotonic() - began), until - time.monotonic()))
+            )
 
     async def warm(self, http: aiohttp.ClientSession, connections: int) -> None:
         """Opens `connections` kept-alive connections: a clerk's console is already waiting on its call
