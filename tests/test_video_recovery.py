@@ -305,6 +305,7 @@ def drop_video(call: VideoCall, nth: int, rtx_to_drop: int) -> dict[str, float]:
 
 
 @pytest.mark.e2e
+@pytest.mark.solo  # a retransmission must come back within the 0.35 s give-up: wall time, alone
 async def test_a_packet_whose_retransmission_is_lost_is_nacked_again_and_recovered() -> None:
     call = await video_call()
     when = drop_video(call, nth=80, rtx_to_drop=1)  # well after the first receiver reports
