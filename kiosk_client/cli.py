@@ -11,6 +11,7 @@ import os
 import stat
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -182,6 +183,15 @@ async def stop_central_workers(workers: list[asyncio.subprocess.Process]) -> Non
             await process.wait()
 
 
+def central_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for the central's processes where it is installed (Linux), else the stock loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def cmd_central(args: argparse.Namespace) -> int:
     from .central.database import is_postgres_url, redacted
     from .central.guard import CentralOptions
@@ -271,7 +281,7 @@ def cmd_central(args: argparse.Namespace) -> int:
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            return asyncio.run(serve())
+            return asyncio.run(serve(), loop_factory=central_loop_factory())
     except DatabaseUrlError as exc:
         print(f"--db: {exc}", file=sys.stderr)
         return 2

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import io
 import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +23,7 @@ from aiohttp import web
 
 from ..core.enrolment import enrolment_url
 from ..core.staff_pin import PIN_DIGITS, hash_pin, valid_pin
+from .call_watch import CallWatches
 from .commands import delivered_json, stamp
 from .errors import ApiError, error_body
 from .evaluation import checked_clerk_rating, checked_evaluation_url, usage_response
@@ -28,7 +31,7 @@ from .fleet import fleet_view
 from .guard import CentralOptions, Guard, cors_middleware, same_secret, security_headers, web_origin
 from .json_body import read_json_object
 from .session_reports import checked_report, report_json
-from .store import CallRow, DatabaseUnavailable, Store, utcnow
+from .store import CallRow, DatabaseUnavailable, Store, token_hash, utcnow
 from .turn import credential_expiry, turn_ice_server
 
 log = logging.getLogger(__name__)
@@ -60,7 +63,7 @@ WALK_IN_ERRORS = {
 
 STORE = web.AppKey("store", Store)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
-WATCHERS = web.AppKey("watchers", dict)
+WATCHES = web.AppKey("watches", CallWatches)
 GUARD = web.AppKey("guard", Guard)
 OPTIONS = web.AppKey("options", CentralOptions)
 RELAY = web.AppKey("relay", asyncio.Task)
@@ -184,39 +187,22 @@ def window() -> tuple[datetime, datetime]:
 # --------------------------------------------------------------------------- signalling helpers
 
 
-def watcher(app: web.Application, appointment_id: str) -> asyncio.Condition:
-    conds: dict[str, asyncio.Condition] = app[WATCHERS]
-    if appointment_id not in conds:
-        conds[appointment_id] = asyncio.Condition()
-    return conds[appointment_id]
-
-
-async def notify(app: web.Application, appointment_id: str) -> None:
-    cond = watcher(app, appointment_id)
-    async with cond:
-        cond.notify_all()
-
-
-async def notify_watched(app: web.Application, appointment_id: str) -> None:
-    """Wakes this process's long polls on the call ("": on every call), if any wait on it."""
-    conds: dict[str, asyncio.Condition] = app[WATCHERS]
-    for cond in list(conds.values()) if appointment_id == "" else [conds.get(appointment_id)]:
-        if cond is not None:
-            async with cond:
-                cond.notify_all()
-
-
 async def relay_call_changes(app: web.Application) -> None:
     """Another central process changed a call (PostgreSQL NOTIFY): this process's long polls on it look
     again. A notification lost (the listening connection dropped) wakes every waiter when it is back;
     and a long poll ends at its own timeout anyway, when the client asks again with its version."""
+    store = app[STORE]
     while True:
-        changes = app[STORE].call_changes()
+        changes = store.call_changes()
         if changes is None:
             return
         try:
             async for appointment_id in changes:
-                await notify_watched(app, appointment_id)
+                try:
+                    await app[WATCHES].changed_elsewhere(appointment_id, store.call)
+                except DatabaseUnavailable as exc:
+                    # Its waiters read the call themselves at their timeout.
+                    log.warning("could not read a call another central process changed: %s", exc)
         except Exception:
             # Not a lost connection (the listener reconnects by itself): a bug. Logged, and listened
             # again after a pause; meanwhile long polls still end at their timeout with the news.
@@ -238,7 +224,7 @@ async def stop_relay(app: web.Application) -> None:
 
 
 def appointment_for(request: web.Request, *, as_kiosk: Any = None, as_clerk: Any = None) -> Any:
-    row = request.app[STORE].appointment(request.match_info["appointment_id"])
+    row = request.app[STORE].appointment_with_parties(request.match_info["appointment_id"])
     if row is None or (as_kiosk is not None and row["kiosk_id"] != as_kiosk["id"]):
         raise ApiError(404, "not_found", "no such appointment for this kiosk")
     if as_clerk is not None and row["clerk_id"] != as_clerk["id"]:
@@ -246,8 +232,40 @@ def appointment_for(request: web.Request, *, as_kiosk: Any = None, as_clerk: Any
     return row
 
 
+def party_appointment(request: web.Request, token: str) -> tuple[str, Any] | None:
+    """The appointment of the path and which of its parties `token` is ("kiosk" or "clerk"), read with
+    one statement; None when the token is neither (unknown, or another kiosk's or clerk's: the caller
+    then tells those apart, rarely)."""
+    row = request.app[STORE].appointment_with_parties(request.match_info["appointment_id"])
+    if row is None:
+        return None
+    hashed = token_hash(token)
+    for party in ("kiosk", "clerk"):
+        if row[f"{party}_token_hash"] is not None and hmac.compare_digest(row[f"{party}_token_hash"], hashed):
+            return party, row
+    return None
+
+
+def kiosk_appointment(request: web.Request) -> Any:
+    """The path's appointment, for its own kiosk (the device token's)."""
+    found = party_appointment(request, bearer(request))
+    if found is not None and found[0] == "kiosk":
+        return found[1]
+    return appointment_for(request, as_kiosk=device(request))  # the right error: 401 or 404
+
+
+def clerk_appointment(request: web.Request) -> Any:
+    """The path's appointment, for its own clerk."""
+    found = party_appointment(request, limited_bearer(request))
+    if found is not None and found[0] == "clerk":
+        return found[1]
+    return appointment_for(request, as_clerk=clerk(request))  # the right error: 401 or 404
+
+
 def either_party(request: web.Request) -> tuple[str, Any]:
     token = limited_bearer(request)
+    if (found := party_appointment(request, token)) is not None:
+        return found
     store = request.app[STORE]
     if (kiosk := store.kiosk_by_token(token)) is not None:
         return "kiosk", appointment_for(request, as_kiosk=kiosk)
@@ -494,8 +512,7 @@ async def admin_expired_documents(request: web.Request) -> web.Response:
 
 
 async def post_offer(request: web.Request) -> web.Response:
-    kiosk = device(request)
-    row = appointment_for(request, as_kiosk=kiosk)
+    row = kiosk_appointment(request)
     sdp = session_description(await read_json_object(request), "offer")
 
     def not_finished(current: CallRow) -> None:
@@ -504,13 +521,14 @@ async def post_offer(request: web.Request) -> web.Response:
             # restarted later must not open it again, or the clerk would be called into a finished one.
             raise ApiError(409, "appointment_finished", FINISHED)
 
-    call = request.app[STORE].post_offer(row["id"], sdp, not_finished)
-    await notify(request.app, row["id"])
+    store = request.app[STORE]
+    call = store.post_offer(row["id"], sdp, not_finished, known=store.call_of(row))
+    await request.app[WATCHES].publish(call)
     return web.json_response({"call_id": call.call_id, "version": call.version}, status=201)
 
 
 async def post_answer(request: web.Request) -> web.Response:
-    row = appointment_for(request, as_clerk=clerk(request))
+    row = clerk_appointment(request)
     data = await read_json_object(request)
     sdp = session_description(data, "answer")
     call_id = text(data, "call_id", 64)
@@ -526,10 +544,11 @@ async def post_answer(request: web.Request) -> web.Response:
         if current.answer is not None:
             raise ApiError(409, "already_answered", "the call was already answered")
 
-    call = store.post_answer(row["id"], sdp, answerable)
+    call = store.post_answer(row["id"], sdp, answerable, known=store.call_of(row))
+    await request.app[WATCHES].publish(call)
     # In a call, a clerk takes no walk-in: their availability ends (they turn it on again after).
-    store.end_walk_in_availability(row["clerk_id"], "in_call")
-    await notify(request.app, row["id"])
+    if row["clerk_walk_in_open"]:
+        store.end_walk_in_availability(row["clerk_id"], "in_call")
     return web.json_response({"version": call.version})
 
 
@@ -547,7 +566,7 @@ async def hang_up(request: web.Request) -> web.Response:
     was = store.call(row["id"]).version
     call = store.hang_up(row["id"], party, reason, current_call)  # an ended call stays as it was
     if call.version != was:
-        await notify(request.app, row["id"])
+        await request.app[WATCHES].publish(call)
     return web.json_response({"version": call.version})
 
 
@@ -559,20 +578,11 @@ async def call_state(request: web.Request) -> web.Response:
     except ValueError:
         raise ApiError(400, "invalid_query", "after: integer, wait: seconds") from None
     store = request.app[STORE]
-    cond = watcher(request.app, row["id"])
-    current: CallRow = store.call(row["id"])
-
-    def changed() -> bool:  # at each wake-up: the call as it is now
-        nonlocal current
-        current = store.call(row["id"])
-        return current.version > after
-
+    current: CallRow = store.call_of(row)
     if current.version <= after and wait > 0:
-        async with cond:
-            try:
-                await asyncio.wait_for(cond.wait_for(changed), timeout=wait)
-            except TimeoutError:
-                changed()  # once more: a wake-up may have been missed (another process's, lost)
+        current = await request.app[WATCHES].wait_newer(
+            row["id"], current, after, wait, partial(store.call, row["id"])
+        )
     if current.version <= after:
         return web.Response(status=204)
     return web.json_response(current.to_json())
@@ -899,7 +909,7 @@ async def admin_put_config(request: web.Request) -> web.Response:
 async def clerk_rating(request: web.Request) -> web.Response:
     """The clerk's rating of a session once its call has ended: a face or null (skipped), and an
     optional remark. The first rating stands."""
-    row = appointment_for(request, as_clerk=clerk(request))
+    row = clerk_appointment(request)
     face, remark = checked_clerk_rating(await read_json_object(request))
     store = request.app[STORE]
     if not store.call(row["id"]).ended:
@@ -940,7 +950,7 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     )
     app[STORE] = store
     app[ADMIN_TOKEN] = admin_token
-    app[WATCHERS] = {}
+    app[WATCHES] = CallWatches()
     app[GUARD] = Guard(options)
     app[OPTIONS] = options
     app.on_response_prepare.append(security_headers)

@@ -382,6 +382,40 @@ class Store:
             appointment_id,
         )
 
+    def appointment_with_parties(self, appointment_id: str) -> Row | None:
+        """As `appointment`, with what a call's request needs besides, in the same statement (each one
+        is a round trip in which a central process's loop waits): its kiosk's and its clerk's token
+        hashes (`kiosk_token_hash`, `clerk_token_hash`: who may act on it), its call (`call_of(row)`)
+        and whether its clerk's walk-in availability is on (`clerk_walk_in_open`)."""
+        return self._one(
+            "SELECT a.*, c.display_name AS clerk_name, k.name AS kiosk_name, k.site_name AS site_name,"
+            " k.token_hash AS kiosk_token_hash, c.token_hash AS clerk_token_hash,"
+            " l.version AS call_version, l.call_id AS call_call_id, l.offer AS call_offer,"
+            " l.answer AS call_answer, l.ended AS call_ended, l.ended_by AS call_ended_by,"
+            " l.reason AS call_reason,"
+            " (SELECT COUNT(*) FROM walk_in_availability w WHERE w.clerk_id=a.clerk_id AND w.ended IS NULL)"
+            " AS clerk_walk_in_open "
+            "FROM appointments a JOIN clerks c ON c.id=a.clerk_id JOIN kiosks k ON k.id=a.kiosk_id"
+            " LEFT JOIN calls l ON l.appointment_id=a.id WHERE a.id=?",
+            appointment_id,
+        )
+
+    @staticmethod
+    def call_of(row: Row) -> CallRow:
+        """The call read with `appointment_with_parties`."""
+        if row["call_version"] is None:
+            return CallRow(row["id"], 0, None, None, None, False, None, None)
+        return CallRow(
+            row["id"],
+            row["call_version"],
+            row["call_call_id"],
+            row["call_offer"],
+            row["call_answer"],
+            bool(row["call_ended"]),
+            row["call_ended_by"],
+            row["call_reason"],
+        )
+
     def appointments_for_kiosk(self, kiosk_id: str, since: datetime, until: datetime) -> list[Row]:
         return [
             r
@@ -674,12 +708,22 @@ class Store:
         appointment_id: str,
         change: Callable[[CallRow], CallRow | None],
         check: Callable[[CallRow], None] | None,
+        known: CallRow | None = None,
     ) -> CallRow:
-        """The call as `change` makes it from the current one (None: left as it is)."""
+        """The call as `change` makes it from the current one (None: left as it is). `known`: the call
+        as the request read it a moment ago, tried first (saves a read); if it has changed since, the
+        write does not apply and all of it goes again on the call as it is."""
         for _ in range(100):
-            old = self.call(appointment_id)
+            old = known if known is not None else self.call(appointment_id)
             if check is not None:
-                check(old)
+                try:
+                    check(old)
+                except Exception:
+                    if known is None:
+                        raise
+                    known = None  # refused on what may be stale: judged again on the call as it is
+                    continue
+            known = None
             new = change(old)
             if new is None:
                 return old
@@ -698,7 +742,11 @@ class Store:
         raise RuntimeError(f"the call of {appointment_id} kept changing under this change")
 
     def post_offer(
-        self, appointment_id: str, sdp: str, check: Callable[[CallRow], None] | None = None
+        self,
+        appointment_id: str,
+        sdp: str,
+        check: Callable[[CallRow], None] | None = None,
+        known: CallRow | None = None,
     ) -> CallRow:
         return self._change_call(
             appointment_id,
@@ -706,10 +754,15 @@ class Store:
                 appointment_id, old.version + 1, new_id("call"), sdp, None, False, None, None
             ),
             check,
+            known,
         )
 
     def post_answer(
-        self, appointment_id: str, sdp: str, check: Callable[[CallRow], None] | None = None
+        self,
+        appointment_id: str,
+        sdp: str,
+        check: Callable[[CallRow], None] | None = None,
+        known: CallRow | None = None,
     ) -> CallRow:
         return self._change_call(
             appointment_id,
@@ -717,6 +770,7 @@ class Store:
                 appointment_id, old.version + 1, old.call_id, old.offer, sdp, False, None, None
             ),
             check,
+            known,
         )
 
     def hang_up(
