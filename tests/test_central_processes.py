@@ -69,10 +69,12 @@ def two(database: str) -> Iterator[tuple[CentralProcess, CentralProcess]]:
         yield a, b
 
 
+@pytest.mark.parametrize("offer_bytes", [40, 12_000], ids=["announced_with_the_call", "too_big_read_back"])
 async def test_a_long_poll_on_one_process_wakes_when_the_other_changes_the_call(
-    database: str, two: tuple[CentralProcess, CentralProcess]
+    database: str, two: tuple[CentralProcess, CentralProcess], offer_bytes: int
 ) -> None:
     site = Seeded(database)
+    offer = {"type": "offer", "sdp": OFFER["sdp"] + "a=x:" + "o" * offer_bytes + "\r\n"}
     a, b = two
     call = f"{V1}/appointments/{site.appointment_id}/call"
     async with httpx.AsyncClient(base_url=a.url, timeout=30) as on_a, httpx.AsyncClient(base_url=b.url, timeout=30) as on_b:  # fmt: skip
@@ -83,12 +85,12 @@ async def test_a_long_poll_on_one_process_wakes_when_the_other_changes_the_call(
         assert not clerk_waits.done()
         offered = time.monotonic()
         put = await on_b.put(
-            f"{V1}/appointments/{site.appointment_id}/offer", json=OFFER, headers=site.kiosk()
+            f"{V1}/appointments/{site.appointment_id}/offer", json=offer, headers=site.kiosk()
         )
         assert put.status_code == 201
         seen = await clerk_waits
         offer_to_clerk = time.monotonic() - offered
-        assert seen.status_code == 200 and seen.json()["offer"]["sdp"] == OFFER["sdp"]
+        assert seen.status_code == 200 and seen.json()["offer"]["sdp"] == offer["sdp"]
         # Tens of milliseconds; seconds on a busy CI machine; 20 s (the poll's timeout) with no relay.
         assert offer_to_clerk < 5.0, f"the offer reached the clerk after {offer_to_clerk:.2f} s"
 
@@ -262,3 +264,24 @@ def test_a_database_that_goes_down_gets_503_and_the_central_recovers() -> None:
             pg.launch()
             back = http.get(schedule, headers=site.kiosk())
             assert back.status_code == 200 and back.json()["kiosk"]["id"] == site.kiosk_id
+
+
+@pytest.mark.parametrize("sdp_bytes", [3_000, 12_000])
+def test_a_change_is_announced_with_the_call_when_it_fits(database: str, sdp_bytes: int) -> None:
+    """The announcement carries the call (the other processes' long polls answer without reading it
+    back); a call too big for a notification is announced by its appointment id, to be read."""
+    import psycopg
+
+    site = Seeded(database)
+    sdp = "v=0\r\n" + "a=x:" + "o" * sdp_bytes + "\r\n"
+    with psycopg.connect(database, autocommit=True) as listener, closing(Store(database)) as store:
+        listener.execute("LISTEN kiosk_call")
+        written = store.post_offer(site.appointment_id, sdp)
+        notes = [n.payload for n in listener.notifies(timeout=5.0, stop_after=1)]
+        assert len(notes) == 1
+        appointment_id, announced = store.call_change(notes[0])
+        assert appointment_id == site.appointment_id
+        if sdp_bytes < 7_000:
+            assert announced == written  # every field, as written
+        else:
+            assert announced is None and notes[0] == site.appointment_id

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +325,38 @@ def test_two_connections_polling_one_kiosk_get_each_command_once(target: Path | 
 
     for pair in race(target, ROUNDS, prepare, lambda store, k: store.deliver_commands(k, stamp(utcnow()))):
         assert sorted(len(got) for got in pair) == [0, 1]
+
+
+def test_a_kiosk_schedule_is_one_read_and_sees_every_offset(store: Store) -> None:
+    """The SQL bound on stored texts (a day before, on the date only) never drops an appointment stored
+    with a far offset whose date reads earlier than the window's; the exact filter drops the rest."""
+    kiosk_id = store.create_kiosk("Borne 1", "France Services de Test")
+    code, _ = store.create_enrollment_code(kiosk_id, HOUR)
+    redeemed = store.redeem_enrollment_code(code)
+    assert redeemed is not None
+    clerk_id, _ = store.create_clerk("Mme Martin", "CAF")
+    since = datetime(2026, 12, 7, 13, 0, tzinfo=UTC)
+    pacific = timezone(timedelta(hours=-14))  # 2026-12-06 23:30 there is 2026-12-07 13:30 UTC
+    kept = store.create_appointment(
+        kiosk_id, clerk_id, "CAF", datetime(2026, 12, 6, 23, 0, tzinfo=pacific),
+        datetime(2026, 12, 6, 23, 30, tzinfo=pacific), [], None,
+    )  # fmt: skip
+    store.create_appointment(kiosk_id, clerk_id, "CAF", since - 3 * HOUR, since - 2 * HOUR, [], None)  # over
+    store.create_appointment(kiosk_id, clerk_id, "CAF", since - 50 * HOUR, since - 49 * HOUR, [], None)
+    later = store.create_appointment(kiosk_id, clerk_id, "CAF", since + HOUR, since + 2 * HOUR, [], None)
+    until = since + timedelta(days=2)
+    assert [r["id"] for r in store.appointments_for_kiosk(kiosk_id, since, until)] == [kept, later]
+    found = store.kiosk_schedule(redeemed[1], since, until)
+    assert found is not None
+    kiosk, appointments = found
+    assert (kiosk["kiosk_id"], kiosk["kiosk_name"]) == (kiosk_id, "Borne 1")
+    assert [r["id"] for r in appointments] == [kept, later]
+    assert [r["clerk_name"] for r in appointments] == ["Mme Martin", "Mme Martin"]
+    assert [r["id"] for r in store.appointments_between(since, until)] == [kept, later]
+    assert store.kiosk_schedule("not-a-token", since, until) is None
+    quiet = store.create_kiosk("Borne 2", "France Services de Test")  # enrolled, nothing booked
+    code, _ = store.create_enrollment_code(quiet, HOUR)
+    other = store.redeem_enrollment_code(code)
+    assert other is not None
+    found = store.kiosk_schedule(other[1], since, until)
+    assert found is not None and found[0]["kiosk_id"] == quiet and found[1] == []

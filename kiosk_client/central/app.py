@@ -197,9 +197,10 @@ async def relay_call_changes(app: web.Application) -> None:
         if changes is None:
             return
         try:
-            async for appointment_id in changes:
+            async for announced in changes:
+                appointment_id, call = store.call_change(announced)
                 try:
-                    await app[WATCHES].changed_elsewhere(appointment_id, store.call)
+                    await app[WATCHES].changed_elsewhere(appointment_id, store.call, call)
                 except DatabaseUnavailable as exc:
                     # Its waiters read the call themselves at their timeout.
                     log.warning("could not read a call another central process changed: %s", exc)
@@ -302,13 +303,18 @@ async def enroll(request: web.Request) -> web.Response:
 
 
 async def schedule(request: web.Request) -> web.Response:
-    kiosk = device(request)
     since, until = window()
+    found = request.app[STORE].kiosk_schedule(bearer(request), since, until)
+    if found is None:
+        raise ApiError(401, "unauthorized", "unknown device token")
+    kiosk, appointments = found
     document = {
-        "kiosk": {"id": kiosk["id"], "name": kiosk["name"], "site_name": kiosk["site_name"]},
-        "appointments": [
-            appointment_json(r) for r in request.app[STORE].appointments_for_kiosk(kiosk["id"], since, until)
-        ],
+        "kiosk": {
+            "id": kiosk["kiosk_id"],
+            "name": kiosk["kiosk_name"],
+            "site_name": kiosk["kiosk_site_name"],
+        },
+        "appointments": [appointment_json(r) for r in appointments],
     }
     payload = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
     etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'

@@ -90,10 +90,12 @@ class CallWatches:
         if watch is not None:
             await self._take(watch, call)
 
-    async def changed_elsewhere(self, appointment_id: str, read: Callable[[str], CallRow]) -> None:
-        """Another process changed the call ("": maybe any call): read once for all the waiters here,
-        and only if some wait on it."""
+    async def changed_elsewhere(
+        self, appointment_id: str, read: Callable[[str], CallRow], announced: CallRow | None = None
+    ) -> None:
+        """Another process changed the call ("": maybe any call): `announced`, the call as changed when
+        the announcement carried it, else read once for all the waiters here, and only if some wait."""
         for watched in self.watched() if appointment_id == "" else [appointment_id]:
             watch = self._watches.get(watched)
             if watch is not None:
-                await self._take(watch, read(watched))
+                await self._take(watch, announced if announced is not None else read(watched))

@@ -36,6 +36,8 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # The channel on which a change of a call's state is announced to every central process; payload: the
 # appointment's id (PostgreSQL delivers a notification when its transaction commits).
 CALL_CHANNEL = "kiosk_call"
+# PostgreSQL refuses a notification of 8,000 bytes or more.
+MAX_NOTIFY_BYTES = 7900
 SCHEMA_LOCK = 0x6B696F736B  # an advisory lock's key: "kiosk"
 _FOR_UPDATE = re.compile(r"\s+FOR\s+(NO\s+KEY\s+)?UPDATE(\s+OF\s+\w+(\s*,\s*\w+)*)?(\s+SKIP\s+LOCKED)?", re.I)
 _LOCK_TABLE = re.compile(r"^\s*LOCK\s+TABLE\b", re.I)
@@ -297,9 +299,18 @@ class PostgresDatabase(Database):
                 db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS rowid BIGSERIAL")
             # Every change of a call is announced to every central process when it commits, whoever
             # wrote it (this central, another one, a script): a trigger, which costs no round trip.
+            # The announcement carries the call itself (JSON) when it fits in a notification: the
+            # processes whose long polls wait on it then answer them without reading it back, a round
+            # trip on the way of every offer and answer. A call too big (SDPs of many candidates) is
+            # announced by its appointment id, and read.
             db.execute(
-                "CREATE OR REPLACE FUNCTION kiosk_announce_call() RETURNS trigger LANGUAGE plpgsql AS "
-                f"$$ BEGIN PERFORM pg_notify('{CALL_CHANNEL}', NEW.appointment_id); RETURN NEW; END $$"
+                "CREATE OR REPLACE FUNCTION kiosk_announce_call() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "DECLARE payload text; BEGIN "
+                "payload := json_build_object('appointment_id', NEW.appointment_id, 'version', NEW.version,"
+                " 'call_id', NEW.call_id, 'offer', NEW.offer, 'answer', NEW.answer, 'ended', NEW.ended,"
+                " 'ended_by', NEW.ended_by, 'reason', NEW.reason)::text; "
+                f"IF octet_length(payload) > {MAX_NOTIFY_BYTES} THEN payload := NEW.appointment_id; END IF; "
+                f"PERFORM pg_notify('{CALL_CHANNEL}', payload); RETURN NEW; END $$"
             )
             db.execute(
                 "CREATE OR REPLACE TRIGGER kiosk_announce_call AFTER INSERT OR UPDATE ON calls "
@@ -312,8 +323,8 @@ class PostgresDatabase(Database):
 
     async def _listen(self) -> AsyncIterator[str]:
         """Yields "" first once listening (and again after each reconnection: whatever changed meanwhile
-        was missed, so every waiter should look again), then each appointment id another process
-        announced. Reconnects (every second) while PostgreSQL is away; runs until cancelled."""
+        was missed, so every waiter should look again), then what another process announced of each
+        change of a call: the call as JSON, or its appointment id. Reconnects (every second) while PostgreSQL is away; runs until cancelled."""
         import asyncio
 
         psycopg = self._psycopg

@@ -102,6 +102,17 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def day_before(moment: datetime) -> str:
+    """A bound for SQL on the stored ISO 8601 texts, whose offsets differ (a booking's +01:00, UTC):
+    compared as text, only the date is safe, and a day earlier than `moment`'s covers any offset
+    (at most 14 hours). Rows past it are then filtered exactly (`overlaps`)."""
+    return (moment - timedelta(days=1)).date().isoformat()
+
+
+def overlaps(row: Row, since: datetime, until: datetime) -> bool:
+    return datetime.fromisoformat(row["end"]) > since and datetime.fromisoformat(row["start"]) < until
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(6)}"
 
@@ -167,9 +178,28 @@ class Store:
         return self._db.shared
 
     def call_changes(self) -> AsyncIterator[str] | None:
-        """The ids of the appointments whose call another central process changed, as they come ("" at
-        first and after a lost connection: look at every call again); None with SQLite (one process)."""
+        """What another central process announced of each change of a call, as they come (see
+        `call_change`; "" at first and after a lost connection: look at every call again); None with
+        SQLite (one process)."""
         return self._db.call_changes()
+
+    @staticmethod
+    def call_change(announced: str) -> tuple[str, CallRow | None]:
+        """(appointment id, the call as changed) from an announcement of `call_changes`; the call is
+        None when the announcement did not carry it (too big, or "": every call): read it."""
+        if not announced.startswith("{"):
+            return announced, None
+        fields = json.loads(announced)
+        return fields["appointment_id"], CallRow(
+            str(fields["appointment_id"]),
+            int(fields["version"]),
+            fields["call_id"],
+            fields["offer"],
+            fields["answer"],
+            bool(fields["ended"]),
+            fields["ended_by"],
+            fields["reason"],
+        )
 
     def close(self) -> None:
         self._db.close()
@@ -421,11 +451,27 @@ class Store:
             r
             for r in self._all(
                 "SELECT a.*, c.display_name AS clerk_name FROM appointments a JOIN clerks c ON c.id=a.clerk_id "
-                "WHERE a.kiosk_id=? AND a.cancelled_at IS NULL ORDER BY a.start, a.id",
+                'WHERE a.kiosk_id=? AND a.cancelled_at IS NULL AND a."end" >= ? ORDER BY a.start, a.id',
                 kiosk_id,
+                day_before(since),
             )
-            if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
+            if overlaps(r, since, until)
         ]
+
+    def kiosk_schedule(self, token: str, since: datetime, until: datetime) -> tuple[Row, list[Row]] | None:
+        """The kiosk whose device token this is and its appointments overlapping [since, until), in one
+        statement (a schedule poll every few seconds from every kiosk); None for an unknown token."""
+        rows = self._all(
+            "SELECT k.id AS kiosk_id, k.name AS kiosk_name, k.site_name AS kiosk_site_name, a.id,"
+            ' a.service, a.start, a."end", a.allowed_origins, a.start_url, c.display_name AS clerk_name '
+            "FROM kiosks k LEFT JOIN appointments a ON a.kiosk_id=k.id AND a.cancelled_at IS NULL"
+            ' AND a."end" >= ? LEFT JOIN clerks c ON c.id=a.clerk_id WHERE k.token_hash=?'
+            " ORDER BY a.start, a.id",
+            day_before(since), token_hash(token),
+        )  # fmt: skip
+        if not rows:
+            return None
+        return rows[0], [r for r in rows if r["id"] is not None and overlaps(r, since, until)]
 
     def appointments_between(self, since: datetime, until: datetime) -> list[Row]:
         """Every kiosk's appointments overlapping [since, until), not cancelled, with `call_ended`
@@ -434,9 +480,11 @@ class Store:
             r
             for r in self._all(
                 "SELECT a.*, COALESCE(c.ended, 0) AS call_ended FROM appointments a "
-                "LEFT JOIN calls c ON c.appointment_id=a.id WHERE a.cancelled_at IS NULL ORDER BY a.start, a.id"
+                "LEFT JOIN calls c ON c.appointment_id=a.id WHERE a.cancelled_at IS NULL"
+                ' AND a."end" >= ? ORDER BY a.start, a.id',
+                day_before(since),
             )
-            if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
+            if overlaps(r, since, until)
         ]
 
     def appointments_for_clerk(self, clerk_id: str, since: datetime, until: datetime) -> list[Row]:
@@ -444,10 +492,12 @@ class Store:
             r
             for r in self._all(
                 "SELECT a.*, k.name AS kiosk_name, k.site_name AS site_name FROM appointments a "
-                "JOIN kiosks k ON k.id=a.kiosk_id WHERE a.clerk_id=? AND a.cancelled_at IS NULL ORDER BY a.start, a.id",
+                "JOIN kiosks k ON k.id=a.kiosk_id WHERE a.clerk_id=? AND a.cancelled_at IS NULL"
+                ' AND a."end" >= ? ORDER BY a.start, a.id',
                 clerk_id,
+                day_before(since),
             )
-            if datetime.fromisoformat(r["end"]) > since and datetime.fromisoformat(r["start"]) < until
+            if overlaps(r, since, until)
         ]
 
     # --- walk-in codes: a clerk's six digits, read out over the phone, that a kiosk trades once for an
