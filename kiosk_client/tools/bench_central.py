@@ -28,7 +28,7 @@ import multiprocessing
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from multiprocessing.connection import Connection
@@ -52,6 +52,16 @@ LONG_POLL_S = 20.0
 # An offer of a real call's size (aiortc's, two video tracks, audio and data: ≈ 4 KB).
 OFFER = "v=0\r\n" + "a=x-bench:" + "o" * 4000 + "\r\n"
 ANSWER = "v=0\r\n" + "a=x-bench:" + "a" * 3000 + "\r\n"
+
+
+def load_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for the load's processes too, where installed: they share the two cores with the
+    central, and the lighter they run, the more the figures are the central's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 @dataclass
@@ -246,7 +256,7 @@ def _call_process(url: str, calls: list[tuple[str, str, str]], interval_s: float
             await set_ups
             return time.process_time() - cpu
 
-    cpu = asyncio.run(run())
+    cpu = asyncio.run(run(), loop_factory=load_loop_factory())
     pipe.send(
         {
             "answer_to_kiosk": samples.answer_to_kiosk,
@@ -360,7 +370,10 @@ def run_configuration(
         central = stack.enter_context(CentralProcess(database, workers=workers))
         pg_pid = pg.pid if pg is not None else None
         central_before, db_before = _tree_cpu(central.pid), _tree_cpu(pg_pid)
-        samples, load_cpu = asyncio.run(_drive(central.url, fleet, interval_s, duration_s, call_processes))
+        samples, load_cpu = asyncio.run(
+            _drive(central.url, fleet, interval_s, duration_s, call_processes),
+            loop_factory=load_loop_factory(),
+        )
         central_cpu = _tree_cpu(central.pid) - central_before
         db_cpu = _tree_cpu(pg_pid) - db_before
     poll = percentiles(samples.poll)
