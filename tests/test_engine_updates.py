@@ -133,10 +133,13 @@ async def kiosk(tmp_path: Path) -> AsyncIterator[Callable[..., Kiosk]]:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def central_with_target(schedule_in_s: float, sha: str | None = SHA) -> FakeCentral:
-    central = FakeCentral(
-        schedule_with(schedule_in_s), replace(FAST, software_target="2.0.0", software_target_sha256=sha)
+def central_with_target(
+    schedule_in_s: float, sha: str | None = SHA, no_show_after_s: float = 0.6
+) -> FakeCentral:
+    config = replace(
+        FAST, software_target="2.0.0", software_target_sha256=sha, no_show_after_s=no_show_after_s
     )
+    central = FakeCentral(schedule_with(schedule_in_s), config)
     central.releases["2.0.0"] = WHEEL
     return central
 
@@ -178,11 +181,14 @@ async def test_an_appointment_within_twenty_minutes_keeps_it_waiting(kiosk: Call
 
 
 async def test_a_session_under_way_keeps_it_waiting(kiosk: Callable[..., Kiosk]) -> None:
-    k = kiosk(central_with_target(schedule_in_s=0.2))
+    k = kiosk(central_with_target(schedule_in_s=0.2, no_show_after_s=60))  # the clerk may take a while
     await k.until(lambda: k.engine.session.phase is not Phase.IDLE)
     await k.until(lambda: k.last_update() == {"state": "waiting_idle", "version": "2.0.0", "error": None})
     assert install_blocker(k.engine.update_activity(), NoonClock().now()) == updates.IN_SESSION
     assert k.request() is None
+    # The updater reads this right before it would restart the kiosk.
+    busy = k.spool.health_mark.parent / "busy"
+    await k.until(lambda: busy.exists() and busy.read_text() == "in_session", within=2.0)
 
 
 async def test_a_wheel_that_does_not_match_its_hash_is_not_kept(kiosk: Callable[..., Kiosk]) -> None:

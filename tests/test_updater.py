@@ -190,3 +190,19 @@ def test_what_the_kiosk_user_could_tamper_with_is_refused_and_changes_nothing(
     assert kiosk.restarts == 0
     assert paths.current.resolve() == BASE_ENV.resolve() and releases(paths) == []
     assert apply_request(paths, kiosk) == "none"  # no request left
+
+
+def test_a_kiosk_that_became_busy_meanwhile_is_not_restarted(paths: UpdaterPaths) -> None:
+    """The request was written while idle; a walk-in began before the updater was ready to switch."""
+    kiosk = RestartedKiosk(paths)
+    FileUpdates(paths.spool, paths.status_file, paths.health_mark).set_busy("in_session")
+    request(paths, "2.0.0")
+    assert apply_request(paths, kiosk, health_timeout_s=30) == "deferred"
+    assert kiosk.restarts == 0 and paths.current.resolve() == BASE_ENV.resolve() and releases(paths) == []
+    assert (status(paths)["state"], status(paths)["failed"]) == ("waiting_idle", [])  # not a failure
+    # Idle again, the kiosk asks again: installed.
+    FileUpdates(paths.spool, paths.status_file, paths.health_mark).set_busy(None)
+    request(paths, "2.0.0")
+    assert apply_request(paths, kiosk, health_timeout_s=30) == "installed"
+    kiosk.wait()
+    assert os.readlink(paths.current) == "releases/2.0.0"

@@ -21,6 +21,7 @@ from ..core.updates import InstallRequest, UpdaterReport
 log = logging.getLogger(__name__)
 
 REQUEST = "request.json"
+BUSY = "busy"  # beside the health mark: why the kiosk must not be restarted now
 MAX_STATUS_BYTES = 64 * 1024
 
 
@@ -111,3 +112,11 @@ class FileUpdates:
             write_atomically(self.health_mark, json.dumps({"version": version, "pid": os.getpid()}).encode())
         except OSError as exc:
             log.warning("the health mark %s could not be written: %s", self.health_mark, exc)
+
+    def set_busy(self, reason: str | None) -> None:
+        busy = self.health_mark.parent / BUSY
+        if reason is None:
+            busy.unlink(missing_ok=True)
+            return
+        busy.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(busy, reason.encode())

@@ -221,6 +221,7 @@ LIVE_RETRY_CAP_S = 1.0
 CONFIG_REFRESH_S = 600.0
 CONFIG_BEFORE_CALL_S = 5.0  # a slow central delays an offer by this much at most
 HEARTBEAT_S = 30.0
+DOWNLOAD_RETRY_S = 300.0  # a release's download that failed is tried again this much later
 EVALUATION_LINK_FOR = timedelta(seconds=20)  # the « Je donne mon avis » QR code after the rating
 COMMAND_IDS_KEPT = 500  # the ids of commands already run (each runs at most once)
 SCREENSHOT_TIMEOUT_S = 15.0
@@ -371,6 +372,8 @@ class KioskEngine:
         self._update_task: asyncio.Task[None] | None = None
         self._window_up = False
         self._healthy_marked = False
+        self._busy_told: str | None = ""  # "": not told yet
+        self._download_again_at = 0.0  # after a failed download (monotonic): a rural link is not hammered
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -1147,6 +1150,7 @@ class KioskEngine:
     async def _tick_loop(self) -> None:
         while True:
             self._step()
+            self._tell_updater_if_busy()
             await asyncio.sleep(self._tick_s)
 
     def _step(self) -> None:
@@ -1737,6 +1741,19 @@ class KioskEngine:
         self._healthy_marked = True
         self._updates.mark_healthy(self._version)
 
+    def _tell_updater_if_busy(self) -> None:
+        """The updater checks this mark right before it restarts the kiosk: a request written while
+        idle may be acted on minutes later, when a walk-in or the staff panel has begun."""
+        if self._updates is None:
+            return
+        busy = install_blocker(self.update_activity(), self._clock.now())
+        if busy != self._busy_told:
+            try:
+                self._updates.set_busy(busy)
+                self._busy_told = busy
+            except OSError as exc:
+                log.warning("the busy mark could not be written: %s", exc)
+
     def _consider_update(self) -> None:
         if self._updates is None or (self._update_task is not None and not self._update_task.done()):
             return
@@ -1777,11 +1794,14 @@ class KioskEngine:
                 self._set_update_status(UpdateStatus(REQUESTED, target))
                 return
             if not await asyncio.to_thread(updates.has_wheel, target, sha256):
+                if time.monotonic() < self._download_again_at:
+                    return  # the last try failed: the status still says so
                 self._set_update_status(UpdateStatus(DOWNLOADING, target))
                 try:
                     await self._central.download_software(target, sha256, updates.wheel_path(target))
                 except CentralError as exc:
                     log.error("software %s could not be downloaded: %s", target, exc)
+                    self._download_again_at = time.monotonic() + DOWNLOAD_RETRY_S
                     self._set_update_status(UpdateStatus(DOWNLOAD_FAILED, target, str(exc)[:300]))
                     return
             blocker = install_blocker(self.update_activity(), self._clock.now())
@@ -1789,6 +1809,7 @@ class KioskEngine:
                 self._set_update_status(UpdateStatus(WAITING_IDLE, target, None))
                 log.info("software %s waits: %s", target, blocker)
                 return
+            self._tell_updater_if_busy()  # the mark says "idle" before the updater can read the request
             updates.write_request(InstallRequest(target, sha256, updates.wheel_path(target).name))
             log.warning("software %s: install requested from the updater", target)
             self._set_update_status(UpdateStatus(REQUESTED, target))

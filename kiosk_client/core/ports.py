@@ -130,6 +130,11 @@ class UpdatesPort(Protocol):
         """This version's window is up and it reached the central: the updater may keep it."""
         ...
 
+    def set_busy(self, reason: str | None) -> None:
+        """Why the kiosk must not be restarted now (core/updates.install_blocker), or None: idle. The
+        updater reads it right before it switches releases."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class CallStats:

@@ -50,9 +50,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..adapters.update_spool import REQUEST, read_report, write_atomically
+from ..adapters.update_spool import BUSY, REQUEST, read_report, write_atomically
 from ..core.releases import MAX_WHEEL_BYTES, SHA256, VERSION, BadWheel, check_wheel
-from ..core.updates import FAILED, INSTALLED, INSTALLING, InstallRequest
+from ..core.updates import FAILED, INSTALLED, INSTALLING, WAITING_IDLE, InstallRequest
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,10 @@ class UpdaterPaths:
     @property
     def status_file(self) -> Path:
         return self.state_dir / "status.json"
+
+    @property
+    def busy_mark(self) -> Path:
+        return self.health_mark.parent / BUSY
 
 
 class Refused(Exception):
@@ -277,6 +281,18 @@ def prune_releases(paths: UpdaterPaths, keep: set[Path]) -> None:
 # --------------------------------------------------------------------------- health
 
 
+def busy_reason(mark: Path) -> str | None:
+    """Why the kiosk says it must not be restarted now, or None (no mark: idle, or no kiosk running)."""
+    try:
+        descriptor = _open_no_follow(mark)
+        with os.fdopen(descriptor, "rb") as file:
+            return file.read(100).decode("utf-8", "replace") or "busy"
+    except FileNotFoundError:
+        return None
+    except (OSError, Refused):
+        return "busy"  # unreadable: assume someone is there
+
+
 def healthy_version(mark: Path, since: float) -> str | None:
     """The version in the health mark if it was written after `since`, else None."""
     try:
@@ -346,7 +362,8 @@ def apply_request(
     paths: UpdaterPaths, session: SessionControl, health_timeout_s: float = HEALTH_TIMEOUT_S
 ) -> str:
     """Acts on the pending request, if any. Returns what happened: "none", "refused", "skipped_failed",
-    "already_installed", "install_failed", "installed" or "rolled_back"."""
+    "already_installed", "install_failed", "deferred" (the kiosk became busy), "installed" or
+    "rolled_back"."""
     with exclusive(paths):
         status = load_status(paths)
         failed = set(status.get("failed", []))
@@ -391,6 +408,14 @@ def apply_request(
         finally:
             shutil.rmtree(wheel.parent, ignore_errors=True)
 
+        # The request was written while the kiosk was idle, maybe minutes ago: a walk-in or the staff
+        # panel may have begun since. Then nothing is switched; the kiosk asks again once idle.
+        busy = busy_reason(paths.busy_mark)
+        if busy is not None:
+            log.warning("software %s installed, but the kiosk is busy (%s): not switching now", version, busy)
+            shutil.rmtree(release, ignore_errors=True)
+            save_status(paths, status, state=WAITING_IDLE, version=version, error=None)
+            return "deferred"
         log.warning("software %s installed in %s: switching and restarting the kiosk", version, release)
         switch_current(paths, release)
         restarted_at = time.time()
@@ -431,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = UpdaterPaths(args.project, args.spool, args.state_dir, args.health_mark)
     outcome = apply_request(paths, SystemdSession(), args.health_timeout)
     print(outcome)
-    return 0 if outcome in ("none", "installed", "already_installed", "skipped_failed") else 1
+    return 0 if outcome in ("none", "installed", "already_installed", "skipped_failed", "deferred") else 1
 
 
 if __name__ == "__main__":
