@@ -187,6 +187,17 @@ def test_what_the_kiosk_user_could_tamper_with_is_refused_and_changes_nothing(
     (paths.spool / REQUEST).symlink_to(secret)
     assert apply_request(paths, kiosk, health_timeout_s=1.0) == "refused"
 
+    # The spool itself swapped for a link to a folder of root's: nothing there is read or deleted.
+    elsewhere = tmp_path / "root-folder"
+    elsewhere.mkdir()
+    (elsewhere / REQUEST).write_text(json.dumps({"version": "2.0.3", "sha256": "0" * 64, "wheel": "a.whl"}))
+    paths.spool.rename(tmp_path / "spool-moved")
+    paths.spool.symlink_to(elsewhere)
+    assert apply_request(paths, kiosk, health_timeout_s=1.0) == "refused"
+    assert (elsewhere / REQUEST).exists()
+    paths.spool.unlink()
+    (tmp_path / "spool-moved").rename(paths.spool)
+
     assert kiosk.restarts == 0
     assert paths.current.resolve() == BASE_ENV.resolve() and releases(paths) == []
     assert apply_request(paths, kiosk) == "none"  # no request left

@@ -117,6 +117,10 @@ def _open_no_follow(path: Path) -> int:
 
 def take_request(paths: UpdaterPaths) -> InstallRequest | None:
     """The kiosk's request, removed from the spool whatever it holds (a bad one is not read twice)."""
+    # The spool's parent is the kiosk user's too: the spool itself swapped for a link would make root
+    # read (and delete) files elsewhere. Only the final names are opened without following links.
+    if os.path.realpath(paths.spool) != os.path.abspath(paths.spool):
+        raise Refused(f"{paths.spool} is or goes through a symbolic link")
     path = paths.spool / REQUEST
     try:
         descriptor = _open_no_follow(path)
