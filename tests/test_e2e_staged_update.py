@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from kiosk_client.adapters.central_http import HttpCentral
+from kiosk_client.adapters.central_target import CentralSoftwareTarget
 from kiosk_client.adapters.fakes import FakeCallFactory
 from kiosk_client.adapters.local_cache import FileCache
 from kiosk_client.adapters.update_spool import REQUEST, FileUpdates
@@ -92,9 +93,13 @@ def test_a_canary_kiosk_installs_its_release_and_the_fleet_sees_it(site: Site, t
         running.cancel()
         loop.stop()
 
-    # The updater, as kiosk-updater.service runs it on the request; the session's restart injected.
+    # The updater, as kiosk-updater.service runs it on the request: it asks the central itself (the
+    # kiosk's token) what this kiosk's target is; the session's restart injected.
     kiosk = RestartedKiosk(paths)
-    assert apply_request(paths, kiosk, health_timeout_s=30) == "installed"
+    assert (
+        apply_request(paths, kiosk, CentralSoftwareTarget(site.url, token), health_timeout_s=30)
+        == "installed"
+    )
     kiosk.wait()
     assert os.readlink(paths.current) == "releases/2.0.0"
     assert json.loads(paths.health_mark.read_text())["version"] == "2.0.0"

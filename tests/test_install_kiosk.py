@@ -19,6 +19,7 @@ import pytest
 
 from kiosk_client.adapters.secrets_credentials import DEVICE_TOKEN, OUTBOX_KEY
 from kiosk_client.core.settings import load_settings
+from kiosk_client.system.updater import CONFIG_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALLER = ROOT / "installer" / "install-kiosk.sh"
@@ -264,6 +265,11 @@ def test_every_unit_it_installs_passes_systemds_own_check(tmp_path: Path) -> Non
     # The session gets the credentials enrolment seals, by the names the kiosk reads.
     loaded = re.findall(r"^LoadCredentialEncrypted=(\S+)$", texts["kiosk-session.service"], re.M)
     assert loaded == [DEVICE_TOKEN, OUTBOX_KEY]
+    # The updater asks the central itself what to install: with the same device token (not the outbox
+    # key: it reads no document), at the central of the kiosk's configuration file.
+    loaded = re.findall(r"^LoadCredentialEncrypted=(\S+)$", texts["kiosk-updater.service"], re.M)
+    assert loaded == [DEVICE_TOKEN]
+    assert f"kiosk_client.system.updater --config {CONFIG_FILE}\n" in texts["kiosk-updater.service"]
 
 
 def load_settings_defaults_spool() -> Path:

@@ -27,9 +27,11 @@ def build_wheel(
     name: str = "kiosk-client",
     package_version: str | None = None,
     broken_import: bool = False,
+    extra: dict[str, bytes] | None = None,
 ) -> Path:
     """The checkout's kiosk_client as a wheel of `version` (its METADATA), whose package says it is
-    `package_version` (default: `version`); `broken_import`: its package raises when imported."""
+    `package_version` (default: `version`); `broken_import`: its package raises when imported; `extra`:
+    more files, by their path in the wheel (a `.pth` at its top runs at each start of its Python)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dist = f"{name.replace('-', '_')}-{version}"
     wheel = out_dir / f"{dist}-py3-none-any.whl"
@@ -52,6 +54,8 @@ def build_wheel(
                 if broken_import:
                     text += '\nraise ImportError("this release is broken on purpose")\n'
                 data = text.encode()
+            add(arcname, data)
+        for arcname, data in (extra or {}).items():
             add(arcname, data)
         info = f"{dist}.dist-info"
         add(

@@ -32,6 +32,10 @@ REQUESTED = "requested"
 INSTALLING = "installing"
 INSTALLED = "installed"
 FAILED = "failed"
+# The updater's own states, in its status file only (the kiosk asks again at its next good poll):
+# the request named another release than the central designates, or the central could not be asked.
+REFUSED = "refused"
+UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,9 @@ def pending_appointments(
 
 @dataclass(frozen=True, slots=True)
 class InstallRequest:
-    """What the kiosk asks the updater for: this version, whose wheel (in the spool) has this hash."""
+    """What the kiosk asks the updater for: this version, whose wheel (in the spool) has this hash.
+    The kiosk user wrote it: the updater installs only what the central designates (SoftwareTarget),
+    the version here must be that one, and the hash is a hint it never relies on."""
 
     version: str
     sha256: str
@@ -75,6 +81,25 @@ class InstallRequest:
 
     def to_json(self) -> dict[str, str]:
         return {"version": self.version, "sha256": self.sha256, "wheel": self.wheel}
+
+
+@dataclass(frozen=True, slots=True)
+class SoftwareTarget:
+    """What the central designates for this kiosk (its config's `software_target` and
+    `software_target_sha256`), as the updater fetched it itself."""
+
+    version: str | None
+    sha256: str | None
+
+
+def target_refusal(request: InstallRequest, target: SoftwareTarget) -> str | None:
+    """Why the request is not for the release the central designates, or None when it is (the wheel's
+    bytes are then checked against `target.sha256`)."""
+    if target.version is None or target.sha256 is None:
+        return "the central designates no release for this kiosk"
+    if request.version != target.version:
+        return f"the central designates {target.version[:40]!r}, not {request.version[:40]!r}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

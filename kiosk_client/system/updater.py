@@ -1,13 +1,21 @@
-"""The privileged updater: installs the release the kiosk asked for, keeps it only if it comes up.
+"""The privileged updater: installs the central's release for this kiosk, keeps it only if it comes up.
 
 Run as root by kiosk-updater.service when kiosk-updater.path sees the kiosk's install request
 (`python -m kiosk_client.system.updater`). It runs from the installer's environment
 (/opt/kiosk-client/.venv), never from a downloaded release: a broken release cannot break the tool
 that rolls it back.
 
-The kiosk user wrote the request and the wheel, so nothing of theirs is trusted: the wheel is copied
-(not followed through a link) into root's state folder, its SHA-256 checked against the request and
-its metadata against the version, and only that copy is installed.
+Trust. The kiosk user wrote the request and the wheel, and that user runs a web view showing
+third-party pages: it may be compromised, so nothing of theirs decides what is installed. The updater
+asks the central itself (GET /api/v1/kiosk/config with the device token, which kiosk-updater.service
+gets from the service manager as the session does; the URL from /etc/kiosk-client/kiosk.toml, root's)
+and installs only the release it designates: the request's version must be the config's
+`software_target`, and the wheel — copied (never followed through a link) into root's state folder —
+must hash to its `software_target_sha256`; only that copy is installed. The kiosk's download is kept
+(root need not download while the kiosk is busy with citizens), its hash in the request is a hint.
+No code of a release ever runs as root: pip installs the wheel (it runs none of its code), the import
+check runs as the kiosk user, and this process runs from the installer's environment with -I (no
+release's `.pth` on its path).
 
 Layout under /opt/kiosk-client:
   .venv/               the installer's environment: the dependencies, and the first release
@@ -39,6 +47,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import pwd
 import shutil
 import stat
 import subprocess
@@ -51,14 +60,27 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..adapters.update_spool import BUSY, REQUEST, read_report, write_atomically
+from ..core.errors import CentralError, ConfigError, SecretStoreError
 from ..core.releases import MAX_WHEEL_BYTES, SHA256, VERSION, BadWheel, check_wheel
-from ..core.updates import FAILED, INSTALLED, INSTALLING, WAITING_IDLE, InstallRequest
+from ..core.updates import (
+    FAILED,
+    INSTALLED,
+    INSTALLING,
+    REFUSED,
+    UNCONFIRMED,
+    WAITING_IDLE,
+    InstallRequest,
+    SoftwareTarget,
+    target_refusal,
+)
 
 log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_S = 180.0
 MAX_REQUEST_BYTES = 4096
 STEP_TIMEOUT_S = 300.0  # one venv, one pip install, one import check
+KIOSK_USER = "kiosk"  # install-kiosk.sh's user: the release's import check runs as it
+CONFIG_FILE = Path("/etc/kiosk-client/kiosk.toml")
 # The tools it runs get a plain environment: nothing inherited (PYTHONPATH, PIP_*…) may change what is
 # installed or which code the import check imports.
 CLEAN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
@@ -68,6 +90,13 @@ class SessionControl(Protocol):
     """Restarts the kiosk session (systemd in production: system/systemd_session.py)."""
 
     def restart(self) -> None: ...
+
+
+class TargetSource(Protocol):
+    """What the central designates for this kiosk, asked by the updater itself (in production
+    adapters/central_target.py); raises core.errors.CentralError when it cannot tell."""
+
+    def fetch(self) -> SoftwareTarget: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +130,16 @@ class UpdaterPaths:
 
 class Refused(Exception):
     """The request or its wheel is not acceptable: nothing was changed."""
+
+
+class Unconfigured:
+    """A TargetSource that cannot ask: the config or the device token is missing or unusable."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def fetch(self) -> SoftwareTarget:
+        raise CentralError(self.why)
 
 
 # --------------------------------------------------------------------------- the request and the wheel
@@ -156,9 +195,10 @@ def take_request(paths: UpdaterPaths) -> InstallRequest | None:
     return InstallRequest(version, sha256, wheel)
 
 
-def copy_checked_wheel(paths: UpdaterPaths, request: InstallRequest) -> Path:
-    """The wheel, copied into root's state folder, its hash and metadata checked on the copy (what
-    is checked is what is installed: the kiosk user cannot swap the file in between)."""
+def copy_checked_wheel(paths: UpdaterPaths, request: InstallRequest, sha256: str) -> Path:
+    """The wheel, copied into root's state folder, its hash (`sha256`: the central's, never the
+    request's) and metadata checked on the copy (what is checked is what is installed: the kiosk user
+    cannot swap the file in between)."""
     incoming = paths.state_dir / "incoming"
     shutil.rmtree(incoming, ignore_errors=True)
     incoming.mkdir(mode=0o700, parents=True)
@@ -176,8 +216,8 @@ def copy_checked_wheel(paths: UpdaterPaths, request: InstallRequest) -> Path:
                 raise Refused(f"the wheel is larger than {MAX_WHEEL_BYTES} bytes")
             digest.update(chunk)
             target.write(chunk)
-    if digest.hexdigest() != request.sha256:
-        raise Refused("the wheel's SHA-256 is not the requested one")
+    if digest.hexdigest() != sha256:
+        raise Refused("the wheel's SHA-256 is not the one the central designates")
     try:
         with copy.open("rb") as file:
             check_wheel(file, request.version)
@@ -224,7 +264,17 @@ def switch_current(paths: UpdaterPaths, target: Path) -> None:
     os.replace(temporary, paths.current)
 
 
-def _run(command: list[str], what: str) -> str:
+def _run(command: list[str], what: str, user: str | None = None) -> str:
+    """`user`: run as that user, its own group only (no supplementary group of root's)."""
+    uid: int | None = None
+    gid: int | None = None
+    groups: list[int] | None = None
+    if user is not None:
+        try:
+            account = pwd.getpwnam(user)
+        except KeyError:
+            raise RuntimeError(f"{what}: no user {user!r} on this system") from None
+        uid, gid, groups = account.pw_uid, account.pw_gid, []
     try:
         done = subprocess.run(
             command,
@@ -234,6 +284,9 @@ def _run(command: list[str], what: str) -> str:
             check=False,
             env=CLEAN_ENV,
             cwd="/",
+            user=uid,
+            group=gid,
+            extra_groups=groups,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RuntimeError(f"{what}: {exc}") from None
@@ -242,9 +295,10 @@ def _run(command: list[str], what: str) -> str:
     return done.stdout
 
 
-def install_release(paths: UpdaterPaths, version: str, wheel: Path) -> Path:
+def install_release(paths: UpdaterPaths, version: str, wheel: Path, run_as: str | None = None) -> Path:
     """releases/<version>: a venv on the installer's Python, the wheel alone in it, the installer's
-    dependencies through a .pth line; its kiosk_client imported once as a smoke test."""
+    dependencies through a .pth line; its kiosk_client imported once as a smoke test, as `run_as`
+    (the kiosk user in production; None: as this process, for tests run as a normal user)."""
     release = paths.releases / version
     shutil.rmtree(release, ignore_errors=True)  # a run cut short
     paths.releases.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -252,7 +306,11 @@ def install_release(paths: UpdaterPaths, version: str, wheel: Path) -> Path:
     try:
         _run([python, "-m", "venv", "--without-pip", str(release)], "creating the release's venv")
         # pip from the installer's environment installs into the release's (--python): no pip copy
-        # per release. Before the .pth line, so pip sees no other kiosk-client to uninstall.
+        # per release. Before the .pth line, so pip sees no other kiosk-client to uninstall. As root,
+        # yet no code of the wheel runs: --python runs pip on the release's interpreter while its
+        # site-packages is still empty (made just above, root's), a wheel is only unpacked (no setup
+        # script, --no-deps --no-index), and pip byte-compiles its .py files, which parses them
+        # without executing them (the .pyc it writes spare the kiosk recompiling at each start).
         _run(
             [
                 python, "-m", "pip", "--python", str(release / "bin" / "python"), "install",
@@ -263,9 +321,12 @@ def install_release(paths: UpdaterPaths, version: str, wheel: Path) -> Path:
         (site_packages(release) / "kiosk-client-dependencies.pth").write_text(
             f"{site_packages(paths.base)}\n", encoding="utf-8"
         )
+        # The first code of the release to run (its .pth files, its package): as the kiosk user, the
+        # user it will run as in the session anyway, never as root.
         imported = _run(
             [str(release / "bin" / "python"), "-I", "-c", "import kiosk_client.cli, kiosk_client; print(kiosk_client.__version__)"],
             "importing the release",
+            run_as,
         ).strip()  # fmt: skip
         if imported != version:
             raise RuntimeError(f"the release says it is {imported[:40]!r}, not {version!r}")
@@ -363,11 +424,16 @@ def exclusive(paths: UpdaterPaths) -> Iterator[None]:
 
 
 def apply_request(
-    paths: UpdaterPaths, session: SessionControl, health_timeout_s: float = HEALTH_TIMEOUT_S
+    paths: UpdaterPaths,
+    session: SessionControl,
+    central: TargetSource,
+    health_timeout_s: float = HEALTH_TIMEOUT_S,
+    run_as: str | None = None,
 ) -> str:
     """Acts on the pending request, if any. Returns what happened: "none", "refused", "skipped_failed",
-    "already_installed", "install_failed", "deferred" (the kiosk became busy), "installed" or
-    "rolled_back"."""
+    "already_installed", "unconfirmed" (the central could not say what it designates), "install_failed",
+    "deferred" (the kiosk became busy), "installed" or "rolled_back". `run_as`: the user the release's
+    import check runs as (the kiosk user when this runs as root)."""
     with exclusive(paths):
         status = load_status(paths)
         failed = set(status.get("failed", []))
@@ -396,15 +462,31 @@ def apply_request(
                 paths, status, state=FAILED, version=version, error=error[:300], failed=sorted(failed)
             )
 
+        # What to install is the central's word, not the kiosk user's. Unreachable: nothing installed
+        # and the request is not kept (kiosk-updater.path would start this again at once, in a loop
+        # while the network is down); the kiosk asks again after its next good poll of the central.
         try:
-            wheel = copy_checked_wheel(paths, request)
+            target = central.fetch()
+        except CentralError as exc:
+            log.error("software %s not installed: the central could not confirm it (%s)", version, exc)
+            save_status(paths, status, state=UNCONFIRMED, version=version, error=f"central: {exc}"[:300])
+            return "unconfirmed"
+        refusal = target_refusal(request, target)
+        if refusal is not None or target.sha256 is None:
+            # Not marked failed: the target may have changed since the kiosk's last poll (it then asks
+            # for the new one), and a version the central designates later must stay installable.
+            log.error("software %s refused: %s", version, refusal)
+            save_status(paths, status, state=REFUSED, version=version, error=f"refused: {refusal}"[:300])
+            return "refused"
+        try:
+            wheel = copy_checked_wheel(paths, request, target.sha256)
         except Refused as exc:
             log.error("software %s refused: %s", version, exc)
             give_up(f"refused: {exc}")
             return "refused"
         status = save_status(paths, status, state=INSTALLING, version=version, error=None)
         try:
-            release = install_release(paths, version, wheel)
+            release = install_release(paths, version, wheel, run_as)
         except (RuntimeError, OSError) as exc:
             log.error("software %s could not be installed: %s", version, exc)
             give_up(f"install: {exc}")
@@ -453,12 +535,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=defaults.state_dir)
     parser.add_argument("--health-mark", type=Path, default=defaults.health_mark)
     parser.add_argument("--health-timeout", type=float, default=HEALTH_TIMEOUT_S, help="seconds")
+    parser.add_argument(
+        "--config", type=Path, default=CONFIG_FILE, help="the kiosk's configuration (the central's URL)"
+    )
+    parser.add_argument(
+        "--kiosk-user", default=KIOSK_USER, help="the user the release's import check runs as (when root)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from ..adapters.central_target import CentralSoftwareTarget
+    from ..adapters.secrets_credentials import CredentialSecrets, credentials_directory
+    from ..core.settings import load_settings
     from .systemd_session import SystemdSession
 
+    central: TargetSource
+    try:
+        central_url = load_settings(args.config).central_url
+        # The kiosk's device token, as kiosk-updater.service's LoadCredentialEncrypted= hands it over.
+        token = CredentialSecrets(credentials_directory(os.environ)).device_token()
+        if token is None:
+            raise SecretStoreError("the device token credential is missing: enrol this kiosk first")
+        central = CentralSoftwareTarget(central_url, token)
+    except (ConfigError, SecretStoreError, ValueError) as exc:
+        # Still through apply_request: the request is taken (left there, the path unit would start
+        # this again at once, forever), nothing is installed, and the status says why.
+        central = Unconfigured(str(exc))
     paths = UpdaterPaths(args.project, args.spool, args.state_dir, args.health_mark)
-    outcome = apply_request(paths, SystemdSession(), args.health_timeout)
+    # Root drops to the kiosk user for the release's first run; a normal user (tests) stays itself.
+    run_as = args.kiosk_user if os.geteuid() == 0 else None
+    outcome = apply_request(paths, SystemdSession(), central, args.health_timeout, run_as)
     print(outcome)
     return 0 if outcome in ("none", "installed", "already_installed", "skipped_failed", "deferred") else 1
 
