@@ -14,7 +14,10 @@
 #   - /etc/credstore.encrypted (root only), where `kiosk-client enroll` seals the device token;
 #   - /var/lib/kiosk-client, the kiosk's data (its user's only);
 #   - echo cancellation (PipeWire, or PulseAudio) as the kiosk user's default audio devices;
-#   - the kiosk session on boot (kiosk-session.service, enabled), the graphical target as the default.
+#   - the kiosk session on boot (kiosk-session.service, enabled), the graphical target as the default;
+#   - staged updates: /opt/kiosk-client/current (-> .venv at first; the updater moves it to a release),
+#     the kiosk's spool /var/lib/kiosk-client/updates, root's /var/lib/kiosk-updater, and the updater
+#     (kiosk-updater.service, started by kiosk-updater.path, enabled).
 # Then: edit /etc/kiosk-client/kiosk.toml and enrol (README, "Install a terminal").
 set -euo pipefail
 
@@ -151,7 +154,8 @@ kiosk_home=$(awk -F: '$1 == "kiosk" { print $6 }' "$root/etc/passwd")
 # --- the project in /opt/kiosk-client -----------------------------------------------------------------
 # The files of the checkout (those git tracks, or all but build and cache folders without git), owned by
 # root and not writable by anyone else. Staged in a temporary folder and swapped in only when they
-# differ; the virtual environment (.venv) and uv's Python (.tools) stay.
+# differ; the virtual environment (.venv), uv's Python (.tools) and the updater's releases (current,
+# releases) stay.
 project=/opt/kiosk-client
 folder /opt 755 0 0
 dest=$(at "$project")
@@ -168,8 +172,9 @@ else
 fi
 chown -R 0:0 "$staging"
 chmod -R go-w,a+rX "$staging"
-listing() { (cd "$1" && find . \( -path ./.venv -o -path ./.tools \) -prune -o -printf '%p %m %U %G %s\n' | sort); }
-if [ -d "$dest" ] && diff -rq --no-dereference -x .venv -x .tools "$staging" "$dest" >/dev/null &&
+kept=(.venv .tools current releases)
+listing() { (cd "$1" && find . \( -path ./.venv -o -path ./.tools -o -path ./current -o -path ./releases \) -prune -o -printf '%p %m %U %G %s\n' | sort); }
+if [ -d "$dest" ] && diff -rq --no-dereference -x .venv -x .tools -x current -x releases "$staging" "$dest" >/dev/null &&
   [ "$(listing "$staging")" = "$(listing "$dest")" ]; then
   rm -rf "$staging"
 else
@@ -177,8 +182,8 @@ else
   new=$(at /opt/.kiosk-client.new)
   rm -rf "$new"
   cp -a "$staging" "$new"
-  for keep in .venv .tools; do
-    if [ -e "$dest/$keep" ]; then mv "$dest/$keep" "$new/$keep"; fi
+  for keep in "${kept[@]}"; do
+    if [ -e "$dest/$keep" ] || [ -L "$dest/$keep" ]; then mv "$dest/$keep" "$new/$keep"; fi
   done
   rm -rf "$dest"
   mv "$new" "$dest"
@@ -208,7 +213,7 @@ uv_python() {  # Debian 12 has Python 3.11: uv (from PyPI) installs a standalone
 install_python_environment() {
   local venv=$dest/.venv stamp want py
   stamp=$venv/.install-stamp
-  want=$(cd "$dest" && find . \( -path ./.venv -o -path ./.tools \) -prune -o -type f -print0 | sort -z |
+  want=$(cd "$dest" && find . \( -path ./.venv -o -path ./.tools -o -path ./current -o -path ./releases \) -prune -o -type f -print0 | sort -z |
     xargs -0 sha256sum | sha256sum | cut -d' ' -f1)  # the project's contents: any change reinstalls it
   [ -x "$venv/bin/kiosk-client" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
   if [ ! -x "$venv/bin/python" ]; then
@@ -219,7 +224,7 @@ install_python_environment() {
   # Built from a copy: a build in /opt/kiosk-client would leave build/ and *.egg-info there, which the
   # next run would see as changed project files.
   build=$(mktemp -d)
-  (cd "$dest" && tar --exclude=./.venv --exclude=./.tools -cf - .) | tar -C "$build" -xf -
+  (cd "$dest" && tar --exclude=./.venv --exclude=./.tools --exclude=./current --exclude=./releases -cf - .) | tar -C "$build" -xf -
   "$venv/bin/python" -m pip install -q "$build"
   rm -rf "$build"
   echo "$want" >"$stamp"
@@ -231,6 +236,15 @@ else
   echo "  not installing the Python environment (--no-packages): $project/.venv from $project"
 fi
 
+# What the kiosk session runs: a link, which the updater moves to a release and back. Made once: a
+# later run leaves it where the updater put it.
+current=$(at "$project/current")
+if [ ! -L "$current" ]; then
+  [ -e "$current" ] && fail "$project/current exists and is not a symbolic link"
+  ln -s .venv "$current"
+  changed "link $project/current -> .venv"
+fi
+
 # --- configuration, secrets, data ---------------------------------------------------------------------
 folder /etc/kiosk-client 755 0 0
 config=$(at /etc/kiosk-client/kiosk.toml)
@@ -240,6 +254,10 @@ config=$(at /etc/kiosk-client/kiosk.toml)
 # service the decrypted token in memory ($CREDENTIALS_DIRECTORY).
 folder /etc/credstore.encrypted 700 0 0
 folder /var/lib/kiosk-client 700 "$kiosk_uid" "$kiosk_gid"
+# Staged updates: the kiosk's spool (downloaded wheels, its install request), and the updater's own
+# state (its status, which the kiosk reports, and the versions it rolled back), readable by the kiosk.
+folder /var/lib/kiosk-client/updates 700 "$kiosk_uid" "$kiosk_gid"
+folder /var/lib/kiosk-updater 755 0 0
 
 # --- echo cancellation, as the kiosk user's default audio devices ------------------------------------
 for d in "$kiosk_home/.config" "$kiosk_home/.config/pipewire" "$kiosk_home/.config/pipewire/pipewire.conf.d" \
@@ -254,13 +272,17 @@ if [ -e "$old_unit" ] || [ -L "$old_unit" ]; then rm -f "$old_unit"; changed "re
 
 # --- the kiosk session on boot ------------------------------------------------------------------------
 folder /etc/systemd/system 755 0 0
-put "$src/installer/kiosk-session.service" /etc/systemd/system/kiosk-session.service 644 0 0
+for unit in kiosk-session.service kiosk-updater.service kiosk-updater.path; do
+  put "$src/installer/$unit" "/etc/systemd/system/$unit" 644 0 0
+done
 if [ "$root" = / ]; then systemctl=(systemctl); else systemctl=(systemctl --root="$root"); fi
 if [ "$root" = / ] && [ -d /run/systemd/system ] && [ "$changes" -gt 0 ]; then systemctl daemon-reload; fi
-if ! "${systemctl[@]}" --quiet is-enabled kiosk-session.service 2>/dev/null; then
-  "${systemctl[@]}" --quiet enable kiosk-session.service
-  changed "enabled kiosk-session.service"
-fi
+for unit in kiosk-session.service kiosk-updater.path; do
+  if ! "${systemctl[@]}" --quiet is-enabled "$unit" 2>/dev/null; then
+    "${systemctl[@]}" --quiet enable "$unit"
+    changed "enabled $unit"
+  fi
+done
 if [ "$("${systemctl[@]}" get-default 2>/dev/null)" != graphical.target ]; then
   "${systemctl[@]}" --quiet set-default graphical.target
   changed "default target: graphical.target"

@@ -24,6 +24,7 @@ from .adapters.rtc_aiortc import AiortcCallFactory
 from .adapters.scanner_sane import SaneScanner
 from .adapters.secrets_credentials import CredentialSealer, CredentialSecrets, credentials_directory
 from .adapters.secrets_keyring import KeyringSecrets
+from .adapters.update_spool import FileUpdates
 from .core.clock import CentralClock, SystemClock
 from .core.document_desk import DocumentPorts
 from .core.engine import HEARTBEAT_S, KioskEngine
@@ -91,6 +92,9 @@ def build_engine(
         live_devices=live,
         printing=print_ports(settings),
         heartbeat_s=heartbeat_s,
+        updates=FileUpdates(settings.update_spool, settings.updates.status_file, settings.updates.health_mark)
+        if settings.updates.enabled
+        else None,
     )
 
 

@@ -85,7 +85,7 @@ def test_problems_and_risks_follow_what_each_kiosk_last_said() -> None:
     assert [k["id"] for k in view["kiosks"][:2]] == ["no-camera", "silent"]  # at risk first
     assert view["summary"] == {
         "kiosks": 7, "online": 5, "with_problems": 5, "at_risk": 2, "appointments_at_risk": 2,
-        "versions": {"1.0": 7}, "off_target": 0,
+        "versions": {"1.0": 7}, "off_target": 0, "update_failed": 0,
     }  # fmt: skip
 
 
@@ -164,6 +164,7 @@ def test_the_fleet_page_shows_the_version_target_and_asks_a_kiosk_for_a_screensh
         page.click("text=Afficher")
         row = page.locator(f'tr[data-kiosk="{site.kiosk_id}"]')
         expect(row).to_contain_text("1.0 → cible 1.1 (parc)")  # staged updates: not on its target
+        expect(row).to_contain_text("cible 1.1 non téléversée")  # and no release of it to install
         expect(page.locator("#summary")).to_contain_text("1 borne hors de la version cible")
         row.locator('button[data-command="screenshot"]').click()
         expect(row.locator('li[data-state="pending"]')).to_contain_text(
@@ -182,3 +183,20 @@ def test_the_fleet_page_shows_the_version_target_and_asks_a_kiosk_for_a_screensh
         assert picture.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [40, 30]
     finally:
         page.close()
+
+
+def test_each_kiosks_staged_update_and_a_target_never_uploaded_are_shown() -> None:
+    kiosks = [
+        a_kiosk("failed", 5, last_update='{"state": "failed", "version": "1.1", "error": "rolled back"}'),
+        a_kiosk("waiting", 5, last_update='{"state": "waiting_idle", "version": "1.1", "error": null}'),
+        a_kiosk("pinned", 5, last_update=None),
+        a_kiosk("garbled", 5, last_update="[1"),
+    ]
+    targets = {k["id"]: ("1.1", "fleet") for k in kiosks} | {"pinned": ("1.2", "pin")}
+    view = fleet_view(kiosks, [], {}, frozenset(), NOW, targets, frozenset({"1.1"}))
+    by_id = {k["id"]: k for k in view["kiosks"]}
+    assert by_id["failed"]["update"] == {"state": "failed", "version": "1.1", "error": "rolled back"}
+    assert by_id["waiting"]["update"]["state"] == "waiting_idle"
+    assert by_id["garbled"]["update"] is None
+    assert [k for k, row in by_id.items() if row["software_target_missing"]] == ["pinned"]  # 1.2: no release
+    assert view["summary"]["update_failed"] == 1

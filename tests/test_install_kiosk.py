@@ -19,6 +19,7 @@ import pytest
 
 from kiosk_client.adapters.secrets_credentials import DEVICE_TOKEN, OUTBOX_KEY
 from kiosk_client.core.settings import load_settings
+from kiosk_client.system.updater import CONFIG_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALLER = ROOT / "installer" / "install-kiosk.sh"
@@ -135,11 +136,14 @@ def test_it_installs_a_blank_debian_12_and_a_second_run_changes_nothing(tmp_path
     opt = root / "opt" / "kiosk-client"
     assert (opt / "kiosk_client" / "cli.py").read_bytes() == (ROOT / "kiosk_client" / "cli.py").read_bytes()
     assert (opt / "pyproject.toml").is_file() and os.access(opt / "installer" / "install-kiosk.sh", os.X_OK)
-    assert not {".git", ".venv", "__pycache__"} & {p.name for p in opt.rglob("*")}
+    assert not {".git", ".venv", "__pycache__", "releases"} & {p.name for p in opt.rglob("*")}
     for path in [opt, *opt.rglob("*")]:
         st = path.lstat()
-        assert (st.st_uid, st.st_gid) == (0, 0) and not st.st_mode & 0o022, path
+        assert (st.st_uid, st.st_gid) == (0, 0), path
+        assert path.is_symlink() or not st.st_mode & 0o022, path
     owned("/opt/kiosk-client", 0o755, (0, 0))
+    # What the session runs: the installer's environment, until the updater moves it to a release.
+    assert os.readlink(opt / "current") == ".venv"
 
     # Configuration (from the example), the sealed-credential store, the kiosk's data.
     config = root / "etc/kiosk-client/kiosk.toml"
@@ -148,6 +152,8 @@ def test_it_installs_a_blank_debian_12_and_a_second_run_changes_nothing(tmp_path
     owned("/etc/kiosk-client/kiosk.toml", 0o644, (0, 0))
     owned("/etc/credstore.encrypted", 0o700, (0, 0))
     owned("/var/lib/kiosk-client", 0o700, (uid, gid))
+    owned("/var/lib/kiosk-client/updates", 0o700, (uid, gid))  # the kiosk's spool: wheels, its request
+    owned("/var/lib/kiosk-updater", 0o755, (0, 0))  # the updater's status, which the kiosk reads
 
     # Echo cancellation, as the kiosk user's own configuration.
     pipewire = f"{home}/.config/pipewire/pipewire.conf.d/60-kiosk-echo-cancel.conf"
@@ -163,6 +169,12 @@ def test_it_installs_a_blank_debian_12_and_a_second_run_changes_nothing(tmp_path
     owned("/etc/systemd/system/kiosk-session.service", 0o644, (0, 0))
     wants = root / "etc/systemd/system/graphical.target.wants/kiosk-session.service"
     assert os.readlink(wants) == "/etc/systemd/system/kiosk-session.service"
+    # The updater: root's units, its path unit enabled (it starts the service on a request).
+    for name in ("kiosk-updater.service", "kiosk-updater.path"):
+        owned(f"/etc/systemd/system/{name}", 0o644, (0, 0))
+        assert (root / "etc/systemd/system" / name).read_bytes() == (ROOT / "installer" / name).read_bytes()
+    updater_wants = root / "etc/systemd/system/multi-user.target.wants/kiosk-updater.path"
+    assert os.readlink(updater_wants) == "/etc/systemd/system/kiosk-updater.path"
     assert os.readlink(root / "etc/systemd/system/default.target").endswith("/graphical.target")
 
     # Nothing landed outside the target.
@@ -185,6 +197,16 @@ def test_it_installs_a_blank_debian_12_and_a_second_run_changes_nothing(tmp_path
     assert again.returncode == 0 and "nothing changed" in again.stdout, again.stdout + again.stderr
     assert snapshot(root) == before
 
+    # An update the updater installed stays through a run of the installer (the link and its release).
+    release = opt / "releases" / "9.9"
+    (release / "bin").mkdir(parents=True)
+    (opt / "current").unlink()
+    (opt / "current").symlink_to("releases/9.9")
+    after_update = snapshot(root)
+    kept = install("--root", str(root), "--no-packages")
+    assert kept.returncode == 0 and "nothing changed" in kept.stdout, kept.stdout + kept.stderr
+    assert snapshot(root) == after_update
+
     # What differs is put back, and only that; the configuration an administrator edited is kept.
     config.write_text(config.read_text().replace("https://central.example.org", "https://c.example.fr"))
     unit.write_text("[Service]\nExecStart=/bin/true\n")
@@ -199,27 +221,60 @@ def test_it_installs_a_blank_debian_12_and_a_second_run_changes_nothing(tmp_path
     ]
     assert "https://c.example.fr" in config.read_text()
     assert unit.read_bytes() == (ROOT / "installer" / "kiosk-session.service").read_bytes()
+    assert os.readlink(opt / "current") == "releases/9.9" and release.is_dir()  # kept through the swap
 
 
 @needs_root
 def test_every_unit_it_installs_passes_systemds_own_check(tmp_path: Path) -> None:
     root = blank_debian(tmp_path / "target")
     assert install("--root", str(root), "--no-packages").returncode == 0
-    units = [p for p in (root / "etc/systemd/system").rglob("*") if p.is_file() and not p.is_symlink()]
-    assert [u.name for u in units] == ["kiosk-session.service"]
-    here = Path(sys.executable).with_name("kiosk-client")  # the installed path, checked against ours
+    units = sorted(
+        (p for p in (root / "etc/systemd/system").rglob("*") if p.is_file() and not p.is_symlink()),
+        key=lambda p: p.name,
+    )
+    assert [u.name for u in units] == ["kiosk-session.service", "kiosk-updater.path", "kiosk-updater.service"]
+    # The installed paths, checked against ours: the session runs the `current` link's kiosk-client,
+    # the updater the installer's own Python (never a downloaded release).
+    executables = {
+        "/opt/kiosk-client/current/bin/kiosk-client": str(Path(sys.executable).with_name("kiosk-client")),
+        "/opt/kiosk-client/.venv/bin/python": sys.executable,
+    }
+    texts = {u.name: u.read_text() for u in units}
+    assert "ExecStart=/opt/kiosk-client/current/bin/kiosk-client session" in texts["kiosk-session.service"]
+    assert (
+        "ExecStart=/opt/kiosk-client/.venv/bin/python -I -m kiosk_client.system.updater"
+        in texts["kiosk-updater.service"]
+    )
+    # The path unit watches the request file the kiosk writes, in the spool its settings default to.
+    watched = re.findall(r"^PathExists=(\S+)$", texts["kiosk-updater.path"], re.M)
+    assert watched == [str(load_settings_defaults_spool() / "request.json")]
     for unit in units:
-        text = unit.read_text()
-        assert "/opt/kiosk-client/.venv/bin/kiosk-client" in text
+        text = texts[unit.name]
+        for installed, here in executables.items():
+            text = text.replace(installed, here)
         local = tmp_path / unit.name
-        local.write_text(text.replace("/opt/kiosk-client/.venv/bin/kiosk-client", str(here)))
+        local.write_text(text)
+    for unit in units:
         done = subprocess.run(
-            ["systemd-analyze", "verify", str(local)], capture_output=True, text=True, timeout=60
+            ["systemd-analyze", "verify", str(tmp_path / unit.name)],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode == 0, f"{unit.name}: {done.stderr}"
     # The session gets the credentials enrolment seals, by the names the kiosk reads.
-    loaded = re.findall(r"^LoadCredentialEncrypted=(\S+)$", units[0].read_text(), re.M)
+    loaded = re.findall(r"^LoadCredentialEncrypted=(\S+)$", texts["kiosk-session.service"], re.M)
     assert loaded == [DEVICE_TOKEN, OUTBOX_KEY]
+    # The updater asks the central itself what to install: with the same device token (not the outbox
+    # key: it reads no document), at the central of the kiosk's configuration file.
+    loaded = re.findall(r"^LoadCredentialEncrypted=(\S+)$", texts["kiosk-updater.service"], re.M)
+    assert loaded == [DEVICE_TOKEN]
+    assert f"kiosk_client.system.updater --config {CONFIG_FILE}\n" in texts["kiosk-updater.service"]
+
+
+def load_settings_defaults_spool() -> Path:
+    """The spool a kiosk uses with the installer's configuration (the example, data_dir by default)."""
+    return load_settings(ROOT / "config" / "kiosk.example.toml").update_spool
 
 
 @needs_root

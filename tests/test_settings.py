@@ -137,3 +137,19 @@ def test_accessibility_section() -> None:
         parse_settings(base + "[accessibility]\nspeech_rate=2\n", "k")
     with pytest.raises(ConfigError, match=r"accessibility\.volume"):
         parse_settings(base + "[accessibility]\nvolume=3\n", "k")
+
+
+def test_updates_section() -> None:
+    default = parse_settings("[central]\nurl='https://x'\n[kiosk]\ndata_dir='/var/lib/k'\n", "k")
+    assert default.updates.enabled and default.update_spool == Path("/var/lib/k/updates")
+    # The installer's units watch and write these: the defaults are theirs.
+    assert default.updates.status_file == Path("/var/lib/kiosk-updater/status.json")
+    assert default.updates.health_mark == Path("/run/kiosk-client/healthy")
+    custom = parse_settings(
+        "[central]\nurl='https://x'\n[updates]\nenabled=false\nspool_dir='/srv/spool'\nhealth_mark='/tmp/h'\n",
+        "k",
+    )
+    assert not custom.updates.enabled and custom.update_spool == Path("/srv/spool")
+    assert custom.updates.health_mark == Path("/tmp/h")
+    with pytest.raises(ConfigError, match=r"updates\.spool"):
+        parse_settings("[central]\nurl='https://x'\n[updates]\nspool='/x'\n", "k")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import Mapping
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +32,7 @@ from ..core.models import (
     SessionDescription,
     WalkInService,
 )
+from ..core.releases import MAX_WHEEL_BYTES
 from ..core.wire import (
     parse_call_signal,
     parse_call_ticket,
@@ -181,6 +186,7 @@ class HttpCentral:
                 "devices": heartbeat.devices,
                 "software_version": heartbeat.software_version,
                 **({"preflight": heartbeat.preflight} if heartbeat.preflight is not None else {}),
+                **({"update": heartbeat.update} if heartbeat.update is not None else {}),
             },
         )
         if response.status_code == 204 or not response.content:
@@ -216,6 +222,51 @@ class HttpCentral:
             timeout_s=60.0,
         )
         return size_bytes * 8 / 1000 / max(time.monotonic() - started, 1e-3)
+
+    async def download_software(self, version: str, sha256: str, destination: Path) -> None:
+        path = f"/kiosk/software/{version}"
+        partial_file = destination.with_name(destination.name + ".part")
+        digest = hashlib.sha256()
+        received = 0
+        client = self._client
+        try:
+            # A wheel is megabytes: streamed to disk (never whole in memory), over a generous timeout.
+            async with client.stream(
+                "GET", API + path, timeout=httpx.Timeout(120.0, connect=CONNECT_TIMEOUT_S)
+            ) as response:
+                if response.status_code >= 500:
+                    raise CentralUnavailable(f"GET {path}: the central failed ({response.status_code})")
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _rejection(response)
+                with partial_file.open("wb") as file:
+                    async for chunk in response.aiter_bytes(256 * 1024):
+                        received += len(chunk)
+                        if received > MAX_WHEEL_BYTES:
+                            raise MalformedResponse(f"GET {path}: more than {MAX_WHEEL_BYTES} bytes")
+                        digest.update(chunk)
+                        file.write(chunk)
+                    file.flush()
+                    os.fsync(file.fileno())
+        except httpx.TimeoutException as exc:
+            self._fresh_connections(client)
+            partial_file.unlink(missing_ok=True)
+            raise CentralUnavailable(
+                f"GET {path}: the central did not answer in time ({type(exc).__name__})"
+            ) from None
+        except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.TransportError):
+                self._fresh_connections(client)
+            partial_file.unlink(missing_ok=True)
+            raise CentralUnavailable(f"GET {path}: cannot reach the central ({exc})") from None
+        except BaseException:
+            with contextlib.suppress(OSError):
+                partial_file.unlink(missing_ok=True)
+            raise
+        if digest.hexdigest() != sha256:
+            partial_file.unlink(missing_ok=True)
+            raise MalformedResponse(f"GET {path}: the wheel's SHA-256 is not the one the config gave")
+        partial_file.replace(destination)
 
     async def post_session_report(self, report: Mapping[str, object]) -> None:
         await self._request("POST", "/kiosk/session-reports", json=dict(report))

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import struct
 import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 
 from ..core.commands import PNG_SIGNATURE, CommandRefused, CommandResult, KioskCommand
 from ..core.control_protocol import InputMessage
 from ..core.crash_loop import RunHistory
 from ..core.document_desk import ExpiredDocument
-from ..core.errors import CentralError, CentralRejected
+from ..core.errors import CentralError, CentralRejected, MalformedResponse
 from ..core.models import (
     Appointment,
     CallSignal,
@@ -67,6 +69,9 @@ class FakeCentral:
         self.pending_commands: list[KioskCommand] = []
         self.command_results: list[CommandResult] = []
         self.results_posted = asyncio.Event()
+        # Staged updates: the wheels it serves (version → bytes), and the versions downloaded.
+        self.releases: dict[str, bytes] = {}
+        self.software_downloads: list[str] = []
         self._ids = itertools.count(1)
         self._signals: dict[str, CallSignal] = {}
         self._changed = asyncio.Event()
@@ -146,6 +151,17 @@ class FakeCentral:
     async def report_document_expired(self, expired: ExpiredDocument) -> None:
         self._check()
         self.expired_documents.append(expired)
+
+    async def download_software(self, version: str, sha256: str, destination: Path) -> None:
+        """From `releases` (version → wheel bytes); checked like the real adapter."""
+        self.software_downloads.append(version)
+        self._check()
+        wheel = self.releases.get(version)
+        if wheel is None:
+            raise CentralRejected(404, "not_found", "this release was not uploaded")
+        if hashlib.sha256(wheel).hexdigest() != sha256:
+            raise MalformedResponse(f"{version}: the wheel's SHA-256 is not the one the config gave")
+        await asyncio.to_thread(destination.write_bytes, wheel)
 
     async def measure_uplink(self, size_bytes: int) -> float:
         self._check()

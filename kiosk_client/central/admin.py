@@ -121,3 +121,32 @@ class CentralAdmin:
         response = self._client.get(f"/api/v1/admin/commands/{command_id}/screenshot")
         response.raise_for_status()
         return response.content
+
+    def upload_release(self, version: str, wheel: bytes) -> dict[str, Any]:
+        """Staged updates: a kiosk-client wheel as release `version`; the release as listed."""
+        response = self._client.put(
+            f"/api/v1/admin/software/{version}",
+            content=wheel,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=120,
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
+    def set_software_targets(
+        self,
+        default: str | None = None,
+        canary: dict[str, Any] | None = None,
+        pins: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The whole plan (what is left out is cleared): the fleet's default, the canary group, pins."""
+        response = self._client.put(
+            "/api/v1/admin/software-targets", json={"default": default, "canary": canary, "pins": pins or {}}
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
+    def fleet(self) -> dict[str, Any]:
+        response = self._client.get("/api/v1/admin/fleet")
+        response.raise_for_status()
+        return dict(response.json())

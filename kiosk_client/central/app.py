@@ -344,18 +344,22 @@ def ice_servers_for(request: web.Request, who: str, appointments: list[Any]) -> 
 
 
 async def kiosk_config(request: web.Request) -> web.Response:
-    from .software_targets import target_for, targets  # it imports this module
+    from .releases import target_sha256  # they import this module
+    from .software_targets import target_for, targets
 
     kiosk = device(request)
     since, until = window()
     appointments = request.app[STORE].appointments_for_kiosk(kiosk["id"], since, until)
+    target = target_for(kiosk["id"], targets(request.app[STORE]))[0]
     return web.json_response(
         {
             **served_config(request.app[STORE]),
             "ice_servers": ice_servers_for(request, kiosk["id"], appointments),
             # Staged updates: the version this kiosk should run (its pin, its canary group's, the
-            # fleet's), or null. Nothing on the kiosk installs it yet.
-            "software_target": target_for(kiosk["id"], targets(request.app[STORE]))[0],
+            # fleet's), or null; and the SHA-256 of that release's wheel, null until it was uploaded
+            # (the kiosk installs only a release whose hash it was told here).
+            "software_target": target,
+            "software_target_sha256": target_sha256(request.app[STORE], target),
         },
         headers={"Cache-Control": "no-store"},  # it carries a credential
     )
@@ -381,6 +385,7 @@ async def heartbeat(request: web.Request) -> web.Response:
         devices,
         text(data, "software_version", 40, optional=True) or "",
         preflight,
+        checked_update(data.get("update")),
     )
     # IT staff's commands ride on the answer; none: 204 as always (what older kiosks expect).
     now = utcnow()
@@ -390,6 +395,29 @@ async def heartbeat(request: web.Request) -> web.Response:
     return web.json_response(
         {"commands": [delivered_json(c, now) for c in commands]}, headers={"Cache-Control": "no-store"}
     )
+
+
+UPDATE_STATES = frozenset(
+    {"downloading", "download_failed", "waiting_idle", "requested", "installing", "installed", "failed"}
+)
+
+
+def checked_update(value: Any) -> dict[str, Any] | None:
+    """The kiosk's staged update as its heartbeat says it: {state, version, error?}, or null."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"state", "version", "error"}:
+        raise ApiError(400, "invalid_field", "update: expected {state, version, error} or null")
+    state, version, error = value.get("state"), value.get("version"), value.get("error")
+    if state not in UPDATE_STATES:
+        raise ApiError(
+            400, "invalid_field", f"update.state: expected one of {', '.join(sorted(UPDATE_STATES))}"
+        )
+    if not isinstance(version, str) or not 0 < len(version) <= 40:
+        raise ApiError(400, "invalid_field", "update.version: expected a version")
+    if error is not None and (not isinstance(error, str) or len(error) > 300):
+        raise ApiError(400, "invalid_field", "update.error: expected a string of at most 300 characters")
+    return {"state": state, "version": version, "error": error}
 
 
 UPLINK_PROBE_MAX = 2 * 1024 * 1024
@@ -761,7 +789,8 @@ async def admin_fleet(request: web.Request) -> web.Response:
     plan = targets(store)
     kiosks = store.kiosks()
     wanted = {k["id"]: target_for(k["id"], plan) for k in kiosks}
-    view = fleet_view(kiosks, store.session_reports(), today, frozenset(finished), now, wanted)
+    uploaded = frozenset(r["version"] for r in store.releases())
+    view = fleet_view(kiosks, store.session_reports(), today, frozenset(finished), now, wanted, uploaded)
     return web.json_response(view)
 
 
@@ -1004,6 +1033,9 @@ def create_app(store: Store, admin_token: str, options: CentralOptions | None = 
     from .software_targets import add_software_target_routes
 
     add_software_target_routes(app, v1)
+    from .releases import add_release_routes
+
+    add_release_routes(app, v1)
     app.router.add_get("/clerk", clerk_console)
     app.router.add_get("/fleet", fleet_page)
     app.router.add_static("/clerk/static", STATIC)

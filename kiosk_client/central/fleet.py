@@ -29,6 +29,14 @@ def _parse(moment: str | None) -> datetime | None:
         return None
 
 
+def _column(row: Row, name: str) -> Any:
+    """A column newer than some callers' rows (plain dicts in tests, older fixtures): None there."""
+    try:
+        return row[name]
+    except (KeyError, IndexError):
+        return None
+
+
 def _json(raw: str | None) -> Any:
     if not raw:
         return None
@@ -69,11 +77,13 @@ def fleet_view(
     finished: frozenset[str],
     now: datetime,
     targets: Mapping[str, tuple[str | None, str | None]] | None = None,
+    uploaded: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """`reports`: session reports in the order received; `appointments`: today's, per kiosk id;
     `finished`: ids of appointments whose call has ended (no citizen left to worry about); `targets`:
     per kiosk id, the software version it should run and why ("pin", "canary", "fleet"; see
-    software_targets.py), (None, None) or absent when none is set."""
+    software_targets.py), (None, None) or absent when none is set; `uploaded`: the versions whose release
+    (wheel) the central holds, which kiosks can install (None: not known, none flagged)."""
     last_reset: dict[str, Row] = {}
     for report in reports:
         last_reset[report["kiosk_id"]] = report
@@ -94,6 +104,7 @@ def fleet_view(
         off_target = (
             target is not None and bool(kiosk["software_version"]) and kiosk["software_version"] != target
         )
+        update = _json(_column(kiosk, "last_update"))
         rows.append(
             {
                 "id": kiosk["id"],
@@ -106,6 +117,12 @@ def fleet_view(
                 "software_target": target,
                 "software_target_source": source,
                 "off_target": off_target,
+                # A target with no uploaded release: the kiosk cannot install it (IT staff forgot it).
+                "software_target_missing": target is not None
+                and uploaded is not None
+                and target not in uploaded,
+                # What the kiosk said of its staged update: {state, version, error} or null.
+                "update": update if isinstance(update, dict) else None,
                 "devices": _json(kiosk["last_devices"]) or {},
                 "preflight": _json(kiosk["last_preflight"]),
                 "last_reset_check": None
@@ -132,6 +149,7 @@ def fleet_view(
             "appointments_at_risk": sum(len(r["appointments_left_today"]) for r in rows if r["at_risk"]),
             "versions": dict(versions.most_common()),
             "off_target": sum(r["off_target"] for r in rows),
+            "update_failed": sum(bool(r["update"]) and r["update"]["state"] == "failed" for r in rows),
         },
         "kiosks": rows,
     }

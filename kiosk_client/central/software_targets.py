@@ -2,25 +2,25 @@
 
 A fleet default, a canary group that gets a newer version first, and a per-kiosk pin (a kiosk held
 back, or tried alone). Each kiosk's config carries its `software_target`; the fleet view shows the
-kiosks running something else. Nothing here installs anything: an updater on the terminal (not part
-of this project yet) would act on the target.
+kiosks running something else. The releases a target can name are uploaded apart (releases.py); the
+terminal's updater installs them (system/updater.py, README "Updates").
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
+from ..core.releases import VERSION as RELEASE_VERSION
 from .app import STORE, admin
 from .errors import ApiError
 from .json_body import read_json_object
 from .store import Store
 
 SETTING = "software_targets"
-VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,39}$")
+VERSION = RELEASE_VERSION  # one rule for targets and releases
 MAX_KIOSKS = 10_000
 EMPTY: dict[str, Any] = {"default": None, "canary": None, "pins": {}}
 

@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS command_screenshots (
     png_base64 TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL, bytes INTEGER NOT NULL,
     taken_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS software_releases (
+    version TEXT PRIMARY KEY, filename TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,
+    uploaded_at TEXT NOT NULL, wheel_base64 TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS bookings (
     source TEXT NOT NULL, external_id TEXT NOT NULL, appointment_id TEXT REFERENCES appointments(id),
     sequence INTEGER NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL, reason TEXT, updated_at TEXT NOT NULL,
@@ -93,6 +97,7 @@ ADDED_COLUMNS = (
     ("appointments", "walk_in", "INTEGER NOT NULL DEFAULT 0"),  # before walk-ins, every one was booked
     ("appointments", "cancelled_at", "TEXT"),  # cancelled in a booking tool (bookings.py)
     ("kiosks", "last_preflight", "TEXT"),  # before kiosks reported their pre-flight
+    ("kiosks", "last_update", "TEXT"),  # before kiosks installed their staged software target
 )
 # The tables read in insertion order (`ORDER BY ..., rowid`): PostgreSQL has no rowid, they get one.
 ROWID_TABLES = ("walk_in_availability", "session_reports")
@@ -288,12 +293,15 @@ class Store:
         devices: dict[str, str],
         version: str,
         preflight: dict[str, Any] | None = None,
+        update: dict[str, Any] | None = None,
     ) -> None:
+        """`update`: what the kiosk said of its staged update (None: nothing, which clears the last)."""
         self._exec(
             "UPDATE kiosks SET last_seen=?, last_state=?, last_appointment=?, last_devices=?, software_version=?,"
-            " last_preflight=COALESCE(?, last_preflight) WHERE id=?",
+            " last_preflight=COALESCE(?, last_preflight), last_update=? WHERE id=?",
             utcnow().isoformat(), state, appointment_id, json.dumps(devices), version,
-            json.dumps(preflight) if preflight is not None else None, kiosk_id,
+            json.dumps(preflight) if preflight is not None else None,
+            json.dumps(update) if update is not None else None, kiosk_id,
         )  # fmt: skip
 
     def record_expired_document(
@@ -1054,3 +1062,33 @@ class Store:
 
     def screenshot(self, command_id: str) -> Row | None:
         return self._one("SELECT * FROM command_screenshots WHERE command_id=?", command_id)
+
+    # --- software releases (staged updates: the wheels kiosks download)
+    def put_release(self, version: str, filename: str, sha256: str, wheel_base64: str, length: int) -> bool:
+        """False when this version was already uploaded: a version names one wheel, for good (a kiosk
+        that checked a hash must never be handed other bytes under the same name)."""
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM software_releases WHERE version=?", (version,)).fetchone():
+                return False
+            db.execute(
+                "INSERT INTO software_releases (version, filename, sha256, bytes, uploaded_at, wheel_base64)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (version, filename, sha256, length, utcnow().isoformat(), wheel_base64),
+            )  # fmt: skip
+        return True
+
+    def releases(self) -> list[Row]:
+        """Without their wheels (a listing must not read megabytes per release)."""
+        return self._all(
+            "SELECT version, filename, sha256, bytes, uploaded_at FROM software_releases ORDER BY uploaded_at"
+        )
+
+    def release(self, version: str) -> Row | None:
+        return self._one(
+            "SELECT version, filename, sha256, bytes, uploaded_at FROM software_releases WHERE version=?",
+            version,
+        )
+
+    def release_wheel(self, version: str) -> str | None:
+        row = self._one("SELECT wheel_base64 FROM software_releases WHERE version=?", version)
+        return None if row is None else str(row["wheel_base64"])

@@ -85,6 +85,7 @@ from .ports import (
     RelayUnavailable,
     RemoteMediaStarted,
     ResetScreenPort,
+    UpdatesPort,
 )
 from .preflight import NOT_CONFIGURED, OK, PreflightResult, due
 from .print_protocol import is_print_message
@@ -118,6 +119,18 @@ from .session import (
 )
 from .staff_access import Attempt, StaffAccess
 from .staff_pin import pin_matches
+from .updates import (
+    DOWNLOAD_FAILED,
+    DOWNLOADING,
+    REQUESTED,
+    WAITING_IDLE,
+    InstallRequest,
+    KioskActivity,
+    UpdateStatus,
+    install_blocker,
+    pending_appointments,
+    settled_status,
+)
 from .volume import DEFAULT_LEVEL, clamp_level, gain
 
 log = logging.getLogger(__name__)
@@ -208,6 +221,7 @@ LIVE_RETRY_CAP_S = 1.0
 CONFIG_REFRESH_S = 600.0
 CONFIG_BEFORE_CALL_S = 5.0  # a slow central delays an offer by this much at most
 HEARTBEAT_S = 30.0
+DOWNLOAD_RETRY_S = 300.0  # a release's download that failed is tried again this much later
 EVALUATION_LINK_FOR = timedelta(seconds=20)  # the « Je donne mon avis » QR code after the rating
 COMMAND_IDS_KEPT = 500  # the ids of commands already run (each runs at most once)
 SCREENSHOT_TIMEOUT_S = 15.0
@@ -237,6 +251,7 @@ class KioskEngine:
         live_check_s: float = LIVE_CHECK_S,
         printing: PrintPorts | None = None,
         heartbeat_s: float = HEARTBEAT_S,
+        updates: UpdatesPort | None = None,
     ) -> None:
         self._central = central
         self._calls = calls
@@ -349,6 +364,16 @@ class KioskEngine:
         self._command_screen: KioskScreenPort | None = None
         self._commands_seen: dict[str, None] = {}  # insertion-ordered: the oldest are forgotten first
         self._command_lock = asyncio.Lock()
+
+        # Staged updates (core/updates.py): the spool and the updater's status; None: not on a
+        # terminal with an updater (tests, demo), where the target is only logged.
+        self._updates = updates
+        self._update_status: UpdateStatus | None = None
+        self._update_task: asyncio.Task[None] | None = None
+        self._window_up = False
+        self._healthy_marked = False
+        self._busy_told: str | None = ""  # "": not told yet
+        self._download_again_at = 0.0  # after a failed download (monotonic): a rural link is not hammered
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -1081,6 +1106,8 @@ class KioskEngine:
                 if schedule is not None:
                     self._accept_schedule(schedule)
                 self._central_ok = True
+                self._mark_healthy_once()
+                self._consider_update()
                 self.reset.central_is_back()  # the session reports that waited for it
                 self._notices -= {Notice.CENTRAL_UNREACHABLE, Notice.NOT_ENROLLED, Notice.SCHEDULE_UNREADABLE}
                 backoff.reset()
@@ -1123,6 +1150,7 @@ class KioskEngine:
     async def _tick_loop(self) -> None:
         while True:
             self._step()
+            self._tell_updater_if_busy()
             await asyncio.sleep(self._tick_s)
 
     def _step(self) -> None:
@@ -1698,6 +1726,97 @@ class KioskEngine:
                 )
                 await asyncio.sleep(1.0 + attempt)
 
+    # ----------------------------------------------------------------- staged updates
+
+    def window_shown(self) -> None:
+        """The kiosk's window is up (the UI says so, on the engine's thread, with READY=1)."""
+        self._window_up = True
+        self._mark_healthy_once()
+
+    def _mark_healthy_once(self) -> None:
+        """The updater keeps a new version only once its window came up and it reached the central:
+        both, so a release that cannot draw, or cannot talk to the central, is rolled back."""
+        if self._updates is None or self._healthy_marked or not (self._window_up and self._central_ok):
+            return
+        self._healthy_marked = True
+        self._updates.mark_healthy(self._version)
+
+    def _tell_updater_if_busy(self) -> None:
+        """The updater checks this mark right before it restarts the kiosk: a request written while
+        idle may be acted on minutes later, when a walk-in or the staff panel has begun."""
+        if self._updates is None:
+            return
+        busy = install_blocker(self.update_activity(), self._clock.now())
+        if busy != self._busy_told:
+            try:
+                self._updates.set_busy(busy)
+                self._busy_told = busy
+            except OSError as exc:
+                log.warning("the busy mark could not be written: %s", exc)
+
+    def _consider_update(self) -> None:
+        if self._updates is None or (self._update_task is not None and not self._update_task.done()):
+            return
+        self._update_task = self._spawn(self._update_step(self._updates))
+
+    def _set_update_status(self, status: UpdateStatus | None) -> None:
+        if status != self._update_status:
+            self._update_status = status
+            log.warning("staged update: %r", status)
+            self._heartbeat_due.set()
+
+    def update_activity(self) -> KioskActivity:
+        schedule = self._schedule
+        appointments = schedule.appointments if schedule is not None else ()
+        return KioskActivity(
+            session_idle=self._session.phase is Phase.IDLE,
+            staff_panel_open=self.staff.is_open or self._live_on,
+            resetting=self.reset.checking,
+            appointments=pending_appointments(
+                ((a.id, a.start, a.end) for a in appointments), frozenset(self._done)
+            ),
+        )
+
+    async def _update_step(self, updates: UpdatesPort) -> None:
+        """One look at the staged update, after each good poll: download the target's wheel if it is
+        not in the spool, then ask the updater for it once the kiosk is idle. Every step is checked
+        again each time, so nothing here needs to survive a restart."""
+        target, sha256 = self._config.software_target, self._config.software_target_sha256
+        if target is None or sha256 is None or not self._version:
+            self._set_update_status(None)
+            return
+        try:
+            status, go_on = settled_status(target, self._version, updates.updater_report())
+            if not go_on:
+                self._set_update_status(status)
+                return
+            if updates.request_pending():
+                self._set_update_status(UpdateStatus(REQUESTED, target))
+                return
+            if not await asyncio.to_thread(updates.has_wheel, target, sha256):
+                if time.monotonic() < self._download_again_at:
+                    return  # the last try failed: the status still says so
+                self._set_update_status(UpdateStatus(DOWNLOADING, target))
+                try:
+                    await self._central.download_software(target, sha256, updates.wheel_path(target))
+                except CentralError as exc:
+                    log.error("software %s could not be downloaded: %s", target, exc)
+                    self._download_again_at = time.monotonic() + DOWNLOAD_RETRY_S
+                    self._set_update_status(UpdateStatus(DOWNLOAD_FAILED, target, str(exc)[:300]))
+                    return
+            blocker = install_blocker(self.update_activity(), self._clock.now())
+            if blocker is not None:
+                self._set_update_status(UpdateStatus(WAITING_IDLE, target, None))
+                log.info("software %s waits: %s", target, blocker)
+                return
+            self._tell_updater_if_busy()  # the mark says "idle" before the updater can read the request
+            updates.write_request(InstallRequest(target, sha256, updates.wheel_path(target).name))
+            log.warning("software %s: install requested from the updater", target)
+            self._set_update_status(UpdateStatus(REQUESTED, target))
+        except OSError as exc:
+            log.error("the update spool failed: %s", exc)
+            self._set_update_status(UpdateStatus(DOWNLOAD_FAILED, target, f"spool: {exc}"[:300]))
+
     # ----------------------------------------------------------------- heartbeat and state publication
 
     async def _heartbeat_loop(self) -> None:
@@ -1717,6 +1836,7 @@ class KioskEngine:
                         devices=self._devices(),
                         software_version=self._version,
                         preflight=self.preflight.to_json() if self.preflight is not None else None,
+                        update=self._update_status.to_json() if self._update_status is not None else None,
                     )
                 )
             except CentralError as exc:

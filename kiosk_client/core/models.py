@@ -57,9 +57,10 @@ class RemoteConfig:
     # « Je donne mon avis » (Services Publics+) or the council's own survey: shown as a QR code and a
     # short address once the citizen has rated the session. None: not shown.
     evaluation_url: str | None = None
-    # Staged updates: the software version IT staff want this kiosk to run (None: no target). The kiosk
-    # only reports it differs; nothing installs it (yet).
+    # Staged updates: the software version IT staff want this kiosk to run (None: no target), and the
+    # SHA-256 of its wheel on the central (None until that release was uploaded: nothing to install).
     software_target: str | None = None
+    software_target_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ class Heartbeat:
     devices: dict[str, str] = field(default_factory=dict)
     software_version: str = ""
     preflight: dict[str, object] | None = None  # the last pre-flight's result (core/preflight.py)
+    update: dict[str, object] | None = None  # the staged update's state (core/updates.UpdateStatus)
 
 
 @dataclass(frozen=True, slots=True)

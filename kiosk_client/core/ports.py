@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .commands import CommandResult, KioskCommand
@@ -24,6 +25,7 @@ from .models import (
     WalkInService,
 )
 from .reset_check import CheckResult, OutOfService
+from .updates import InstallRequest, UpdaterReport
 
 
 class SecretStore(Protocol):
@@ -93,7 +95,45 @@ class CentralPort(Protocol):
         """kbit/s of one upload of `size_bytes` to the central (POST /kiosk/uplink-probe)."""
         ...
 
+    async def download_software(self, version: str, sha256: str, destination: Path) -> None:
+        """The release's wheel (GET /kiosk/software/{version}) into `destination`, streamed and
+        size-capped; written there only once its SHA-256 is `sha256` (MalformedResponse otherwise,
+        and nothing is left behind)."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+class UpdatesPort(Protocol):
+    """The kiosk's side of staged updates (adapters/update_spool.py): its spool, where it downloads
+    wheels and writes install requests for the privileged updater, the updater's status, and the
+    health mark that tells the updater a new version came up. Small local files: called on the
+    engine's loop."""
+
+    def wheel_path(self, version: str) -> Path: ...
+
+    def has_wheel(self, version: str, sha256: str) -> bool:
+        """The wheel of `version` is in the spool, with this hash (other versions' wheels are removed)."""
+        ...
+
+    def request_pending(self) -> bool:
+        """An install request is written and the updater has not taken it yet."""
+        ...
+
+    def write_request(self, request: InstallRequest) -> None:
+        """Atomically: the updater never reads half a request."""
+        ...
+
+    def updater_report(self) -> UpdaterReport | None: ...
+
+    def mark_healthy(self, version: str) -> None:
+        """This version's window is up and it reached the central: the updater may keep it."""
+        ...
+
+    def set_busy(self, reason: str | None) -> None:
+        """Why the kiosk must not be restarted now (core/updates.install_blocker), or None: idle. The
+        updater reads it right before it switches releases."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,18 @@ class AccessibilitySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateSettings:
+    """Staged updates (README: Updates). The spool is the kiosk's (None: `<data_dir>/updates`); the
+    status file is the root updater's; the health mark tells the updater this version came up. The
+    installer's units (kiosk-updater.path, kiosk-session.service) use these defaults."""
+
+    enabled: bool = True
+    spool_dir: Path | None = None
+    status_file: Path = Path("/var/lib/kiosk-updater/status.json")
+    health_mark: Path = Path("/run/kiosk-client/healthy")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     central_url: str
     data_dir: Path
@@ -98,6 +110,11 @@ class Settings:
     documents: DocumentSettings = field(default_factory=DocumentSettings)
     accessibility: AccessibilitySettings = field(default_factory=AccessibilitySettings)
     printing: PrintSettings = field(default_factory=PrintSettings)
+    updates: UpdateSettings = field(default_factory=UpdateSettings)
+
+    @property
+    def update_spool(self) -> Path:
+        return self.updates.spool_dir or self.data_dir / "updates"
 
 
 class _Section:
@@ -166,7 +183,11 @@ def parse_settings(text: str, file: str) -> Settings:
             "documents",
             "accessibility",
             "printing",
+            "updates",
         ),
+    )
+    updates = _Section(
+        file, "updates", raw.get("updates", {}), ("enabled", "spool_dir", "status_file", "health_mark")
     )
     printing = _Section(file, "printing", raw.get("printing", {}), ("enabled", "printer"))
     accessibility = _Section(
@@ -257,6 +278,18 @@ def parse_settings(text: str, file: str) -> Settings:
         documents=DocumentSettings(retention_hours=documents.positive_int("retention_hours", 24, 24 * 30)),
         accessibility=_accessibility(accessibility),
         printing=_printing(printing),
+        updates=_updates(updates),
+    )
+
+
+def _updates(section: _Section) -> UpdateSettings:
+    defaults = UpdateSettings()
+    spool = section.get("spool_dir", str, "a folder path", "")
+    return UpdateSettings(
+        enabled=section.get("enabled", bool, "true or false", True),
+        spool_dir=Path(spool) if spool else None,
+        status_file=Path(section.get("status_file", str, "a file path", str(defaults.status_file))),
+        health_mark=Path(section.get("health_mark", str, "a file path", str(defaults.health_mark))),
     )
 
 

@@ -25,6 +25,7 @@ from .models import (
     WalkInService,
 )
 from .navigation import web_origin
+from .releases import SHA256
 from .staff_pin import check_hash_format
 
 MAX_APPOINTMENTS = 500
@@ -227,7 +228,14 @@ def parse_remote_config(document: object) -> RemoteConfig:
         staff_pin_hash=_staff_pin_hash(r.optional_text("staff_pin_hash", max_len=256)),
         evaluation_url=_evaluation_url(r.optional_text("evaluation_url", max_len=MAX_EVALUATION_URL)),
         software_target=r.optional_text("software_target", max_len=64),
+        software_target_sha256=_sha256(r.optional_text("software_target_sha256", max_len=64)),
     )
+
+
+def _sha256(value: str | None) -> str | None:
+    if value is not None and not SHA256.match(value):
+        raise MalformedResponse("$.software_target_sha256: expected 64 lowercase hex characters")
+    return value
 
 
 MAX_EVALUATION_URL = 300  # a QR code a phone reads at arm's length from a kiosk's screen
@@ -267,6 +275,7 @@ def remote_config_to_document(config: RemoteConfig) -> dict[str, Any]:
         "evaluation_url": config.evaluation_url,
         "staff_pin_hash": config.staff_pin_hash,
         "software_target": config.software_target,
+        "software_target_sha256": config.software_target_sha256,
     }
 
 

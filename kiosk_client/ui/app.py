@@ -110,6 +110,17 @@ def run_kiosk_app(
         QTimer.singleShot(int(max_seconds * 1000), app.quit)
     run = loop.submit(engine.run())
     service = _start_service_watchdog(app, loop, bridge)
+    # Staged updates: the window is up (as READY=1 says to systemd); with the central reached, the
+    # engine writes the health mark the updater waits for before it keeps a new version.
+    shown: list[bool] = []
+
+    def window_up() -> None:
+        # On the engine's thread, by every state it publishes (as `ready` below): once.
+        if not shown:
+            shown.append(True)
+            engine.window_shown()
+
+    bridge.state_changed.connect(window_up)
     _fault_injection(loop)
 
     def engine_stopped(future: object) -> None:

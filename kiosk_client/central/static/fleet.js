@@ -64,13 +64,33 @@ function time(iso) {
   return d.toLocaleString("fr-FR", { timeZone: "Europe/Paris", dateStyle: "short", timeStyle: "short" });
 }
 
+// What the kiosk said of its staged update (its heartbeat), in words IT staff read at a glance.
+const UPDATE_STATES = {
+  downloading: "téléchargement",
+  download_failed: "téléchargement échoué",
+  waiting_idle: "attend que la borne soit libre",
+  requested: "installation demandée",
+  installing: "installation en cours",
+  installed: "installée",
+  failed: "ÉCHEC, version précédente rétablie",
+};
+
+function updateText(k) {
+  if (k.software_target_missing) return `cible ${k.software_target} non téléversée`;
+  const u = k.update;
+  if (!u) return "—";
+  const words = `${u.version} : ${UPDATE_STATES[u.state] || u.state}`;
+  return u.error ? `${words} (${u.error})` : words;
+}
+
 function render(view) {
   const s = view.summary;
   const bornes = (n) => `${n} borne${n > 1 ? "s" : ""}`;
   document.getElementById("summary").textContent =
     `${bornes(s.kiosks)}, ${s.online} en ligne, ${s.with_problems} avec un problème, ` +
     `${s.at_risk} avec des rendez-vous menacés (${s.appointments_at_risk} rendez-vous)` +
-    (s.off_target ? `, ${bornes(s.off_target)} hors de la version cible.` : ".");
+    (s.off_target ? `, ${bornes(s.off_target)} hors de la version cible` : "") +
+    (s.update_failed ? `, ${bornes(s.update_failed)} en échec de mise à jour.` : ".");
   const body = document.querySelector("#fleet tbody");
   body.replaceChildren();
   for (const k of view.kiosks) {
@@ -87,6 +107,7 @@ function render(view) {
     const SOURCES = { pin: "épinglée", canary: "groupe pilote", fleet: "parc" };
     const target = k.software_target ? ` → cible ${k.software_target} (${SOURCES[k.software_target_source] || k.software_target_source})` : "";
     cell(row, (k.software_version || "—") + (k.off_target ? target : ""), k.off_target ? "bad version" : "version");
+    cell(row, updateText(k), k.update && k.update.state === "failed" ? "bad update" : "update");
     cell(row, k.problems.length ? k.problems.map(problemText).join(", ") : "aucun", k.problems.length ? "bad" : "ok");
     const reset = k.last_reset_check;
     cell(row, reset ? `${reset.passed ? "réussi" : "ÉCHEC"} le ${time(reset.at)}` : "—", reset && !reset.passed ? "bad" : "");
