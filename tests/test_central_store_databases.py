@@ -360,3 +360,31 @@ def test_a_kiosk_schedule_is_one_read_and_sees_every_offset(store: Store) -> Non
     assert other is not None
     found = store.kiosk_schedule(other[1], since, until)
     assert found is not None and found[0]["kiosk_id"] == quiet and found[1] == []
+
+
+def test_a_heartbeat_by_token_is_recorded_with_its_pending_commands_counted(store: Store) -> None:
+    kiosk_id = store.create_kiosk("Borne 1", "France Services de Test")
+    code, _ = store.create_enrollment_code(kiosk_id, HOUR)
+    redeemed = store.redeem_enrollment_code(code)
+    assert redeemed is not None
+    now = utcnow()
+    devices = {"camera": "ok"}
+    assert store.heartbeat_by_token("unknown", stamp(now), "idle", None, devices, "1.0") is None
+    assert store.kiosk(kiosk_id)["last_seen"] is None  # nothing written for an unknown token
+    assert store.heartbeat_by_token(redeemed[1], stamp(now), "idle", None, devices, "1.0") == (kiosk_id, 0)
+    store.create_command(kiosk_id, "reload", stamp(now), stamp(now + HOUR))
+    store.create_command(kiosk_id, "restart", stamp(now - HOUR), stamp(now - timedelta(minutes=1)))  # expired
+    update = {"state": "installed", "version": "1.1", "error": None}
+    seen = store.heartbeat_by_token(
+        redeemed[1], stamp(now), "in_call", "appt_x", devices, "1.1", {"ok": True}, update
+    )
+    assert seen == (kiosk_id, 1)
+    row = store.kiosk(kiosk_id)
+    assert (row["last_state"], row["last_appointment"], row["software_version"]) == (
+        "in_call",
+        "appt_x",
+        "1.1",
+    )
+    assert (
+        row["last_preflight"] is not None and row["last_update"] is not None and row["last_seen"] is not None
+    )

@@ -366,30 +366,38 @@ async def kiosk_config(request: web.Request) -> web.Response:
 
 
 async def heartbeat(request: web.Request) -> web.Response:
-    kiosk = device(request)
-    data = await read_json_object(request)
-    devices = data.get("devices")
-    if devices is None:
-        devices = {}
-    if not isinstance(devices, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in devices.items()
-    ):
-        raise ApiError(400, "invalid_field", "devices: expected an object of strings")
-    preflight = data.get("preflight")
-    if preflight is not None and (not isinstance(preflight, dict) or len(json.dumps(preflight)) > 4096):
-        raise ApiError(400, "invalid_field", "preflight: expected an object of at most 4 KB")
-    request.app[STORE].record_heartbeat(
-        kiosk["id"],
-        text(data, "state", 40),
-        text(data, "appointment_id", 128, optional=True),
-        devices,
-        text(data, "software_version", 40, optional=True) or "",
-        preflight,
-        checked_update(data.get("update")),
-    )
-    # IT staff's commands ride on the answer; none: 204 as always (what older kiosks expect).
+    token = bearer(request)
+    try:
+        data = await read_json_object(request)
+        devices = data.get("devices")
+        if devices is None:
+            devices = {}
+        if not isinstance(devices, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in devices.items()
+        ):
+            raise ApiError(400, "invalid_field", "devices: expected an object of strings")
+        preflight = data.get("preflight")
+        if preflight is not None and (not isinstance(preflight, dict) or len(json.dumps(preflight)) > 4096):
+            raise ApiError(400, "invalid_field", "preflight: expected an object of at most 4 KB")
+        fields = (
+            text(data, "state", 40),
+            text(data, "appointment_id", 128, optional=True),
+            devices,
+            text(data, "software_version", 40, optional=True) or "",
+            preflight,
+            checked_update(data.get("update")),
+        )
+    except ApiError:
+        device(request)  # an unknown token hears 401 first, whatever its body
+        raise
+    # Checked, recorded and its commands counted in one statement: every kiosk sends one every poll.
     now = utcnow()
-    commands = request.app[STORE].deliver_commands(kiosk["id"], stamp(now))
+    seen = request.app[STORE].heartbeat_by_token(token, stamp(now), *fields)
+    if seen is None:
+        raise ApiError(401, "unauthorized", "unknown device token")
+    kiosk_id, pending = seen
+    # IT staff's commands ride on the answer; none: 204 as always (what older kiosks expect).
+    commands = request.app[STORE].deliver_commands(kiosk_id, stamp(now)) if pending else []
     if not commands:
         return web.Response(status=204)
     return web.json_response(

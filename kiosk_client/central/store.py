@@ -297,12 +297,51 @@ class Store:
     ) -> None:
         """`update`: what the kiosk said of its staged update (None: nothing, which clears the last)."""
         self._exec(
-            "UPDATE kiosks SET last_seen=?, last_state=?, last_appointment=?, last_devices=?, software_version=?,"
-            " last_preflight=COALESCE(?, last_preflight), last_update=? WHERE id=?",
+            self._HEARTBEAT + " WHERE id=?",
+            *self._heartbeat_values(state, appointment_id, devices, version, preflight, update), kiosk_id,
+        )  # fmt: skip
+
+    _HEARTBEAT = (
+        "UPDATE kiosks SET last_seen=?, last_state=?, last_appointment=?, last_devices=?, software_version=?,"
+        " last_preflight=COALESCE(?, last_preflight), last_update=?"
+    )
+
+    @staticmethod
+    def _heartbeat_values(
+        state: str,
+        appointment_id: str | None,
+        devices: dict[str, str],
+        version: str,
+        preflight: dict[str, Any] | None,
+        update: dict[str, Any] | None,
+    ) -> tuple[Any, ...]:
+        return (
             utcnow().isoformat(), state, appointment_id, json.dumps(devices), version,
             json.dumps(preflight) if preflight is not None else None,
-            json.dumps(update) if update is not None else None, kiosk_id,
+            json.dumps(update) if update is not None else None,
         )  # fmt: skip
+
+    def heartbeat_by_token(
+        self,
+        token: str,
+        now: str,
+        state: str,
+        appointment_id: str | None,
+        devices: dict[str, str],
+        version: str,
+        preflight: dict[str, Any] | None = None,
+        update: dict[str, Any] | None = None,
+    ) -> tuple[str, int] | None:
+        """A heartbeat recorded for the kiosk whose device token this is, in one statement (every kiosk
+        sends one every few seconds): (its id, how many commands wait for it at `now`), or None for an
+        unknown token (nothing written)."""
+        row = self._one(
+            self._HEARTBEAT + " WHERE token_hash=? RETURNING id, (SELECT COUNT(*) FROM kiosk_commands c"
+            " WHERE c.kiosk_id=kiosks.id AND c.state='pending' AND c.expires_at > ?) AS pending",
+            *self._heartbeat_values(state, appointment_id, devices, version, preflight, update),
+            token_hash(token), now,
+        )  # fmt: skip
+        return None if row is None else (str(row["id"]), int(row["pending"]))
 
     def record_expired_document(
         self, kiosk_id: str, document_id: str, appointment_id: str | None, sha256: str | None, reason: str
