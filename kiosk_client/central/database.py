@@ -21,6 +21,7 @@ The rules a Store method follows to work on both (see README, "The central at sc
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import sqlite3
 import threading
@@ -31,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import psycopg
+
+    from .pg_statements import PreparedStatements
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # The channel on which a change of a call's state is announced to every central process; payload: the
@@ -223,6 +226,7 @@ class PostgresDatabase(Database):
         self._psycopg = psycopg
         self.url = url
         self._conn: psycopg.Connection[Any] | None = None
+        self._statements: PreparedStatements | None = None
         self._connect()
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -265,7 +269,26 @@ class PostgresDatabase(Database):
             raise
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
-        return self._run(self._connect(), sql, parameters)
+        from .pg_statements import PreparedStatements, Unsupported
+
+        conn = self._connect()
+        if self._statements is None or self._statements.pgconn is not conn.pgconn:
+            self._statements = PreparedStatements(conn.pgconn)  # a new connection: nothing prepared
+        try:
+            return self._statements.execute(self._numbered(sql), parameters)
+        except Unsupported:
+            return self._run(conn, sql, parameters)
+        except self._psycopg.Error as exc:
+            if conn.broken or conn.closed or conn.pgconn.status != self._psycopg.pq.ConnStatus.OK:
+                raise DatabaseUnavailable(f"lost PostgreSQL: {exc}") from exc
+            raise
+
+    @staticmethod
+    @functools.lru_cache(maxsize=512)
+    def _numbered(sql: str) -> str:
+        """? placeholders as libpq's $1, $2… (the store's SQL has no ? inside its literals)."""
+        parts = sql.split("?")
+        return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
