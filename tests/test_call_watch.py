@@ -41,7 +41,7 @@ async def test_a_change_written_here_reaches_every_waiter_without_a_read() -> No
         asyncio.ensure_future(watches.wait_newer(APPOINTMENT, call(0), 0, 5.0, reads)) for _ in range(3)
     ]
     await asyncio.sleep(0)
-    await watches.publish(call(1))
+    watches.publish(call(1))
     assert [c.version for c in await asyncio.wait_for(asyncio.gather(*waiting), 1.0)] == [1, 1, 1]
     assert reads.count == 0
     assert len(watches) == 0  # nobody waits any more: nothing kept
@@ -54,10 +54,10 @@ async def test_a_change_written_elsewhere_is_read_once_for_all_waiters() -> None
     ]
     await asyncio.sleep(0)
     reads.current = call(1)
-    await watches.changed_elsewhere(APPOINTMENT, reads)
+    watches.changed_elsewhere(APPOINTMENT, reads)
     assert [c.version for c in await asyncio.wait_for(asyncio.gather(*waiting), 1.0)] == [1, 1, 1]
     assert reads.count == 1
-    await watches.changed_elsewhere("appt_nobody_watches", reads)  # no waiter: no read
+    watches.changed_elsewhere("appt_nobody_watches", reads)  # no waiter: no read
     assert reads.count == 1
 
 
@@ -70,9 +70,9 @@ async def test_a_waiter_that_read_the_change_first_hands_it_to_those_before_it()
     await asyncio.sleep(0)
     kiosk = asyncio.ensure_future(watches.wait_newer(APPOINTMENT, call(1), 1, 5.0, reads))
     assert (await asyncio.wait_for(clerk, 1.0)).version == 1
-    await watches.changed_elsewhere(APPOINTMENT, reads)  # the late announcement: nothing more
+    watches.changed_elsewhere(APPOINTMENT, reads)  # the late announcement: nothing more
     assert not kiosk.done()
-    await watches.publish(call(2, answer="v=0"))
+    watches.publish(call(2, answer="v=0"))
     assert (await asyncio.wait_for(kiosk, 1.0)).answer == "v=0"
 
 

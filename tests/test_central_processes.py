@@ -7,6 +7,7 @@ central recovers when it is back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -285,3 +286,45 @@ def test_a_change_is_announced_with_the_call_when_it_fits(database: str, sdp_byt
             assert announced == written  # every field, as written
         else:
             assert announced is None and notes[0] == site.appointment_id
+
+
+async def test_the_listener_announces_at_once_and_listens_again_after_a_lost_connection(
+    database: str,
+) -> None:
+    """What another process announces reaches the callback (no waiting for a poll); the listening
+    connection killed, "" is announced once it listens again (every waiter looks again), and changes
+    are heard again."""
+    import psycopg
+
+    site = Seeded(database)
+    heard: list[str] = []
+    news = asyncio.Event()
+
+    def announce(announced: str) -> None:
+        heard.append(announced)
+        news.set()
+
+    async def next_heard() -> str:
+        await asyncio.wait_for(news.wait(), 10.0)
+        news.clear()
+        return heard.pop(0)
+
+    with closing(Store(database)) as listening, closing(Store(database)) as other:
+        listener = asyncio.ensure_future(listening.listen_for_calls(announce))
+        try:
+            assert await next_heard() == ""
+            offered = other.post_offer(site.appointment_id, "v=0 offer")
+            assert listening.call_change(await next_heard()) == (site.appointment_id, offered)
+            with psycopg.connect(database, autocommit=True) as admin:
+                killed = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=current_database()"
+                    " AND (query LIKE 'LISTEN%%' OR query = 'SELECT 1') AND pid <> pg_backend_pid()"
+                ).fetchall()
+            assert killed, "the listening connection was not found"
+            assert await next_heard() == ""  # listening again: whatever changed meanwhile is looked at
+            answered = other.post_answer(site.appointment_id, "v=0 answer")
+            assert listening.call_change(await next_heard()) == (site.appointment_id, answered)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener

@@ -187,33 +187,24 @@ def window() -> tuple[datetime, datetime]:
 # --------------------------------------------------------------------------- signalling helpers
 
 
-async def relay_call_changes(app: web.Application) -> None:
-    """Another central process changed a call (PostgreSQL NOTIFY): this process's long polls on it look
-    again. A notification lost (the listening connection dropped) wakes every waiter when it is back;
-    and a long poll ends at its own timeout anyway, when the client asks again with its version."""
+def relay_call_change(app: web.Application, announced: str) -> None:
+    """Another central process changed a call (PostgreSQL NOTIFY): this process's long polls on it get
+    it. A notification lost (the listening connection dropped) wakes every waiter when it is back ("");
+    and a long poll ends at its own timeout anyway, when it reads the call again."""
     store = app[STORE]
-    while True:
-        changes = store.call_changes()
-        if changes is None:
-            return
-        try:
-            async for announced in changes:
-                appointment_id, call = store.call_change(announced)
-                try:
-                    await app[WATCHES].changed_elsewhere(appointment_id, store.call, call)
-                except DatabaseUnavailable as exc:
-                    # Its waiters read the call themselves at their timeout.
-                    log.warning("could not read a call another central process changed: %s", exc)
-        except Exception:
-            # Not a lost connection (the listener reconnects by itself): a bug. Logged, and listened
-            # again after a pause; meanwhile long polls still end at their timeout with the news.
-            log.exception("relaying call changes from the other central processes failed")
-            await asyncio.sleep(1.0)
+    try:
+        appointment_id, call = store.call_change(announced)
+        app[WATCHES].changed_elsewhere(appointment_id, store.call, call)
+    except DatabaseUnavailable as exc:
+        log.warning("could not read a call another central process changed: %s", exc)  # read at timeout
+    except Exception:
+        # A bug: logged; the waiters still read the call at their timeout.
+        log.exception("relaying a call change from another central process failed")
 
 
 async def start_relay(app: web.Application) -> None:
     if app[STORE].shared:
-        app[RELAY] = asyncio.ensure_future(relay_call_changes(app))
+        app[RELAY] = asyncio.ensure_future(app[STORE].listen_for_calls(partial(relay_call_change, app)))
 
 
 async def stop_relay(app: web.Application) -> None:
@@ -565,7 +556,7 @@ async def post_offer(request: web.Request) -> web.Response:
 
     store = request.app[STORE]
     call = store.post_offer(row["id"], sdp, not_finished, known=store.call_of(row))
-    await request.app[WATCHES].publish(call)
+    request.app[WATCHES].publish(call)
     return web.json_response({"call_id": call.call_id, "version": call.version}, status=201)
 
 
@@ -587,7 +578,7 @@ async def post_answer(request: web.Request) -> web.Response:
             raise ApiError(409, "already_answered", "the call was already answered")
 
     call = store.post_answer(row["id"], sdp, answerable, known=store.call_of(row))
-    await request.app[WATCHES].publish(call)
+    request.app[WATCHES].publish(call)
     # In a call, a clerk takes no walk-in: their availability ends (they turn it on again after).
     if row["clerk_walk_in_open"]:
         store.end_walk_in_availability(row["clerk_id"], "in_call")
@@ -608,7 +599,7 @@ async def hang_up(request: web.Request) -> web.Response:
     was = store.call(row["id"]).version
     call = store.hang_up(row["id"], party, reason, current_call)  # an ended call stays as it was
     if call.version != was:
-        await request.app[WATCHES].publish(call)
+        request.app[WATCHES].publish(call)
     return web.json_response({"version": call.version})
 
 

@@ -22,16 +22,21 @@ class CallWatch:
     """The waiters on one appointment's call, and the newest state of it seen here."""
 
     def __init__(self) -> None:
-        self.changed = asyncio.Condition()
         self.latest: CallRow | None = None
-        self.waiters = 0
+        # (the version each waiter already has, its future): resolved as soon as a newer call is
+        # offered, in the same callback (a wake-up costs the waiter one turn of the loop, no more:
+        # under a burst, every turn is the whole backlog's).
+        self.waiting: list[tuple[int, asyncio.Future[None]]] = []
 
-    def offer(self, call: CallRow) -> bool:
-        """Keeps `call` if it is newer than what is held (versions only grow): True if it was."""
-        if self.latest is None or call.version > self.latest.version:
-            self.latest = call
-            return True
-        return False
+    def offer(self, call: CallRow) -> None:
+        """Keeps `call` if it is newer than what is held (versions only grow), and wakes the waiters
+        it is news for."""
+        if self.latest is not None and call.version <= self.latest.version:
+            return
+        self.latest = call
+        for after, waiter in self.waiting:
+            if call.version > after and not waiter.done():
+                waiter.set_result(None)
 
 
 class CallWatches:
@@ -52,45 +57,35 @@ class CallWatches:
         """The call once its version exceeds `after`, or as it is after `timeout_s` (read again then:
         a change announced by another process may have been lost with its listening connection).
         `current`: the call as read just before, with no await since, so that no change of this
-        process can have slipped in between."""
+        process can have slipped in between. Newer than what the others here hold (their requests
+        came before the change), it wakes them too: the announcement of that change, then found not
+        newer, would wake nobody."""
         watch = self._watches.setdefault(appointment_id, CallWatch())
-        watch.waiters += 1
-        try:
-            # Newer than what the others here hold (their requests came before the change): they take
-            # it too, or the announcement of that change, then found not newer, would wake nobody.
-            await self._take(watch, current)
-            async with watch.changed:
-                try:
-                    await asyncio.wait_for(
-                        watch.changed.wait_for(
-                            lambda: watch.latest is not None and watch.latest.version > after
-                        ),
-                        timeout=timeout_s,
-                    )
-                except TimeoutError:
-                    if watch.offer(read()):
-                        watch.changed.notify_all()
-            assert watch.latest is not None
-            return watch.latest
-        finally:
-            watch.waiters -= 1
-            if watch.waiters == 0:
-                self._watches.pop(appointment_id, None)
+        watch.offer(current)
+        assert watch.latest is not None
+        if watch.latest.version <= after:
+            waiter = asyncio.get_running_loop().create_future()
+            entry = (after, waiter)
+            watch.waiting.append(entry)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await waiter
+            except TimeoutError:
+                watch.offer(read())
+            finally:
+                watch.waiting.remove(entry)
+        if not watch.waiting:
+            self._watches.pop(appointment_id, None)
+        assert watch.latest is not None
+        return watch.latest
 
-    @staticmethod
-    async def _take(watch: CallWatch, call: CallRow) -> None:
-        """Every change of `latest` wakes the waiters: each looks whether it is newer than its own."""
-        if watch.offer(call):
-            async with watch.changed:
-                watch.changed.notify_all()
-
-    async def publish(self, call: CallRow) -> None:
+    def publish(self, call: CallRow) -> None:
         """This process changed the call: its waiters get it as written."""
         watch = self._watches.get(call.appointment_id)
         if watch is not None:
-            await self._take(watch, call)
+            watch.offer(call)
 
-    async def changed_elsewhere(
+    def changed_elsewhere(
         self, appointment_id: str, read: Callable[[str], CallRow], announced: CallRow | None = None
     ) -> None:
         """Another process changed the call ("": maybe any call): `announced`, the call as changed when
@@ -98,4 +93,4 @@ class CallWatches:
         for watched in self.watched() if appointment_id == "" else [appointment_id]:
             watch = self._watches.get(watched)
             if watch is not None:
-                await self._take(watch, announced if announced is not None else read(watched))
+                watch.offer(announced if announced is not None else read(watched))

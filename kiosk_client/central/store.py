@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -179,18 +179,18 @@ class Store:
 
     @property
     def shared(self) -> bool:
-        """Several central processes may share this store (PostgreSQL): see `call_changes`."""
+        """Several central processes may share this store (PostgreSQL): see `listen_for_calls`."""
         return self._db.shared
 
-    def call_changes(self) -> AsyncIterator[str] | None:
-        """What another central process announced of each change of a call, as they come (see
-        `call_change`; "" at first and after a lost connection: look at every call again); None with
-        SQLite (one process)."""
-        return self._db.call_changes()
+    async def listen_for_calls(self, announce: Callable[[str], None]) -> None:
+        """Calls `announce` with what another central process announces of each change of a call, as
+        it comes (see `call_change`; "" at first and after a lost connection: look at every call
+        again), until cancelled. PostgreSQL only (`shared`)."""
+        await self._db.listen(announce)
 
     @staticmethod
     def call_change(announced: str) -> tuple[str, CallRow | None]:
-        """(appointment id, the call as changed) from an announcement of `call_changes`; the call is
+        """(appointment id, the call as changed) from an announcement of `listen_for_calls`; the call is
         None when the announcement did not carry it (too big, or "": every call): read it."""
         if not announced.startswith("{"):
             return announced, None
