@@ -82,6 +82,16 @@ def test_what_the_updater_said_decides_whether_the_kiosk_goes_on() -> None:
     )
 
 
+def test_a_request_the_updater_could_not_confirm_is_reported_and_asked_again_later() -> None:
+    """Not at every poll (each ask starts the updater): after ASK_AGAIN_AFTER, with the reason said."""
+    for state in ("unconfirmed", "refused"):
+        report = UpdaterReport(state, "2.0", "central: unreachable", at=NOW)
+        said = updates.UpdateStatus(state, "2.0", "central: unreachable")
+        assert settled_status("2.0", "1.0", report, NOW + timedelta(minutes=1)) == (said, False)
+        assert settled_status("2.0", "1.0", report, NOW + updates.ASK_AGAIN_AFTER) == (said, True)
+        assert settled_status("2.1", "1.0", report, NOW) == (None, True)  # another target: at once
+
+
 @dataclass
 class Kiosk:
     central: FakeCentral

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from ..core.releases import SHA256, VERSION, wheel_filename
@@ -48,6 +49,16 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _moment(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def read_report(path: Path) -> UpdaterReport | None:
     """The updater's status file, or None when absent or unreadable (never a reason to fail)."""
     try:
@@ -62,6 +73,7 @@ def read_report(path: Path) -> UpdaterReport | None:
             version=str(data["version"]),
             error=None if data.get("error") is None else str(data["error"])[:300],
             failed=frozenset(str(v) for v in failed if isinstance(v, str)),
+            at=_moment(data.get("at")),
         )
     except FileNotFoundError:
         return None

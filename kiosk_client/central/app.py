@@ -397,7 +397,17 @@ async def heartbeat(request: web.Request) -> web.Response:
 
 
 UPDATE_STATES = frozenset(
-    {"downloading", "download_failed", "waiting_idle", "requested", "installing", "installed", "failed"}
+    {
+        "downloading",
+        "download_failed",
+        "waiting_idle",
+        "requested",
+        "installing",
+        "installed",
+        "failed",
+        "refused",
+        "unconfirmed",
+    }
 )
 
 

@@ -1786,7 +1786,7 @@ class KioskEngine:
             self._set_update_status(None)
             return
         try:
-            status, go_on = settled_status(target, self._version, updates.updater_report())
+            status, go_on = settled_status(target, self._version, updates.updater_report(), self._clock.now())
             if not go_on:
                 self._set_update_status(status)
                 return

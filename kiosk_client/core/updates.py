@@ -107,10 +107,11 @@ class UpdaterReport:
     """What the updater last wrote (its status file): its last run, and the versions it rolled back,
     which are never tried again automatically."""
 
-    state: str  # INSTALLING, INSTALLED or FAILED
+    state: str  # INSTALLING, INSTALLED, FAILED, REFUSED or UNCONFIRMED
     version: str
     error: str | None = None
     failed: frozenset[str] = frozenset()
+    at: datetime | None = None  # when it wrote this
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +126,28 @@ class UpdateStatus:
         return {"state": self.state, "version": self.version, "error": self.error}
 
 
+# The updater could not confirm the request with the central, or the central designated another
+# release: asked again this long after, not at every poll (each ask starts the updater).
+ASK_AGAIN_AFTER = timedelta(minutes=10)
+
+
 def settled_status(
-    target: str, running: str, report: UpdaterReport | None
+    target: str, running: str, report: UpdaterReport | None, now: datetime | None = None
 ) -> tuple[UpdateStatus | None, bool]:
     """(status, go_on): what to report before the kiosk does anything itself for `target`, and whether
     it should go on (download, wait, ask). It stops when it runs the target already, when the updater
-    is at it, and when the updater failed this version (until IT staff set another target)."""
+    is at it, when the updater failed this version (until IT staff set another target), and for
+    ASK_AGAIN_AFTER when the updater last refused it or could not confirm it with the central (the
+    heartbeat then says which, and why)."""
+    if (
+        report is not None
+        and report.version == target
+        and target != running
+        and report.state in (REFUSED, UNCONFIRMED)
+        and target not in report.failed
+    ):
+        recent = now is None or report.at is None or now - report.at < ASK_AGAIN_AFTER
+        return UpdateStatus(report.state, target, report.error), not recent
     if target == running:
         return (UpdateStatus(INSTALLED, target) if report and report.version == target else None), False
     if report is not None and target in report.failed:

@@ -13,10 +13,12 @@ LISTEN/NOTIFY.
 
 The fleet is written into the database before the central starts (the central rightly allows five
 enrolments a minute from one address; the bench measures steady running, not enrolment). The fleet's
-polls come from this process over loopback with aiohttp; the call set-ups from `call_processes`
-processes of their own (one Python process sending and timing 300 set-ups at once measured itself, not
-the central). All share this machine's cores with the central (and PostgreSQL): the figures are an
-upper bound on what the central alone would take.
+polls come from this process over loopback; the call set-ups from `call_processes` processes of their
+own (one Python process sending and timing 300 set-ups at once measured itself, not the central). All
+share this machine's cores with the central (and PostgreSQL): the figures are an upper bound on what
+the central alone would take. So the load is sent lean (tools/lean_http.py, on uvloop): with aiohttp's
+client it took as much CPU per request as the central did to answer, half the machine during the
+burst of set-ups.
 """
 
 from __future__ import annotations
@@ -31,15 +33,17 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from json import dumps, loads
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
-import aiohttp
 import psutil
 
 from ..central.store import Store, utcnow
 from .central_process import CentralProcess
+from .lean_http import HttpError, LeanClient
 from .link_emulator import percentiles
 from .postgres_server import PostgresServer
 
@@ -110,38 +114,41 @@ class Samples:
 
 class Load:
     def __init__(self, url: str, fleet: Fleet, interval_s: float, samples: Samples) -> None:
-        self._api = url.rstrip("/") + "/api/v1"
+        self._api = "/api/v1"
         self._fleet = fleet
         self._interval = interval_s
         self._s = samples
 
     async def _timed(
         self,
-        http: aiohttp.ClientSession,
+        http: LeanClient,
         method: str,
         path: str,
         token: str,
         into: list[float] | None,
-        **kw: Any,
+        headers: dict[str, str] | None = None,
+        json: Any = None,
+        params: dict[str, str] | None = None,
     ) -> tuple[int, Any, str]:
+        target = self._api + path + ("?" + urlencode(params) if params else "")
+        body = b"" if json is None else dumps(json).encode()
+        sent = {"Authorization": f"Bearer {token}", **(headers or {})}
+        if json is not None:
+            sent["Content-Type"] = "application/json"
         started = time.perf_counter()
         try:
-            async with http.request(
-                method,
-                self._api + path,
-                headers={"Authorization": f"Bearer {token}", **kw.pop("headers", {})},
-                **kw,
-            ) as response:
-                body = await response.json() if response.status == 200 or response.status == 201 else None
-                if into is not None:
-                    into.append(time.perf_counter() - started)
-                self._s.statuses[f"{method} {path.split('/')[1]} {response.status}"] += 1
-                return response.status, body, response.headers.get("ETag", "")
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            async with asyncio.timeout(LONG_POLL_S + 15):
+                response = await http.request(method, target, sent, body)
+            got = loads(response.body) if response.status in (200, 201) else None
+            if into is not None:
+                into.append(time.perf_counter() - started)
+            self._s.statuses[f"{method} {path.split('/')[1]} {response.status}"] += 1
+            return response.status, got, response.headers.get("etag", "")
+        except (HttpError, OSError, TimeoutError, ValueError) as exc:
             self._s.errors[f"{method} {path.split('/')[1]}: {type(exc).__name__}"] += 1
             return 0, None, ""
 
-    async def kiosk(self, http: aiohttp.ClientSession, token: str, offset_s: float, until: float) -> None:
+    async def kiosk(self, http: LeanClient, token: str, offset_s: float, until: float) -> None:
         etag = ""
         await asyncio.sleep(offset_s)
         while time.monotonic() < until:
@@ -169,19 +176,14 @@ class Load:
                 max(0.0, min(self._interval - (time.monotonic() - began), until - time.monotonic()))
             )
 
-    async def warm(self, http: aiohttp.ClientSession, connections: int) -> None:
+    async def warm(self, http: LeanClient, connections: int) -> None:
         """Opens `connections` kept-alive connections: a clerk's console is already waiting on its call
         and a kiosk has just fetched its config when the offer goes, each over its own connection.
         Opening hundreds at once from this one process would measure this process, not the central."""
-
-        async def one() -> None:
-            async with http.get(self._api + "/health") as response:
-                await response.read()
-
-        await asyncio.gather(*(one() for _ in range(connections)))
+        await http.warm(connections)
 
     async def call(
-        self, http: aiohttp.ClientSession, appointment_id: str, kiosk: str, clerk: str, go: asyncio.Event
+        self, http: LeanClient, appointment_id: str, kiosk: str, clerk: str, go: asyncio.Event
     ) -> None:
         path = f"/appointments/{appointment_id}/call"
         clerk_waits = asyncio.ensure_future(
@@ -240,10 +242,9 @@ def _call_process(url: str, calls: list[tuple[str, str, str]], interval_s: float
 
     async def run() -> float:
         load = Load(url, Fleet([], calls), interval_s, samples)
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=interval_s * 2)
-        timeout = aiohttp.ClientTimeout(total=LONG_POLL_S + 15)
         loop = asyncio.get_running_loop()
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        http = LeanClient(url)
+        try:
             await loop.run_in_executor(None, pipe.recv)  # "ready"
             cpu = time.process_time()
             await load.warm(http, 3 * len(calls))
@@ -255,6 +256,8 @@ def _call_process(url: str, calls: list[tuple[str, str, str]], interval_s: float
             go.set()
             await set_ups
             return time.process_time() - cpu
+        finally:
+            await http.close()
 
     cpu = asyncio.run(run(), loop_factory=load_loop_factory())
     pipe.send(
@@ -301,8 +304,6 @@ async def _drive(
 ) -> tuple[Samples, float]:
     samples = Samples()
     load = Load(url, fleet, interval_s, samples)
-    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=interval_s * 2)
-    timeout = aiohttp.ClientTimeout(total=LONG_POLL_S + 15)
     loop = asyncio.get_running_loop()
 
     async def each(pipes: list[Connection], message: str | None) -> list[Any]:
@@ -312,7 +313,8 @@ async def _drive(
         return list(await asyncio.gather(*(loop.run_in_executor(None, pipe.recv) for pipe in pipes)))
 
     with call_processes(url, fleet, interval_s, processes if fleet.calls else 0) as pipes:
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        http = LeanClient(url)
+        try:
             until = time.monotonic() + duration_s
             count = len(fleet.kiosk_tokens)
             cpu, calls_cpu = time.process_time(), 0.0
@@ -331,6 +333,8 @@ async def _drive(
                 calls_cpu += report["cpu"]
             await asyncio.gather(*kiosks)
             return samples, time.process_time() - cpu + calls_cpu
+        finally:
+            await http.close()
 
 
 def _tree_cpu(pid: int | None) -> float:
