@@ -270,6 +270,23 @@ put "$src/installer/pulse-echo-cancel.pa" "$kiosk_home/.config/pulse/default.pa"
 old_unit=$(at "$kiosk_home/.config/systemd/user/kiosk-client.service")  # replaced by the session
 if [ -e "$old_unit" ] || [ -L "$old_unit" ]; then rm -f "$old_unit"; changed "removed the old user unit"; fi
 
+# --- printing: CUPS keeps nothing of what a citizen printed -------------------------------------------
+# By default cupsd keeps each job's file and its name (the document's title) for a day, readable by
+# root and lp: the next citizen's session must not be able to meet them, nor a stolen disk. The two
+# directives are set in cupsd.conf (the packages install it; an image without them has none yet).
+cupsd_conf=$(at /etc/cups/cupsd.conf)
+if [ -f "$cupsd_conf" ] && [ ! -L "$cupsd_conf" ]; then
+  wanted=$(mktemp)
+  grep -v -E '^[[:space:]]*(PreserveJobHistory|PreserveJobFiles)([[:space:]]|$)' "$cupsd_conf" >"$wanted" || true
+  printf 'PreserveJobHistory No\nPreserveJobFiles No\n' >>"$wanted"
+  before=$changes
+  put "$wanted" /etc/cups/cupsd.conf "$(stat -c %a "$cupsd_conf")" "$(stat -c %u "$cupsd_conf")" "$(stat -c %g "$cupsd_conf")"
+  rm -f "$wanted"
+  if [ "$changes" != "$before" ] && [ "$root" = / ] && [ -d /run/systemd/system ]; then
+    systemctl try-restart cups.service
+  fi
+fi
+
 # --- the kiosk session on boot ------------------------------------------------------------------------
 folder /etc/systemd/system 755 0 0
 for unit in kiosk-session.service kiosk-updater.service kiosk-updater.path; do

@@ -356,3 +356,28 @@ def test_it_does_not_follow_a_link_the_kiosk_user_planted_in_its_home(tmp_path: 
     done = install("--root", str(root), "--no-packages")
     assert done.returncode == 1 and "/home/kiosk/.config/pulse is a symbolic link: refusing" in done.stderr
     assert not (root / "etc/default.pa").exists()
+
+
+def test_cups_keeps_nothing_of_what_was_printed(tmp_path: Path) -> None:
+    """Where CUPS is installed, its cupsd.conf says to keep neither the printed files nor the jobs'
+    names (by default both stay a day); the rest of the file, its mode and owner are kept, and a second
+    run changes nothing."""
+    root = blank_debian(tmp_path / "target")
+    conf = root / "etc/cups/cupsd.conf"
+    conf.parent.mkdir(parents=True)
+    original = "LogLevel warn\nPreserveJobHistory Yes\n<Location />\n  Order allow,deny\n</Location>\n"
+    conf.write_text(original)
+    conf.chmod(0o640)
+    first = install("--root", str(root), "--no-packages")
+    assert first.returncode == 0, first.stderr
+    lines = conf.read_text().splitlines()
+    assert lines.count("PreserveJobHistory No") == 1 and lines.count("PreserveJobFiles No") == 1
+    assert "PreserveJobHistory Yes" not in lines
+    assert [line for line in lines if not line.startswith("Preserve")] == [
+        line for line in original.splitlines() if not line.startswith("Preserve")
+    ]
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o640
+    before = snapshot(root)
+    second = install("--root", str(root), "--no-packages")
+    assert second.returncode == 0 and "nothing changed" in second.stdout, second.stdout + second.stderr
+    assert snapshot(root) == before
