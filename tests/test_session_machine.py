@@ -133,3 +133,19 @@ def test_moved_appointment_is_followed() -> None:
     earlier = schedule(appt(start=T0 - timedelta(minutes=1)))
     waiting = advance(upcoming, at(-110), earlier, NONE, TIMING)
     assert waiting.phase is Phase.WAITING_FOR_CLERK and waiting.appointment == earlier.appointments[0]
+
+
+def test_the_next_citizens_call_cuts_the_rating_short() -> None:
+    """Back to back: the question stays its 30 s unless the next appointment's joining time (less what
+    the reset takes) comes first; then the kiosk goes on at once."""
+    first, second = appt("a1", T0, minutes=10), appt("a2", T0 + timedelta(minutes=10))
+    s = schedule(first, second)
+    in_call = clerk_answered(advance(IDLE, at(-30), s, NONE, TIMING))
+    join_second = 10 * 60 - TIMING.join_before.total_seconds()  # 510 s
+    ended = hung_up(in_call, by_clerk=True, now=at(join_second - 25))
+    assert ended.rating is not None  # the question is asked
+    done = frozenset({"a1"})
+    assert advance(ended, at(join_second - 20), s, done, TIMING) == ended  # still asked
+    assert advance(ended, at(join_second - 15), s, done, TIMING) == IDLE  # the reset, then the next call
+    alone = schedule(first)  # nobody next: the question keeps its 30 s
+    assert advance(ended, at(join_second - 15), alone, done, TIMING) == ended

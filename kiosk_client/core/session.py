@@ -43,6 +43,9 @@ class Timing:
     rating_thanks: timedelta = timedelta(seconds=4)
 
 
+# What the reset between two citizens may take, ahead of the next one's joining time.
+RESET_MARGIN = timedelta(seconds=15)
+
 FACES = (1, 2, 3, 4, 5)  # very bad … very good (the UI words them: rating.face.N)
 
 
@@ -143,7 +146,14 @@ def advance(
     """The transitions driven by time and by schedule changes."""
     phase = session.phase
     if phase is Phase.ENDED:
-        return IDLE if now >= ended_until(session, timing) else session
+        if now >= ended_until(session, timing):
+            return IDLE
+        # Back-to-back appointments: the next citizen's call is not held up by this one's goodbye or
+        # rating (which is then not given: counted as not answered), nor by the reset between them.
+        following = next_appointment(schedule, now, done, timing)
+        if following is not None and now >= following.start - timing.join_before - RESET_MARGIN:
+            return IDLE
+        return session
 
     if phase is Phase.IDLE:
         appointment = next_appointment(schedule, now, done, timing)
