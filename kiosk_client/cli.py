@@ -11,7 +11,6 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -183,15 +182,6 @@ async def stop_central_workers(workers: list[asyncio.subprocess.Process]) -> Non
             await process.wait()
 
 
-def central_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop for the central's processes where it is installed (Linux), else the stock loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 def cmd_central(args: argparse.Namespace) -> int:
     from .central.database import is_postgres_url, redacted
     from .central.guard import CentralOptions
@@ -281,7 +271,9 @@ def cmd_central(args: argparse.Namespace) -> int:
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            return asyncio.run(serve(), loop_factory=central_loop_factory())
+            from .runtime import uvloop_factory
+
+            return asyncio.run(serve(), loop_factory=uvloop_factory())
     except DatabaseUrlError as exc:
         print(f"--db: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import concurrent.futures
 import contextlib
 import sys
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 GIL_SWITCH_INTERVAL_S = 0.001
@@ -20,6 +20,18 @@ def shorten_gil_switch_interval() -> None:
     transfer (whose throughput is its 128 KB flight over the round trip); 1 ms keeps the hand-over
     short. Both were measured by the benchmarks, which run it as the kiosk does."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+
+
+def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (Linux), else None (the stock loop), for asyncio.run's
+    `loop_factory`: the central's processes and the benchmarks' load, whose loop and transports cost
+    about half the stock loop's CPU per request there. Never the kiosk's loop: aiortc is tested on
+    the stock one."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 class LoopThread:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from kiosk_client.adapters.atomic_file import write_atomically
 from kiosk_client.adapters.fakes import FakeCallFactory, FakeCentral, MemoryCache
-from kiosk_client.adapters.update_spool import REQUEST, FileUpdates, write_atomically
+from kiosk_client.adapters.update_spool import REQUEST, FileUpdates
 from kiosk_client.core import updates
 from kiosk_client.core.clock import CentralClock
 from kiosk_client.core.engine import KioskEngine

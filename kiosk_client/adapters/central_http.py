@@ -110,6 +110,19 @@ class HttpCentral:
         self._retired = [failed]
         self._client = self._new_client()
 
+    def _unreachable(
+        self, client: httpx.AsyncClient, method: str, path: str, exc: httpx.HTTPError
+    ) -> CentralUnavailable:
+        """httpx's failure as the core's error; a dead connection starts the pool afresh."""
+        if isinstance(exc, httpx.TimeoutException):
+            self._fresh_connections(client)
+            return CentralUnavailable(
+                f"{method} {path}: the central did not answer in time ({type(exc).__name__})"
+            )
+        if isinstance(exc, httpx.TransportError):
+            self._fresh_connections(client)
+        return CentralUnavailable(f"{method} {path}: cannot reach the central ({exc})")
+
     async def _request(
         self, method: str, path: str, *, timeout_s: float | None = None, **kwargs: Any
     ) -> httpx.Response:
@@ -118,15 +131,8 @@ class HttpCentral:
         timeout = httpx.Timeout(timeout_s or self._timeout, connect=min(CONNECT_TIMEOUT_S, self._timeout))
         try:
             response = await client.request(method, API + path, timeout=timeout, **kwargs)
-        except httpx.TimeoutException as exc:
-            self._fresh_connections(client)
-            raise CentralUnavailable(
-                f"{method} {path}: the central did not answer in time ({type(exc).__name__})"
-            ) from None
         except httpx.HTTPError as exc:
-            if isinstance(exc, httpx.TransportError):
-                self._fresh_connections(client)
-            raise CentralUnavailable(f"{method} {path}: cannot reach the central ({exc})") from None
+            raise self._unreachable(client, method, path, exc) from None
         if self._clock is not None and sent is not None:
             self._clock.observe(response.headers.get("Date"), sent, self._clock.local_now())
         if response.status_code >= 500:
@@ -248,20 +254,11 @@ class HttpCentral:
                         file.write(chunk)
                     file.flush()
                     os.fsync(file.fileno())
-        except httpx.TimeoutException as exc:
-            self._fresh_connections(client)
-            partial_file.unlink(missing_ok=True)
-            raise CentralUnavailable(
-                f"GET {path}: the central did not answer in time ({type(exc).__name__})"
-            ) from None
-        except httpx.HTTPError as exc:
-            if isinstance(exc, httpx.TransportError):
-                self._fresh_connections(client)
-            partial_file.unlink(missing_ok=True)
-            raise CentralUnavailable(f"GET {path}: cannot reach the central ({exc})") from None
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 partial_file.unlink(missing_ok=True)
+            if isinstance(exc, httpx.HTTPError):
+                raise self._unreachable(client, "GET", path, exc) from None
             raise
         if digest.hexdigest() != sha256:
             partial_file.unlink(missing_ok=True)

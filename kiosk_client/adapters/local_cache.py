@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +14,9 @@ from ..core.errors import MalformedResponse
 from ..core.models import RemoteConfig, Schedule
 from ..core.reset_check import OutOfService
 from ..core.wire import parse_remote_config, parse_schedule, remote_config_to_document, schedule_to_document
+from .atomic_file import write_atomically
 
 log = logging.getLogger(__name__)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class FileCache:

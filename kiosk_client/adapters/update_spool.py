@@ -12,33 +12,18 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 from ..core.releases import SHA256, VERSION, wheel_filename
 from ..core.updates import InstallRequest, UpdaterReport
+from .atomic_file import write_atomically
 
 log = logging.getLogger(__name__)
 
 REQUEST = "request.json"
 BUSY = "busy"  # beside the health mark: why the kiosk must not be restarted now
 MAX_STATUS_BYTES = 64 * 1024
-
-
-def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Written beside, synced, then renamed over: a reader sees the old file or the new, never half."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def sha256_of(path: Path) -> str:
@@ -113,7 +98,7 @@ class FileUpdates:
         if not SHA256.match(request.sha256) or "/" in request.wheel:
             raise ValueError("a malformed install request")
         self.spool.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.spool / REQUEST, json.dumps(request.to_json()).encode())
+        write_atomically(self.spool / REQUEST, json.dumps(request.to_json()).encode(), mode=0o644)
 
     def updater_report(self) -> UpdaterReport | None:
         return read_report(self.status_file)
@@ -121,7 +106,9 @@ class FileUpdates:
     def mark_healthy(self, version: str) -> None:
         try:
             self.health_mark.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.health_mark, json.dumps({"version": version, "pid": os.getpid()}).encode())
+            write_atomically(
+                self.health_mark, json.dumps({"version": version, "pid": os.getpid()}).encode(), mode=0o644
+            )
         except OSError as exc:
             log.warning("the health mark %s could not be written: %s", self.health_mark, exc)
 
@@ -131,4 +118,4 @@ class FileUpdates:
             busy.unlink(missing_ok=True)
             return
         busy.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(busy, reason.encode())
+        write_atomically(busy, reason.encode(), mode=0o644)

@@ -224,7 +224,10 @@ class PostgresDatabase(Database):
         super().__init__()
         import psycopg
 
+        from . import pg_statements  # it imports psycopg too
+
         self._psycopg = psycopg
+        self._pg_statements = pg_statements
         self.url = url
         self._conn: psycopg.Connection[Any] | None = None
         self._statements: PreparedStatements | None = None
@@ -249,6 +252,7 @@ class PostgresDatabase(Database):
                 f"{redacted(self.url)} is not a PostgreSQL URL libpq reads: {exc}"
             ) from exc
         self._conn = conn
+        self._statements = self._pg_statements.PreparedStatements(conn.pgconn)  # nothing prepared on it yet
         return conn
 
     @property
@@ -270,14 +274,11 @@ class PostgresDatabase(Database):
             raise
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
-        from .pg_statements import PreparedStatements, Unsupported
-
         conn = self._connect()
-        if self._statements is None or self._statements.pgconn is not conn.pgconn:
-            self._statements = PreparedStatements(conn.pgconn)  # a new connection: nothing prepared
+        assert self._statements is not None  # made with the connection
         try:
             return self._statements.execute(self._numbered(sql), parameters)
-        except Unsupported:
+        except self._pg_statements.Unsupported:
             return self._run(conn, sql, parameters)
         except self._psycopg.Error as exc:
             if conn.broken or conn.closed or conn.pgconn.status != self._psycopg.pq.ConnStatus.OK:

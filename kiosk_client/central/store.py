@@ -479,19 +479,8 @@ class Store:
 
     @staticmethod
     def call_of(row: Row) -> CallRow:
-        """The call read with `appointment_with_parties`."""
-        if row["call_version"] is None:
-            return CallRow(row["id"], 0, None, None, None, False, None, None)
-        return CallRow(
-            row["id"],
-            row["call_version"],
-            row["call_call_id"],
-            row["call_offer"],
-            row["call_answer"],
-            bool(row["call_ended"]),
-            row["call_ended_by"],
-            row["call_reason"],
-        )
+        """The call read with `appointment_with_parties` (its columns prefixed `call_`)."""
+        return Store._call_row(row["id"], row if row["call_version"] is not None else None, "call_")
 
     def appointments_for_kiosk(self, kiosk_id: str, since: datetime, until: datetime) -> list[Row]:
         return [
@@ -781,18 +770,18 @@ class Store:
     # transaction: on PostgreSQL each round trip blocks the process's loop, so they are counted. With
     # PostgreSQL, a trigger announces every change to every process (database.CALL_CHANNEL).
     @staticmethod
-    def _call_row(appointment_id: str, row: Row | None) -> CallRow:
+    def _call_row(appointment_id: str, row: Row | None, prefix: str = "") -> CallRow:
         if row is None:
             return CallRow(appointment_id, 0, None, None, None, False, None, None)
         return CallRow(
             appointment_id,
-            row["version"],
-            row["call_id"],
-            row["offer"],
-            row["answer"],
-            bool(row["ended"]),
-            row["ended_by"],
-            row["reason"],
+            row[prefix + "version"],
+            row[prefix + "call_id"],
+            row[prefix + "offer"],
+            row[prefix + "answer"],
+            bool(row[prefix + "ended"]),
+            row[prefix + "ended_by"],
+            row[prefix + "reason"],
         )
 
     def call(self, appointment_id: str) -> CallRow:

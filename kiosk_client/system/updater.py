@@ -59,7 +59,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..adapters.update_spool import BUSY, REQUEST, read_report, write_atomically
+from ..adapters.atomic_file import write_atomically
+from ..adapters.update_spool import BUSY, REQUEST, read_report
 from ..core.errors import CentralError, ConfigError, SecretStoreError
 from ..core.releases import MAX_WHEEL_BYTES, SHA256, VERSION, BadWheel, check_wheel
 from ..core.updates import (

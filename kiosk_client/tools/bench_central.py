@@ -30,7 +30,7 @@ import multiprocessing
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from json import dumps, loads
@@ -42,6 +42,7 @@ from urllib.parse import urlencode
 import psutil
 
 from ..central.store import Store, utcnow
+from ..runtime import uvloop_factory
 from .central_process import CentralProcess
 from .lean_http import HttpError, LeanClient
 from .link_emulator import percentiles
@@ -56,16 +57,6 @@ LONG_POLL_S = 20.0
 # An offer of a real call's size (aiortc's, two video tracks, audio and data: ≈ 4 KB).
 OFFER = "v=0\r\n" + "a=x-bench:" + "o" * 4000 + "\r\n"
 ANSWER = "v=0\r\n" + "a=x-bench:" + "a" * 3000 + "\r\n"
-
-
-def load_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop for the load's processes too, where installed: they share the two cores with the
-    central, and the lighter they run, the more the figures are the central's."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 @dataclass
@@ -259,7 +250,7 @@ def _call_process(url: str, calls: list[tuple[str, str, str]], interval_s: float
         finally:
             await http.close()
 
-    cpu = asyncio.run(run(), loop_factory=load_loop_factory())
+    cpu = asyncio.run(run(), loop_factory=uvloop_factory())
     pipe.send(
         {
             "answer_to_kiosk": samples.answer_to_kiosk,
@@ -376,7 +367,7 @@ def run_configuration(
         central_before, db_before = _tree_cpu(central.pid), _tree_cpu(pg_pid)
         samples, load_cpu = asyncio.run(
             _drive(central.url, fleet, interval_s, duration_s, call_processes),
-            loop_factory=load_loop_factory(),
+            loop_factory=uvloop_factory(),
         )
         central_cpu = _tree_cpu(central.pid) - central_before
         db_cpu = _tree_cpu(pg_pid) - db_before
