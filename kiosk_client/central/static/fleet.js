@@ -73,8 +73,8 @@ const UPDATE_STATES = {
   installing: "installation en cours",
   installed: "installée",
   failed: "ÉCHEC, version précédente rétablie",
-  refused: "refusée (la centrale désigne une autre version)",
-  unconfirmed: "non confirmée (le programme de mise à jour ne joint pas la centrale)",
+  refused: "refusée, la centrale désigne une autre version",
+  unconfirmed: "non confirmée auprès de la centrale",
 };
 
 function updateText(k) {
